@@ -1,0 +1,190 @@
+// GEMM lab: times sd::cpu::gemm at the Stable Diffusion 1.5 shapes for every ISA path and
+// precision this CPU supports (plus a naive triple loop as the floor), after validating each
+// path against gemm_reference on a cropped copy of the same shape. Prints a table and, as its
+// last line, one JSON object with every figure.
+//
+//   bench/kernels/gemm/build.sh && /tmp/sd_bench_gemm [threads] [shape filter] [isa filter]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/cpu/gemm.h"
+#include "../peak/peak_probe.h"
+
+using namespace sd;
+using namespace sd::cpu;
+
+namespace {
+
+uint64_t g_rng = 12345;
+float frand() {
+  g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+  return float(int32_t(g_rng >> 32)) * (1.0f / 2147483648.0f);
+}
+
+struct Shape {
+  const char* name;
+  int64_t m, n, k;
+  DType a_dtype;  // weights are f16 (SD checkpoints), activations f32
+  DType b_dtype;
+  bool conv;      // B = im2col of [c, h, w] with a kxk kernel, stride 1, pad k/2
+  int c, h, w, kk;
+};
+
+const Shape kShapes[] = {
+    {"conv3x3_320_64x64", 320, 4096, 2880, DType::F16, DType::F32, true, 320, 64, 64, 3},
+    {"conv3x3_640_32x32", 640, 1024, 5760, DType::F16, DType::F32, true, 640, 32, 32, 3},
+    {"conv3x3_1280_16x16", 1280, 256, 11520, DType::F16, DType::F32, true, 1280, 16, 16, 3},
+    {"conv3x3_1280_8x8", 1280, 64, 11520, DType::F16, DType::F32, true, 1280, 8, 8, 3},
+    {"conv1x1_proj_in_320_64x64", 320, 4096, 320, DType::F16, DType::F32, true, 320, 64, 64, 1},
+    {"linear_4096x320x320", 4096, 320, 320, DType::F32, DType::F16, false, 0, 0, 0, 0},
+    {"linear_geglu_4096x2560x320", 4096, 2560, 320, DType::F32, DType::F16, false, 0, 0, 0, 0},
+    {"linear_4096x320x1280", 4096, 320, 1280, DType::F32, DType::F16, false, 0, 0, 0, 0},
+    {"linear_1024x640x640", 1024, 640, 640, DType::F32, DType::F16, false, 0, 0, 0, 0},
+    {"linear_256x1280x1280", 256, 1280, 1280, DType::F32, DType::F16, false, 0, 0, 0, 0},
+    {"linear_77x320x768", 77, 320, 768, DType::F32, DType::F16, false, 0, 0, 0, 0},
+};
+
+struct Buffers {
+  std::vector<float> a32, b32, image, c;
+  std::vector<uint16_t> a16, b16;
+};
+
+GemmParams make(const Shape& s, Buffers& buf) {
+  GemmParams p;
+  p.m = s.m, p.n = s.n, p.k = s.k;
+  auto fill16 = [](std::vector<uint16_t>& v, size_t n, DType dt) {
+    v.resize(n);
+    for (auto& x : v) x = dt == DType::F16 ? f32_to_f16(frand() * 0.1f) : f32_to_bf16(frand());
+  };
+  if (s.a_dtype == DType::F32) {
+    buf.a32.resize(size_t(s.m * s.k));
+    for (auto& x : buf.a32) x = frand();
+    p.a = GemmOperand::dense(buf.a32.data(), DType::F32, s.k);
+  } else {
+    fill16(buf.a16, size_t(s.m * s.k), s.a_dtype);
+    p.a = GemmOperand::dense(buf.a16.data(), s.a_dtype, s.k);
+  }
+  if (s.conv) {
+    buf.image.resize(size_t(s.c) * s.h * s.w);
+    for (auto& x : buf.image) x = frand();
+    p.b.kind = GemmOperand::Kind::Im2col;
+    p.b.im2col = Im2col{buf.image.data(), s.c, s.h, s.w, s.kk, s.kk, 1, s.kk / 2, s.kk / 2, s.h, s.w};
+  } else if (s.b_dtype == DType::F32) {
+    buf.b32.resize(size_t(s.n * s.k));
+    for (auto& x : buf.b32) x = frand();
+    p.b = GemmOperand::dense(buf.b32.data(), DType::F32, s.k);
+  } else {
+    fill16(buf.b16, size_t(s.n * s.k), s.b_dtype);
+    p.b = GemmOperand::dense(buf.b16.data(), s.b_dtype, s.k);
+  }
+  buf.c.assign(size_t(s.m * s.n), 0.0f);
+  p.c = buf.c.data();
+  p.c_row_stride = s.n;
+  return p;
+}
+
+// Naive: one dot product per output, operands converted on the fly (the floor to beat).
+void naive(const GemmParams& p) {
+  auto at = [](const GemmOperand& op, int64_t r, int64_t k) -> float {
+    if (op.dtype == DType::F16) return f16_to_f32(static_cast<const uint16_t*>(op.data)[r * op.row_stride + k]);
+    return static_cast<const float*>(op.data)[r * op.row_stride + k];
+  };
+  for (int64_t i = 0; i < p.m; ++i)
+    for (int64_t j = 0; j < p.n; ++j) {
+      float s = 0;
+      for (int64_t k = 0; k < p.k; ++k) s += at(p.a, i, k) * at(p.b, j, k);
+      p.c[i * p.c_row_stride + j] = s;
+    }
+}
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+template <class F>
+double median_seconds(F f, double budget) {
+  f();  // warm-up (scratch, caches)
+  std::vector<double> t;
+  const double start = now();
+  while (t.size() < 5 || (now() - start < budget && t.size() < 50)) {
+    const double t0 = now();
+    f();
+    t.push_back(now() - t0);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Validates a path on a crop of the shape (m, n <= 64 rows/cols, full k) against the reference.
+double validate(const Shape& s, Isa isa, GemmPrecision pr, ThreadPool& pool) {
+  Buffers buf;
+  GemmParams p = make(s, buf);
+  const int64_t m = std::min<int64_t>(p.m, 64);
+  p.m = m;  // rows of A are a prefix; B (im2col or dense) keeps its full n, we crop C columns
+  std::vector<float> want(size_t(m * p.n)), got(size_t(m * p.n));
+  p.precision = pr, p.isa = isa;
+  p.c = want.data();
+  gemm_reference(p);
+  p.c = got.data();
+  gemm(p, pool);
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    num += double(got[i] - want[i]) * (got[i] - want[i]);
+    den += double(want[i]) * want[i];
+  }
+  return std::sqrt(num / den);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
+  const char* filter = argc > 2 ? argv[2] : "";
+  const char* isa_filter = argc > 3 ? argv[3] : "";  // e.g. "avx512" (substring of the name)
+  ThreadPool pool(threads);
+  std::string json = "{\"bench\":\"gemm\",\"threads\":" + std::to_string(threads) + ",";
+  bool first = true;
+  // The machine is shared: measure the FMA peak now, on the same threads, and report each
+  // figure both absolute and as a fraction of it.
+  const PeakNow peak = measure_peak(pool);
+  std::printf("peak now (%d threads): fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", threads, peak.fp32, peak.bf16);
+  json += "\"peak_fp32\":" + std::to_string(peak.fp32) + ",\"peak_bf16\":" + std::to_string(peak.bf16) + ",";
+  std::printf("%-28s %-12s %-5s %9s %9s %9s %7s\n", "shape", "isa", "prec", "ms", "GFLOP/s", "rel_l2", "%peak");
+  for (const Shape& s : kShapes) {
+    if (!std::strstr(s.name, filter)) continue;
+    Buffers buf;
+    GemmParams p = make(s, buf);
+    const double flops = 2.0 * s.m * s.n * s.k;
+    if (!s.conv && s.m * s.n * s.k <= (int64_t(1) << 27) && !*isa_filter) {  // naive floor on the small ones
+      const double t = median_seconds([&] { naive(p); }, 0.5);
+      std::printf("%-28s %-12s %-5s %9.3f %9.2f %9s\n", s.name, "naive", "f32", t * 1e3, flops / t * 1e-9, "-");
+      json += std::string(first ? "" : ",") + "{\"shape\":\"" + s.name + "\",\"isa\":\"naive\",\"prec\":\"f32\",\"gflops\":" + std::to_string(flops / t * 1e-9) + "}";
+      first = false;
+    }
+    for (int ii = int(Isa::Avx512Bf16); ii >= 0; --ii) {
+      const Isa isa = Isa(ii);
+      if (!isa_supported(isa) || !std::strstr(isa_name(isa), isa_filter)) continue;
+      for (GemmPrecision pr : {GemmPrecision::F32, GemmPrecision::Bf16}) {
+        if (isa == Isa::Avx512Bf16 && pr == GemmPrecision::F32) continue;  // same as avx512
+        if (isa == Isa::Scalar && s.m * s.n * s.k > (int64_t(1) << 30)) continue;
+        const double err = std::getenv("SD_BENCH_NO_VALIDATE") ? 0.0 : validate(s, isa, pr, pool);
+        p.isa = isa, p.precision = pr;
+        const double t = median_seconds([&] { gemm(p, pool); }, isa == Isa::Scalar ? 1.0 : 2.0);
+        const char* prn = pr == GemmPrecision::F32 ? "f32" : "bf16";
+        const double pk = pr == GemmPrecision::Bf16 && isa == Isa::Avx512Bf16 ? peak.bf16 : peak.fp32;
+        std::printf("%-28s %-12s %-5s %9.3f %9.2f %9.1e %6.0f%%\n", s.name, isa_name(isa), prn, t * 1e3, flops / t * 1e-9, err, 100 * flops / t * 1e-9 / pk);
+        std::fflush(stdout);
+        json += std::string(first ? "" : ",") + "{\"shape\":\"" + s.name + "\",\"isa\":\"" + isa_name(isa) +
+                "\",\"prec\":\"" + prn + "\",\"ms\":" + std::to_string(t * 1e3) + ",\"gflops\":" +
+                std::to_string(flops / t * 1e-9) + ",\"rel_l2\":" + std::to_string(err) + "}";
+        first = false;
+      }
+    }
+  }
+  json += "]}";
+  std::printf("%s\n", json.c_str());
+}

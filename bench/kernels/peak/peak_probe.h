@@ -1,0 +1,81 @@
+// Header-only FMA peak probe for the kernel labs: the machine is shared, so each lab measures
+// the peak *now*, on the same pool, and reports its figures against it. Functions carry their
+// own target attributes; measure_peak only calls the AVX-512 loops when the CPU has them.
+#pragma once
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <vector>
+
+#include "core/cpu/isa.h"
+#include "core/cpu/thread_pool.h"
+
+namespace {
+
+struct PeakNow {
+  double fp32 = 0, bf16 = 0;  // GFLOP/s over all threads of the pool
+};
+
+inline double peak_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+#define SD_PEAK_CHAINS(OP)                                                                    \
+  a0 = OP(a0); a1 = OP(a1); a2 = OP(a2); a3 = OP(a3); a4 = OP(a4); a5 = OP(a5);               \
+  a6 = OP(a6); a7 = OP(a7); a8 = OP(a8); a9 = OP(a9); a10 = OP(a10); a11 = OP(a11);           \
+  __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), \
+                   "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
+
+// 12 independent chains: throughput-bound (FMA latency 4 x 2 pipes needs >= 8).
+__attribute__((target("avx512f,fma"))) inline float peak_fp32_loop(long iters) {
+  __m512 a0 = _mm512_set1_ps(1.0f), a1 = _mm512_set1_ps(1.1f), a2 = _mm512_set1_ps(1.2f),
+         a3 = _mm512_set1_ps(1.3f), a4 = _mm512_set1_ps(1.4f), a5 = _mm512_set1_ps(1.5f),
+         a6 = _mm512_set1_ps(1.6f), a7 = _mm512_set1_ps(1.7f), a8 = _mm512_set1_ps(1.8f),
+         a9 = _mm512_set1_ps(1.9f), a10 = _mm512_set1_ps(2.0f), a11 = _mm512_set1_ps(2.1f);
+  const __m512 x = _mm512_set1_ps(0.9999f), y = _mm512_set1_ps(1e-7f);
+#define SD_PEAK_OP(a) _mm512_fmadd_ps(a, x, y)
+  for (long i = 0; i < iters; ++i) { SD_PEAK_CHAINS(SD_PEAK_OP) }
+#undef SD_PEAK_OP
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a6), a11));
+}
+
+__attribute__((target("avx512f,avx512bf16"))) inline float peak_bf16_loop(long iters) {
+  __m512 a0 = _mm512_set1_ps(1.0f), a1 = _mm512_set1_ps(1.1f), a2 = _mm512_set1_ps(1.2f),
+         a3 = _mm512_set1_ps(1.3f), a4 = _mm512_set1_ps(1.4f), a5 = _mm512_set1_ps(1.5f),
+         a6 = _mm512_set1_ps(1.6f), a7 = _mm512_set1_ps(1.7f), a8 = _mm512_set1_ps(1.8f),
+         a9 = _mm512_set1_ps(1.9f), a10 = _mm512_set1_ps(2.0f), a11 = _mm512_set1_ps(2.1f);
+  const __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3400);
+#define SD_PEAK_OP(a) _mm512_dpbf16_ps(a, x, y)
+  for (long i = 0; i < iters; ++i) { SD_PEAK_CHAINS(SD_PEAK_OP) }
+#undef SD_PEAK_OP
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a6), a11));
+}
+#undef SD_PEAK_CHAINS
+
+// Median over 5 runs of ~20 ms each, all pool threads at once.
+template <class Loop>
+double peak_gflops(sd::cpu::ThreadPool& pool, Loop loop, double flops_per_iter) {
+  const long iters = 400000;
+  std::vector<double> runs;
+  std::atomic<float> sink{0};
+  for (int r = 0; r < 5; ++r) {
+    const double t0 = peak_seconds();
+    pool.run(pool.size(), [&](int64_t, int) { sink = sink + loop(iters); });
+    runs.push_back(flops_per_iter * iters * pool.size() / (peak_seconds() - t0) * 1e-9);
+  }
+  std::sort(runs.begin(), runs.end());
+  return runs[2];
+}
+
+inline PeakNow measure_peak(sd::cpu::ThreadPool& pool) {
+  PeakNow p;
+  if (sd::cpu::isa_supported(sd::cpu::Isa::Avx512))
+    p.fp32 = peak_gflops(pool, peak_fp32_loop, 12 * 16 * 2);
+  if (sd::cpu::isa_supported(sd::cpu::Isa::Avx512Bf16))
+    p.bf16 = peak_gflops(pool, peak_bf16_loop, 12 * 16 * 4);
+  return p;
+}
+
+}  // namespace

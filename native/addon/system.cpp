@@ -1,0 +1,30 @@
+// systemInfo(): what this binary is and what it can use (for `sd-native doctor` and bug reports).
+#include <thread>
+
+#include "addon_common.h"
+#include "core/cpu/isa.h"
+
+namespace sd::addon {
+
+static Napi::Value system_info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", cpu::isa_name(cpu::detect_isa()));
+  Napi::Array paths = Napi::Array::New(env);
+  for (int i = 0; i <= int(cpu::Isa::Avx512Bf16); ++i)
+    if (cpu::isa_supported(cpu::Isa(i))) paths.Set(paths.Length(), cpu::isa_name(cpu::Isa(i)));
+  o.Set("cpuPaths", paths);
+  o.Set("hardwareThreads", double(std::thread::hardware_concurrency()));
+#ifdef SD_WITH_CUDA
+  o.Set("cuda", true);
+#else
+  o.Set("cuda", false);
+#endif
+  return o;
+}
+
+void register_system(Napi::Env env, Napi::Object exports) {
+  exports.Set("systemInfo", Napi::Function::New(env, system_info, "systemInfo"));
+}
+
+}  // namespace sd::addon

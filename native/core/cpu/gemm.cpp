@@ -1,0 +1,235 @@
+// GEMM driver (compiled with no ISA flags): picks the kernel table for the requested Isa and
+// precision, blocks the problem BLIS-style and runs it on the pool. Per K block (kc) and N
+// block (nc): phase 1 packs all of A[:, kc] into mr-row panels and B[kc, nc] into nr-column
+// panels (shared scratch, parallel over panels); phase 2 runs the micro-kernel over tasks of
+// (mc rows x a group of nr panels). Also holds the double-precision reference.
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../error.h"
+#include "gemm_kernels.h"
+
+namespace sd::cpu {
+namespace gemm_detail {
+namespace {
+
+const GemmKernels* select_kernels(Isa isa, GemmPrecision precision) {
+  switch (isa) {
+    case Isa::Avx512Bf16:
+      if (precision == GemmPrecision::Bf16) return gemm_kernels_avx512bf16();
+      return gemm_kernels_avx512();
+    case Isa::Avx512: return gemm_kernels_avx512();
+    case Isa::Avx2: return gemm_kernels_avx2();
+    case Isa::Scalar: return gemm_kernels_scalar();
+  }
+  return gemm_kernels_scalar();
+}
+
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+
+// Scratch for packed panels, kept per calling thread so repeated calls don't pay for fresh
+// pages (a 4 MiB panel costs ~1000 page faults when newly mapped).
+struct Scratch {
+  std::unique_ptr<char, AlignedFree> mem;
+  size_t size = 0;
+  char* get(size_t bytes) {
+    if (bytes > size) {
+      size_t want = std::max(bytes, size + size / 2);
+      want = (want + 63) / 64 * 64;
+      mem.reset(static_cast<char*>(std::aligned_alloc(64, want)));
+      if (!mem) throw Error("gemm: out of memory allocating " + std::to_string(want) + " bytes of packing scratch");
+      size = want;
+    }
+    return mem.get();
+  }
+};
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+void bias_only(const GemmParams& p) {
+  for (int64_t i = 0; i < p.m; ++i) {
+    float* c = p.c + i * p.c_row_stride;
+    for (int64_t j = 0; j < p.n; ++j) {
+      float v = p.accumulate ? c[j] : 0.0f;
+      if (p.bias_m) v += p.bias_m[i];
+      if (p.bias_n) v += p.bias_n[j];
+      c[j] = v;
+    }
+  }
+}
+
+void validate(const GemmParams& p) {
+  if (p.m < 0 || p.n < 0 || p.k < 0) throw Error("gemm: negative size");
+  if (p.m > 0 && p.n > 0 && !p.c) throw Error("gemm: c is null");
+  if (p.a.kind != GemmOperand::Kind::Dense)
+    throw Error("gemm: operand A must be dense (only B may be an im2col view)");
+  if (!isa_supported(p.isa))
+    throw Error(std::string("gemm: ISA path ") + isa_name(p.isa) + " is not supported by this CPU");
+  if (p.b.kind == GemmOperand::Kind::Im2col) {
+    const Im2col& g = p.b.im2col;
+    if (int64_t(g.channels) * g.kernel_h * g.kernel_w != p.k)
+      throw Error("gemm: im2col K must equal channels*kernel_h*kernel_w");
+    if (int64_t(g.out_h) * g.out_w != p.n) throw Error("gemm: im2col N must equal out_h*out_w");
+    if (g.stride < 1) throw Error("gemm: im2col stride must be >= 1");
+  }
+  for (const GemmOperand* op : {&p.a, &p.b})
+    if (op->kind == GemmOperand::Kind::Dense && op->dtype != DType::F32 &&
+        op->dtype != DType::F16 && op->dtype != DType::BF16)
+      throw Error(std::string("gemm: operand dtype ") + dtype_name(op->dtype) + " is not f32/f16/bf16");
+}
+
+}  // namespace
+}  // namespace gemm_detail
+
+void gemm(const GemmParams& p, ThreadPool& pool) {
+  using namespace gemm_detail;
+  validate(p);
+  if (p.m == 0 || p.n == 0) return;
+  if (p.k == 0) {
+    bias_only(p);
+    return;
+  }
+  const GemmKernels& kr = *select_kernels(p.isa, p.precision);
+  const bool round_bf16 = p.precision == GemmPrecision::Bf16 && kr.elem_bytes == 4;
+  const int mr = kr.mr, nr = kr.nr;
+
+  // K blocks of (nearly) equal size, each a multiple of kstep; up to 1.5x the preferred kc in
+  // one block (every extra block is one more read+write pass over C).
+  const int64_t k_pad = round_up(p.k, kr.kstep);
+  int64_t k_blocks = k_pad <= kr.kc * 3 / 2 ? 1 : (k_pad + kr.kc - 1) / kr.kc;
+  if (k_pad > k_blocks * kGemmMaxKc) k_blocks = (k_pad + kGemmMaxKc - 1) / kGemmMaxKc;
+  const int64_t kc = round_up((k_pad + k_blocks - 1) / k_blocks, kr.kstep);
+
+  // N blocks: the packed B block kc x nc is shared by all threads (aim: fits in L3 easily).
+  const int64_t nc_max = std::max<int64_t>(nr, (int64_t(8) << 20) / (kc * kr.elem_bytes) / nr * nr);
+  const int64_t n_blocks = (p.n + nc_max - 1) / nc_max;
+  const int64_t nc = round_up((p.n + n_blocks - 1) / n_blocks, nr);
+
+  const int64_t m_panels = (p.m + mr - 1) / mr;
+  const int64_t a_panel_bytes = int64_t(mr) * kc * kr.elem_bytes;
+  const int64_t b_panel_bytes = int64_t(nr) * kc * kr.elem_bytes;
+  const int64_t nc_panels = nc / nr;
+  const int threads = pool.size();
+
+  // Phase-2 tasks: mc rows x a group of nr panels. Each task packs its own A block into
+  // per-thread scratch (it stays in L2 while the task sweeps its columns), so packed A never
+  // makes a round trip through memory. Enough tasks (>= 4 per thread) for balance on a shared
+  // machine, but column groups of >= 4 panels so each packed A block is reused.
+  const int64_t mc_panels = std::max<int64_t>(1, std::min<int64_t>(kr.mc / mr, m_panels));
+  const int64_t m_tasks = (m_panels + mc_panels - 1) / mc_panels;
+  const int64_t a_block_bytes = mc_panels * a_panel_bytes;
+
+  thread_local Scratch scratch;
+  char* b_buf = scratch.get(size_t(nc_panels * b_panel_bytes + threads * a_block_bytes));
+  char* a_bufs = b_buf + nc_panels * b_panel_bytes;
+
+  const DenseView av{p.a.data, p.a.dtype, p.a.row_stride};
+  const DenseView bv{p.b.data, p.b.dtype, p.b.row_stride};
+  const bool im2col = p.b.kind == GemmOperand::Kind::Im2col;
+
+  for (int64_t j0 = 0; j0 < p.n; j0 += nc) {
+    const int64_t ncols = std::min(nc, p.n - j0);
+    const int64_t n_panels = (ncols + nr - 1) / nr;
+    int64_t ng_panels = n_panels;
+    while (ng_panels > 4 && m_tasks * ((n_panels + ng_panels - 1) / ng_panels) < 4 * threads)
+      ng_panels = (ng_panels + 1) / 2;
+    const int64_t n_tasks = (n_panels + ng_panels - 1) / ng_panels;
+
+    for (int64_t k0 = 0; k0 < p.k; k0 += kc) {
+      const int kcb = int(std::min(kc, k_pad - k0));
+      // Phase 1: pack the shared B block, groups of panels per task.
+      const int64_t group = 4;
+      pool.run((n_panels + group - 1) / group, [&](int64_t t, int) {
+        for (int64_t jp = t * group; jp < std::min(n_panels, (t + 1) * group); ++jp) {
+          const int cols = int(std::min<int64_t>(nr, ncols - jp * nr));
+          char* dst = b_buf + jp * b_panel_bytes;
+          if (im2col)
+            kr.pack_b_im2col(p.b.im2col, p.k, j0 + jp * nr, cols, k0, kcb, round_bf16, dst);
+          else
+            kr.pack_b(bv, p.k, j0 + jp * nr, cols, k0, kcb, round_bf16, dst);
+        }
+      });
+      // Phase 2: pack A blocks and run the micro-kernels.
+      const bool first = k0 == 0;
+      const int flags = (first && !p.accumulate) ? 0 : kLoadC;
+      pool.run(m_tasks * n_tasks, [&](int64_t t, int thread) {
+        const int64_t mt = t / n_tasks, nt = t % n_tasks;
+        const int64_t ip0 = mt * mc_panels, ip_end = std::min(m_panels, ip0 + mc_panels);
+        const int64_t jp_end = std::min(n_panels, (nt + 1) * ng_panels);
+        char* a_buf = a_bufs + thread * a_block_bytes;
+        for (int64_t ip = ip0; ip < ip_end; ++ip) {
+          const int rows = int(std::min<int64_t>(mr, p.m - ip * mr));
+          kr.pack_a(av, p.k, ip * mr, rows, k0, kcb, round_bf16, a_buf + (ip - ip0) * a_panel_bytes);
+        }
+        for (int64_t jp = nt * ng_panels; jp < jp_end; ++jp) {
+          const int64_t col = j0 + jp * nr;
+          const int n_valid = int(std::min<int64_t>(nr, j0 + ncols - col));
+          const char* bp = b_buf + jp * b_panel_bytes;
+          for (int64_t ip = ip0; ip < ip_end; ++ip) {
+            const int64_t row = ip * mr;
+            const int m_valid = int(std::min<int64_t>(mr, p.m - row));
+            kr.kernel(kcb, a_buf + (ip - ip0) * a_panel_bytes, bp, p.c + row * p.c_row_stride + col,
+                      p.c_row_stride, m_valid, n_valid, flags,
+                      first && p.bias_m ? p.bias_m + row : nullptr,
+                      first && p.bias_n ? p.bias_n + col : nullptr);
+          }
+        }
+      });
+    }
+  }
+}
+
+// ---- reference --------------------------------------------------------------------------
+
+namespace {
+
+double operand_at(const GemmOperand& op, int64_t r, int64_t k) {
+  if (op.kind == GemmOperand::Kind::Im2col) {
+    const Im2col& g = op.im2col;
+    const int64_t taps = int64_t(g.kernel_h) * g.kernel_w;
+    const int64_t c = k / taps, ky = (k % taps) / g.kernel_w, kx = k % g.kernel_w;
+    const int64_t oy = r / g.out_w, ox = r % g.out_w;
+    const int64_t iy = oy * g.stride + ky - g.pad_top, ix = ox * g.stride + kx - g.pad_left;
+    if (iy < 0 || iy >= g.height || ix < 0 || ix >= g.width) return 0.0;
+    return g.image[(c * g.height + iy) * g.width + ix];
+  }
+  const int64_t i = r * op.row_stride + k;
+  switch (op.dtype) {
+    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(op.data)[i]);
+    case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(op.data)[i]);
+    default: return static_cast<const float*>(op.data)[i];
+  }
+}
+
+}  // namespace
+
+void gemm_reference(const GemmParams& p) {
+  gemm_detail::validate(p);
+  const bool bf16 = p.precision == GemmPrecision::Bf16;
+  auto get = [&](const GemmOperand& op, int64_t r, int64_t k) {
+    double v = operand_at(op, r, k);
+    return bf16 ? double(bf16_to_f32(f32_to_bf16(float(v)))) : v;
+  };
+  std::vector<double> arow(size_t(std::max<int64_t>(p.k, 1)));
+  for (int64_t i = 0; i < p.m; ++i) {
+    for (int64_t kk = 0; kk < p.k; ++kk) arow[kk] = get(p.a, i, kk);
+    for (int64_t j = 0; j < p.n; ++j) {
+      double s = 0.0;
+      for (int64_t kk = 0; kk < p.k; ++kk) s += arow[kk] * get(p.b, j, kk);
+      float* c = p.c + i * p.c_row_stride + j;
+      if (p.accumulate) s += *c;
+      if (p.bias_m) s += p.bias_m[i];
+      if (p.bias_n) s += p.bias_n[j];
+      *c = float(s);
+    }
+  }
+}
+
+}  // namespace sd::cpu

@@ -1,0 +1,75 @@
+// Private to the AVX-512 gemm/attention TUs: vector row primitives (f16/bf16 -> f32 widening,
+// round-to-nearest-even to bf16, pair interleaving). Included INSIDE a TU's anonymous namespace;
+// the TU is compiled with at least -mavx512f -mavx512bw -mavx512vl -mf16c and includes
+// <immintrin.h>, <cstdint>, <cstring> and gemm_scalar_prims.h before this file.
+
+inline __mmask16 tail_mask(int n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1); }
+
+inline __m512 load16(const void* src, DType dt, int n) {
+  const __mmask16 m = tail_mask(n);
+  switch (dt) {
+    case DType::F16:
+      return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src));
+    case DType::BF16:
+      return _mm512_castsi512_ps(
+          _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, src)), 16));
+    default:
+      return _mm512_maskz_loadu_ps(m, src);
+  }
+}
+
+void cvt_row(const void* src, DType dt, int n, float* dst) {
+  const char* s = static_cast<const char*>(src);
+  const size_t es = dtype_size_local(dt);
+  for (int i = 0; i < n; i += 16) {
+    _mm512_mask_storeu_ps(dst + i, tail_mask(n - i), load16(s + i * es, dt, n - i));
+  }
+}
+
+// Round-to-nearest-even to bf16 (NaN kept quiet), result as f32 bits in the high half.
+inline __m512i round_bf16_bits(__m512 x) {
+  const __m512i b = _mm512_castps_si512(x);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_add_epi32(b, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  r = _mm512_mask_or_epi32(r, nan, b, _mm512_set1_epi32(0x400000));
+  return _mm512_and_si512(r, _mm512_set1_epi32(int(0xffff0000u)));
+}
+
+[[maybe_unused]] void round_row_bf16(float* x, int n) {
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    _mm512_mask_storeu_ps(x + i, m, _mm512_castsi512_ps(round_bf16_bits(_mm512_maskz_loadu_ps(m, x + i))));
+  }
+}
+
+[[maybe_unused]] void bf16_pairs(const float* k0, const float* k1, int n, uint32_t* dst) {
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512i lo = _mm512_srli_epi32(round_bf16_bits(_mm512_maskz_loadu_ps(m, k0 + i)), 16);
+    const __m512i hi = round_bf16_bits(_mm512_maskz_loadu_ps(m, k1 + i));
+    _mm512_mask_storeu_epi32(dst + i, m, _mm512_or_si512(lo, hi));
+  }
+}
+
+// 2*npairs consecutive floats to consecutive bf16 (pairs along k for the bf16 layouts).
+void bf16_pairs_strided(const float* x, int npairs, uint32_t* dst) {
+  uint16_t* d = reinterpret_cast<uint16_t*>(dst);
+  const int n = 2 * npairs;
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512i bits = _mm512_srli_epi32(round_bf16_bits(_mm512_maskz_loadu_ps(m, x + i)), 16);
+    _mm256_mask_storeu_epi16(d + i, m, _mm512_cvtepi32_epi16(bits));
+  }
+}
+
+
+
+// One 16-wide row segment of a C tile: (C +) acc + bias_n + bias_m, masked to the valid columns.
+inline void store_tile_row(float* c, __m512 v, __mmask16 m, int flags, const float* bias_n,
+                           float bm) {
+  if (flags & kLoadC) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c));
+  if (bias_n) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias_n));
+  v = _mm512_add_ps(v, _mm512_set1_ps(bm));
+  _mm512_mask_storeu_ps(c, m, v);
+}

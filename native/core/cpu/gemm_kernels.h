@@ -1,0 +1,59 @@
+// Private to the gemm files: the table of packing routines and micro-kernels that each
+// ISA-specific translation unit (gemm_scalar/avx2/avx512/avx512bf16.cpp, each compiled with its
+// own -m flags) hands to the driver in gemm.cpp (compiled with no ISA flags).
+//
+// Only plain data crosses this boundary (pointers, ints, the Im2col struct): no inline
+// functions, templates or standard-library objects are shared, so no code compiled with
+// AVX-512 flags can be picked by the linker for a plain x86-64 caller.
+//
+// Packed layouts (all k beyond K and rows/cols beyond the edge are zero):
+//   f32 kernels  (kstep 16): A panel [kc/16][mr][16] floats, B panel [kc][nr] floats.
+//   bf16 kernels (kstep 32): A panel [kc/32][mr][32] bf16,  B panel [kc/2][nr][2] bf16.
+// A panels keep k contiguous in chunks (a plain row copy to pack); the kernel broadcasts A
+// from memory and loads B as vectors along n.
+#pragma once
+#include <cstdint>
+
+#include "gemm.h"
+
+namespace sd::cpu::gemm_detail {
+
+constexpr int kGemmMaxKc = 2048;  // largest kc the driver passes (packing uses stack rows)
+
+struct DenseView {
+  const void* data;
+  DType dtype;
+  int64_t row_stride;
+};
+
+enum KernelFlags : int {
+  kLoadC = 1,  // C += tile (otherwise C = tile)
+};
+
+struct GemmKernels {
+  const char* name;
+  int mr, nr;         // micro-tile rows (A) and columns (B)
+  int kstep;          // packed k granularity; kc passed to every routine is a multiple of it
+  int elem_bytes;     // bytes per packed element: 4 (f32) or 2 (bf16)
+  int kc, mc;         // preferred blocking: k per pass, rows of A per task
+  // Packs rows [r0, r0+rows) (rows <= mr) and k in [k0, k0+kc) of a K-contiguous operand into
+  // one A panel. round_bf16: round values to bf16 (f32 kernels emulating Bf16 precision).
+  void (*pack_a)(const DenseView& a, int64_t K, int64_t r0, int rows, int64_t k0, int kc,
+                 bool round_bf16, void* dst);
+  // Packs rows [n0, n0+cols) (cols <= nr) of B into one B panel.
+  void (*pack_b)(const DenseView& b, int64_t K, int64_t n0, int cols, int64_t k0, int kc,
+                 bool round_bf16, void* dst);
+  void (*pack_b_im2col)(const Im2col& g, int64_t K, int64_t n0, int cols, int64_t k0, int kc,
+                        bool round_bf16, void* dst);
+  // c points at tile (0, 0); bias_m / bias_n (may be null) at the tile's first row / column.
+  void (*kernel)(int kc, const void* a, const void* b, float* c, int64_t ldc, int m_valid,
+                 int n_valid, int flags, const float* bias_m, const float* bias_n);
+};
+
+// One per ISA translation unit; null where the TU was compiled without support.
+const GemmKernels* gemm_kernels_scalar();
+const GemmKernels* gemm_kernels_avx2();
+const GemmKernels* gemm_kernels_avx512();
+const GemmKernels* gemm_kernels_avx512bf16();
+
+}  // namespace sd::cpu::gemm_detail

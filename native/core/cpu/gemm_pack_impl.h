@@ -1,0 +1,168 @@
+// Private to the gemm ISA translation units: packing written once, included INSIDE each TU's
+// anonymous namespace so every copy is compiled with that TU's flags and has internal linkage.
+// The including TU defines, before including this file:
+//   void cvt_row(const void* src, DType dt, int n, float* dst);      // n elements to f32
+//   void round_row_bf16(float* x, int n);                             // round in place to bf16
+//   void bf16_pairs(const float* k0, const float* k1, int n, uint32_t* dst);  // (k0|k1<<16)
+// and includes <cstring> and <cstdint> at file scope.
+
+constexpr int kMaxKc = kGemmMaxKc;  // the driver never passes a larger kc
+
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Row k of the virtual im2col matrix, columns (output pixels) [n0, n0 + cols): dst[0..cols).
+inline void im2col_row(const Im2col& g, int64_t k, int64_t n0, int cols, float* dst) {
+  const int64_t taps = int64_t(g.kernel_h) * g.kernel_w;
+  const int64_t c = k / taps;
+  const int ky = int((k % taps) / g.kernel_w), kx = int(k % g.kernel_w);
+  const float* plane = g.image + c * int64_t(g.height) * g.width;
+  int64_t n = n0;
+  int j = 0;
+  while (j < cols) {
+    const int64_t oy = n / g.out_w;
+    const int ox = int(n - oy * g.out_w);
+    const int len = int(g.out_w - ox < cols - j ? g.out_w - ox : cols - j);
+    const int64_t iy = oy * g.stride + ky - g.pad_top;
+    float* d = dst + j;
+    if (iy < 0 || iy >= g.height) {
+      std::memset(d, 0, sizeof(float) * len);
+    } else {
+      const float* row = plane + iy * g.width;
+      const int ix0 = ox * g.stride + kx - g.pad_left;  // input x of the segment's first pixel
+      if (g.stride == 1) {
+        // valid t: 0 <= ix0 + t < width
+        int lo = ix0 < 0 ? -ix0 : 0;
+        int hi = g.width - ix0;
+        if (hi > len) hi = len;
+        if (lo > len) lo = len;
+        if (hi < lo) hi = lo;
+        for (int t = 0; t < lo; ++t) d[t] = 0.0f;
+        if (hi > lo) std::memcpy(d + lo, row + ix0 + lo, sizeof(float) * (hi - lo));
+        for (int t = hi; t < len; ++t) d[t] = 0.0f;
+      } else {
+        const int s = g.stride;
+        for (int t = 0; t < len; ++t) {
+          const int ix = ix0 + t * s;
+          d[t] = (ix >= 0 && ix < g.width) ? row[ix] : 0.0f;
+        }
+      }
+    }
+    j += len;
+    n += len;
+  }
+}
+
+// ---- f32 layouts: A [kc/16][mr][16], B [kc][nr] ----------------------------------------
+
+template <int MR>
+void pack_a_f32(const DenseView& a, int64_t K, int64_t r0, int rows, int64_t k0, int kc,
+                bool round_bf16, void* dst_v) {
+  float* dst = static_cast<float*>(dst_v);
+  alignas(64) float tmp[kMaxKc];
+  const int valid = int(K - k0 < kc ? K - k0 : kc);
+  const size_t es = dtype_size_local(a.dtype);
+  for (int r = 0; r < MR; ++r) {
+    if (r < rows) {
+      const char* src = static_cast<const char*>(a.data) + ((r0 + r) * a.row_stride + k0) * es;
+      cvt_row(src, a.dtype, valid, tmp);
+      for (int t = valid; t < kc; ++t) tmp[t] = 0.0f;
+      if (round_bf16) round_row_bf16(tmp, valid);
+    } else {
+      for (int t = 0; t < kc; ++t) tmp[t] = 0.0f;
+    }
+    for (int g = 0; g < kc / 16; ++g) std::memcpy(dst + (g * MR + r) * 16, tmp + g * 16, 64);
+  }
+}
+
+template <int NR>
+void pack_b_f32(const DenseView& b, int64_t K, int64_t n0, int cols, int64_t k0, int kc,
+                bool round_bf16, void* dst_v) {
+  float* dst = static_cast<float*>(dst_v);
+  alignas(64) float tmp[kMaxKc];
+  const int valid = int(K - k0 < kc ? K - k0 : kc);
+  const size_t es = dtype_size_local(b.dtype);
+  for (int n = 0; n < NR; ++n) {
+    if (n < cols) {
+      const char* src = static_cast<const char*>(b.data) + ((n0 + n) * b.row_stride + k0) * es;
+      cvt_row(src, b.dtype, valid, tmp);
+      if (round_bf16) round_row_bf16(tmp, valid);
+      for (int t = 0; t < valid; ++t) dst[t * NR + n] = tmp[t];
+      for (int t = valid; t < kc; ++t) dst[t * NR + n] = 0.0f;
+    } else {
+      for (int t = 0; t < kc; ++t) dst[t * NR + n] = 0.0f;
+    }
+  }
+}
+
+template <int NR>
+void pack_b_im2col_f32(const Im2col& g, int64_t K, int64_t n0, int cols, int64_t k0, int kc,
+                       bool round_bf16, void* dst_v) {
+  float* dst = static_cast<float*>(dst_v);
+  for (int t = 0; t < kc; ++t) {
+    float* d = dst + t * NR;
+    if (k0 + t < K) {
+      im2col_row(g, k0 + t, n0, cols, d);
+      if (round_bf16) round_row_bf16(d, cols);
+      for (int n = cols; n < NR; ++n) d[n] = 0.0f;
+    } else {
+      for (int n = 0; n < NR; ++n) d[n] = 0.0f;
+    }
+  }
+}
+
+// ---- bf16 layouts: A [kc/32][mr][32], B [kc/2][nr][2] -----------------------------------
+
+template <int MR>
+void pack_a_bf16(const DenseView& a, int64_t K, int64_t r0, int rows, int64_t k0, int kc,
+                 bool, void* dst_v) {
+  uint16_t* dst = static_cast<uint16_t*>(dst_v);
+  alignas(64) float tmp[kMaxKc];
+  alignas(64) uint32_t pairs[kMaxKc / 2];
+  const int valid = int(K - k0 < kc ? K - k0 : kc);
+  const size_t es = dtype_size_local(a.dtype);
+  for (int r = 0; r < MR; ++r) {
+    if (r < rows) {
+      const char* src = static_cast<const char*>(a.data) + ((r0 + r) * a.row_stride + k0) * es;
+      cvt_row(src, a.dtype, valid, tmp);
+      for (int t = valid; t < kc; ++t) tmp[t] = 0.0f;
+      bf16_pairs_strided(tmp, kc / 2, pairs);
+    } else {
+      for (int t = 0; t < kc / 2; ++t) pairs[t] = 0;
+    }
+    for (int g = 0; g < kc / 32; ++g) std::memcpy(dst + (g * MR + r) * 32, pairs + g * 16, 64);
+  }
+}
+
+template <int NR>
+void pack_b_bf16(const DenseView& b, int64_t K, int64_t n0, int cols, int64_t k0, int kc,
+                 bool, void* dst_v) {
+  uint32_t* dst = static_cast<uint32_t*>(dst_v);  // [kc/2][NR] pairs
+  alignas(64) float tmp[kMaxKc];
+  alignas(64) uint32_t pairs[kMaxKc / 2];
+  const int valid = int(K - k0 < kc ? K - k0 : kc);
+  const size_t es = dtype_size_local(b.dtype);
+  for (int n = 0; n < NR; ++n) {
+    if (n < cols) {
+      const char* src = static_cast<const char*>(b.data) + ((n0 + n) * b.row_stride + k0) * es;
+      cvt_row(src, b.dtype, valid, tmp);
+      for (int t = valid; t < kc; ++t) tmp[t] = 0.0f;
+      bf16_pairs_strided(tmp, kc / 2, pairs);
+      for (int t = 0; t < kc / 2; ++t) dst[t * NR + n] = pairs[t];
+    } else {
+      for (int t = 0; t < kc / 2; ++t) dst[t * NR + n] = 0;
+    }
+  }
+}
+
+template <int NR>
+void pack_b_im2col_bf16(const Im2col& g, int64_t K, int64_t n0, int cols, int64_t k0, int kc,
+                        bool, void* dst_v) {
+  uint32_t* dst = static_cast<uint32_t*>(dst_v);
+  alignas(64) float r0[NR], r1[NR];
+  for (int t = 0; t < kc; t += 2) {
+    for (int n = 0; n < NR; ++n) r0[n] = r1[n] = 0.0f;
+    if (k0 + t < K) im2col_row(g, k0 + t, n0, cols, r0);
+    if (k0 + t + 1 < K) im2col_row(g, k0 + t + 1, n0, cols, r1);
+    bf16_pairs(r0, r1, NR, dst + (t / 2) * NR);
+  }
+}

@@ -1,0 +1,41 @@
+// A Graph is the ordered list of nodes needed for some outputs. plan() assigns every
+// non-leaf node a place in one arena, reusing memory of tensors whose last reader has run
+// (liveness-based first fit); compute() runs the nodes on a backend. Plan once, run many times
+// (e.g. the UNet for every sampler step with new inputs written into the same input tensors).
+#pragma once
+#include <functional>
+#include <vector>
+
+#include "backend.h"
+#include "tensor.h"
+
+namespace sd {
+
+class Graph {
+ public:
+  Graph(Backend& backend, std::vector<Tensor*> outputs);
+  ~Graph();
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  // Leaves without data (inputs) get arena memory too; write them after plan().
+  void plan();
+  void compute();
+  // Called after each node; return false to stop early (used by dumps and cancellation).
+  void set_observer(std::function<bool(Tensor*)> observer) { observer_ = std::move(observer); }
+
+  size_t arena_bytes() const { return arena_bytes_; }  // peak activation memory
+  const std::vector<Tensor*>& nodes() const { return nodes_; }
+  Tensor* find(const std::string& name) const;
+
+ private:
+  Backend& backend_;
+  std::vector<Tensor*> outputs_;
+  std::vector<Tensor*> nodes_;   // topological order, leaves included
+  void* arena_ = nullptr;
+  size_t arena_bytes_ = 0;
+  bool planned_ = false;
+  std::function<bool(Tensor*)> observer_;
+};
+
+}  // namespace sd

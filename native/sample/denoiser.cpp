@@ -1,0 +1,76 @@
+#include "fp_exact.h"  // first: no FMA contraction in this file
+#include "denoiser.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "../core/error.h"
+
+namespace sd::sample {
+
+Scalings scalings(Prediction pred, float sigma) {
+  const float s2p1 = sigma * sigma + 1.0f;
+  const float c_in = 1.0f / std::sqrt(s2p1);
+  if (pred == Prediction::Eps) return {1.0f, -sigma, c_in};
+  return {1.0f / s2p1, -sigma / std::sqrt(s2p1), c_in};
+}
+
+void model_output_to_denoised(Prediction pred, float sigma, const float* x, const float* out, float* denoised,
+                              int64_t n) {
+  const Scalings c = scalings(pred, sigma);
+  if (pred == Prediction::Eps) {  // input + eps·c_out, as CompVisDenoiser writes it
+    for (int64_t k = 0; k < n; ++k) denoised[k] = x[k] + out[k] * c.c_out;
+  } else {  // out·c_out + input·c_skip (CompVisVDenoiser)
+    for (int64_t k = 0; k < n; ++k) denoised[k] = out[k] * c.c_out + x[k] * c.c_skip;
+  }
+}
+
+void denoised_to_model_output(Prediction pred, float sigma, const float* x, const float* denoised, float* out,
+                              int64_t n) {
+  const Scalings c = scalings(pred, sigma);
+  for (int64_t k = 0; k < n; ++k) out[k] = (denoised[k] - x[k] * c.c_skip) / c.c_out;
+}
+
+void denoised_to_eps(float sigma, const float* x, const float* denoised, float* eps, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) eps[k] = (x[k] - denoised[k]) / sigma;
+}
+
+void eps_to_denoised(float sigma, const float* x, const float* eps, float* denoised, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) denoised[k] = x[k] - sigma * eps[k];
+}
+
+void cfg_combine(const float* den_uncond, const float* den_cond, float scale, float* den, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) den[k] = den_uncond[k] + (den_cond[k] - den_uncond[k]) * scale;
+}
+
+CfgDenoiser::CfgDenoiser(BatchModel& model, const DiscreteSchedule& sched, Prediction pred, float cfg_scale,
+                         int64_t n, int batch_images)
+    : model_(model), sched_(sched), pred_(pred), scale_(cfg_scale), n_(n), batch_(batch_images) {
+  if (n <= 0 || batch_images <= 0 || n % batch_images != 0)
+    throw Error("CfgDenoiser: latent of " + std::to_string(n) + " floats does not split into " +
+                std::to_string(batch_images) + " images");
+  const bool cfg = scale_ != 1.0f;
+  x_in_.resize(size_t(cfg ? 2 * n : n));
+  out_.resize(x_in_.size());
+  den_u_.resize(static_cast<size_t>(n));
+  den_c_.resize(static_cast<size_t>(n));
+}
+
+void CfgDenoiser::denoise(const float* x, float sigma, float* denoised) {
+  const Scalings c = scalings(pred_, sigma);
+  const float t = sched_.sigma_to_t(sigma);
+  if (scale_ == 1.0f) {  // conditional only
+    for (int64_t k = 0; k < n_; ++k) x_in_[size_t(k)] = x[k] * c.c_in;
+    model_.forward(x_in_.data(), batch_, t, out_.data());
+    model_output_to_denoised(pred_, sigma, x, out_.data(), denoised, n_);
+    return;
+  }
+  // One batch [uncond; cond] of the same input.
+  for (int64_t k = 0; k < n_; ++k) x_in_[size_t(k)] = x_in_[size_t(n_ + k)] = x[k] * c.c_in;
+  model_.forward(x_in_.data(), 2 * batch_, t, out_.data());
+  model_output_to_denoised(pred_, sigma, x, out_.data(), den_u_.data(), n_);
+  model_output_to_denoised(pred_, sigma, x, out_.data() + n_, den_c_.data(), n_);
+  cfg_combine(den_u_.data(), den_c_.data(), scale_, denoised, n_);
+}
+
+}  // namespace sd::sample

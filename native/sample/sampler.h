@@ -1,0 +1,98 @@
+// Samplers: pure functions of (denoiser, x, sigmas, noise source, step callback), each a direct
+// transcription of its k-diffusion counterpart (crowsonkb/k-diffusion 4601bf08 sampling.py; LCM from
+// ComfyUI's copy; DDIM from CompVis ddim.py), in f32 with k-diffusion's order of operations.
+//
+// x is in k-diffusion scaling (x = x₀ + σ·ε); the usual start is x = noise·sigmas[0]
+// (init_noise_scale gives the factor per sampler). The latent is n floats: the whole batch, CFG and
+// the model live behind the Denoiser.
+//
+//   struct Toy : sd::sample::Denoiser {            // D(x, σ) = x / (1 + σ²)
+//     int64_t n; void denoise(const float* x, float s, float* d) override { for (...) d[i] = x[i] / (1 + s*s); }
+//   };
+//   sd::sample::SampleParams p;  p.noise = &my_noise;  p.on_step = cb;  p.user = &state;
+//   bool done = sd::sample::find_sampler("dpmpp_2m")->fn(toy, x.data(), n, sigmas, p);  // false = cancelled
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace sd::sample {
+
+// D(x, σ): the model's estimate of the clean latent. x and denoised hold n floats (whole batch).
+struct Denoiser {
+  virtual ~Denoiser() = default;
+  virtual void denoise(const float* x, float sigma, float* denoised) = 0;
+};
+
+// Fills one latent-sized standard-normal draw per call (A1111: one randn_like = one call).
+struct NoiseSource {
+  virtual ~NoiseSource() = default;
+  virtual void next(float* out) = 0;
+};
+
+// Called once per step, after the step's first model call: x before step i, that call's denoised.
+// Return false to cancel; the sampler then returns false at once, x holding the state before step i.
+using StepCallback = bool (*)(void* user, int step, int steps, const float* x, const float* denoised, float sigma);
+
+struct SampleParams {
+  NoiseSource* noise = nullptr;  // required by ancestral samplers, lcm, ddim with eta > 0, churn
+  float eta = 1.0f;              // ancestral samplers (0 = deterministic); ddim uses ddim_eta
+  float s_noise = 1.0f;
+  // euler/heun/dpm_2 churn (Karras et al. Algorithm 2); 0 = off, as every UI uses them.
+  float s_churn = 0.0f, s_tmin = 0.0f, s_tmax = std::numeric_limits<float>::infinity();
+  // k-diffusion's euler/heun/dpm_2 call randn_like at every step even when s_churn = 0 and throw
+  // the draw away. A1111's per-image "NV"/CPU generators advance with each call, so set this to keep
+  // the noise offsets of later features (hires fix, img2img) aligned with A1111.
+  bool draw_unused_noise = false;
+  int lms_order = 4;
+  float ddim_eta = 0.0f;
+  // DDIM's last step goes to ᾱ_prev = 1/(1+final_sigma²) when sigmas ends in 0. CompVis DDIMSampler
+  // uses ᾱ[0] (set final_sigma = schedule.sigma_min()); 0 means ᾱ_prev = 1 ("set_alpha_to_one").
+  float ddim_final_sigma = 0.0f;
+  StepCallback on_step = nullptr;
+  void* user = nullptr;
+};
+
+// Returns true when all steps ran, false when on_step cancelled. Throws sd::Error on bad input
+// (a sampler that needs noise without a NoiseSource, sigmas with fewer than 2 entries).
+using SamplerFn = bool (*)(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas,
+                           const SampleParams& p);
+
+bool sample_euler(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_euler_ancestral(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_heun(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_dpm_2(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_dpm_2_ancestral(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_lms(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_dpmpp_2m(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_dpmpp_2s_ancestral(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+// Midpoint 2M SDE; its noise comes from p.noise (one call per step), not k-diffusion's Brownian tree,
+// so it is statistically equivalent to A1111/ComfyUI's "DPM++ 2M SDE" but not bit-identical.
+bool sample_dpmpp_2m_sde(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_lcm(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_ddim(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+
+// k-diffusion helpers, exposed for tests.
+struct AncestralStep { float sigma_down, sigma_up; };
+AncestralStep get_ancestral_step(float sigma_from, float sigma_to, float eta = 1.0f);
+// ∫_{t[i]}^{t[i+1]} Π_{k≠j} (τ − t[i−k]) / (t[i−j] − t[i−k]) dτ (Gauss–Legendre, exact for these polynomials).
+double linear_multistep_coeff(int order, const std::vector<float>& t, int i, int j);
+
+struct SamplerInfo {
+  const char* name;           // canonical (k-diffusion) name: "euler_ancestral", "dpmpp_2m", …
+  SamplerFn fn;
+  bool needs_noise;           // draws noise (with eta/ddim_eta at their defaults)
+  const char* default_scheduler;  // what A1111 "Automatic" means for it
+};
+
+const std::vector<SamplerInfo>& samplers();
+std::vector<std::string> sampler_names();
+const SamplerInfo* find_sampler(const std::string& name);  // nullptr if unknown
+const SamplerInfo& sampler(const std::string& name);        // throws sd::Error listing the known names
+
+// Factor for the initial noise: x = noise · init_noise_scale. k-diffusion samplers start at
+// noise·σ₀; ddim starts from x_T = noise in VP space, i.e. noise·√(1+σ₀²) in k-diffusion scaling.
+float init_noise_scale(const std::string& sampler, float sigma0);
+
+}  // namespace sd::sample

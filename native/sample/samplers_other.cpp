@@ -1,0 +1,99 @@
+// Samplers outside k-diffusion proper: LCM (ComfyUI/A1111 sample_lcm) and DDIM (CompVis
+// DDIMSampler, written over the k-diffusion denoiser), plus the name registry.
+#include "fp_exact.h"  // first: no FMA contraction in this file
+#include <cmath>
+
+#include "sampler_detail.h"
+
+namespace sd::sample {
+
+using namespace detail;
+
+bool sample_lcm(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams& p) {
+  check_args("lcm", x, n, sigmas);
+  const int steps = int(sigmas.size()) - 1;
+  Buf den = buf(n), noise = buf(n);
+  for (int i = 0; i < steps; ++i) {
+    const float s = sigmas[size_t(i)], s_next = sigmas[size_t(i) + 1];
+    model.denoise(x, s, den.data());
+    if (!report(p, i, steps, x, den.data(), s)) return false;
+    std::copy(den.begin(), den.end(), x);  // jump to the clean estimate ...
+    if (s_next > 0) {                      // ... and re-noise to the next level
+      need_noise("lcm", p).next(noise.data());
+      for (int64_t k = 0; k < n; ++k) x[k] = x[k] + s_next * noise[size_t(k)];
+    }
+  }
+  return true;
+}
+
+// CompVis p_sample_ddim in VP variables. With σ² = (1−ᾱ)/ᾱ: x_t = x·√ᾱ (= x·c_in), eps = (x − D)/σ,
+// and pred_x0 = (x_t − √(1−ᾱ)·eps)/√ᾱ is D itself. After the step x = x_prev/√ᾱ_prev, so with η = 0
+// this is exactly k-diffusion's Euler step; the VP form is kept for η > 0 and the final ᾱ quirk.
+bool sample_ddim(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams& p) {
+  check_args("ddim", x, n, sigmas);
+  const int steps = int(sigmas.size()) - 1;
+  Buf den = buf(n), noise = buf(n);
+  for (int i = 0; i < steps; ++i) {
+    const float s = sigmas[size_t(i)], s_next = sigmas[size_t(i) + 1];
+    model.denoise(x, s, den.data());
+    if (!report(p, i, steps, x, den.data(), s)) return false;  // den == CompVis pred_x0 (less rounding)
+    const float s_prev = (s_next == 0) ? p.ddim_final_sigma : s_next;
+    const float a_t = 1.0f / (1.0f + s * s), a_prev = 1.0f / (1.0f + s_prev * s_prev);
+    const float c_in = 1.0f / std::sqrt(s * s + 1.0f);
+    const float sqrt_one_minus_at = std::sqrt(1.0f - a_t), sqrt_at = std::sqrt(a_t);
+    const float sigma_t = p.ddim_eta * std::sqrt((1.0f - a_prev) / (1.0f - a_t)) * std::sqrt(1.0f - a_t / a_prev);
+    const float dir_coef = std::sqrt(1.0f - a_prev - sigma_t * sigma_t), sqrt_aprev = std::sqrt(a_prev);
+    const float out_scale = std::sqrt(1.0f + s_next * s_next);  // back to k-diffusion scaling
+    if (sigma_t > 0) need_noise("ddim", p).next(noise.data());
+    for (int64_t k = 0; k < n; ++k) {
+      const float e_t = (x[k] - den[size_t(k)]) / s;
+      const float pred_x0 = (x[k] * c_in - sqrt_one_minus_at * e_t) / sqrt_at;
+      float x_prev = sqrt_aprev * pred_x0 + dir_coef * e_t;
+      if (sigma_t > 0) x_prev = x_prev + sigma_t * noise[size_t(k)];
+      x[k] = x_prev * out_scale;
+    }
+  }
+  return true;
+}
+
+const std::vector<SamplerInfo>& samplers() {
+  static const std::vector<SamplerInfo> table = {
+      {"euler", sample_euler, false, "normal"},
+      {"euler_ancestral", sample_euler_ancestral, true, "normal"},
+      {"heun", sample_heun, false, "normal"},
+      {"dpm_2", sample_dpm_2, false, "normal"},
+      {"dpm_2_ancestral", sample_dpm_2_ancestral, true, "normal"},
+      {"lms", sample_lms, false, "normal"},
+      {"dpmpp_2m", sample_dpmpp_2m, false, "normal"},
+      {"dpmpp_2s_ancestral", sample_dpmpp_2s_ancestral, true, "normal"},
+      {"dpmpp_2m_sde", sample_dpmpp_2m_sde, true, "normal"},
+      {"ddim", sample_ddim, false, "ddim_uniform"},
+      {"lcm", sample_lcm, true, "normal"},
+  };
+  return table;
+}
+
+std::vector<std::string> sampler_names() {
+  std::vector<std::string> out;
+  for (const auto& s : samplers()) out.emplace_back(s.name);
+  return out;
+}
+
+const SamplerInfo* find_sampler(const std::string& name) {
+  for (const auto& s : samplers())
+    if (name == s.name) return &s;
+  return nullptr;
+}
+
+const SamplerInfo& sampler(const std::string& name) {
+  if (const SamplerInfo* s = find_sampler(name)) return *s;
+  std::string known;
+  for (const auto& s : samplers()) known += (known.empty() ? "" : ", ") + std::string(s.name);
+  throw Error("unknown sampler \"" + name + "\"; known: " + known);
+}
+
+float init_noise_scale(const std::string& name, float sigma0) {
+  return name == "ddim" ? std::sqrt(1.0f + sigma0 * sigma0) : sigma0;
+}
+
+}  // namespace sd::sample

@@ -1,0 +1,336 @@
+"""Train the sd-native tiny SD1 model from scratch on procedural shapes (CPU, time-budgeted, resumable).
+
+    nice -n 19 /usr/bin/python3 train/train.py --out train/runs/small
+
+Stage 1: VAE (L1 + MSE + edge L1 + small KL), then rescale so that scaled latents have unit std.
+Stage 2: UNet + CLIP text encoder jointly on the frozen VAE's scaled latents (eps MSE, AdamW, 10% empty captions).
+Each stage runs for a wall-clock budget (--vae-minutes, --unet-minutes); LR schedules follow the fraction of the
+budget used. A checkpoint (models, optimiser, step, elapsed time, RNG states) is written every few minutes;
+re-running the same command resumes. At the end `final.pt` is written and train/finish.py is run.
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import data  # noqa: E402
+import eval_metrics  # noqa: E402
+import sampling  # noqa: E402
+from tiny_config import CONFIG, build  # noqa: E402
+from tokenizer import ClipTokenizer  # noqa: E402
+
+
+class Run:
+    def __init__(self, out):
+        self.out = out
+        os.makedirs(out, exist_ok=True)
+        self.logf = open(os.path.join(out, "log.txt"), "a")
+        self.csv = open(os.path.join(out, "losses.csv"), "a")
+
+    def log(self, msg):
+        line = time.strftime("%H:%M:%S ") + msg
+        print(line, flush=True)
+        self.logf.write(line + "\n")
+        self.logf.flush()
+
+    def loss(self, stage, step, elapsed, **vals):
+        self.csv.write(",".join([stage, str(step), f"{elapsed:.1f}"] + [f"{k}={v:.6f}" for k, v in vals.items()]) + "\n")
+        self.csv.flush()
+
+
+class ThreadTuner:
+    """On a shared, oversubscribed machine a 2-thread OpenMP step can be 5x slower than a 1-thread one (a
+    descheduled worker stalls every barrier). Every `period` steps, time a few steps with the other thread
+    count and keep whichever is faster."""
+
+    def __init__(self, max_threads, period=60, probe=5):
+        self.choices = sorted({1, max_threads})
+        self.best, self.period, self.probe = self.choices[0], period, probe
+        self.i, self.recent, self.trial = 0, [], []
+        torch.set_num_threads(self.best)
+
+    def other(self):
+        return [c for c in self.choices if c != self.best][0] if len(self.choices) > 1 else self.best
+
+    def before(self):
+        k = self.i % self.period
+        torch.set_num_threads(self.other() if k < self.probe else self.best)
+
+    def after(self, dt):
+        k = self.i % self.period
+        (self.trial if k < self.probe else self.recent).append(dt)
+        self.recent = self.recent[-20:]
+        if k == self.probe - 1 and self.recent:
+            tr = sorted(self.trial[1:])[: max(1, len(self.trial) - 2)]  # skip the first (switch) step
+            if tr and np.mean(tr) < 0.9 * np.mean(self.recent):
+                self.best, self.recent = self.other(), list(tr)
+            self.trial = []
+        self.i += 1
+
+
+def lr_at(progress, step, peak, warmup):
+    w = min(1.0, (step + 1) / warmup)
+    return peak * w * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def save_ckpt(path, st):
+    tmp = path + ".tmp"
+    torch.save(st, tmp)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------------------ VAE stage
+def vae_loss(vae, x, kl_weight):
+    mom = vae.encode_moments(x)
+    mean, logvar = mom[:, :4], mom[:, 4:].clamp(-30, 20)
+    z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+    rec = vae.decode(z)
+    l1 = (rec - x).abs().mean()
+    l2 = ((rec - x) ** 2).mean()
+    edge = ((rec[..., 1:] - rec[..., :-1]) - (x[..., 1:] - x[..., :-1])).abs().mean() + \
+           ((rec[..., 1:, :] - rec[..., :-1, :]) - (x[..., 1:, :] - x[..., :-1, :])).abs().mean()
+    kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum(dim=[1, 2, 3]).mean()
+    loss = l1 + l2 + 0.5 * edge + kl_weight * kl / x[0].numel()
+    return loss, {"l1": l1.item(), "mse": l2.item(), "edge": edge.item(), "kl": kl.item()}
+
+
+@torch.no_grad()
+def rescale_vae(vae, rng, n=512):
+    """Make scale_factor * posterior mean have unit std: exact reparametrisation of quant/post_quant convs."""
+    means = []
+    for _ in range(n // 64):
+        x = torch.from_numpy(data.batch(rng, 64)[0])
+        means.append(vae.encode_moments(x)[:, :4])
+    m = torch.cat(means)
+    s = m.std().item()
+    c = (1 / CONFIG["scale_factor"]) / s
+    x = torch.from_numpy(data.batch(rng, 8)[0])
+    mom0 = vae.encode_moments(x)
+    before = vae.decode(mom0[:, :4])
+    vae.quant_conv.weight[:4] *= c
+    vae.quant_conv.bias[:4] *= c
+    vae.quant_conv.bias[4:] += 2 * math.log(c)
+    vae.post_quant_conv.weight /= c
+    mom1 = vae.encode_moments(x)
+    after = vae.decode(mom1[:, :4])
+    diff = ((after - before).norm() / before.norm()).item()
+    m2 = torch.cat([vae.encode_moments(torch.from_numpy(data.batch(rng, 64)[0]))[:, :4] for _ in range(4)])
+    return {"posterior_mean_std_before": s, "c": c, "decode_rel_change": diff,
+            "scaled_latent_std_after": (m2 * CONFIG["scale_factor"]).std().item(),
+            "scaled_latent_mean_after": (m2 * CONFIG["scale_factor"]).mean().item(),
+            "posterior_std_mean_after": torch.exp(0.5 * mom1[:, 4:].clamp(-30, 20)).mean().item()}
+
+
+# ------------------------------------------------------------------------------------------------ UNet stage
+def quick_eval(clip, unet, vae, tok, seeds=(0,), steps=20, cfg=6.0, sampler="euler", limit=None):
+    spec = json.load(open(os.path.join(HERE, "heldout_prompts.json")))
+    items = spec["prompts"][:limit]
+    acc = np.zeros(3)
+    n = 0
+    for seed in seeds:
+        imgs = sampling.generate(clip, unet, vae, tok, [it["prompt"] for it in items], [seed] * len(items),
+                                 sampler=sampler, steps=steps, cfg=cfg)
+        for im, it in zip(imgs, items):
+            r = eval_metrics.score(im, it, spec)
+            acc += [r["color_ok"], r["shape_ok"], r["position_ok"]]
+            n += 1
+    return acc / n
+
+
+def ema_update(ema, model, decay):
+    with torch.no_grad():
+        for pe, pm in zip(ema.parameters(), model.parameters()):
+            pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(HERE, "runs", "small"))
+    ap.add_argument("--vae-minutes", type=float, default=15.0)
+    ap.add_argument("--vae-max-steps", type=int, default=4000)
+    ap.add_argument("--unet-minutes", type=float, default=57.0)
+    ap.add_argument("--vae-batch", type=int, default=16)
+    ap.add_argument("--unet-batch", type=int, default=32)
+    ap.add_argument("--vae-lr", type=float, default=8e-4)
+    ap.add_argument("--unet-lr", type=float, default=6e-4)
+    ap.add_argument("--kl-weight", type=float, default=1e-5)
+    ap.add_argument("--ckpt-minutes", type=float, default=4.0)
+    ap.add_argument("--eval-minutes", type=float, default=20.0)
+    ap.add_argument("--eval-prompts", type=int, default=None, help="limit the in-training evaluation")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-finish", action="store_true")
+    a = ap.parse_args()
+    tuner = ThreadTuner(a.threads)
+    run = Run(a.out)
+    ck = os.path.join(a.out, "ckpt.pt")
+    clip, unet, vae = build()
+    tok = ClipTokenizer()
+    st = {"stage": "vae", "step": 0, "elapsed": 0.0, "wall_start": time.time(), "history": []}
+    torch.manual_seed(0)
+    rng = np.random.RandomState(0)
+    vopt = torch.optim.AdamW(vae.parameters(), lr=a.vae_lr, betas=(0.9, 0.99), weight_decay=0.0)
+    if os.path.exists(ck):
+        st = torch.load(ck)
+        vae.load_state_dict(st["vae"])
+        if st["stage"] == "vae":
+            vopt.load_state_dict(st["vopt"])
+        rng.set_state(st["np_rng"])
+        torch.set_rng_state(st["torch_rng"])
+        run.log(f"resumed stage {st['stage']} step {st['step']} elapsed {st['elapsed']:.0f}s")
+    else:
+        run.log(f"new run; config {json.dumps(CONFIG)}; args {vars(a)}")
+    t_sess = time.time()
+
+    def snapshot(extra):
+        d = {"vae": vae.state_dict(), "np_rng": rng.get_state(), "torch_rng": torch.get_rng_state()}
+        d.update(st)
+        d.update(extra)
+        d["wall_used"] = st.get("wall_used", 0.0) + (time.time() - t_sess)
+        return d
+
+    # ---------------- stage 1: VAE
+    if st["stage"] == "vae":
+        budget = a.vae_minutes * 60
+        last_ck, agg, t_log = time.time(), [], time.time()
+        while st["elapsed"] < budget and st["step"] < a.vae_max_steps:
+            tuner.before()
+            t0 = time.time()
+            lr = lr_at(st["elapsed"] / budget, st["step"], a.vae_lr, 50)
+            for g in vopt.param_groups:
+                g["lr"] = lr
+            x = torch.from_numpy(data.batch(rng, a.vae_batch)[0])
+            loss, parts = vae_loss(vae, x, a.kl_weight)
+            vopt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+            vopt.step()
+            st["step"] += 1
+            st["elapsed"] += time.time() - t0
+            tuner.after(time.time() - t0)
+            agg.append([loss.item()] + list(parts.values()))
+            if st["step"] % 25 == 0:
+                m = np.mean(agg, axis=0)
+                agg = []
+                run.loss("vae", st["step"], st["elapsed"], loss=m[0], l1=m[1], mse=m[2], edge=m[3], kl=m[4])
+                run.log(f"vae step {st['step']} {st['elapsed']:.0f}/{budget:.0f}s loss {m[0]:.4f} l1 {m[1]:.4f} "
+                        f"mse {m[2]:.5f} edge {m[3]:.4f} kl {m[4]:.1f} lr {lr:.2e} "
+                        f"{(time.time() - t_log) / 25:.2f}s/step threads {tuner.best}")
+                t_log = time.time()
+            if time.time() - last_ck > a.ckpt_minutes * 60:
+                save_ckpt(ck, snapshot({"vopt": vopt.state_dict()}))
+                last_ck = time.time()
+        vae.eval()
+        info = rescale_vae(vae, rng)
+        run.log(f"vae done after {st['step']} steps; rescale {json.dumps(info)}")
+        st.update({"stage": "unet", "vae_steps": st["step"], "vae_elapsed": st["elapsed"], "vae_rescale": info,
+                   "step": 0, "elapsed": 0.0})
+        save_ckpt(ck, snapshot({}))
+    vae.eval()
+    for p in vae.parameters():
+        p.requires_grad_(False)
+
+    # ---------------- stage 2: UNet + CLIP
+    params = list(unet.parameters()) + list(clip.parameters())
+    no_wd = [p for n, p in list(unet.named_parameters()) + list(clip.named_parameters())
+             if p.ndim < 2 or "embedding" in n]
+    ids_no_wd = {id(p) for p in no_wd}
+    opt = torch.optim.AdamW([{"params": [p for p in params if id(p) not in ids_no_wd], "weight_decay": 0.01},
+                             {"params": no_wd, "weight_decay": 0.0}], lr=a.unet_lr, betas=(0.9, 0.99))
+    ema_clip, ema_unet = copy.deepcopy(clip).eval(), copy.deepcopy(unet).eval()
+    if st["stage"] in ("unet", "done") and "unet" in st:
+        clip.load_state_dict(st["clip"])
+        unet.load_state_dict(st["unet"])
+        ema_clip.load_state_dict(st["ema_clip"])
+        ema_unet.load_state_dict(st["ema_unet"])
+        if "opt" in st:
+            opt.load_state_dict(st["opt"])
+    ac = sampling.AC
+    tok_cache = {}
+
+    def ids_of(caps):
+        out = []
+        for c in caps:
+            if c not in tok_cache:
+                tok_cache[c] = tok.encode_sd1(c)
+            out.append(tok_cache[c])
+        return torch.tensor(out)
+
+    if st["stage"] == "unet":
+        budget = a.unet_minutes * 60
+        last_ck, last_ev, agg, t_log = time.time(), st["elapsed"], [], time.time()
+        while st["elapsed"] < budget:
+            tuner.before()
+            t0 = time.time()
+            lr = lr_at(st["elapsed"] / budget, st["step"], a.unet_lr, 200)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x, caps = data.batch(rng, a.unet_batch)
+            caps = ["" if rng.rand() < 0.1 else c for c in caps]
+            with torch.no_grad():
+                mom = vae.encode_moments(torch.from_numpy(x))
+                z = (mom[:, :4] + torch.exp(0.5 * mom[:, 4:].clamp(-30, 20)) * torch.randn_like(mom[:, :4]))
+                z = z * CONFIG["scale_factor"]
+            t = torch.randint(0, 1000, (z.shape[0],))
+            noise = torch.randn_like(z)
+            abar = ac[t].view(-1, 1, 1, 1)
+            xt = abar.sqrt() * z + (1 - abar).sqrt() * noise
+            eps = unet(xt, t.float(), clip(ids_of(caps)))
+            loss = F.mse_loss(eps, noise)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            st["step"] += 1
+            decay = min(0.995, (1 + st["step"]) / (10 + st["step"]))
+            ema_update(ema_unet, unet, decay)
+            ema_update(ema_clip, clip, decay)
+            st["elapsed"] += time.time() - t0
+            tuner.after(time.time() - t0)
+            agg.append([loss.item(), float(gn)])
+            if st["step"] % 20 == 0:
+                m = np.mean(agg, axis=0)
+                agg = []
+                run.loss("unet", st["step"], st["elapsed"], loss=m[0], grad_norm=m[1])
+                run.log(f"unet step {st['step']} {st['elapsed']:.0f}/{budget:.0f}s loss {m[0]:.4f} "
+                        f"gnorm {m[1]:.3f} lr {lr:.2e} {(time.time() - t_log) / 20:.2f}s/step threads {tuner.best}")
+                t_log = time.time()
+            if st["elapsed"] - last_ev > a.eval_minutes * 60 or st["elapsed"] >= budget:
+                te = time.time()
+                acc = quick_eval(ema_clip, ema_unet, vae, tok, limit=a.eval_prompts)
+                st["history"].append({"step": st["step"], "elapsed": st["elapsed"], "acc": acc.tolist()})
+                run.log(f"eval step {st['step']}: colour {acc[0]:.3f} shape {acc[1]:.3f} position {acc[2]:.3f} "
+                        f"(euler 20, cfg 6, 32 held-out prompts, EMA; {time.time() - te:.0f}s)")
+                last_ev = st["elapsed"]
+            if time.time() - last_ck > a.ckpt_minutes * 60:
+                save_ckpt(ck, snapshot({"clip": clip.state_dict(), "unet": unet.state_dict(),
+                                        "ema_clip": ema_clip.state_dict(), "ema_unet": ema_unet.state_dict(),
+                                        "opt": opt.state_dict()}))
+                last_ck = time.time()
+        st.update({"stage": "done", "unet_steps": st["step"], "unet_elapsed": st["elapsed"]})
+        snap = snapshot({"clip": clip.state_dict(), "unet": unet.state_dict(), "ema_clip": ema_clip.state_dict(),
+                         "ema_unet": ema_unet.state_dict(), "opt": opt.state_dict()})
+        save_ckpt(ck, snap)
+        final = {"config": CONFIG, "clip": ema_clip.state_dict(), "unet": ema_unet.state_dict(),
+                 "vae": vae.state_dict(),
+                 "train": {k: snap.get(k) for k in ("vae_steps", "vae_elapsed", "vae_rescale", "unet_steps",
+                                                     "unet_elapsed", "wall_used", "history")},
+                 "args": vars(a)}
+        torch.save(final, os.path.join(a.out, "final.pt"))
+        run.log(f"training done: wall time used {snap['wall_used'] / 60:.1f} min; wrote final.pt")
+    if not a.no_finish:
+        run.log("running train/finish.py")
+        subprocess.run([sys.executable, os.path.join(HERE, "finish.py"), "--run", a.out], check=False)
+
+
+if __name__ == "__main__":
+    main()
