@@ -47,6 +47,54 @@
       "include_dirs": ["test/native"],
       "dependencies": ["sd_core"],
       "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "test_gemm",
+      "type": "executable",
+      "sources": ["test/native/test_gemm.cpp"],
+      "include_dirs": ["test/native"],
+      "dependencies": ["sd_core"],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "test_attention",
+      "type": "executable",
+      "sources": ["test/native/test_attention.cpp"],
+      "include_dirs": ["test/native"],
+      "dependencies": ["sd_core"],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "test_safetensors",
+      "type": "executable",
+      "sources": ["test/native/test_safetensors.cpp"],
+      "include_dirs": ["test/native"],
+      "dependencies": ["sd_core"],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "test_samplers",
+      "type": "executable",
+      "sources": ["test/native/test_samplers.cpp"],
+      "include_dirs": ["test/native"],
+      "dependencies": ["sd_core"],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "test_rng",
+      "type": "executable",
+      "sources": ["test/native/test_rng.cpp"],
+      "include_dirs": ["test/native"],
+      "dependencies": ["sd_core"],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "test_parity",
+      "type": "executable",
+      "sources": ["test/native/test_parity.cpp"],
+      "include_dirs": ["test/native"],
+      "dependencies": ["sd_core"],
+      "libraries": ["-lpthread"]
     }
   ]
 }

@@ -49,20 +49,22 @@ def ddim_sigmas(n):
 
 
 class CFGDenoiser:
-    """denoised(x, sigma) with classifier-free guidance: one UNet batch of 2 [uncond, cond]."""
+    """denoised(x, sigma) with classifier-free guidance. x [N,4,h,w], cond [N,77,C], uncond [1 or N,77,C]:
+    ONE UNet batch of 2N ordered [uncond x N, cond x N] (N = 1: [uncond, cond], as A1111/k-diffusion do)."""
 
     def __init__(self, unet, cond, uncond, scale):
-        self.unet, self.ctx, self.scale = unet, torch.cat([uncond, cond]), scale
+        self.unet, self.scale = unet, scale
+        self.ctx = torch.cat([uncond.expand(cond.shape[0], -1, -1), cond])
         self.calls = []
 
     def __call__(self, x, sigma):
         s = torch.as_tensor(sigma, dtype=torch.float32).reshape(1)
         c_in = 1 / (s ** 2 + 1) ** 0.5
         t = sigma_to_t(s)
-        xx = torch.cat([x, x]) * c_in
-        eps = self.unet(xx, t.expand(2), self.ctx)
+        xx = torch.cat([x, x])
+        eps = self.unet(xx * c_in, t.expand(xx.shape[0]), self.ctx)
         self.calls.append(eps)
-        den = torch.cat([x, x]) - s * eps
+        den = xx - s * eps
         du, dc = den.chunk(2)
         return du + (dc - du) * self.scale
 
@@ -124,18 +126,23 @@ SAMPLERS = {"euler": (sample_euler, get_sigmas), "euler_a": (sample_euler_ancest
 
 
 @torch.no_grad()
-def generate(clip, unet, vae, tok, prompts, seeds, sampler="euler", steps=20, cfg=6.0, negative=""):
-    """Returns uint8 images [N, 64, 64, 3]. Noise for seed s: torch.Generator().manual_seed(s) randn [1,4,8,8]."""
+def generate(clip, unet, vae, tok, prompts, seeds, sampler="euler", steps=20, cfg=6.0, negative="", batch=16):
+    """Returns uint8 images [N, 64, 64, 3]. Image i starts from torch.Generator().manual_seed(seeds[i])
+    randn [1,4,8,8] (ancestral noise continues from the same generator); prompts run in batches."""
     fn, sched = SAMPLERS[sampler]
-    sig = sched(steps)
+    sig = [float(v) for v in sched(steps)]
     un = clip(torch.tensor([tok.encode_sd1(negative)]))
     out = []
-    for p, seed in zip(prompts, seeds):
-        g = torch.Generator().manual_seed(seed)
-        x = torch.randn(1, 4, 8, 8, generator=g) * sig[0]
-        cond = clip(torch.tensor([tok.encode_sd1(p)]))
+    for b in range(0, len(prompts), batch):
+        ps, ss = prompts[b:b + batch], seeds[b:b + batch]
+        gens = [torch.Generator().manual_seed(s) for s in ss]
+        x = torch.cat([torch.randn(1, 4, 8, 8, generator=g) for g in gens]) * sig[0]
+        cond = clip(torch.tensor([tok.encode_sd1(p) for p in ps]))
         model = CFGDenoiser(unet, cond, un, cfg)
-        lat = fn(model, x, [float(v) for v in sig], lambda y: torch.randn(y.shape, generator=g))
+
+        def noise(y):
+            return torch.cat([torch.randn(1, *y.shape[1:], generator=g) for g in gens])
+        lat = fn(model, x, sig, noise)
         img = vae.decode(lat / SCALE_FACTOR)
-        out.append(((img[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
-    return np.stack(out)
+        out.append(((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy())
+    return np.concatenate(out)

@@ -32,15 +32,16 @@ def load(path):
 
 def save(path, tensors, metadata=None):
     """Write {name: array} as standard safetensors: header padded with spaces to a multiple of 8, tensors
-    contiguous (no gaps, as the reference implementation requires). Tensors whose byte size is not a multiple
-    of 8 are moved to the end so every tensor starts 8-byte aligned."""
+    contiguous (no gaps, as the reference implementation requires), ordered by decreasing element size and,
+    within that, tensors whose byte size is not a multiple of 8 last: every tensor starts at a multiple of its
+    element size, and all but those last ones 8-byte aligned."""
     arrs = {}
     for k, v in tensors.items():
         if hasattr(v, "detach"):
             v = v.detach().cpu().numpy()
         a = np.ascontiguousarray(v)
         arrs[k] = a.astype(a.dtype.newbyteorder("<"))
-    order = [k for k in arrs if arrs[k].nbytes % 8 == 0] + [k for k in arrs if arrs[k].nbytes % 8 != 0]
+    order = sorted(arrs, key=lambda k: (-arrs[k].itemsize, arrs[k].nbytes % 8 != 0))  # stable
     header, off = {}, 0
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}

@@ -12,6 +12,7 @@ namespace sd::addon {
 
 void register_system(Napi::Env env, Napi::Object exports);
 void register_inspect(Napi::Env env, Napi::Object exports);
+void register_model(Napi::Env env, Napi::Object exports);
 
 // Runs fn; any C++ exception becomes a JS Error with the same message.
 template <typename Fn>

@@ -1,6 +1,8 @@
 #include "graph.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <unordered_map>
@@ -143,9 +145,34 @@ void Graph::compute() {
   if (!planned_) plan();
   for (Tensor* t : nodes_) {
     if (t->op == Op::None || t->is_view()) continue;
-    backend_.compute(t);
+    if (profile_) {
+      auto t0 = std::chrono::steady_clock::now();
+      backend_.compute(t);
+      profile_->seconds[size_t(t->op)] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      profile_->calls[size_t(t->op)] += 1;
+    } else {
+      backend_.compute(t);
+    }
     if (observer_ && !observer_(t)) return;
   }
+}
+
+}  // namespace sd
+
+namespace sd {
+
+std::string Graph::Profile::report() const {
+  double total = 0;
+  for (double s : seconds) total += s;
+  std::string out;
+  char line[160];
+  for (size_t i = 0; i < size_t(Op::Count); ++i) {
+    if (!calls[i]) continue;
+    std::snprintf(line, sizeof line, "  %-20s %8.3f s %5.1f%% %6lld calls\n", op_name(Op(i)), seconds[i], total > 0 ? 100 * seconds[i] / total : 0.0, (long long)calls[i]);
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "  %-20s %8.3f s\n", "total", total);
+  return out + line;
 }
 
 }  // namespace sd

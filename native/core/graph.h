@@ -24,6 +24,14 @@ class Graph {
   // Called after each node; return false to stop early (used by dumps and cancellation).
   void set_observer(std::function<bool(Tensor*)> observer) { observer_ = std::move(observer); }
 
+  // Accumulates seconds and FLOP-free call counts per op kind when set (bench/profiling).
+  struct Profile {
+    double seconds[size_t(Op::Count)] = {};
+    int64_t calls[size_t(Op::Count)] = {};
+    std::string report() const;
+  };
+  void set_profile(Profile* profile) { profile_ = profile; }
+
   size_t arena_bytes() const { return arena_bytes_; }  // peak activation memory
   const std::vector<Tensor*>& nodes() const { return nodes_; }
   Tensor* find(const std::string& name) const;
@@ -36,6 +44,7 @@ class Graph {
   size_t arena_bytes_ = 0;
   bool planned_ = false;
   std::function<bool(Tensor*)> observer_;
+  Profile* profile_ = nullptr;
 };
 
 }  // namespace sd

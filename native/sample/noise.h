@@ -25,6 +25,8 @@ RngKind rng_kind_from_name(const std::string& name);
 // A1111 batch seeds: seed, seed+1, … (uint64 wrap-around).
 std::vector<uint64_t> consecutive_seeds(uint64_t seed, int count);
 
+// cpu_kernel: which torch CPU build to imitate: Avx2 is what torch uses on x86 machines with AVX2
+// (A1111's usual host), Default the libm kernel of other builds (see rng_torch_cpu.h).
 class ImageNoise : public NoiseSource {
  public:
   ImageNoise(RngKind kind, const std::vector<uint64_t>& seeds, int64_t per_image,

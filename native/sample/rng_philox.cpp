@@ -1,7 +1,6 @@
 #include "fp_exact.h"  // first: no FMA contraction in this file
 #include "rng_philox.h"
 
-
 #include <cmath>
 
 #include "../core/error.h"

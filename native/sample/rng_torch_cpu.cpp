@@ -1,7 +1,6 @@
 #include "fp_exact.h"  // first: no FMA contraction in this file
 #include "rng_torch_cpu.h"
 
-
 #include <cmath>
 #include <cstring>
 

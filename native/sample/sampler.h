@@ -1,6 +1,6 @@
-// Samplers: pure functions of (denoiser, x, sigmas, noise source, step callback), each a direct
-// transcription of its k-diffusion counterpart (crowsonkb/k-diffusion 4601bf08 sampling.py; LCM from
-// ComfyUI's copy; DDIM from CompVis ddim.py), in f32 with k-diffusion's order of operations.
+// Samplers: pure functions of (denoiser, x, sigmas, noise source, step callback), each following its
+// reference step for step (crowsonkb/k-diffusion 4601bf08 sampling.py; LCM as in ComfyUI/A1111; DDIM as
+// CompVis ddim.py), in f32 with the reference's order of operations, so goldens match to ~1e-7.
 //
 // x is in k-diffusion scaling (x = x₀ + σ·ε); the usual start is x = noise·sigmas[0]
 // (init_noise_scale gives the factor per sampler). The latent is n floats: the whole batch, CFG and
@@ -41,9 +41,9 @@ struct SampleParams {
   float s_noise = 1.0f;
   // euler/heun/dpm_2 churn (Karras et al. Algorithm 2); 0 = off, as every UI uses them.
   float s_churn = 0.0f, s_tmin = 0.0f, s_tmax = std::numeric_limits<float>::infinity();
-  // k-diffusion's euler/heun/dpm_2 call randn_like at every step even when s_churn = 0 and throw
-  // the draw away. A1111's per-image "NV"/CPU generators advance with each call, so set this to keep
-  // the noise offsets of later features (hires fix, img2img) aligned with A1111.
+  // k-diffusion's euler/heun/dpm_2 (and A1111's DDIM) call randn_like at every step even when the
+  // draw is unused (s_churn = 0, eta = 0) and throw it away. A1111's per-image "NV"/CPU generators
+  // advance with each call, so set this to keep later noise offsets (hires fix, img2img) aligned.
   bool draw_unused_noise = false;
   int lms_order = 4;
   float ddim_eta = 0.0f;

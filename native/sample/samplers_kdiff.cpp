@@ -1,5 +1,5 @@
-// The k-diffusion samplers (crowsonkb/k-diffusion 4601bf08 k_diffusion/sampling.py), one function
-// each, same variable names and the same f32 order of operations.
+// The k-diffusion samplers (semantics of crowsonkb/k-diffusion 4601bf08 k_diffusion/sampling.py), one
+// function each, with k-diffusion's variable names and its f32 order of operations.
 #include "fp_exact.h"  // first: no FMA contraction in this file
 #include <algorithm>
 #include <cmath>

@@ -44,7 +44,8 @@ bool sample_ddim(Denoiser& model, float* x, int64_t n, const std::vector<float>&
     const float sigma_t = p.ddim_eta * std::sqrt((1.0f - a_prev) / (1.0f - a_t)) * std::sqrt(1.0f - a_t / a_prev);
     const float dir_coef = std::sqrt(1.0f - a_prev - sigma_t * sigma_t), sqrt_aprev = std::sqrt(a_prev);
     const float out_scale = std::sqrt(1.0f + s_next * s_next);  // back to k-diffusion scaling
-    if (sigma_t > 0) need_noise("ddim", p).next(noise.data());
+    const bool draw = sigma_t > 0 || p.draw_unused_noise;  // A1111's DDIM draws every step
+    if (draw) need_noise("ddim", p).next(noise.data());
     for (int64_t k = 0; k < n; ++k) {
       const float e_t = (x[k] - den[size_t(k)]) / s;
       const float pred_x0 = (x[k] * c_in - sqrt_one_minus_at * e_t) / sqrt_at;

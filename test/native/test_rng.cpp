@@ -237,6 +237,15 @@ int main(int argc, char** argv) {
       else PhiloxGenerator(41).randn(own.data(), per);
       CHECK(std::memcmp(own.data(), call0.data(), per * 4) == 0);
     }
+    {  // eta_noise_seed_delta: after the first call the streams restart from seed + delta
+      ImageNoise noise(RngKind::Philox, {42}, per);
+      std::vector<float> a(per), b(per);
+      noise.next(a.data());
+      noise.reseed({42 + 31337});
+      noise.next(a.data());
+      PhiloxGenerator(42 + 31337).randn(b.data(), per);
+      CHECK(a == b);
+    }
     CHECK(sd::sample::rng_kind_from_name("nv") == RngKind::Philox);
     bool threw = false;
     try { sd::sample::rng_kind_from_name("gpu0"); } catch (const sd::Error& e) {

@@ -404,6 +404,36 @@ void test_no_golden(const sd::io::SafetensorsFile& g, const ss::DiscreteSchedule
     CHECK_MSG(c < 2e-6 && l3.calls == 9, "dpmpp_2m_sde vs reference recurrence");
   }
 
+  {  // DDIM with eta = 1 (CompVis σ_t) vs the VP recurrence on x_t: pred = x_t·√ᾱ, e = x_t·√(1−ᾱ)
+    const Vec sigmas = ss::make_sigmas(sched, ss::Scheduler::DdimUniform, 10);
+    const Vec x_T = tensor(g, "golden.ddim.x_T");
+    ListNoise ln;
+    for (size_t k = 0; k < 10; ++k) ln.draws.push_back(slice(anc, k, size_t(n)));
+    Toy toy(n);
+    ss::SampleParams p;
+    p.ddim_eta = 1.0f;
+    p.ddim_final_sigma = sched.sigma_min();
+    p.noise = &ln;
+    Vec x(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) x[size_t(k)] = x_T[size_t(k)] * ss::init_noise_scale("ddim", sigmas[0]);
+    ss::sampler("ddim").fn(toy, x.data(), n, sigmas, p);
+    Vec want(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) {
+      double xt = x_T[size_t(k)];
+      for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
+        const double s = sigmas[i], sp = sigmas[i + 1] == 0 ? sched.sigma_min() : sigmas[i + 1];
+        const double a = 1 / (1 + s * s), ap = 1 / (1 + sp * sp);
+        const double st = std::sqrt((1 - ap) / (1 - a)) * std::sqrt(1 - a / ap);
+        xt = std::sqrt(ap) * xt * std::sqrt(a) + std::sqrt(1 - ap - st * st) * xt * std::sqrt(1 - a) +
+             st * anc[i * size_t(n) + size_t(k)];
+      }
+      want[size_t(k)] = float(xt);
+    }
+    const double r = rel(x, want);
+    std::printf("ddim eta 1 vs f64 recurrence: %.3g (%zu draws)\n", r, ln.calls);
+    CHECK_MSG(r < 2e-6 && ln.calls == 10, "ddim eta 1 vs reference recurrence");
+  }
+
   // Statistics: output variance for x_init = N(0,1)·σ₀ with fresh noise, vs the exact variance of
   // the same affine recursion (var' = a²·var + b²), computed from the toy's closed form.
   {
@@ -490,7 +520,7 @@ void test_plumbing(const ss::DiscreteSchedule& sched) {
     try { ss::sampler(name).fn(toy, y.data(), n, sigmas, q); } catch (const sd::Error&) { threw = true; }
     CHECK_MSG(threw == ss::sampler(name).needs_noise, name + ": needs_noise matches behaviour");
   }
-  for (const char* name : {"euler", "heun", "dpm_2"}) {  // k-diffusion's randn_like every step
+  for (const char* name : {"euler", "heun", "dpm_2", "ddim"}) {  // k-diffusion's (and A1111 DDIM's) randn_like every step
     GaussNoise ns(1, n);
     Toy toy(n);
     ss::SampleParams p;

@@ -3,7 +3,9 @@
 // path against gemm_reference on a cropped copy of the same shape. Prints a table and, as its
 // last line, one JSON object with every figure.
 //
-//   bench/kernels/gemm/build.sh && /tmp/sd_bench_gemm [threads] [shape filter] [isa filter]
+//   bench/kernels/gemm/build.sh && /tmp/sd_kernels_lab/bench_gemm [threads] [shape] [isa]
+// Env: SD_BENCH_V1=1 also times the first driver (gemm_v1_driver.cpp) on the AVX-512 paths;
+//      SD_BENCH_NO_VALIDATE=1 skips the reference check (faster reruns).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +20,10 @@
 
 using namespace sd;
 using namespace sd::cpu;
+
+namespace sd::cpu::gemm_lab {
+void gemm_v1(const GemmParams& p, ThreadPool& pool);  // gemm_v1_driver.cpp: the first driver
+}
 
 namespace {
 
@@ -105,22 +111,10 @@ void naive(const GemmParams& p) {
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-template <class F>
-double median_seconds(F f, double budget) {
-  f();  // warm-up (scratch, caches)
-  std::vector<double> t;
-  const double start = now();
-  while (t.size() < 5 || (now() - start < budget && t.size() < 50)) {
-    const double t0 = now();
-    f();
-    t.push_back(now() - t0);
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
 // Validates a path on a crop of the shape (m, n <= 64 rows/cols, full k) against the reference.
-double validate(const Shape& s, Isa isa, GemmPrecision pr, ThreadPool& pool) {
+using GemmFn = void (*)(const GemmParams&, ThreadPool&);
+
+double validate(const Shape& s, Isa isa, GemmPrecision pr, ThreadPool& pool, GemmFn fn) {
   Buffers buf;
   GemmParams p = make(s, buf);
   const int64_t m = std::min<int64_t>(p.m, 64);
@@ -130,7 +124,7 @@ double validate(const Shape& s, Isa isa, GemmPrecision pr, ThreadPool& pool) {
   p.c = want.data();
   gemm_reference(p);
   p.c = got.data();
-  gemm(p, pool);
+  fn(p, pool);
   double num = 0, den = 0;
   for (size_t i = 0; i < got.size(); ++i) {
     num += double(got[i] - want[i]) * (got[i] - want[i]);
@@ -139,50 +133,89 @@ double validate(const Shape& s, Isa isa, GemmPrecision pr, ThreadPool& pool) {
   return std::sqrt(num / den);
 }
 
+struct Variant {
+  std::string isa, prec;
+  GemmParams p;
+  bool naive = false;
+  GemmFn fn = gemm;
+  double err = 0;
+  std::vector<double> times;
+};
+
+// Variants of one shape are timed round-robin (one call each per round) so that load from
+// other processes on this shared machine hits them alike; we report the median and the best.
+void time_round_robin(std::vector<Variant>& vs, ThreadPool& pool, double budget) {
+  for (auto& v : vs) v.naive ? naive(v.p) : v.fn(v.p, pool);  // warm-up: scratch, caches
+  const double start = now();
+  for (int round = 0; round < 41; ++round) {
+    for (auto& v : vs) {
+      if (v.naive && round >= 3) continue;
+      const double t0 = now();
+      v.naive ? naive(v.p) : v.fn(v.p, pool);
+      v.times.push_back(now() - t0);
+    }
+    if (round >= 4 && now() - start > budget) break;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const char* filter = argc > 2 ? argv[2] : "";
-  const char* isa_filter = argc > 3 ? argv[3] : "";  // e.g. "avx512" (substring of the name)
+  const char* isa_filter = argc > 3 ? argv[3] : "";  // substring of the isa name, e.g. "avx512"
+  const bool validate_paths = !std::getenv("SD_BENCH_NO_VALIDATE");
+  const bool with_v1 = std::getenv("SD_BENCH_V1") != nullptr;  // also time the v1 driver
   ThreadPool pool(threads);
-  std::string json = "{\"bench\":\"gemm\",\"threads\":" + std::to_string(threads) + ",";
-  bool first = true;
   // The machine is shared: measure the FMA peak now, on the same threads, and report each
   // figure both absolute and as a fraction of it.
   const PeakNow peak = measure_peak(pool);
   std::printf("peak now (%d threads): fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", threads, peak.fp32, peak.bf16);
-  json += "\"peak_fp32\":" + std::to_string(peak.fp32) + ",\"peak_bf16\":" + std::to_string(peak.bf16) + ",";
-  std::printf("%-28s %-12s %-5s %9s %9s %9s %7s\n", "shape", "isa", "prec", "ms", "GFLOP/s", "rel_l2", "%peak");
+  std::string json = "{\"bench\":\"gemm\",\"threads\":" + std::to_string(threads) +
+                     ",\"peak_fp32\":" + std::to_string(peak.fp32) +
+                     ",\"peak_bf16\":" + std::to_string(peak.bf16) + ",\"results\":[";
+  bool first = true;
+  std::printf("%-28s %-13s %-5s %9s %9s %9s %9s %7s\n", "shape", "isa", "prec", "med ms",
+              "med GF/s", "best GF/s", "rel_l2", "%peak");
   for (const Shape& s : kShapes) {
     if (!std::strstr(s.name, filter)) continue;
     Buffers buf;
-    GemmParams p = make(s, buf);
+    const GemmParams base = make(s, buf);
     const double flops = 2.0 * s.m * s.n * s.k;
-    if (!s.conv && s.m * s.n * s.k <= (int64_t(1) << 27) && !*isa_filter) {  // naive floor on the small ones
-      const double t = median_seconds([&] { naive(p); }, 0.5);
-      std::printf("%-28s %-12s %-5s %9.3f %9.2f %9s\n", s.name, "naive", "f32", t * 1e3, flops / t * 1e-9, "-");
-      json += std::string(first ? "" : ",") + "{\"shape\":\"" + s.name + "\",\"isa\":\"naive\",\"prec\":\"f32\",\"gflops\":" + std::to_string(flops / t * 1e-9) + "}";
-      first = false;
-    }
+    std::vector<Variant> vs;
+    if (!s.conv && s.m * s.n * s.k <= (int64_t(1) << 27) && !*isa_filter)
+      vs.push_back(Variant{"naive", "f32", base, true});
     for (int ii = int(Isa::Avx512Bf16); ii >= 0; --ii) {
       const Isa isa = Isa(ii);
       if (!isa_supported(isa) || !std::strstr(isa_name(isa), isa_filter)) continue;
+      if (isa == Isa::Scalar && s.m * s.n * s.k > (int64_t(1) << 30)) continue;
       for (GemmPrecision pr : {GemmPrecision::F32, GemmPrecision::Bf16}) {
         if (isa == Isa::Avx512Bf16 && pr == GemmPrecision::F32) continue;  // same as avx512
-        if (isa == Isa::Scalar && s.m * s.n * s.k > (int64_t(1) << 30)) continue;
-        const double err = std::getenv("SD_BENCH_NO_VALIDATE") ? 0.0 : validate(s, isa, pr, pool);
-        p.isa = isa, p.precision = pr;
-        const double t = median_seconds([&] { gemm(p, pool); }, isa == Isa::Scalar ? 1.0 : 2.0);
-        const char* prn = pr == GemmPrecision::F32 ? "f32" : "bf16";
-        const double pk = pr == GemmPrecision::Bf16 && isa == Isa::Avx512Bf16 ? peak.bf16 : peak.fp32;
-        std::printf("%-28s %-12s %-5s %9.3f %9.2f %9.1e %6.0f%%\n", s.name, isa_name(isa), prn, t * 1e3, flops / t * 1e-9, err, 100 * flops / t * 1e-9 / pk);
-        std::fflush(stdout);
-        json += std::string(first ? "" : ",") + "{\"shape\":\"" + s.name + "\",\"isa\":\"" + isa_name(isa) +
-                "\",\"prec\":\"" + prn + "\",\"ms\":" + std::to_string(t * 1e3) + ",\"gflops\":" +
-                std::to_string(flops / t * 1e-9) + ",\"rel_l2\":" + std::to_string(err) + "}";
-        first = false;
+        for (int driver = 0; driver < (isa >= Isa::Avx512 && with_v1 ? 2 : 1); ++driver) {
+          Variant v{std::string(isa_name(isa)) + (driver ? "-v1" : ""),
+                    pr == GemmPrecision::F32 ? "f32" : "bf16", base};
+          v.fn = driver ? gemm_lab::gemm_v1 : gemm;
+          v.p.isa = isa, v.p.precision = pr;
+          v.err = validate_paths ? validate(s, isa, pr, pool, v.fn) : 0.0;
+          vs.push_back(std::move(v));
+        }
       }
+    }
+    time_round_robin(vs, pool, 3.0);
+    for (auto& v : vs) {
+      std::sort(v.times.begin(), v.times.end());
+      const double med = v.times[v.times.size() / 2], best = v.times[0];
+      const double pk = v.prec == "bf16" && v.isa.rfind("avx512bf16", 0) == 0 ? peak.bf16 : peak.fp32;
+      std::printf("%-28s %-13s %-5s %9.3f %9.2f %9.2f %9.1e %6.0f%%\n", s.name, v.isa.c_str(),
+                  v.prec.c_str(), med * 1e3, flops / med * 1e-9, flops / best * 1e-9, v.err,
+                  pk > 0 ? 100 * flops / med * 1e-9 / pk : 0.0);
+      std::fflush(stdout);
+      json += std::string(first ? "" : ",") + "{\"shape\":\"" + s.name + "\",\"isa\":\"" + v.isa +
+              "\",\"prec\":\"" + v.prec + "\",\"median_ms\":" + std::to_string(med * 1e3) +
+              ",\"gflops\":" + std::to_string(flops / med * 1e-9) +
+              ",\"best_gflops\":" + std::to_string(flops / best * 1e-9) +
+              ",\"rel_l2\":" + std::to_string(v.err) + "}";
+      first = false;
     }
   }
   json += "]}";

@@ -4,6 +4,10 @@
 #pragma once
 #include <immintrin.h>
 
+// GCC 12 warns about _mm512_undefined_* inside _mm512_reduce_add_ps; those lanes are unused.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>

@@ -1,8 +1,11 @@
 // GEMM driver (compiled with no ISA flags): picks the kernel table for the requested Isa and
-// precision, blocks the problem BLIS-style and runs it on the pool. Per K block (kc) and N
-// block (nc): phase 1 packs all of A[:, kc] into mr-row panels and B[kc, nc] into nr-column
-// panels (shared scratch, parallel over panels); phase 2 runs the micro-kernel over tasks of
-// (mc rows x a group of nr panels). Also holds the double-precision reference.
+// precision, blocks the problem BLIS-style and runs it on the pool.
+//  - Dense B: C is cut into tasks of (mc rows x nc columns); each task loops over K blocks,
+//    packing its A block (mc x kc) and B panels (kc x nr) into per-thread scratch and running
+//    the micro-kernel over them, so a product is one pool.run. A B shared by several row blocks
+//    (weights) is packed once up front instead.
+//  - Im2col B: per K block, a shared B pack then tasks (gemm_shared_b_per_kblock).
+// Also holds the double-precision reference.
 #include "gemm.h"
 
 #include <algorithm>
@@ -85,17 +88,11 @@ void validate(const GemmParams& p) {
       throw Error(std::string("gemm: operand dtype ") + dtype_name(op->dtype) + " is not f32/f16/bf16");
 }
 
-}  // namespace
-}  // namespace gemm_detail
-
-void gemm(const GemmParams& p, ThreadPool& pool) {
-  using namespace gemm_detail;
-  validate(p);
-  if (p.m == 0 || p.n == 0) return;
-  if (p.k == 0) {
-    bias_only(p);
-    return;
-  }
+// Im2col B (convolutions): per K block, all threads first pack the shared B block (im2col is
+// the expensive packing, so it is done exactly once), then run tasks of (mc rows x a group of
+// panels) that pack their own A block. Measured 1.2-1.5x faster than per-task B packing on the
+// SD convs (bench/RESULTS.md).
+void gemm_shared_b_per_kblock(const GemmParams& p, ThreadPool& pool) {
   const GemmKernels& kr = *select_kernels(p.isa, p.precision);
   const bool round_bf16 = p.precision == GemmPrecision::Bf16 && kr.elem_bytes == 4;
   const int mr = kr.mr, nr = kr.nr;
@@ -184,6 +181,127 @@ void gemm(const GemmParams& p, ThreadPool& pool) {
       });
     }
   }
+}
+
+}  // namespace
+}  // namespace gemm_detail
+
+void gemm(const GemmParams& p, ThreadPool& pool) {
+  using namespace gemm_detail;
+  validate(p);
+  if (p.m == 0 || p.n == 0) return;
+  if (p.k == 0) {
+    bias_only(p);
+    return;
+  }
+  if (p.b.kind == GemmOperand::Kind::Im2col) {
+    gemm_shared_b_per_kblock(p, pool);
+    return;
+  }
+  const GemmKernels& kr = *select_kernels(p.isa, p.precision);
+  const bool round_bf16 = p.precision == GemmPrecision::Bf16 && kr.elem_bytes == 4;
+  const int mr = kr.mr, nr = kr.nr;
+  const int threads = pool.size();
+
+  // K blocks of (nearly) equal size, each a multiple of kstep; up to 1.5x the preferred kc in
+  // one block.
+  const int64_t k_pad = round_up(p.k, kr.kstep);
+  int64_t k_blocks = k_pad <= kr.kc * 3 / 2 ? 1 : (k_pad + kr.kc - 1) / kr.kc;
+  if (k_pad > k_blocks * kGemmMaxKc) k_blocks = (k_pad + kGemmMaxKc - 1) / kGemmMaxKc;
+  const int64_t kc = round_up((k_pad + k_blocks - 1) / k_blocks, kr.kstep);
+
+  // Tasks are (mc rows) x (nc columns) blocks of C; each runs the whole K loop, so its C block
+  // stays in cache across K blocks and the whole product is one pool.run (one barrier: on a
+  // shared machine every barrier waits for the slowest, possibly descheduled, thread).
+  const int64_t m_panels = (p.m + mr - 1) / mr;
+  const int64_t n_panels = (p.n + nr - 1) / nr;
+  int64_t mc_panels = std::max<int64_t>(1, std::min<int64_t>(kr.mc / mr, m_panels));
+  int64_t nc_panels = std::min<int64_t>(8, n_panels);
+  auto task_count = [&] {
+    return ((m_panels + mc_panels - 1) / mc_panels) * ((n_panels + nc_panels - 1) / nc_panels);
+  };
+  // Bigger column blocks while there are plenty of tasks (fewer A re-packs) ...
+  while (nc_panels < n_panels && task_count() >= 16 * threads) nc_panels *= 2;
+  // ... smaller blocks while there are too few to keep every thread busy.
+  while (task_count() < 4 * threads && (mc_panels > 1 || nc_panels > 1)) {
+    if (mc_panels >= nc_panels && mc_panels > 1) mc_panels = (mc_panels + 1) / 2;
+    else nc_panels = (nc_panels + 1) / 2;
+  }
+  nc_panels = std::min(nc_panels, n_panels);
+  const int64_t m_tasks = (m_panels + mc_panels - 1) / mc_panels;
+  const int64_t n_tasks = (n_panels + nc_panels - 1) / nc_panels;
+
+  const int64_t a_panel_bytes = int64_t(mr) * kc * kr.elem_bytes;
+  const int64_t b_panel_bytes = int64_t(nr) * kc * kr.elem_bytes;
+  const bool im2col = p.b.kind == GemmOperand::Kind::Im2col;
+  // A dense B that several row blocks share is packed once, up front, by all threads (all K
+  // blocks, up to 32 MiB); otherwise each task packs the B panels it uses.
+  const int64_t b_all_bytes = n_panels * k_blocks * b_panel_bytes;
+  const bool b_shared = !im2col && m_tasks > 1 && b_all_bytes <= (int64_t(32) << 20);
+  const int64_t per_thread = mc_panels * a_panel_bytes + (b_shared ? 0 : nc_panels * b_panel_bytes);
+
+  thread_local Scratch scratch;
+  char* base = scratch.get(size_t((b_shared ? b_all_bytes : 0) + threads * per_thread));
+  char* b_all = base;
+  char* thread_bufs = base + (b_shared ? b_all_bytes : 0);
+
+  const DenseView av{p.a.data, p.a.dtype, p.a.row_stride};
+  const DenseView bv{p.b.data, p.b.dtype, p.b.row_stride};
+  auto pack_b_panel = [&](int64_t jp, int64_t k0, int kcb, char* dst) {
+    const int cols = int(std::min<int64_t>(nr, p.n - jp * nr));
+    if (im2col)
+      kr.pack_b_im2col(p.b.im2col, p.k, jp * nr, cols, k0, kcb, round_bf16, dst);
+    else
+      kr.pack_b(bv, p.k, jp * nr, cols, k0, kcb, round_bf16, dst);
+  };
+  if (b_shared) {  // layout: [k block][panel]
+    const int64_t group = 4, groups = (n_panels + group - 1) / group;
+    pool.run(k_blocks * groups, [&](int64_t t, int) {
+      const int64_t kb = t / groups, g = t % groups;
+      const int64_t k0 = kb * kc;
+      const int kcb = int(std::min(kc, k_pad - k0));
+      for (int64_t jp = g * group; jp < std::min(n_panels, (g + 1) * group); ++jp)
+        pack_b_panel(jp, k0, kcb, b_all + (kb * n_panels + jp) * b_panel_bytes);
+    });
+  }
+
+  pool.run(m_tasks * n_tasks, [&](int64_t t, int thread) {
+    const int64_t mt = t / n_tasks, nt = t % n_tasks;
+    const int64_t ip0 = mt * mc_panels, ip1 = std::min(m_panels, ip0 + mc_panels);
+    const int64_t jp0 = nt * nc_panels, jp1 = std::min(n_panels, jp0 + nc_panels);
+    char* a_buf = thread_bufs + thread * per_thread;
+    char* b_buf = a_buf + mc_panels * a_panel_bytes;
+    for (int64_t kb = 0; kb < k_blocks; ++kb) {
+      const int64_t k0 = kb * kc;
+      const int kcb = int(std::min(kc, k_pad - k0));
+      for (int64_t ip = ip0; ip < ip1; ++ip) {
+        const int rows = int(std::min<int64_t>(mr, p.m - ip * mr));
+        kr.pack_a(av, p.k, ip * mr, rows, k0, kcb, round_bf16, a_buf + (ip - ip0) * a_panel_bytes);
+      }
+      const bool first = kb == 0;
+      const int flags = (first && !p.accumulate) ? 0 : kLoadC;
+      for (int64_t jp = jp0; jp < jp1; ++jp) {
+        const char* bp;
+        if (b_shared) {
+          bp = b_all + (kb * n_panels + jp) * b_panel_bytes;
+        } else {
+          char* dst = b_buf + (jp - jp0) * b_panel_bytes;
+          pack_b_panel(jp, k0, kcb, dst);
+          bp = dst;
+        }
+        const int64_t col = jp * nr;
+        const int n_valid = int(std::min<int64_t>(nr, p.n - col));
+        for (int64_t ip = ip0; ip < ip1; ++ip) {
+          const int64_t row = ip * mr;
+          const int m_valid = int(std::min<int64_t>(mr, p.m - row));
+          kr.kernel(kcb, a_buf + (ip - ip0) * a_panel_bytes, bp, p.c + row * p.c_row_stride + col,
+                    p.c_row_stride, m_valid, n_valid, flags,
+                    first && p.bias_m ? p.bias_m + row : nullptr,
+                    first && p.bias_n ? p.bias_n + col : nullptr);
+        }
+      }
+    }
+  });
 }
 
 // ---- reference --------------------------------------------------------------------------

@@ -22,6 +22,8 @@ namespace {
 
 #include "gemm_pack_impl.h"
 
+#include "gemm_avx512_pack.h"
+
 constexpr int kMr = 14, kNv = 2, kNr = 16 * kNv;
 
 template <int MR, int NV>
@@ -66,7 +68,7 @@ void kernel_f32(int kc, const void* a_v, const void* b_v, float* c, int64_t ldc,
 
 const GemmKernels kKernels = {
     "avx512-f32-14x32", kMr, kNr, 16, 4, 384, 8 * kMr,
-    pack_a_f32<kMr>, pack_b_f32<kNr>, pack_b_im2col_f32<kNr>, kernel_f32<kMr, kNv>,
+    pack_a_f32_fast<kMr>, pack_b_f32_fast, pack_b_im2col_f32_fast, kernel_f32<kMr, kNv>,
 };
 
 }  // namespace

@@ -73,3 +73,4 @@ inline void store_tile_row(float* c, __m512 v, __mmask16 m, int flags, const flo
   v = _mm512_add_ps(v, _mm512_set1_ps(bm));
   _mm512_mask_storeu_ps(c, m, v);
 }
+

@@ -22,6 +22,8 @@ namespace {
 
 #include "gemm_pack_impl.h"
 
+#include "gemm_avx512_pack.h"
+
 constexpr int kMr = 14, kNv = 2, kNr = 16 * kNv;
 
 template <int MR, int NV>
@@ -68,7 +70,7 @@ void kernel_bf16(int kc, const void* a_v, const void* b_v, float* c, int64_t ldc
 
 const GemmKernels kKernels = {
     "avx512bf16-14x32", kMr, kNr, 32, 2, 768, 8 * kMr,
-    pack_a_bf16<kMr>, pack_b_bf16<kNr>, pack_b_im2col_bf16<kNr>, kernel_bf16<kMr, kNv>,
+    pack_a_bf16_fast<kMr>, pack_b_bf16_fast, pack_b_im2col_bf16_fast, kernel_bf16<kMr, kNv>,
 };
 
 }  // namespace

@@ -1,0 +1,276 @@
+// ModelHandle: one loaded pipeline. Heavy calls run as async workers on libuv threads; step
+// events cross back through a non-blocking thread-safe function; cancellation is a flag in a
+// JS Int32Array the worker polls. The pipeline lives while any job holds it, so dispose()
+// during a generation cancels that generation and frees the model when it ends.
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "addon_common.h"
+#include "sd.h"
+
+namespace sd::addon {
+namespace {
+
+struct Shared {
+  std::unique_ptr<Pipeline> pipeline;
+  std::mutex busy;                 // the pipeline runs one call at a time
+  std::atomic<bool> disposed{false};
+};
+
+PromptTokens read_prompt(const Napi::Object& o) {
+  PromptTokens t;
+  auto ids = o.Get("ids").As<Napi::Int32Array>();
+  auto weights = o.Get("weights").As<Napi::Float32Array>();
+  t.ids.assign(ids.Data(), ids.Data() + ids.ElementLength());
+  t.weights.assign(weights.Data(), weights.Data() + weights.ElementLength());
+  if (o.Has("eot")) {
+    auto eot = o.Get("eot").As<Napi::Int32Array>();
+    t.eot_index.assign(eot.Data(), eot.Data() + eot.ElementLength());
+  }
+  return t;
+}
+
+std::string str(const Napi::Object& o, const char* key, const char* fallback) {
+  return o.Has(key) && o.Get(key).IsString() ? std::string(o.Get(key).As<Napi::String>()) : std::string(fallback);
+}
+double num(const Napi::Object& o, const char* key, double fallback) {
+  return o.Has(key) && o.Get(key).IsNumber() ? o.Get(key).As<Napi::Number>().DoubleValue() : fallback;
+}
+
+Napi::Object info_object(Napi::Env env, const ModelInfo& i) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", family_name(i.family));
+  o.Set("prediction", i.prediction);
+  o.Set("unetModelChannels", i.unet_model_channels);
+  o.Set("unetContextDim", i.unet_context_dim);
+  o.Set("unetAdmChannels", i.unet_adm_channels);
+  o.Set("clipWidth", i.clip_width);
+  o.Set("clipLayers", i.clip_layers);
+  o.Set("clipHeads", i.clip_heads);
+  o.Set("vaeDownscale", i.vae_downscale);
+  o.Set("latentChannels", i.latent_channels);
+  o.Set("vaeScaleFactor", i.vae_scale_factor);
+  o.Set("defaultSize", i.default_size);
+  o.Set("tensors", double(i.tensors));
+  o.Set("fileBytes", double(i.file_bytes));
+  o.Set("backend", i.backend);
+  o.Set("padToken", i.pad_token);
+  return o;
+}
+
+// Runs fn on a worker thread and settles a promise with make_result(env) or the error.
+class Job : public Napi::AsyncWorker {
+ public:
+  Job(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> result)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)), result_(std::move(result)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      work_();
+    } catch (const std::bad_alloc&) {
+      SetError("sd-native: out of memory; try a smaller size or batch");
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    try {
+      deferred_.Resolve(result_(Env()));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<void()> work_;
+  std::function<Napi::Value(Napi::Env)> result_;
+};
+
+class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
+ public:
+  static Napi::FunctionReference* constructor;
+  static void Register(Napi::Env env, Napi::Object exports) {
+    Napi::Function cls = DefineClass(env, "ModelHandle", {
+        InstanceMethod<&ModelHandle::Info>("info"),
+        InstanceMethod<&ModelHandle::Generate>("generate"),
+        InstanceMethod<&ModelHandle::EncodeText>("encodeText"),
+        InstanceMethod<&ModelHandle::Dispose>("dispose"),
+    });
+    constructor = new Napi::FunctionReference(Napi::Persistent(cls));
+    exports.Set("ModelHandle", cls);
+  }
+  explicit ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelHandle>(info) {}
+  std::shared_ptr<Shared> shared;
+
+ private:
+  std::shared_ptr<Shared> live(Napi::Env env) {
+    if (!shared || shared->disposed) throw Napi::Error::New(env, "this model has been disposed; load it again with StableDiffusion.load()");
+    return shared;
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) { return info_object(info.Env(), live(info.Env())->pipeline->info()); }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    if (shared) {
+      shared->disposed = true;  // running jobs see this and cancel; the last holder frees the model
+      shared.reset();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value EncodeText(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = live(env);
+    auto tokens = std::make_shared<PromptTokens>(read_prompt(info[0].As<Napi::Object>()));
+    int clip_skip = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 1;
+    auto out = std::make_shared<std::vector<float>>();
+    auto* job = new Job(env, [s, tokens, clip_skip, out] {
+      std::lock_guard<std::mutex> lock(s->busy);
+      *out = s->pipeline->encode_text(*tokens, clip_skip);
+    }, [out](Napi::Env e) -> Napi::Value {
+      auto arr = Napi::Float32Array::New(e, out->size());
+      std::copy(out->begin(), out->end(), arr.Data());
+      return arr;
+    });
+    job->Queue();
+    return job->promise();
+  }
+
+  Napi::Value Generate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = live(env);
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto params = std::make_shared<GenerateParams>();
+    params->cond = read_prompt(o.Get("cond").As<Napi::Object>());
+    params->uncond = read_prompt(o.Get("uncond").As<Napi::Object>());
+    params->width = int(num(o, "width", 512));
+    params->height = int(num(o, "height", 512));
+    params->steps = int(num(o, "steps", 20));
+    params->batch = int(num(o, "batch", 1));
+    params->clip_skip = int(num(o, "clipSkip", 1));
+    params->cfg_scale = float(num(o, "cfgScale", 7));
+    params->seed = uint64_t(num(o, "seed", 0));
+    params->sampler = str(o, "sampler", "euler_ancestral");
+    params->scheduler = str(o, "scheduler", "");
+    params->rng = str(o, "rng", "cpu");
+    params->eta = float(num(o, "eta", 1));
+    params->strength = float(num(o, "strength", 0.75));
+    params->preview = !o.Has("preview") || o.Get("preview").ToBoolean();
+    auto init = std::make_shared<InitImage>();
+    if (o.Has("initImage") && o.Get("initImage").IsObject()) {
+      Napi::Object im = o.Get("initImage").As<Napi::Object>();
+      auto data = im.Get("data").As<Napi::Uint8Array>();
+      init->rgb.assign(data.Data(), data.Data() + data.ElementLength());
+      init->width = int(num(im, "width", 0));
+      init->height = int(num(im, "height", 0));
+      params->init_image = init.get();
+    }
+    // Cancellation flag: element 0 of an Int32Array that JS sets to 1.
+    std::shared_ptr<Napi::ObjectReference> flag_ref;
+    int32_t* flag = nullptr;
+    if (info.Length() > 2 && info[2].IsTypedArray()) {
+      auto arr = info[2].As<Napi::Int32Array>();
+      flag = arr.Data();
+      flag_ref = std::make_shared<Napi::ObjectReference>(Napi::Persistent(arr.As<Napi::Object>()));
+    }
+    params->should_continue = [s, flag] {
+      return !s->disposed && !(flag && __atomic_load_n(flag, __ATOMIC_RELAXED));
+    };
+    Napi::ThreadSafeFunction tsfn;
+    const bool has_cb = info.Length() > 1 && info[1].IsFunction();
+    if (has_cb) {
+      tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "sd-native step", 0, 1);
+      params->on_step = [tsfn, should = params->should_continue](const StepEvent& e) mutable {
+        struct Event { StepEvent e; std::vector<uint8_t> preview; };
+        auto* ev = new Event{e, {}};
+        if (e.preview) ev->preview.assign(e.preview, e.preview + size_t(e.preview_width) * e.preview_height * 3);
+        napi_status st = tsfn.NonBlockingCall(ev, [](Napi::Env env, Napi::Function cb, Event* ev) {
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("step", ev->e.step);
+          o.Set("steps", ev->e.steps);
+          o.Set("sigma", ev->e.sigma);
+          o.Set("elapsedMs", ev->e.elapsed_ms);
+          if (!ev->preview.empty()) {
+            Napi::Object p = Napi::Object::New(env);
+            p.Set("data", Napi::Buffer<uint8_t>::Copy(env, ev->preview.data(), ev->preview.size()));
+            p.Set("width", ev->e.preview_width);
+            p.Set("height", ev->e.preview_height);
+            p.Set("channels", 3);
+            o.Set("preview", p);
+          }
+          delete ev;
+          cb.Call({o});
+        });
+        if (st != napi_ok) delete ev;
+        return should();
+      };
+    }
+    auto result = std::make_shared<GenerateResult>();
+    auto* job = new Job(env, [s, params, init, result, tsfn, has_cb]() mutable {
+      {
+        std::lock_guard<std::mutex> lock(s->busy);
+        if (!params->should_continue()) result->cancelled = true;
+        else *result = s->pipeline->generate(*params);
+      }
+      if (has_cb) tsfn.Release();
+    }, [result, flag_ref](Napi::Env e) -> Napi::Value {
+      Napi::Object o = Napi::Object::New(e);
+      Napi::Array images = Napi::Array::New(e, result->images.size());
+      for (uint32_t i = 0; i < result->images.size(); ++i)
+        images.Set(i, Napi::Buffer<uint8_t>::Copy(e, result->images[i].data(), result->images[i].size()));
+      o.Set("images", images);
+      o.Set("width", result->width);
+      o.Set("height", result->height);
+      auto latent = Napi::Float32Array::New(e, result->latent.size());
+      std::copy(result->latent.begin(), result->latent.end(), latent.Data());
+      o.Set("latent", latent);
+      Napi::Array seeds = Napi::Array::New(e, result->seeds.size());
+      for (uint32_t i = 0; i < result->seeds.size(); ++i) seeds.Set(i, double(result->seeds[i]));
+      o.Set("seeds", seeds);
+      o.Set("cancelled", result->cancelled);
+      o.Set("secondsText", result->seconds_text);
+      o.Set("secondsSampling", result->seconds_sampling);
+      o.Set("secondsDecode", result->seconds_decode);
+      o.Set("peakActivationBytes", double(result->peak_activation_bytes));
+      return o;
+    });
+    job->Queue();
+    return job->promise();
+  }
+};
+
+Napi::FunctionReference* ModelHandle::constructor = nullptr;
+
+Napi::Value load_model(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "loadModel(path, options): path must be a string");
+  std::string path = info[0].As<Napi::String>();
+  LoadOptions opt;
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Object o = info[1].As<Napi::Object>();
+    opt.threads = int(num(o, "threads", 0));
+    opt.compute = str(o, "compute", "f32") == "bf16" ? Compute::Bf16 : Compute::F32;
+    opt.prediction = str(o, "prediction", "");
+  }
+  auto shared = std::make_shared<Shared>();
+  auto* job = new Job(env, [shared, path, opt] { shared->pipeline = Pipeline::load(path, opt); },
+                      [shared](Napi::Env e) -> Napi::Value {
+                        Napi::Object handle = ModelHandle::constructor->New({});
+                        ModelHandle::Unwrap(handle)->shared = shared;
+                        return handle;
+                      });
+  job->Queue();
+  return job->promise();
+}
+
+}  // namespace
+
+void register_model(Napi::Env env, Napi::Object exports) {
+  ModelHandle::Register(env, exports);
+  exports.Set("loadModel", Napi::Function::New(env, load_model, "loadModel"));
+}
+
+}  // namespace sd::addon

@@ -1,0 +1,105 @@
+// sd-native's C++ API: load a Stable Diffusion checkpoint, generate images. No Node, no
+// globals: every call takes its parameters (callbacks included) and returns its results.
+//
+//   auto sd = sd::Pipeline::load("model.safetensors", {/*threads*/ 0, sd::Compute::Bf16});
+//   sd::GenerateParams p;
+//   p.cond = {ids, weights};            // CLIP token ids (77 per chunk) + per-token weights
+//   p.width = p.height = 512; p.steps = 20; p.cfg_scale = 7; p.seed = 42;
+//   p.on_step = [](const sd::StepEvent& e) { return true; };   // false cancels
+//   sd::GenerateResult r = sd->generate(p);                    // r.images[i]: RGBA bytes
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sd {
+
+enum class Compute { F32, Bf16 };
+enum class Family { SD1, SD2, SDXL };
+const char* family_name(Family f);
+
+struct LoadOptions {
+  int threads = 0;                 // 0: all hardware threads
+  Compute compute = Compute::F32;  // products in f32, or bf16 with f32 accumulation
+  std::string prediction;          // "", "eps" or "v": overrides what the checkpoint implies
+};
+
+// Token ids from the tokenizer: chunks of 77 (SOT, 75 tokens, EOT/padding) and their weights.
+struct PromptTokens {
+  std::vector<int32_t> ids;        // chunks × 77
+  std::vector<float> weights;      // same length; 1.0 = unweighted
+  std::vector<int32_t> eot_index;  // per chunk: first end token (pooled vector for SDXL)
+  int chunks() const { return int(ids.size() / 77); }
+};
+
+struct StepEvent {
+  int step = 0, steps = 0;          // step counts from 1
+  float sigma = 0;
+  double elapsed_ms = 0;
+  // A cheap latent -> RGB preview of the first image (width/8 × height/8 RGB bytes).
+  const uint8_t* preview = nullptr;
+  int preview_width = 0, preview_height = 0;
+};
+
+struct InitImage {
+  std::vector<uint8_t> rgb;        // width × height × 3
+  int width = 0, height = 0;
+};
+
+struct GenerateParams {
+  PromptTokens cond, uncond;
+  int width = 512, height = 512, steps = 20, batch = 1, clip_skip = 1;
+  float cfg_scale = 7.0f;
+  uint64_t seed = 0;               // image i uses seed + i
+  std::string sampler = "euler_ancestral", scheduler = "";  // "" = the sampler's default
+  std::string rng = "cpu";         // "cpu" (torch CPU generator) or "cuda"/"nv" (Philox)
+  float eta = 1.0f;
+  const InitImage* init_image = nullptr;  // img2img when set
+  float strength = 0.75f;
+  bool preview = true;
+  std::function<bool(const StepEvent&)> on_step;   // return false to cancel
+  std::function<bool()> should_continue;           // polled between stages (text, each step, VAE)
+};
+
+struct GenerateResult {
+  std::vector<std::vector<uint8_t>> images;  // RGBA, width × height × 4 each
+  int width = 0, height = 0;
+  std::vector<float> latent;                 // final latent [batch, 4, h/8, w/8] (before scaling back)
+  std::vector<uint64_t> seeds;
+  bool cancelled = false;
+  double seconds_text = 0, seconds_sampling = 0, seconds_decode = 0;
+  size_t peak_activation_bytes = 0;
+};
+
+struct ModelInfo {
+  Family family = Family::SD1;
+  std::string prediction;          // "eps" or "v"
+  int unet_model_channels = 0, unet_context_dim = 0, unet_adm_channels = 0;
+  int clip_width = 0, clip_layers = 0, clip_heads = 0;
+  int vae_downscale = 8, latent_channels = 4;
+  float vae_scale_factor = 0.18215f;
+  int default_size = 512;
+  size_t tensors = 0, file_bytes = 0;
+  std::string backend;
+  int pad_token = 49407;           // SD1 pads prompts with the end token, OpenCLIP with 0
+};
+
+class Pipeline {
+ public:
+  static std::unique_ptr<Pipeline> load(const std::string& path, const LoadOptions& options);
+  virtual ~Pipeline() = default;
+  virtual const ModelInfo& info() const = 0;
+  virtual GenerateResult generate(const GenerateParams& params) = 0;
+  // The context the UNet sees for one prompt: [1, 77·chunks, context_dim].
+  virtual std::vector<float> encode_text(const PromptTokens& tokens, int clip_skip) = 0;
+  // Forward diffusion q(x_t | x_0) = √ᾱ_t·x0 + √(1−ᾱ_t)·ε, for any latent shape (t integer 0..999).
+  virtual std::vector<float> add_noise(const std::vector<float>& latent, int t, const std::vector<float>& noise) const = 0;
+  // RGB image (values 0..255) -> scaled latent mean (img2img start, without noise).
+  virtual std::vector<float> encode_image(const InitImage& image, const std::vector<float>* noise) = 0;
+  // Scaled latent [B, 4, h, w] -> RGBA images.
+  virtual std::vector<std::vector<uint8_t>> decode_latent(const std::vector<float>& latent, int batch, int h, int w) = 0;
+};
+
+}  // namespace sd

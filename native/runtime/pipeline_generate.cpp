@@ -1,0 +1,243 @@
+// txt2img / img2img: noise -> sampler over the CFG UNet -> VAE decode, with step events,
+// previews and cancellation between stages.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/graph.h"
+#include "pipeline_impl.h"
+#include "sample/noise.h"
+#include "sample/sampler.h"
+#include "unet_runner.h"
+
+namespace sd::runtime {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Cheap latent -> RGB: a fixed linear map per family (A1111's "Approx cheap" idea).
+void latent_preview(const float* latent, int64_t h, int64_t w, Family family, std::vector<uint8_t>& rgb) {
+  static const float sd1[4][3] = {{0.298f, 0.207f, 0.208f}, {0.187f, 0.286f, 0.173f}, {-0.158f, 0.189f, 0.264f}, {-0.184f, -0.271f, -0.473f}};
+  static const float sdxl[4][3] = {{0.3651f, 0.4232f, 0.4341f}, {-0.2533f, -0.0042f, 0.1068f}, {0.1076f, 0.1111f, -0.0362f}, {-0.3165f, -0.2492f, -0.2188f}};
+  const float(*m)[3] = family == Family::SDXL ? sdxl : sd1;
+  rgb.resize(size_t(h * w * 3));
+  for (int64_t p = 0; p < h * w; ++p)
+    for (int c = 0; c < 3; ++c) {
+      float v = 0;
+      for (int k = 0; k < 4; ++k) v += latent[k * h * w + p] * m[k][c];
+      v = (v + 1.0f) * 127.5f;
+      rgb[size_t(p * 3 + c)] = uint8_t(v < 0 ? 0 : v > 255 ? 255 : v + 0.5f);
+    }
+}
+
+struct StepState {
+  const GenerateParams* params;
+  Family family;
+  int64_t h, w;
+  Clock::time_point t0;
+  std::vector<uint8_t> preview;
+  int step_offset = 0, total = 0;
+};
+
+bool on_sampler_step(void* user, int step, int steps, const float* x, const float* denoised, float sigma) {
+  auto* s = static_cast<StepState*>(user);
+  (void)x;
+  if (s->params->should_continue && !s->params->should_continue()) return false;
+  if (!s->params->on_step) return true;
+  StepEvent e;
+  e.step = step + 1;
+  e.steps = steps;
+  e.sigma = sigma;
+  e.elapsed_ms = seconds_since(s->t0) * 1000.0;
+  if (s->params->preview && denoised) {
+    latent_preview(denoised, s->h, s->w, s->family, s->preview);
+    e.preview = s->preview.data();
+    e.preview_width = int(s->w);
+    e.preview_height = int(s->h);
+  }
+  return s->params->on_step(e);
+}
+
+}  // namespace
+
+std::vector<uint8_t> PipelineImpl::to_rgba(const float* image, int h, int w) const {
+  std::vector<uint8_t> rgba(size_t(h) * size_t(w) * 4);
+  const int64_t plane = int64_t(h) * w;
+  for (int64_t p = 0; p < plane; ++p) {
+    for (int c = 0; c < 3; ++c) {
+      float v = (image[c * plane + p] + 1.0f) * 0.5f;
+      v = v < 0 ? 0 : v > 1 ? 1 : v;
+      rgba[size_t(p * 4 + c)] = uint8_t(std::lround(v * 255.0f));
+    }
+    rgba[size_t(p * 4 + 3)] = 255;
+  }
+  return rgba;
+}
+
+std::vector<float> PipelineImpl::add_noise(const std::vector<float>& latent, int t, const std::vector<float>& noise) const {
+  if (t < 0 || t >= int(schedule_.alphas_cumprod().size())) throw Error("timestep must be in 0..999, got " + std::to_string(t));
+  if (noise.size() != latent.size()) throw Error("noise and latent differ in size");
+  const double a = schedule_.alphas_cumprod()[size_t(t)];
+  const float sa = float(std::sqrt(a)), sb = float(std::sqrt(1.0 - a));
+  std::vector<float> out(latent.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = sa * latent[i] + sb * noise[i];
+  return out;
+}
+
+std::vector<std::vector<uint8_t>> PipelineImpl::decode_latent(const std::vector<float>& latent, int batch, int h, int w) {
+  const int64_t c = info_.latent_channels, per = c * h * w;
+  if (int64_t(latent.size()) != batch * per) throw Error("latent size does not match [batch, 4, h, w]");
+  Context ctx;
+  Tensor* z = ctx.new_tensor(DType::F32, {1, c, h, w}, "z");
+  Tensor* image = vae_->decode(ctx, z);
+  Graph g(*backend_, {image});
+  g.plan();
+  std::vector<std::vector<uint8_t>> out;
+  for (int b = 0; b < batch; ++b) {
+    for (int64_t i = 0; i < per; ++i) z->ptr<float>()[i] = latent[size_t(b * per + i)] / info_.vae_scale_factor;
+    g.compute();
+    out.push_back(to_rgba(image->ptr<float>(), h * info_.vae_downscale, w * info_.vae_downscale));
+  }
+  return out;
+}
+
+std::vector<float> PipelineImpl::encode_image(const InitImage& img, const std::vector<float>* noise) {
+  const int f = info_.vae_downscale;
+  if (img.width % f || img.height % f) throw Error("init image size must be a multiple of " + std::to_string(f));
+  Context ctx;
+  Tensor* x = ctx.new_tensor(DType::F32, {1, 3, img.height, img.width}, "image");
+  Tensor* moments = vae_->encode(ctx, x);
+  Graph g(*backend_, {moments});
+  g.plan();
+  const int64_t plane = int64_t(img.width) * img.height;
+  for (int64_t p = 0; p < plane; ++p)
+    for (int c = 0; c < 3; ++c) x->ptr<float>()[c * plane + p] = img.rgb[size_t(p * 3 + c)] / 127.5f - 1.0f;
+  g.compute();
+  const int64_t zc = moments->shape[1] / 2, n = zc * moments->shape[2] * moments->shape[3];
+  const float* m = moments->ptr<float>();
+  std::vector<float> z(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    float mean = m[i], logvar = std::min(20.0f, std::max(-30.0f, m[n + i]));
+    float v = mean + (noise ? std::exp(0.5f * logvar) * (*noise)[size_t(i)] : 0.0f);
+    z[size_t(i)] = v * info_.vae_scale_factor;
+  }
+  return z;
+}
+
+GenerateResult PipelineImpl::generate(const GenerateParams& p) {
+  GenerateResult r;
+  const int f = info_.vae_downscale;
+  if (p.width % f || p.height % f || p.width <= 0 || p.height <= 0) throw Error("width and height must be positive multiples of " + std::to_string(f));
+  if (p.steps <= 0 || p.batch <= 0) throw Error("steps and batch must be positive");
+  const int64_t h = p.height / f, w = p.width / f, c = info_.latent_channels;
+  const int64_t per_image = c * h * w, n = per_image * p.batch;
+  r.width = p.width;
+  r.height = p.height;
+  auto keep_going = [&] { return !p.should_continue || p.should_continue(); };
+
+  // 1. Text: uncond and cond padded to the same number of chunks, so CFG is one batch.
+  auto t0 = Clock::now();
+  std::vector<float> pooled_c, pooled_u;
+  const bool xl = info_.family == Family::SDXL;
+  PromptTokens cond = p.cond, uncond = p.uncond;
+  auto pad_to = [&](PromptTokens& t, int chunks) {
+    while (t.chunks() < chunks) {
+      std::vector<int32_t> empty(77, info_.pad_token);
+      empty[0] = 49406;
+      empty[1] = 49407;
+      t.ids.insert(t.ids.end(), empty.begin(), empty.end());
+      t.weights.insert(t.weights.end(), 77, 1.0f);
+      t.eot_index.push_back(1);
+    }
+  };
+  const int chunks = std::max(cond.chunks(), uncond.chunks());
+  pad_to(cond, chunks);
+  pad_to(uncond, chunks);
+  std::vector<float> ctx_c = encode_prompt(cond, p.clip_skip, xl ? &pooled_c : nullptr);
+  const bool use_cfg = p.cfg_scale != 1.0f;
+  std::vector<float> ctx_u = use_cfg ? encode_prompt(uncond, p.clip_skip, xl ? &pooled_u : nullptr) : std::vector<float>();
+  r.seconds_text = seconds_since(t0);
+  if (!keep_going()) { r.cancelled = true; return r; }
+
+  // Conditioning rows for the batch [uncond × B, cond × B].
+  std::vector<float> context, y;
+  auto append_rows = [&](const std::vector<float>& rows, const std::vector<float>& pooled) {
+    for (int b = 0; b < p.batch; ++b) {
+      context.insert(context.end(), rows.begin(), rows.end());
+      if (xl) {
+        std::vector<float> yy = sdxl_y(pooled, p.width, p.height);
+        y.insert(y.end(), yy.begin(), yy.end());
+      }
+    }
+  };
+  if (use_cfg) append_rows(ctx_u, pooled_u);
+  append_rows(ctx_c, pooled_c);
+  UNetRunner runner(*unet_, *backend_);
+  // SD_PROFILE=1 prints where the UNet's time goes (per op kind) to stderr after sampling.
+  Graph::Profile profile;
+  const char* want_profile = std::getenv("SD_PROFILE");
+  if (want_profile && *want_profile && *want_profile != '0') runner.profile = &profile;
+  runner.set_latent_shape(c, h, w);
+  runner.set_conditioning(std::move(context), int64_t(chunks) * 77, std::move(y));
+
+  // 2. Noise, schedule, optional img2img start.
+  const sample::SamplerInfo& info = sample::sampler(p.sampler);
+  const sample::Scheduler sched = sample::scheduler_from_name(p.scheduler.empty() ? info.default_scheduler : p.scheduler);
+  std::vector<float> sigmas = sample::make_sigmas(schedule_, sched, p.steps);
+  r.seeds = sample::consecutive_seeds(p.seed, p.batch);
+  sample::ImageNoise noise(sample::rng_kind_from_name(p.rng), r.seeds, per_image);
+  std::vector<float> x(static_cast<size_t>(n));
+  noise.next(x.data());
+  if (p.init_image) {
+    // Encode each image's latent, noise it to the step that strength selects, denoise the rest.
+    std::vector<float> enc_noise(static_cast<size_t>(n));
+    noise.next(enc_noise.data());
+    std::vector<float> first(enc_noise.begin(), enc_noise.begin() + per_image);
+    std::vector<float> z0 = encode_image(*p.init_image, &first);
+    if (int64_t(z0.size()) != per_image) throw Error("init image must be " + std::to_string(p.width) + "×" + std::to_string(p.height));
+    const int t_enc = int(std::min(p.strength, 0.999f) * float(p.steps));
+    if (t_enc <= 0) {
+      // Nothing to denoise: the result is the encoded image itself.
+      for (int b = 0; b < p.batch; ++b) std::copy(z0.begin(), z0.end(), x.begin() + b * per_image);
+      sigmas.assign(1, 0.0f);
+    } else {
+      sigmas.erase(sigmas.begin(), sigmas.begin() + (p.steps - t_enc));
+      for (int b = 0; b < p.batch; ++b)
+        for (int64_t i = 0; i < per_image; ++i) x[size_t(b * per_image + i)] = z0[size_t(i)] + x[size_t(b * per_image + i)] * sigmas[0];
+    }
+  } else {
+    const float s0 = sample::init_noise_scale(info.name, sigmas[0]);
+    for (float& v : x) v *= s0;
+  }
+
+  // 3. Sampling.
+  auto t1 = Clock::now();
+  sample::CfgDenoiser denoiser(runner, schedule_, info_.prediction == "v" ? sample::Prediction::V : sample::Prediction::Eps,
+                               p.cfg_scale, n, p.batch);
+  StepState state{&p, info_.family, h, w, t1, {}, 0, 0};
+  sample::SampleParams sp;
+  sp.noise = &noise;
+  sp.eta = p.eta;
+  sp.draw_unused_noise = true;  // A1111: euler/heun/dpm_2 draw noise each step, keeping Philox offsets aligned
+  sp.on_step = on_sampler_step;
+  sp.user = &state;
+  if (std::string(info.name) == "ddim") sp.ddim_final_sigma = schedule_.sigma_min();
+  bool finished = sigmas.size() < 2 || info.fn(denoiser, x.data(), n, sigmas, sp);
+  r.seconds_sampling = seconds_since(t1);
+  r.peak_activation_bytes = runner.peak_bytes();
+  if (runner.profile) std::fprintf(stderr, "UNet time by op (%s):\n%s", backend_->name().c_str(), profile.report().c_str());
+  if (!finished || !keep_going()) { r.cancelled = true; return r; }
+
+  // 4. Decode.
+  auto t2 = Clock::now();
+  r.latent = x;
+  r.images = decode_latent(x, p.batch, int(h), int(w));
+  r.seconds_decode = seconds_since(t2);
+  return r;
+}
+
+}  // namespace sd::runtime

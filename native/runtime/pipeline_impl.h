@@ -1,0 +1,44 @@
+// The Pipeline behind sd.h: one checkpoint, its models, one CPU backend.
+#pragma once
+#include <memory>
+#include <optional>
+
+#include "core/cpu/cpu_backend.h"
+#include "io/safetensors.h"
+#include "model/clip.h"
+#include "model/unet.h"
+#include "model/vae.h"
+#include "sample/schedule.h"
+#include "sd.h"
+
+namespace sd::runtime {
+
+class PipelineImpl : public Pipeline {
+ public:
+  PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const LoadOptions& options);
+  const ModelInfo& info() const override { return info_; }
+  GenerateResult generate(const GenerateParams& params) override;
+  std::vector<float> encode_text(const PromptTokens& tokens, int clip_skip) override;
+  std::vector<float> add_noise(const std::vector<float>& latent, int t, const std::vector<float>& noise) const override;
+  std::vector<float> encode_image(const InitImage& image, const std::vector<float>* noise) override;
+  std::vector<std::vector<uint8_t>> decode_latent(const std::vector<float>& latent, int batch, int h, int w) override;
+
+ private:
+  // Context rows [77·chunks, context_dim] and, for SDXL, the pooled vector of the first chunk.
+  std::vector<float> encode_prompt(const PromptTokens& tokens, int clip_skip, std::vector<float>* pooled);
+  std::vector<float> run_clip(const model::ClipTextEncoder& clip, const PromptTokens& tokens, int skip, bool final_norm,
+                              std::vector<float>* pooled);
+  std::vector<float> sdxl_y(const std::vector<float>& pooled, int width, int height) const;
+  std::vector<uint8_t> to_rgba(const float* image, int h, int w) const;
+
+  std::shared_ptr<io::SafetensorsFile> file_;
+  std::shared_ptr<Context> weights_ctx_;
+  std::unique_ptr<cpu::CpuBackend> backend_;
+  std::optional<model::ClipTextEncoder> clip_l_, clip_g_;
+  std::optional<model::UNet> unet_;
+  std::optional<model::Vae> vae_;
+  sample::DiscreteSchedule schedule_;
+  ModelInfo info_;
+};
+
+}  // namespace sd::runtime

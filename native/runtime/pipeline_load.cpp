@@ -1,0 +1,107 @@
+// Loading: map the file, detect the family from the tensors present, build the models.
+#include <cstdlib>
+
+#include "core/error.h"
+#include "pipeline_impl.h"
+
+namespace sd {
+
+const char* family_name(Family f) {
+  switch (f) {
+    case Family::SD1: return "sd1";
+    case Family::SD2: return "sd2";
+    case Family::SDXL: return "sdxl";
+  }
+  return "?";
+}
+
+std::unique_ptr<Pipeline> Pipeline::load(const std::string& path, const LoadOptions& options) {
+  auto file = io::SafetensorsFile::open(path);
+  return std::make_unique<runtime::PipelineImpl>(std::shared_ptr<io::SafetensorsFile>(std::move(file)), options);
+}
+
+namespace runtime {
+namespace {
+
+int meta_int(const io::SafetensorsFile& f, const std::string& key, int fallback) {
+  auto it = f.metadata().find(key);
+  if (it == f.metadata().end()) return fallback;
+  return std::atoi(it->second.c_str());
+}
+
+}  // namespace
+
+PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const LoadOptions& options)
+    : file_(std::move(file)), weights_ctx_(std::make_shared<Context>()), schedule_(sample::DiscreteSchedule::scaled_linear()) {
+  const io::SafetensorsFile& f = *file_;
+  const std::string& path = f.path();
+  const bool has_unet = f.find("model.diffusion_model.input_blocks.0.0.weight") != nullptr;
+  const bool has_vae = f.find("first_stage_model.decoder.conv_in.weight") != nullptr;
+  const bool sd1_text = f.find("cond_stage_model.transformer.text_model.final_layer_norm.weight") != nullptr;
+  const bool sd2_text = f.find("cond_stage_model.model.ln_final.weight") != nullptr;
+  const bool xl_l = f.find("conditioner.embedders.0.transformer.text_model.final_layer_norm.weight") != nullptr;
+  const bool xl_g = f.find("conditioner.embedders.1.model.ln_final.weight") != nullptr;
+  const bool xl_unet = f.find("model.diffusion_model.label_emb.0.0.weight") != nullptr;
+  if (!has_unet || !has_vae)
+    throw Error("\"" + path + "\" is not a Stable Diffusion checkpoint: " + std::string(!has_unet ? "no UNet (model.diffusion_model.*)" : "no VAE (first_stage_model.*)") +
+                " found among its " + std::to_string(f.tensors().size()) + " tensors. sd-native loads single-file SD 1.x/2.x/XL checkpoints in the original layout");
+  cpu::CpuOptions cpu_opt;
+  cpu_opt.threads = options.threads;
+  cpu_opt.precision = options.compute == Compute::Bf16 ? cpu::GemmPrecision::Bf16 : cpu::GemmPrecision::F32;
+  backend_ = std::make_unique<cpu::CpuBackend>(cpu_opt);
+  model::Weights root(file_, weights_ctx_, "");
+  const int clip_heads = meta_int(f, "sd_native.clip_heads", 0);
+  if (xl_unet || xl_g) {
+    if (!xl_unet || !xl_g || !xl_l)
+      throw Error("\"" + path + "\" looks like SDXL but lacks " + std::string(!xl_unet ? "the UNet's label embedding" : !xl_g ? "its second text encoder (conditioner.embedders.1, OpenCLIP bigG)" : "its first text encoder (conditioner.embedders.0, CLIP-L)") +
+                  "; the file is incomplete (an SDXL UNet alone cannot generate)");
+    info_.family = Family::SDXL;
+    clip_l_.emplace(root.sub("conditioner.embedders.0.transformer.text_model."), model::ClipLayout::HuggingFace, clip_heads);
+    clip_g_.emplace(root.sub("conditioner.embedders.1.model."), model::ClipLayout::OpenClip, meta_int(f, "sd_native.clip_g_heads", 0));
+    unet_.emplace(root.sub("model.diffusion_model."), 0, meta_int(f, "sd_native.unet_head_dim", 64));
+    info_.vae_scale_factor = 0.13025f;
+    info_.default_size = 1024;
+    info_.pad_token = 49407;
+  } else if (sd2_text) {
+    info_.family = Family::SD2;
+    clip_g_.emplace(root.sub("cond_stage_model.model."), model::ClipLayout::OpenClip, clip_heads);
+    unet_.emplace(root.sub("model.diffusion_model."), 0, meta_int(f, "sd_native.unet_head_dim", 64));
+    info_.default_size = 768;
+    info_.pad_token = 0;
+  } else if (sd1_text) {
+    info_.family = Family::SD1;
+    clip_l_.emplace(root.sub("cond_stage_model.transformer.text_model."), model::ClipLayout::HuggingFace, clip_heads);
+    unet_.emplace(root.sub("model.diffusion_model."), meta_int(f, "sd_native.unet_heads", 8), 0);
+  } else {
+    throw Error("\"" + path + "\" has a UNet and a VAE but no text encoder this version knows (cond_stage_model.transformer.* for SD1, cond_stage_model.model.* for SD2, conditioner.embedders.* for SDXL)");
+  }
+  vae_.emplace(root.sub("first_stage_model."));
+  // v-prediction: SD2-768 checkpoints do not say so in their tensors; metadata or the caller does.
+  std::string pred = options.prediction;
+  if (pred.empty()) {
+    auto it = f.metadata().find("sd_native.prediction");
+    pred = it != f.metadata().end() ? it->second : "eps";
+  }
+  if (pred != "eps" && pred != "v") throw Error("prediction must be \"eps\" or \"v\", got \"" + pred + "\"");
+  info_.prediction = pred;
+  const auto& u = unet_->config();
+  info_.unet_model_channels = u.model_channels;
+  info_.unet_context_dim = u.context_dim;
+  info_.unet_adm_channels = u.adm_channels;
+  info_.latent_channels = u.in_channels;
+  const model::ClipTextEncoder& main_clip = clip_l_ ? *clip_l_ : *clip_g_;
+  info_.clip_width = main_clip.config().width;
+  info_.clip_layers = main_clip.config().layers;
+  info_.clip_heads = main_clip.config().heads;
+  info_.vae_downscale = vae_->config().downscale();
+  info_.tensors = f.tensors().size();
+  info_.file_bytes = f.file_size();
+  info_.backend = backend_->name();
+  const int text_width = (clip_l_ ? clip_l_->config().width : 0) + (clip_g_ && info_.family != Family::SD1 ? clip_g_->config().width : 0);
+  if (u.context_dim != text_width)
+    throw Error("\"" + path + "\": the UNet's cross-attention expects " + std::to_string(u.context_dim) + "-wide text features but the text encoder gives " +
+                std::to_string(text_width) + "; the checkpoint mixes parts of different models");
+}
+
+}  // namespace runtime
+}  // namespace sd

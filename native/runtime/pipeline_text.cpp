@@ -1,0 +1,112 @@
+// Prompt tokens -> UNet context: CLIP per 77-token chunk, A1111 emphasis weights, chunks
+// concatenated along the token axis; SDXL concatenates CLIP-L and bigG and adds the pooled vector.
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/graph.h"
+#include "pipeline_impl.h"
+
+namespace sd::runtime {
+
+std::vector<float> PipelineImpl::run_clip(const model::ClipTextEncoder& clip, const PromptTokens& tokens, int skip,
+                                          bool final_norm, std::vector<float>* pooled) {
+  const int chunks = tokens.chunks();
+  const int64_t T = clip.config().context, W = clip.config().width;
+  if (T != 77) throw Error("text encoder context " + std::to_string(T) + " is not 77");
+  Context ctx;
+  Tensor* ids = ctx.new_tensor(DType::I32, {chunks * T}, "ids");
+  model::ClipOutputs out = clip.forward(ctx, ids, chunks, skip, final_norm, pooled != nullptr);
+  std::vector<Tensor*> outs = {out.hidden};
+  if (out.last_normed) outs.push_back(out.last_normed);
+  Graph g(*backend_, outs);
+  g.plan();
+  for (int32_t id : tokens.ids)
+    if (id < 0 || id >= clip.config().vocab) throw Error("token id " + std::to_string(id) + " is outside the vocabulary");
+  std::memcpy(ids->data, tokens.ids.data(), tokens.ids.size() * 4);
+  g.compute();
+  std::vector<float> z(out.hidden->ptr<float>(), out.hidden->ptr<float>() + chunks * T * W);
+  // A1111 emphasis: scale each token's features by its weight, then restore the chunk's mean.
+  for (int c = 0; c < chunks; ++c) {
+    float* zc = z.data() + c * T * W;
+    const float* wc = tokens.weights.data() + c * T;
+    bool weighted = false;
+    for (int i = 0; i < T; ++i) weighted |= wc[i] != 1.0f;
+    if (!weighted) continue;
+    double before = 0, after = 0;
+    for (int64_t i = 0; i < T * W; ++i) before += zc[i];
+    for (int i = 0; i < T; ++i)
+      for (int64_t j = 0; j < W; ++j) zc[i * W + j] *= wc[i];
+    for (int64_t i = 0; i < T * W; ++i) after += zc[i];
+    const float ratio = after != 0 ? float(before / after) : 1.0f;
+    for (int64_t i = 0; i < T * W; ++i) zc[i] *= ratio;
+  }
+  if (pooled) {
+    // SDXL: ln_final(h[-1]) at the first end token of the first chunk, times text_projection [W, E].
+    const int eot = tokens.eot_index.empty() ? 76 : tokens.eot_index[0];
+    const float* row = out.last_normed->ptr<float>() + eot * W;
+    Tensor* proj = clip.text_projection();
+    if (!proj) throw Error("the second text encoder has no text_projection; the checkpoint is incomplete");
+    const int64_t E = proj->shape[1];
+    pooled->assign(size_t(E), 0.0f);
+    for (int64_t e = 0; e < E; ++e) {
+      double s = 0;
+      for (int64_t c = 0; c < W; ++c) {
+        float pv = proj->dtype == DType::F32 ? proj->ptr<float>()[c * E + e]
+                 : proj->dtype == DType::F16 ? f16_to_f32(proj->ptr<uint16_t>()[c * E + e])
+                                             : bf16_to_f32(proj->ptr<uint16_t>()[c * E + e]);
+        s += double(row[c]) * pv;
+      }
+      (*pooled)[size_t(e)] = float(s);
+    }
+  }
+  return z;
+}
+
+std::vector<float> PipelineImpl::encode_prompt(const PromptTokens& tokens, int clip_skip, std::vector<float>* pooled) {
+  if (tokens.ids.empty() || tokens.ids.size() % 77 || tokens.weights.size() != tokens.ids.size())
+    throw Error("prompt tokens must come in chunks of 77 ids with one weight each");
+  const int skip = std::max(0, clip_skip - 1);
+  switch (info_.family) {
+    case Family::SD1:
+      return run_clip(*clip_l_, tokens, skip, true, nullptr);
+    case Family::SD2:  // OpenCLIP penultimate layer, then ln_final
+      return run_clip(*clip_g_, tokens, std::max(1, skip), true, nullptr);
+    case Family::SDXL: {
+      std::vector<float> l = run_clip(*clip_l_, tokens, std::max(1, skip), false, nullptr);
+      std::vector<float> g = run_clip(*clip_g_, tokens, std::max(1, skip), false, pooled);
+      const int64_t rows = int64_t(tokens.ids.size()), wl = clip_l_->config().width, wg = clip_g_->config().width;
+      std::vector<float> z(static_cast<size_t>(rows * (wl + wg)));
+      for (int64_t r = 0; r < rows; ++r) {
+        std::memcpy(&z[size_t(r * (wl + wg))], &l[size_t(r * wl)], size_t(wl) * 4);
+        std::memcpy(&z[size_t(r * (wl + wg) + wl)], &g[size_t(r * wg)], size_t(wg) * 4);
+      }
+      return z;
+    }
+  }
+  return {};
+}
+
+std::vector<float> PipelineImpl::encode_text(const PromptTokens& tokens, int clip_skip) {
+  return encode_prompt(tokens, clip_skip, nullptr);
+}
+
+// SDXL's y: pooled text, then 256-d sinusoids of original size (h, w), crop (top, left) and
+// target size (h, w), each value embedded as cat[cos, sin] like the UNet's timesteps.
+std::vector<float> PipelineImpl::sdxl_y(const std::vector<float>& pooled, int width, int height) const {
+  std::vector<float> y = pooled;
+  const float values[6] = {float(height), float(width), 0.0f, 0.0f, float(height), float(width)};
+  for (float v : values) {
+    const int half = 128;
+    std::vector<float> e(256);
+    for (int i = 0; i < half; ++i) {
+      float f = std::exp(-std::log(10000.0f) * float(i) / float(half));
+      e[size_t(i)] = std::cos(v * f);
+      e[size_t(half + i)] = std::sin(v * f);
+    }
+    y.insert(y.end(), e.begin(), e.end());
+  }
+  return y;
+}
+
+}  // namespace sd::runtime

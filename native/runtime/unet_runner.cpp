@@ -1,0 +1,53 @@
+#include "unet_runner.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace sd::runtime {
+
+void UNetRunner::set_conditioning(std::vector<float> context, int64_t tokens, std::vector<float> y) {
+  context_ = std::move(context);
+  tokens_ = tokens;
+  y_ = std::move(y);
+  context_batch_ = int(context_.size() / size_t(tokens * unet_.config().context_dim));
+}
+
+UNetRunner::Planned& UNetRunner::graph_for(int batch) {
+  auto key = std::make_tuple(batch, tokens_, h_, w_);
+  auto it = graphs_.find(key);
+  if (it != graphs_.end()) return it->second;
+  // Only one shape is live at a time: drop older graphs (their arenas) before planning anew.
+  graphs_.clear();
+  Planned p;
+  p.ctx = std::make_unique<Context>();
+  Context& ctx = *p.ctx;
+  const auto& cfg = unet_.config();
+  p.x = ctx.new_tensor(DType::F32, {batch, c_, h_, w_}, "x");
+  p.t = ctx.new_tensor(DType::F32, {batch}, "t");
+  p.context = ctx.new_tensor(DType::F32, {batch, tokens_, cfg.context_dim}, "context");
+  p.y = cfg.adm_channels ? ctx.new_tensor(DType::F32, {batch, cfg.adm_channels}, "y") : nullptr;
+  p.out = unet_.forward(ctx, p.x, p.t, p.context, p.y);
+  p.graph = std::make_unique<Graph>(backend_, std::vector<Tensor*>{p.out});
+  p.graph->plan();
+  peak_ = std::max(peak_, p.graph->arena_bytes());
+  return graphs_.emplace(key, std::move(p)).first->second;
+}
+
+void UNetRunner::forward(const float* x_in, int batch, float t, float* out) {
+  Planned& p = graph_for(batch);
+  const auto& cfg = unet_.config();
+  std::memcpy(p.x->data, x_in, p.x->nbytes());
+  for (int i = 0; i < batch; ++i) p.t->ptr<float>()[i] = t;
+  // The sampler passes either the full CFG batch (uncond + cond) or, at scale 1, the cond half.
+  const size_t per = size_t(tokens_ * cfg.context_dim);
+  const int offset = batch == context_batch_ ? 0 : context_batch_ - batch;
+  if (offset < 0) throw Error("UNet called with a batch larger than its conditioning");
+  std::memcpy(p.context->data, context_.data() + size_t(offset) * per, size_t(batch) * per * 4);
+  if (p.y) std::memcpy(p.y->data, y_.data() + size_t(offset) * size_t(cfg.adm_channels), p.y->nbytes());
+  p.graph->set_profile(profile);
+  p.graph->compute();
+  std::memcpy(out, p.out->data, p.out->nbytes());
+}
+
+}  // namespace sd::runtime

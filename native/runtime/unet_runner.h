@@ -1,0 +1,45 @@
+// Runs the UNet as the sampler's batch model: one planned graph per input shape, reused for
+// every step (inputs rewritten in place, activations planned once).
+#pragma once
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/graph.h"
+#include "model/unet.h"
+#include "sample/denoiser.h"
+
+namespace sd::runtime {
+
+class UNetRunner : public sample::BatchModel {
+ public:
+  UNetRunner(const model::UNet& unet, Backend& backend) : unet_(unet), backend_(backend) {}
+  // context: [2B or B, T, C] rows for the batch the sampler will pass (uncond images first);
+  // y likewise for SDXL (may be empty).
+  void set_conditioning(std::vector<float> context, int64_t tokens, std::vector<float> y);
+  void set_latent_shape(int64_t channels, int64_t h, int64_t w) { c_ = channels; h_ = h; w_ = w; }
+  void forward(const float* x_in, int batch, float t, float* out) override;
+  size_t peak_bytes() const { return peak_; }
+  Graph::Profile* profile = nullptr;  // set to collect per-op timings
+  bool (*abort_check)(void*) = nullptr;
+  void* abort_user = nullptr;
+
+ private:
+  struct Planned {
+    std::unique_ptr<Context> ctx;
+    std::unique_ptr<Graph> graph;
+    Tensor *x, *t, *context, *y, *out;
+  };
+  Planned& graph_for(int batch);
+  const model::UNet& unet_;
+  Backend& backend_;
+  std::vector<float> context_, y_;
+  int64_t tokens_ = 0, c_ = 4, h_ = 0, w_ = 0;
+  int context_batch_ = 0;
+  std::map<std::tuple<int, int64_t, int64_t, int64_t>, Planned> graphs_;
+  size_t peak_ = 0;
+};
+
+}  // namespace sd::runtime

@@ -1,0 +1,134 @@
+"""After training: export -> reference fixture -> evaluation -> loss plot -> model card. One command:
+
+    nice -n 19 /usr/bin/python3 train/finish.py [--run train/runs/small]
+
+Writes models/sd-native-tiny.safetensors, test/fixtures/small_model_reference.safetensors (+ .json),
+train/eval_results.json, models/samples.png, models/loss.png and models/README.md (from train/model_card.md.in).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..")
+sys.path.insert(0, HERE)
+import export  # noqa: E402
+import make_reference  # noqa: E402
+
+
+def read_losses(path):
+    rows = {"vae": [], "unet": []}
+    for line in open(path):
+        parts = line.strip().split(",")
+        if len(parts) < 4:
+            continue
+        vals = dict(p.split("=") for p in parts[3:])
+        rows[parts[0]].append((int(parts[1]), float(parts[2]), {k: float(v) for k, v in vals.items()}))
+    return rows
+
+
+def plot(rows, history, out):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    v = rows["vae"]
+    if v:
+        xs = [25 * (i + 1) for i in range(len(v))]  # cumulative step axis (the stage was restarted once)
+        for k in ("l1", "mse", "edge"):
+            ax[0].plot(xs, [r[2][k] for r in v], label=k)
+        for i in range(1, len(v)):
+            if v[i][0] < v[i - 1][0]:
+                ax[0].axvline(xs[i - 1], color="grey", ls=":", label="stage restart")
+        ax[0].set_yscale("log")
+        ax[0].set_xlabel("VAE step (cumulative)")
+        ax[0].set_title("VAE reconstruction losses ([-1,1] pixel units)")
+        ax[0].legend()
+    u = rows["unet"]
+    if u:
+        ax[1].plot([r[0] for r in u], [r[2]["loss"] for r in u], label="eps MSE (20-step mean)", lw=0.8)
+        k = 10
+        sm = [sum(r[2]["loss"] for r in u[max(0, i - k):i + 1]) / len(u[max(0, i - k):i + 1]) for i in range(len(u))]
+        ax[1].plot([r[0] for r in u], sm, label="smoothed", lw=2)
+        ax[1].set_xlabel("UNet+CLIP step")
+        ax[1].set_title("Diffusion loss")
+        ax[1].set_ylim(0, max(0.3, min(1.0, max(r[2]["loss"] for r in u))))
+        if history:
+            a2 = ax[1].twinx()
+            for i, name in enumerate(("colour", "shape", "position")):
+                a2.plot([h["step"] for h in history], [h["acc"][i] for h in history], "o--", label=name + " acc")
+            a2.set_ylim(0, 1)
+            a2.legend(loc="upper right")
+        ax[1].legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+
+
+def fill(template, values):
+    for k, v in values.items():
+        template = template.replace("@@" + k + "@@", str(v))
+    return template
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", default=os.path.join(HERE, "runs", "small"))
+    ap.add_argument("--samplers", default="euler,euler_a,heun,dpmpp_2m,ddim")
+    ap.add_argument("--skip-eval", action="store_true", help="reuse train/eval_results.json")
+    a = ap.parse_args()
+    t0 = time.time()
+    model = os.path.abspath(export.DEFAULT_OUT)
+    export.export(a.run, model)
+    summ = export.summary(model)
+    print("exported", model, summ["file_bytes"], "bytes", flush=True)
+    ref = make_reference.make(model, os.path.abspath(make_reference.FIX))
+    print("reference", ref["stats"], flush=True)
+    ev_path = os.path.join(HERE, "eval_results.json")
+    if not a.skip_eval:
+        r = os.system(f"{sys.executable} {os.path.join(HERE, 'evaluate.py')} --model {model} --samplers {a.samplers}")
+        if r != 0:
+            raise SystemExit("evaluate.py failed")
+    ev = json.load(open(ev_path))
+    final = torch.load(os.path.join(a.run, "final.pt"))
+    tr = final["train"]
+    rows = read_losses(os.path.join(a.run, "losses.csv"))
+    plot(rows, tr.get("history"), os.path.join(ROOT, "models", "loss.png"))
+    sam = ev["samplers"]
+    table = "\n".join(f"| {k} | {v['color']:.3f} | {v['shape']:.3f} | {v['position']:.3f} | {v['n']} |"
+                      for k, v in sam.items())
+    m = ev["mean_over_samplers"]
+    hist = "\n".join(f"| {h['step']} | {h['elapsed'] / 60:.1f} | {h['acc'][0]:.3f} | {h['acc'][1]:.3f} | {h['acc'][2]:.3f} |"
+                     for h in (tr.get("history") or []))
+    last_v = rows["vae"][-1][2] if rows["vae"] else {}
+    last_u = rows["unet"][-5:]
+    p = summ["params"]
+    vals = {
+        "FILE_MB": f"{summ['file_bytes'] / 1e6:.1f}", "FILE_BYTES": summ["file_bytes"],
+        "P_CLIP": f"{p['clip_text']:,}", "P_UNET": f"{p['unet']:,}", "P_VAE": f"{p['vae']:,}",
+        "P_VAE_ENC": f"{p['vae_encoder']:,}", "P_VAE_DEC": f"{p['vae_decoder']:,}",
+        "P_TOTAL": f"{p['clip_text'] + p['unet'] + p['vae']:,}",
+        "WALL_MIN": f"{tr.get('wall_total_s', 0) / 60:.1f}",
+        "VAE_STEPS": tr.get("vae_steps"), "VAE_MIN": f"{(tr.get('vae_elapsed') or 0) / 60:.1f}",
+        "UNET_STEPS": tr.get("unet_steps"), "UNET_MIN": f"{(tr.get('unet_elapsed') or 0) / 60:.1f}",
+        "VAE_L1": f"{last_v.get('l1', float('nan')):.4f}", "VAE_MSE": f"{last_v.get('mse', float('nan')):.5f}",
+        "UNET_LOSS": f"{sum(r[2]['loss'] for r in last_u) / max(1, len(last_u)):.4f}",
+        "RESCALE": json.dumps(tr.get("vae_rescale")), "NOTES": tr.get("notes") or "none",
+        "VAE_PSNR": f"{ev['vae']['psnr_db']:.1f}", "VAE_L1_255": f"{ev['vae']['l1_0_255']:.1f}",
+        "LAT_STD": f"{ev['vae']['scaled_latent_std']:.3f}", "LAT_MEAN": f"{ev['vae']['scaled_latent_mean']:.3f}",
+        "EVAL_TABLE": table, "MEAN_C": f"{m['color']:.3f}", "MEAN_S": f"{m['shape']:.3f}", "MEAN_P": f"{m['position']:.3f}",
+        "EVAL_N": ev["n_prompts"], "EVAL_SEEDS": ", ".join(map(str, ev["seeds"])), "EVAL_STEPS": ev["steps"],
+        "EVAL_CFG": ev["cfg"], "HISTORY": hist or "| - | - | - | - | - |",
+        "REF_STD": f"{ref['stats']['latent_std']:.3f}", "ARGS": json.dumps(final.get("args")),
+        "DATE": time.strftime("%Y-%m-%d"),
+    }
+    tpl = open(os.path.join(HERE, "model_card.md.in")).read()
+    open(os.path.join(ROOT, "models", "README.md"), "w").write(fill(tpl, vals))
+    print(f"finish done in {time.time() - t0:.0f}s; mean accuracies {m}")
+
+
+if __name__ == "__main__":
+    main()
