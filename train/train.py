@@ -196,8 +196,8 @@ def main():
     t_sess = time.time()
 
     def snapshot(extra):
-        d = {"vae": vae.state_dict(), "np_rng": rng.get_state(), "torch_rng": torch.get_rng_state()}
-        d.update(st)
+        d = dict(st)  # bookkeeping first: a resumed `st` also holds the stale tensors it was loaded with
+        d.update({"vae": vae.state_dict(), "np_rng": rng.get_state(), "torch_rng": torch.get_rng_state()})
         d.update(extra)
         d["wall_used"] = st.get("wall_used", 0.0) + (time.time() - t_sess)
         return d

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "addon_common.h"
+#include "sample/rng_torch_cpu.h"
 #include "sd.h"
 
 namespace sd::addon {
@@ -98,6 +99,8 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
         InstanceMethod<&ModelHandle::Generate>("generate"),
         InstanceMethod<&ModelHandle::EncodeText>("encodeText"),
         InstanceMethod<&ModelHandle::Dispose>("dispose"),
+        InstanceMethod<&ModelHandle::AddNoise>("addNoise"),
+        InstanceMethod<&ModelHandle::NoiseStrip>("noiseStrip"),
     });
     constructor = new Napi::FunctionReference(Napi::Persistent(cls));
     exports.Set("ModelHandle", cls);
@@ -119,6 +122,60 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       shared.reset();
     }
     return info.Env().Undefined();
+  }
+
+  // addNoise(latent, t, noise): the forward process q(x_t | x_0), cheap enough to run inline.
+  Napi::Value AddNoise(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = live(env);
+    auto latent = info[0].As<Napi::Float32Array>();
+    auto noise = info[2].As<Napi::Float32Array>();
+    const int t = info[1].As<Napi::Number>().Int32Value();
+    return guarded(env, [&]() -> Napi::Value {
+      std::vector<float> l(latent.Data(), latent.Data() + latent.ElementLength());
+      std::vector<float> n(noise.Data(), noise.Data() + noise.ElementLength());
+      std::vector<float> out = s->pipeline->add_noise(l, t, n);
+      auto arr = Napi::Float32Array::New(env, out.size());
+      std::copy(out.begin(), out.end(), arr.Data());
+      return arr;
+    });
+  }
+
+  // noiseStrip(rgb, width, height, timesteps, seed): the image's latent noised to each timestep
+  // (one fixed noise draw, torch CPU generator) and decoded back: forward diffusion made visible.
+  Napi::Value NoiseStrip(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = live(env);
+    auto rgb = info[0].As<Napi::Uint8Array>();
+    auto image = std::make_shared<InitImage>();
+    image->rgb.assign(rgb.Data(), rgb.Data() + rgb.ElementLength());
+    image->width = info[1].As<Napi::Number>().Int32Value();
+    image->height = info[2].As<Napi::Number>().Int32Value();
+    Napi::Array ts = info[3].As<Napi::Array>();
+    auto timesteps = std::make_shared<std::vector<int>>();
+    for (uint32_t i = 0; i < ts.Length(); ++i) timesteps->push_back(ts.Get(i).As<Napi::Number>().Int32Value());
+    const uint64_t seed = info.Length() > 4 && info[4].IsNumber() ? uint64_t(info[4].As<Napi::Number>().DoubleValue()) : 0;
+    if (image->rgb.size() != size_t(image->width) * size_t(image->height) * 3) throw Napi::Error::New(env, "noiseStrip: rgb must hold width × height × 3 bytes");
+    auto out = std::make_shared<std::vector<std::vector<uint8_t>>>();
+    auto* job = new Job(env, [s, image, timesteps, seed, out] {
+      std::lock_guard<std::mutex> lock(s->busy);
+      std::vector<float> z0 = s->pipeline->encode_image(*image, nullptr);
+      std::vector<float> noise(z0.size());
+      sample::TorchCpuGenerator gen(seed);
+      gen.randn(noise.data(), int64_t(noise.size()));
+      const int f = s->pipeline->info().vae_downscale;
+      for (int t : *timesteps) {
+        std::vector<float> zt = s->pipeline->add_noise(z0, t, noise);
+        auto imgs = s->pipeline->decode_latent(zt, 1, image->height / f, image->width / f);
+        out->push_back(std::move(imgs[0]));
+      }
+    }, [out](Napi::Env e) -> Napi::Value {
+      Napi::Array arr = Napi::Array::New(e, out->size());
+      for (uint32_t i = 0; i < out->size(); ++i) arr.Set(i, Napi::Buffer<uint8_t>::Copy(e, (*out)[i].data(), (*out)[i].size()));
+      return arr;
+    });
+    job->Queue();
+    return job->promise();
   }
 
   Napi::Value EncodeText(const Napi::CallbackInfo& info) {
@@ -159,6 +216,12 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     params->eta = float(num(o, "eta", 1));
     params->strength = float(num(o, "strength", 0.75));
     params->preview = !o.Has("preview") || o.Get("preview").ToBoolean();
+    params->original_width = int(num(o, "originalWidth", 0));
+    params->original_height = int(num(o, "originalHeight", 0));
+    params->crop_top = int(num(o, "cropTop", 0));
+    params->crop_left = int(num(o, "cropLeft", 0));
+    params->target_width = int(num(o, "targetWidth", 0));
+    params->target_height = int(num(o, "targetHeight", 0));
     auto init = std::make_shared<InitImage>();
     if (o.Has("initImage") && o.Get("initImage").IsObject()) {
       Napi::Object im = o.Get("initImage").As<Napi::Object>();

@@ -59,6 +59,8 @@ struct GenerateParams {
   const InitImage* init_image = nullptr;  // img2img when set
   float strength = 0.75f;
   bool preview = true;
+  // SDXL size conditioning (0 = the generated width/height, crop 0,0), as the reference pipelines default.
+  int original_width = 0, original_height = 0, crop_top = 0, crop_left = 0, target_width = 0, target_height = 0;
   std::function<bool(const StepEvent&)> on_step;   // return false to cancel
   std::function<bool()> should_continue;           // polled between stages (text, each step, VAE)
 };

@@ -501,3 +501,22 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
 }
 
 }  // namespace sd::io
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace sd::io {
+
+void SafetensorsFile::release_pages(const std::string& prefix) const {
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t base = reinterpret_cast<uintptr_t>(map_);
+  for (const TensorInfo& t : tensors_) {
+    if (t.name.compare(0, prefix.size(), prefix) != 0 || t.nbytes == 0) continue;
+    // Only whole pages inside the tensor, so neighbours that stay in use are untouched.
+    uintptr_t begin = (reinterpret_cast<uintptr_t>(t.data) + page - 1) / page * page;
+    uintptr_t end = (reinterpret_cast<uintptr_t>(t.data) + t.nbytes) / page * page;
+    if (end > begin && begin >= base) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
+}
+
+}  // namespace sd::io

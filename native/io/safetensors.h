@@ -35,6 +35,10 @@ class SafetensorsFile {
   const TensorInfo* find(const std::string& name) const;  // nullptr if absent
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   size_t file_size() const { return size_; }
+  // Drops the resident pages of every tensor whose name starts with prefix (they are re-read
+  // from the page cache if used again). Keeps peak RSS to the stage that runs: text encoder,
+  // then UNet, then VAE.
+  void release_pages(const std::string& prefix) const;
 
  private:
   SafetensorsFile() = default;

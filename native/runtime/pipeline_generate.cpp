@@ -96,12 +96,17 @@ std::vector<std::vector<uint8_t>> PipelineImpl::decode_latent(const std::vector<
   Tensor* image = vae_->decode(ctx, z);
   Graph g(*backend_, {image});
   g.plan();
+  Graph::Profile profile;
+  const char* want_profile = std::getenv("SD_PROFILE");
+  if (want_profile && *want_profile && *want_profile != '0') g.set_profile(&profile);
   std::vector<std::vector<uint8_t>> out;
   for (int b = 0; b < batch; ++b) {
     for (int64_t i = 0; i < per; ++i) z->ptr<float>()[i] = latent[size_t(b * per + i)] / info_.vae_scale_factor;
     g.compute();
     out.push_back(to_rgba(image->ptr<float>(), h * info_.vae_downscale, w * info_.vae_downscale));
   }
+  if (want_profile && *want_profile && *want_profile != '0')
+    std::fprintf(stderr, "VAE decode time by op (%s, arena %zu MiB):\n%s", backend_->name().c_str(), g.arena_bytes() >> 20, profile.report().c_str());
   return out;
 }
 
@@ -161,6 +166,8 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   const bool use_cfg = p.cfg_scale != 1.0f;
   std::vector<float> ctx_u = use_cfg ? encode_prompt(uncond, p.clip_skip, xl ? &pooled_u : nullptr) : std::vector<float>();
   r.seconds_text = seconds_since(t0);
+  file_->release_pages("cond_stage_model.");
+  file_->release_pages("conditioner.");
   if (!keep_going()) { r.cancelled = true; return r; }
 
   // Conditioning rows for the batch [uncond × B, cond × B].
@@ -169,14 +176,15 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
     for (int b = 0; b < p.batch; ++b) {
       context.insert(context.end(), rows.begin(), rows.end());
       if (xl) {
-        std::vector<float> yy = sdxl_y(pooled, p.width, p.height);
+        std::vector<float> yy = sdxl_y(pooled, p);
         y.insert(y.end(), yy.begin(), yy.end());
       }
     }
   };
   if (use_cfg) append_rows(ctx_u, pooled_u);
   append_rows(ctx_c, pooled_c);
-  UNetRunner runner(*unet_, *backend_);
+  auto runner_owner = std::make_unique<UNetRunner>(*unet_, *backend_);
+  UNetRunner& runner = *runner_owner;
   // SD_PROFILE=1 prints where the UNet's time goes (per op kind) to stderr after sampling.
   Graph::Profile profile;
   const char* want_profile = std::getenv("SD_PROFILE");
@@ -232,7 +240,9 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   if (runner.profile) std::fprintf(stderr, "UNet time by op (%s):\n%s", backend_->name().c_str(), profile.report().c_str());
   if (!finished || !keep_going()) { r.cancelled = true; return r; }
 
-  // 4. Decode.
+  // 4. Decode, with the UNet's activations and weight pages given back first (peak RSS).
+  runner_owner.reset();
+  file_->release_pages("model.diffusion_model.");
   auto t2 = Clock::now();
   r.latent = x;
   r.images = decode_latent(x, p.batch, int(h), int(w));

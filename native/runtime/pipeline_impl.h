@@ -28,7 +28,7 @@ class PipelineImpl : public Pipeline {
   std::vector<float> encode_prompt(const PromptTokens& tokens, int clip_skip, std::vector<float>* pooled);
   std::vector<float> run_clip(const model::ClipTextEncoder& clip, const PromptTokens& tokens, int skip, bool final_norm,
                               std::vector<float>* pooled);
-  std::vector<float> sdxl_y(const std::vector<float>& pooled, int width, int height) const;
+  std::vector<float> sdxl_y(const std::vector<float>& pooled, const GenerateParams& p) const;
   std::vector<uint8_t> to_rgba(const float* image, int h, int w) const;
 
   std::shared_ptr<io::SafetensorsFile> file_;

@@ -93,9 +93,12 @@ std::vector<float> PipelineImpl::encode_text(const PromptTokens& tokens, int cli
 
 // SDXL's y: pooled text, then 256-d sinusoids of original size (h, w), crop (top, left) and
 // target size (h, w), each value embedded as cat[cos, sin] like the UNet's timesteps.
-std::vector<float> PipelineImpl::sdxl_y(const std::vector<float>& pooled, int width, int height) const {
+std::vector<float> PipelineImpl::sdxl_y(const std::vector<float>& pooled, const GenerateParams& p) const {
   std::vector<float> y = pooled;
-  const float values[6] = {float(height), float(width), 0.0f, 0.0f, float(height), float(width)};
+  auto or_default = [](int v, int d) { return float(v > 0 ? v : d); };
+  const float values[6] = {or_default(p.original_height, p.height), or_default(p.original_width, p.width),
+                           float(p.crop_top), float(p.crop_left),
+                           or_default(p.target_height, p.height), or_default(p.target_width, p.width)};
   for (float v : values) {
     const int half = 128;
     std::vector<float> e(256);

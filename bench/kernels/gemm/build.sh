@@ -38,7 +38,7 @@ link() {  # name main.cpp
     $CXX $CXXFLAGS -Inative -c bench/kernels/gemm/gemm_v1_driver.cpp -o "$OUT/obj/gemm_v1_driver.lab.o"
     extra+=("$OUT/obj/gemm_v1_driver.lab.o")
   fi
-  $CXX "$OUT/obj/$1.main.o" "${extra[@]}" "${objs[@]}" -o "$OUT/$1" -lpthread
+  $CXX $CXXFLAGS "$OUT/obj/$1.main.o" "${extra[@]}" "${objs[@]}" -o "$OUT/$1" -lpthread
 }
 for pair in bench_gemm:bench/kernels/gemm/bench_gemm.cpp \
             bench_attention:bench/kernels/attention/bench_attention.cpp \

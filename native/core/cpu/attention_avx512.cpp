@@ -20,7 +20,7 @@ namespace {
 constexpr int kRows = 6;
 
 template <int R>
-void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d) {
+void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d, __m512 scale) {
   __m512 acc[R][4];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -42,20 +42,23 @@ void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d) {
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) _mm512_store_ps(s + r * kBlockK + v * 16, acc[r][v]);
+    for (int v = 0; v < 4; ++v) _mm512_store_ps(s + r * kBlockK + v * 16, _mm512_mul_ps(acc[r][v], scale));
 }
 
-void s_block(const float* q, int64_t ldq, const float* kt, float* s, int rows, int d) {
+void q_finalize(float*, int, int64_t, int) {}
+
+void s_block(const float* q, int64_t ldq, const float* kt, float* s, int rows, int d, float scale_f) {
+  const __m512 scale = _mm512_set1_ps(scale_f);
   int r = 0;
-  for (; r + kRows <= rows; r += kRows) s_rows<kRows>(q + r * ldq, ldq, kt, s + r * kBlockK, d);
+  for (; r + kRows <= rows; r += kRows) s_rows<kRows>(q + r * ldq, ldq, kt, s + r * kBlockK, d, scale);
   const float* qr = q + r * ldq;
   float* sr = s + r * kBlockK;
   switch (rows - r) {
-    case 1: s_rows<1>(qr, ldq, kt, sr, d); break;
-    case 2: s_rows<2>(qr, ldq, kt, sr, d); break;
-    case 3: s_rows<3>(qr, ldq, kt, sr, d); break;
-    case 4: s_rows<4>(qr, ldq, kt, sr, d); break;
-    case 5: s_rows<5>(qr, ldq, kt, sr, d); break;
+    case 1: s_rows<1>(qr, ldq, kt, sr, d, scale); break;
+    case 2: s_rows<2>(qr, ldq, kt, sr, d, scale); break;
+    case 3: s_rows<3>(qr, ldq, kt, sr, d, scale); break;
+    case 4: s_rows<4>(qr, ldq, kt, sr, d, scale); break;
+    case 5: s_rows<5>(qr, ldq, kt, sr, d, scale); break;
     default: break;
   }
 }
@@ -143,58 +146,7 @@ void pv_block(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo
   }
 }
 
-// exp(x) for x <= 0 (inputs below -87 give ~1e-38 rather than 0): x = n ln2 + r, |r| <= ln2/2,
-// degree-6 Taylor polynomial for e^r (relative error ~1.2e-7), then scale by 2^n.
-inline __m512 exp512(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
-  __m512 y = _mm512_set1_ps(1.0f / 720);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 120));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 24));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 6));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(0.5f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(y, n);
-}
-
-float exp_sub_row(float* s, int n, float m) {
-  const __m512 mv = _mm512_set1_ps(m);
-  __m512 sum = _mm512_setzero_ps();
-  for (int j = 0; j < n; j += 16) {
-    const __mmask16 k = n - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - j)) - 1);
-    const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), mv));
-    _mm512_mask_storeu_ps(s + j, k, e);
-    sum = _mm512_mask_add_ps(sum, k, sum, e);
-  }
-  return _mm512_reduce_add_ps(sum);
-}
-
-void round_row_bf16(float* x, int n) {
-  for (int i = 0; i < n; i += 16) {
-    const __mmask16 k = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
-    const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
-    const __m512i b = _mm512_castps_si512(v);
-    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
-    __m512i r = _mm512_add_epi32(b, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
-    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-    r = _mm512_mask_or_epi32(r, nan, b, _mm512_set1_epi32(0x400000));
-    r = _mm512_and_si512(r, _mm512_set1_epi32(int(0xffff0000u)));
-    _mm512_mask_storeu_ps(x + i, k, _mm512_castsi512_ps(r));
-  }
-}
-
-float row_max(const float* x, int n) {
-  __m512 mx = _mm512_set1_ps(x[0]);
-  for (int j = 0; j < n; j += 16) {
-    const __mmask16 k = n - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - j)) - 1);
-    mx = _mm512_mask_max_ps(mx, k, mx, _mm512_maskz_loadu_ps(k, x + j));
-  }
-  return _mm512_reduce_max_ps(mx);
-}
+#include "attention_avx512_math.h"
 
 #include "attention_impl.h"
 

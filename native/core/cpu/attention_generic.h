@@ -1,7 +1,9 @@
 // Private to the attention ISA TUs: portable (auto-vectorisable) inner loops for
 // attention_impl.h. Included INSIDE a TU's anonymous namespace.
 
-void s_block(const float* q, int64_t ldq, const float* kt, float* s, int rows, int d) {
+void q_finalize(float*, int, int64_t, int) {}
+
+void s_block(const float* q, int64_t ldq, const float* kt, float* s, int rows, int d, float scale) {
   for (int r = 0; r < rows; ++r) {
     float* sr = s + r * kBlockK;
     for (int j = 0; j < kBlockK; ++j) sr[j] = 0.0f;
@@ -10,6 +12,7 @@ void s_block(const float* q, int64_t ldq, const float* kt, float* s, int rows, i
       const float* kr = kt + x * kBlockK;
       for (int j = 0; j < kBlockK; ++j) sr[j] += qv * kr[j];
     }
+    for (int j = 0; j < kBlockK; ++j) sr[j] *= scale;
   }
 }
 

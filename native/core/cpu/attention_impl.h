@@ -1,7 +1,10 @@
 // Private to the attention ISA TUs: the flash-attention block written once, included INSIDE a
 // TU's anonymous namespace (internal linkage, that TU's flags). The TU defines first:
-//   void s_block(const float* q, int64_t ldq, const float* kt, float* s, int rows, int d);
-//       s[r*kBlockK + j] = sum_x q[r*ldq + x] * kt[x*kBlockK + j], all kBlockK columns
+//   void s_block(const float* q, int64_t ldq, const float* kt, float* s, int rows, int d,
+//                float scale);
+//       s[r*kBlockK + j] = scale * sum_x q[r*ldq + x] * kt[x*kBlockK + j], all kBlockK columns
+//   void q_finalize(float* q, int rows, int64_t ldq, int d);  // after loading (and rounding)
+// and, when it defines SD_ATTN_OWN_PACK, its own attention_pack (other packed layouts).
 //   void pv_block(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo,
 //                 const float* alpha, int rows, int bk, int dv);
 //       o[r] = o[r] * alpha[r] + sum_{j<bk} p[r*kBlockK + j] * v[j*ldv + :dv]
@@ -12,6 +15,7 @@
 
 inline float neg_inf() { return -__builtin_inff(); }
 
+#ifndef SD_ATTN_OWN_PACK
 void attention_pack(const AttnPackJob& t) {
   const int64_t dvp = attention_round16(t.dv);
   const int d = int(t.d), dv = int(t.dv);
@@ -37,10 +41,12 @@ void attention_pack(const AttnPackJob& t) {
   }
 }
 
+#endif  // SD_ATTN_OWN_PACK
+
 void attention_block(const AttnBlock& t) {
   const int64_t dp = attention_round16(t.d), dvp = attention_round16(t.dv);
   const int d = int(t.d), dv = int(t.dv), nq = int(t.nq);
-  float* q = t.scratch;             // [kBlockQ][dp], scaled (and bf16-rounded) queries
+  float* q = t.scratch;             // [kBlockQ][dp] queries (bf16-rounded when bf16)
   float* o = q + kBlockQ * dp;      // [kBlockQ][dvp] running output
   float* s = o + kBlockQ * dvp;     // [kBlockQ][kBlockK] scores, then probabilities
   float* m = s + kBlockQ * kBlockK; // running max per query
@@ -51,19 +57,19 @@ void attention_block(const AttnBlock& t) {
     float* qr = q + r * dp;
     std::memcpy(qr, t.q + (t.q0 + r) * t.q_t_stride, sizeof(float) * size_t(d));
     if (t.bf16) round_row_bf16(qr, d);
-    for (int x = 0; x < d; ++x) qr[x] *= t.scale;
     for (int64_t x = d; x < dp; ++x) qr[x] = 0.0f;
     for (int64_t x = 0; x < dvp; ++x) o[r * dvp + x] = 0.0f;
     m[r] = neg_inf();
     l[r] = 0.0f;
   }
+  q_finalize(q, nq, dp, d);
   const int64_t k_end = t.causal ? (t.q0 + nq < t.tk ? t.q0 + nq : t.tk) : t.tk;
   for (int64_t k0 = 0; k0 < k_end; k0 += kBlockK) {
     const int bk = int(k_end - k0 < kBlockK ? k_end - k0 : kBlockK);
     const int64_t blk = k0 / kBlockK;
     const float* kt = t.kt + blk * dp * kBlockK;
     const float* vb = t.vb + blk * kBlockK * dvp;
-    s_block(q, dp, kt, s, nq, d);
+    s_block(q, dp, kt, s, nq, d, t.scale);
     for (int r = 0; r < nq; ++r) {
       float* sr = s + r * kBlockK;
       int valid = bk;

@@ -50,5 +50,6 @@ struct AttentionKernels {
 const AttentionKernels* attention_kernels_scalar();
 const AttentionKernels* attention_kernels_avx2();
 const AttentionKernels* attention_kernels_avx512();
+const AttentionKernels* attention_kernels_avx512bf16();  // Bf16 precision only
 
 }  // namespace sd::cpu::attention_detail

@@ -22,6 +22,7 @@ namespace gemm_detail {
 namespace {
 
 const GemmKernels* select_kernels(Isa isa, GemmPrecision precision) {
+#if defined(__x86_64__) || defined(_M_X64)
   switch (isa) {
     case Isa::Avx512Bf16:
       if (precision == GemmPrecision::Bf16) return gemm_kernels_avx512bf16();
@@ -30,6 +31,9 @@ const GemmKernels* select_kernels(Isa isa, GemmPrecision precision) {
     case Isa::Avx2: return gemm_kernels_avx2();
     case Isa::Scalar: return gemm_kernels_scalar();
   }
+#else  // the x86 TUs are not built elsewhere; detect_isa() reports Scalar
+  (void)isa, (void)precision;
+#endif
   return gemm_kernels_scalar();
 }
 
@@ -82,6 +86,11 @@ void validate(const GemmParams& p) {
     if (int64_t(g.out_h) * g.out_w != p.n) throw Error("gemm: im2col N must equal out_h*out_w");
     if (g.stride < 1) throw Error("gemm: im2col stride must be >= 1");
   }
+  if (p.m > 0 && p.n > 0 && p.c_row_stride < p.n) throw Error("gemm: c_row_stride < n");
+  for (const GemmOperand* op : {&p.a, &p.b})
+    if (op->kind == GemmOperand::Kind::Dense && p.m > 0 && p.n > 0 && p.k > 0 &&
+        (!op->data || op->row_stride < p.k))
+      throw Error("gemm: dense operand needs data and row_stride >= k");
   for (const GemmOperand* op : {&p.a, &p.b})
     if (op->kind == GemmOperand::Kind::Dense && op->dtype != DType::F32 &&
         op->dtype != DType::F16 && op->dtype != DType::BF16)

@@ -106,13 +106,69 @@ void pack_a_bf16_fast(const DenseView& a, int64_t K, int64_t r0, int rows, int64
   }
 }
 
+// Walks the rows k of the im2col matrix for one 32-column panel. The panel's output pixels are
+// split once into segments that lie in one output row; each row k then costs a few masked
+// loads per segment, with (c, ky, kx) advanced incrementally (no divisions per k).
+struct Im2colPanel {
+  const Im2col& g;
+  int nseg = 0;
+  int lane0[32], len[32], oy[32], ox[32];
+  int64_t c;
+  int ky, kx;
+  Im2colPanel(const Im2col& gg, int64_t n0, int cols, int64_t k0) : g(gg) {
+    int64_t n = n0;
+    for (int j = 0; j < cols;) {
+      const int64_t y = n / g.out_w;
+      const int x = int(n - y * g.out_w);
+      const int l = g.out_w - x < cols - j ? g.out_w - x : cols - j;
+      lane0[nseg] = j, len[nseg] = l, oy[nseg] = int(y), ox[nseg] = x;
+      ++nseg;
+      j += l;
+      n += l;
+    }
+    const int64_t taps = int64_t(g.kernel_h) * g.kernel_w;
+    c = k0 / taps;
+    ky = int((k0 % taps) / g.kernel_w);
+    kx = int(k0 % g.kernel_w);
+  }
+  // Current row (stride 1 only) into lo/hi, then advance to the next k.
+  void row(__m512& lo, __m512& hi) {
+    lo = _mm512_setzero_ps();
+    hi = _mm512_setzero_ps();
+    const float* plane = g.image + c * int64_t(g.height) * g.width;
+    for (int s = 0; s < nseg; ++s) {
+      const int iy = oy[s] + ky - g.pad_top;
+      if (iy < 0 || iy >= g.height) continue;
+      const int ix0 = ox[s] + kx - g.pad_left;
+      const int l0 = lane0[s] + (ix0 < 0 ? -ix0 : 0);
+      const int l1 = lane0[s] + (g.width - ix0 < len[s] ? g.width - ix0 : len[s]);
+      if (l1 <= l0) continue;
+      const uint32_t bits = uint32_t((uint64_t(1) << l1) - (uint64_t(1) << l0));
+      const float* base = plane + int64_t(iy) * g.width + ix0 - lane0[s];  // lane L reads base[L]
+      lo = _mm512_mask_loadu_ps(lo, __mmask16(bits), base);
+      hi = _mm512_mask_loadu_ps(hi, __mmask16(bits >> 16), base + 16);
+    }
+    if (++kx == g.kernel_w) {
+      kx = 0;
+      if (++ky == g.kernel_h) {
+        ky = 0;
+        ++c;
+      }
+    }
+  }
+};
+
 // B panel from im2col, f32 layout [kc][32].
 [[maybe_unused]] void pack_b_im2col_f32_fast(const Im2col& g, int64_t K, int64_t n0, int cols, int64_t k0, int kc,
                             bool round_bf16, void* dst_v) {
   float* dst = static_cast<float*>(dst_v);
+  Im2colPanel panel(g, n0, cols, k0);
   for (int t = 0; t < kc; ++t) {
     __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
-    if (k0 + t < K) im2col_row32(g, k0 + t, n0, cols, lo, hi, im2col_row);
+    if (k0 + t < K) {
+      if (g.stride == 1) panel.row(lo, hi);
+      else im2col_row32(g, k0 + t, n0, cols, lo, hi, im2col_row);
+    }
     if (round_bf16) {
       lo = _mm512_castsi512_ps(round_bf16_bits(lo));
       hi = _mm512_castsi512_ps(round_bf16_bits(hi));
@@ -126,10 +182,17 @@ void pack_a_bf16_fast(const DenseView& a, int64_t K, int64_t r0, int rows, int64
 [[maybe_unused]] void pack_b_im2col_bf16_fast(const Im2col& g, int64_t K, int64_t n0, int cols, int64_t k0,
                              int kc, bool, void* dst_v) {
   uint32_t* dst = static_cast<uint32_t*>(dst_v);
+  Im2colPanel panel(g, n0, cols, k0);
   for (int t = 0; t < kc; t += 2) {
     __m512 lo0 = _mm512_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0;
-    if (k0 + t < K) im2col_row32(g, k0 + t, n0, cols, lo0, hi0, im2col_row);
-    if (k0 + t + 1 < K) im2col_row32(g, k0 + t + 1, n0, cols, lo1, hi1, im2col_row);
+    for (int h = 0; h < 2; ++h) {
+      __m512& lo = h ? lo1 : lo0;
+      __m512& hi = h ? hi1 : hi0;
+      if (k0 + t + h < K) {
+        if (g.stride == 1) panel.row(lo, hi);
+        else im2col_row32(g, k0 + t + h, n0, cols, lo, hi, im2col_row);
+      }
+    }
     _mm512_store_si512(dst + (t / 2) * 32, bf16_pair_vec(lo0, lo1));
     _mm512_store_si512(dst + (t / 2) * 32 + 16, bf16_pair_vec(hi0, hi1));
   }

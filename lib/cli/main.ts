@@ -1,0 +1,56 @@
+// sd-native command line: generate, info, doctor, noise. Exit codes: 0 done, 1 failed, 2 bad usage.
+import { SdError } from '../errors.js';
+import { UsageError, processIo, type Io } from './args.js';
+import { doctorCommand } from './doctor.js';
+import { generateCommand } from './generate.js';
+import { infoCommand } from './info.js';
+import { noiseCommand } from './noise.js';
+
+export const USAGE = `usage: sd-native <command> [options]
+
+  generate "<prompt>"   make images (PNG with A1111 parameters); sd-native generate --help
+  info [model]          what a checkpoint holds: family, dtypes, parameters, memory estimate
+  doctor                CPU paths, threads, CUDA, which native binary loaded, versions
+  noise <image.png>     forward diffusion strip of an image at chosen timesteps
+  help [command]        this text, or a command's options
+  --version             the package version`;
+
+const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = {
+  generate: generateCommand,
+  info: infoCommand,
+  doctor: doctorCommand,
+  noise: noiseCommand,
+};
+
+/** Runs one command line (without `node sd-native`); returns the exit code. */
+export async function run(argv: string[], io: Io = processIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '--help' || command === '-h') {
+      io.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    }
+    if (command === '--version' || command === '-v') {
+      const { version } = await import('../index.js');
+      io.stdout.write(`${version}\n`);
+      return 0;
+    }
+    if (command === 'help') {
+      const sub = rest[0];
+      if (sub !== undefined && COMMANDS[sub]) return await COMMANDS[sub]!(['--help'], io);
+      io.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    const fn = COMMANDS[command];
+    if (!fn) throw new UsageError(`unknown command ${JSON.stringify(command)}`, USAGE);
+    return await fn(rest, io);
+  } catch (e) {
+    if (e instanceof UsageError || (e instanceof SdError && e.code === 'ERR_SD_INVALID_OPTION')) {
+      const usage = e instanceof UsageError ? e.usage : undefined;
+      io.stderr.write(`sd-native: ${e.message}\n${usage ? `\n${usage}\n` : `(see sd-native ${command} --help)\n`}`);
+      return 2;
+    }
+    io.stderr.write(`sd-native: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}

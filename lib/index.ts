@@ -1,0 +1,40 @@
+// sd-native: Stable Diffusion for Node.js.
+//
+//   import { StableDiffusion } from 'sd-native';
+//   await using sd = await StableDiffusion.load('v1-5-pruned-emaonly.safetensors');
+//   const [image] = await sd.generate({ prompt: 'a photo of a cat', steps: 20, seed: 42 });
+//   writeFileSync('cat.png', image.toPNG());      // A1111 "parameters" chunk included
+import { createRequire } from 'node:module';
+
+import { native, nativePath, type SafetensorsHeader, type SystemInfo } from './binding.js';
+import { fromNative } from './errors.js';
+
+export { StableDiffusion } from './pipeline.js';
+export type { GenerateOptions, LoadOptions, ModelInfo, NoiseImage, StepEvent, TextEmbedding } from './pipeline.js';
+export { GeneratedImage, formatParameters } from './image.js';
+export type { GenerationParameters, GenerationStats, ImageLike } from './image.js';
+export { SdError } from './errors.js';
+export type { SdErrorCode } from './errors.js';
+export { decodePng, encodePng, readPngText } from './png.js';
+export { GENERATE_OPTIONS, LOAD_OPTIONS } from './options.js';
+export type { OptionSpec } from './options.js';
+export { samplers, schedulers } from './samplers.js';
+export type { SamplerName, SchedulerName } from './samplers.js';
+export type { SafetensorsHeader, SystemInfo, TensorHeader } from './binding.js';
+
+/** The package version. */
+export const version: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+/** What this binary can use: CPU paths (scalar … avx512bf16), the one selected, threads, CUDA. */
+export function systemInfo(): SystemInfo & { binary: string } {
+  return { ...native.systemInfo(), binary: nativePath };
+}
+
+/** A safetensors file's validated header (names, dtypes, shapes, metadata) without reading data. */
+export function inspect(path: string): SafetensorsHeader {
+  try {
+    return native.inspectSafetensors(path);
+  } catch (e) {
+    throw fromNative(e, 'ERR_SD_LOAD');
+  }
+}

@@ -1,0 +1,349 @@
+// StableDiffusion: one loaded checkpoint. Validates options (lib/options.ts), tokenizes prompts,
+// hands the native core typed arrays, and turns its results into GeneratedImages. Calls on one
+// model run one after another (a queue here, a mutex in the core); abort signals set a flag the
+// core polls between steps; dispose() cancels what runs and rejects what waits.
+//
+//   await using sd = await StableDiffusion.load('v1-5-pruned-emaonly.safetensors');
+//   const [img] = await sd.generate({ prompt: 'a photo of a cat', seed: 42, onStep: (e) => … });
+import { basename } from 'node:path';
+
+import { native } from './binding.js';
+import { SdError, fromNative } from './errors.js';
+import { GeneratedImage, formatParameters, toRgb, type ImageLike, type RgbImage } from './image.js';
+import {
+  GENERATE_OPTIONS, checkValue, forModel, resolveGenerateOptions, resolveLoadOptions, validate,
+  type GenerateSettings, type ModelLimits, type OptionSpec,
+} from './options.js';
+import { ClipTokenizer, type WeightedTokens } from './tokenizer/index.js';
+
+export interface ModelInfo {
+  family: 'sd1' | 'sd2' | 'sdxl';
+  prediction: 'eps' | 'v';
+  unetModelChannels: number;
+  unetContextDim: number;
+  unetAdmChannels: number;
+  clipWidth: number;
+  clipLayers: number;
+  clipHeads: number;
+  vaeDownscale: number;
+  latentChannels: number;
+  vaeScaleFactor: number;
+  defaultSize: number;
+  tensors: number;
+  fileBytes: number;
+  backend: string;
+  padToken: number;
+}
+
+export interface LoadOptions {
+  threads?: number;
+  dtype?: 'f32' | 'bf16';
+  prediction?: 'auto' | 'eps' | 'v';
+  signal?: AbortSignal;
+  onProgress?: (event: { phase: 'loading' | 'ready'; fraction: number }) => void;
+}
+
+export interface StepEvent {
+  step: number;
+  steps: number;
+  sigma: number;
+  elapsedMs: number;
+  /** the current denoised estimate of the first image, latent-sized RGB */
+  preview?: { data: Buffer; width: number; height: number; channels: 3 };
+}
+
+export interface GenerateOptions {
+  prompt: string;
+  negativePrompt?: string;
+  width?: number;
+  height?: number;
+  steps?: number;
+  cfgScale?: number;
+  seed?: number;
+  sampler?: string;
+  scheduler?: string;
+  rng?: 'cpu' | 'cuda' | 'nv';
+  eta?: number;
+  clipSkip?: number;
+  batchSize?: number;
+  /** img2img: PNG bytes or raw pixels of the output size (RGBA / RGB / gray) */
+  initImage?: ImageLike | Uint8Array;
+  strength?: number;
+  preview?: boolean;
+  signal?: AbortSignal;
+  onStep?: (event: StepEvent) => void;
+}
+
+export interface TextEmbedding {
+  /** [1, 77 · chunks, contextDim], row-major */
+  data: Float32Array;
+  shape: [number, number, number];
+  tokenCount: number;
+}
+
+export interface NoiseImage {
+  data: Buffer;
+  width: number;
+  height: number;
+  channels: 4;
+  timestep: number;
+}
+
+// ---- the addon's model API (lib/binding.ts types only what every build has) -----------------
+
+interface NativePrompt { ids: Int32Array; weights: Float32Array; eot: Int32Array }
+interface NativeResult {
+  images: Buffer[]; width: number; height: number; latent: Float32Array; seeds: number[]; cancelled: boolean;
+  secondsText: number; secondsSampling: number; secondsDecode: number; peakActivationBytes: number;
+}
+interface NativeHandle {
+  info(): ModelInfo;
+  generate(params: object, onStep: ((e: StepEvent) => void) | undefined, cancel: Int32Array): Promise<NativeResult>;
+  encodeText(prompt: NativePrompt, clipSkip: number): Promise<Float32Array>;
+  dispose(): void;
+  noiseStrip?: (rgb: Uint8Array, width: number, height: number, timesteps: number[], seed: number) => Promise<Buffer[]>;
+}
+const addon = native as unknown as { loadModel(path: string, options: object): Promise<NativeHandle> };
+
+function toNativePrompt(t: WeightedTokens): NativePrompt {
+  const n = t.chunks.length;
+  const ids = new Int32Array(n * 77), weights = new Float32Array(n * 77), eot = new Int32Array(n);
+  t.chunks.forEach((c, i) => {
+    ids.set(c.ids, i * 77);
+    weights.set(c.weights, i * 77);
+    eot[i] = c.eotIndex;
+  });
+  return { ids, weights, eot };
+}
+
+/** Resolves when `p` settles, or rejects with signal.reason as soon as the signal aborts. */
+function untilOrAbort(p: Promise<unknown>, signal?: AbortSignal): Promise<void> {
+  if (!signal) return p.then(() => undefined);
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
+}
+
+const disposedError = () => new SdError('this model has been disposed; load it again with StableDiffusion.load()', 'ERR_SD_DISPOSED');
+
+export class StableDiffusion {
+  /** what the loader detected: family, sizes, the VAE's downscale factor, the backend */
+  readonly info: ModelInfo;
+  /** the checkpoint path as given to load() */
+  readonly path: string;
+  #handle: NativeHandle;
+  #disposed = false;
+  #queue: Promise<void> = Promise.resolve();
+  #tokenizer: ClipTokenizer | undefined;
+
+  private constructor(handle: NativeHandle, path: string) {
+    this.#handle = handle;
+    this.path = path;
+    this.info = Object.freeze(handle.info());
+  }
+
+  /** Maps a single-file SD 1.x / 2.x / XL safetensors checkpoint and builds the pipeline. */
+  static async load(path: string, options: LoadOptions = {}): Promise<StableDiffusion> {
+    if (typeof path !== 'string' || path === '') {
+      throw new SdError(`path must be the path of a .safetensors checkpoint, got ${JSON.stringify(path) ?? String(path)}`, 'ERR_SD_INVALID_OPTION');
+    }
+    const o = resolveLoadOptions(options);
+    if (o.signal?.aborted) throw o.signal.reason;
+    const progress = o.onProgress as LoadOptions['onProgress'];
+    progress?.({ phase: 'loading', fraction: 0 });
+    const pending = addon.loadModel(path, { threads: o.threads, compute: o.dtype, prediction: o.prediction === 'auto' ? '' : o.prediction });
+    let handle: NativeHandle;
+    try {
+      await untilOrAbort(pending.catch(() => {}), o.signal);
+      handle = await pending;
+    } catch (e) {
+      if (o.signal?.aborted) {
+        pending.then((h) => h.dispose(), () => {}); // the load cannot be interrupted: free it when it ends
+        throw o.signal.reason;
+      }
+      throw fromNative(e, 'ERR_SD_LOAD');
+    }
+    progress?.({ phase: 'ready', fraction: 1 });
+    return new StableDiffusion(handle, path);
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  #limits(): ModelLimits {
+    return { vaeDownscale: this.info.vaeDownscale, clipLayers: this.info.clipLayers, defaultSize: this.info.defaultSize };
+  }
+
+  #tokens(prompt: string): NativePrompt {
+    this.#tokenizer ??= ClipTokenizer.load();
+    return toNativePrompt(this.#tokenizer.tokenizeWeighted(prompt, { padId: this.info.padToken }));
+  }
+
+  // Runs job after every earlier call has finished; a signal that aborts while waiting rejects at once.
+  #enqueue<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const previous = this.#queue;
+    let done!: () => void;
+    const mine = new Promise<void>((r) => (done = r));
+    this.#queue = Promise.all([previous, mine]).then(() => undefined);
+    return (async () => {
+      try {
+        await untilOrAbort(previous, signal);
+        if (this.#disposed) throw new SdError('model disposed before the call started', 'ERR_SD_DISPOSED');
+        return await job();
+      } finally {
+        done();
+      }
+    })();
+  }
+
+  /** txt2img, or img2img with initImage. Resolves with batchSize images. */
+  async generate(options: GenerateOptions): Promise<GeneratedImage[]> {
+    if (this.#disposed) throw disposedError();
+    const s = resolveGenerateOptions(options, this.#limits());
+    const given = options as GenerateOptions;
+    let init: RgbImage | undefined;
+    if (s.initImage !== undefined) {
+      init = toRgb(s.initImage as ImageLike | Uint8Array);
+      const what = `initImage is ${init.width}×${init.height}`;
+      if (given.width === undefined) s.width = checkSize('width', init.width, what, this.#limits());
+      if (given.height === undefined) s.height = checkSize('height', init.height, what, this.#limits());
+      if (init.width !== s.width || init.height !== s.height) {
+        throw new SdError(`${what} but the output is ${s.width}×${s.height}; resize the image first, or leave width and height out to use its size`, 'ERR_SD_IMAGE');
+      }
+    }
+    if (s.signal?.aborted) throw s.signal.reason;
+    const cond = this.#tokens(s.prompt), uncond = this.#tokens(s.negativePrompt);
+    return this.#enqueue(() => this.#generate(s, cond, uncond, init), s.signal);
+  }
+
+  async #generate(s: GenerateSettings, cond: NativePrompt, uncond: NativePrompt, init: RgbImage | undefined): Promise<GeneratedImage[]> {
+    const cancel = new Int32Array(1);
+    const onAbort = () => void (cancel[0] = 1);
+    s.signal?.addEventListener('abort', onAbort, { once: true });
+    const userStep = s.onStep as ((e: StepEvent) => void) | undefined;
+    let stepError: { error: unknown } | undefined;
+    const onStep = userStep && ((e: StepEvent) => {
+      if (stepError || cancel[0]) return; // after an abort, no more events
+      try {
+        userStep(e);
+      } catch (error) {
+        stepError = { error };
+        cancel[0] = 1;
+      }
+    });
+    const params = {
+      cond, uncond, width: s.width, height: s.height, steps: s.steps, batch: s.batchSize, clipSkip: s.clipSkip,
+      cfgScale: s.cfgScale, seed: s.seed, sampler: s.sampler, scheduler: s.scheduler, rng: s.rng, eta: s.eta,
+      strength: s.strength, preview: s.preview && !!userStep, ...(init ? { initImage: init } : {}),
+    };
+    let r: NativeResult;
+    try {
+      r = await this.#handle.generate(params, onStep, cancel);
+      // Step events travel on their own queue: let the ones already sent arrive before we settle.
+      if (onStep) await new Promise((resolve) => setImmediate(resolve));
+    } catch (e) {
+      if (this.#disposed) throw new SdError('model disposed during generation', 'ERR_SD_DISPOSED', { cause: e });
+      throw fromNative(e, 'ERR_SD_GENERATE');
+    } finally {
+      s.signal?.removeEventListener('abort', onAbort);
+    }
+    if (stepError) throw stepError.error;
+    if (s.signal?.aborted) throw s.signal.reason;
+    if (r.cancelled) {
+      if (this.#disposed) throw new SdError('model disposed during generation', 'ERR_SD_DISPOSED');
+      throw new SdError('generation was cancelled', 'ERR_SD_GENERATE');
+    }
+    const model = basename(this.path).replace(/\.[^.]*$/, '');
+    const per = r.latent.length / r.images.length;
+    return r.images.map((data, i) => {
+      const seed = r.seeds[i] ?? s.seed + i;
+      const parameters = formatParameters({
+        prompt: s.prompt, negativePrompt: s.negativePrompt, steps: s.steps, sampler: s.sampler, scheduler: s.schedulerLabel,
+        cfgScale: s.cfgScale, seed, width: r.width, height: r.height, model, clipSkip: s.clipSkip,
+        strength: init ? s.strength : undefined, rng: s.rng,
+      });
+      return new GeneratedImage(data, r.width, r.height, seed, parameters, r.latent.subarray(i * per, (i + 1) * per), {
+        textSeconds: r.secondsText, samplingSeconds: r.secondsSampling, decodeSeconds: r.secondsDecode, peakActivationBytes: r.peakActivationBytes,
+      });
+    });
+  }
+
+  /** The cross-attention context the UNet sees for a prompt ([1, 77·chunks, contextDim]). */
+  async encodeText(prompt: string, options: { clipSkip?: number } = {}): Promise<TextEmbedding> {
+    if (this.#disposed) throw disposedError();
+    const table = GENERATE_OPTIONS.filter((o) => o.name === 'prompt' || o.name === 'clipSkip');
+    const o = validate(table, { ...options, prompt }, 'encodeText()', this.#limits());
+    this.#tokenizer ??= ClipTokenizer.load();
+    const tokens = this.#tokenizer.tokenizeWeighted(o.prompt as string, { padId: this.info.padToken });
+    const handle = this.#handle;
+    return this.#enqueue(async () => {
+      let data: Float32Array;
+      try {
+        data = await handle.encodeText(toNativePrompt(tokens), o.clipSkip as number);
+      } catch (e) {
+        throw fromNative(e, 'ERR_SD_GENERATE');
+      }
+      const rows = tokens.chunks.length * 77;
+      return { data, shape: [1, rows, data.length / rows], tokenCount: tokens.tokenCount };
+    });
+  }
+
+  /**
+   * Forward diffusion q(x_t | x_0) of an image's latent at each timestep (0…999), decoded back
+   * to pixels: what the sampler starts from at each noise level. Needs an addon with noiseStrip.
+   */
+  async noise(image: ImageLike | Uint8Array, options: { timesteps: number[]; seed?: number }): Promise<NoiseImage[]> {
+    if (this.#disposed) throw disposedError();
+    const handle = this.#handle;
+    if (typeof handle.noiseStrip !== 'function') {
+      throw new SdError('this build of the sd-native addon has no noiseStrip(); rebuild it (npm run build)', 'ERR_SD_UNSUPPORTED');
+    }
+    const { timesteps, seed = 0 } = options ?? {};
+    if (!Array.isArray(timesteps) || timesteps.length === 0 || timesteps.some((t) => !Number.isInteger(t) || t < 0 || t > 999)) {
+      throw new SdError(`timesteps must be a non-empty array of integers between 0 and 999, got ${JSON.stringify(timesteps)}`, 'ERR_SD_INVALID_OPTION');
+    }
+    checkValue(GENERATE_OPTIONS.find((o) => o.name === 'seed')!, seed);
+    const rgb = toRgb(image, 'image');
+    const what = `image is ${rgb.width}×${rgb.height}`;
+    checkSize('width', rgb.width, what, this.#limits());
+    checkSize('height', rgb.height, what, this.#limits());
+    return this.#enqueue(async () => {
+      let out: Buffer[];
+      try {
+        out = await handle.noiseStrip!(rgb.data, rgb.width, rgb.height, timesteps, seed);
+      } catch (e) {
+        throw fromNative(e, 'ERR_SD_GENERATE');
+      }
+      return out.map((data, i) => ({ data, width: rgb.width, height: rgb.height, channels: 4 as const, timestep: timesteps[i]! }));
+    });
+  }
+
+  /** Frees the model. A running generation stops within one step and rejects with ERR_SD_DISPOSED. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#handle.dispose();
+  }
+
+  /** dispose(), then wait until the calls in flight have settled (`await using sd = …`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+    await this.#queue;
+  }
+}
+
+function checkSize(name: 'width' | 'height', value: number, what: string, limits: ModelLimits): number {
+  const spec: OptionSpec = forModel(GENERATE_OPTIONS.find((o) => o.name === name)!, limits);
+  try {
+    return checkValue(spec, value) as number;
+  } catch (e) {
+    throw new SdError(`${what}, which this model cannot use: ${(e as Error).message}`, 'ERR_SD_IMAGE');
+  }
+}

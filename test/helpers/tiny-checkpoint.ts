@@ -1,0 +1,45 @@
+// One single-file SD1 checkpoint assembled from the goldens (tiny CLIP + tiny UNet + tiny VAE),
+// written once per process into a temporary directory and removed at exit. It loads through the
+// real loader as an SD1 model: CLIP width 64 / 2 heads / 2 layers, UNet 32 channels / 2 heads,
+// VAE downscale 2 (32×32 images ↔ 16×16 latents).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import { readSafetensors, writeSafetensors, type StTensor } from './safetensors.js';
+
+export const fixtures = resolve(import.meta.dirname, '..', 'fixtures');
+
+const PARTS: Array<[file: string, prefix: string]> = [
+  ['clip_text_tiny.safetensors', 'cond_stage_model.'],
+  ['unet_sd1_tiny.safetensors', 'model.diffusion_model.'],
+  ['vae_tiny.safetensors', 'first_stage_model.'],
+];
+
+let cached: string | undefined;
+let dir: string | undefined;
+
+/** A fresh temporary directory removed when the process exits. */
+export function tempDir(): string {
+  if (!dir) {
+    dir = mkdtempSync(join(tmpdir(), 'sd-native-test-'));
+    const d = dir;
+    process.on('exit', () => rmSync(d, { recursive: true, force: true }));
+  }
+  return dir;
+}
+
+/** Path of the tiny SD1 checkpoint (built on first call). */
+export function tinyCheckpoint(): string {
+  if (cached) return cached;
+  const tensors: Array<[string, StTensor]> = [];
+  for (const [file, prefix] of PARTS) {
+    for (const [name, t] of readSafetensors(join(fixtures, file)).tensors) {
+      if (name.startsWith(prefix) && !name.startsWith('golden.')) tensors.push([name, t]);
+    }
+  }
+  const path = join(tempDir(), 'sd-tiny.safetensors');
+  writeSafetensors(path, tensors, { 'sd_native.unet_heads': '2', 'sd_native.clip_heads': '2' });
+  cached = path;
+  return path;
+}
