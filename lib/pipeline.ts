@@ -102,6 +102,7 @@ interface NativeHandle {
   encodeText(prompt: NativePrompt, clipSkip: number): Promise<Float32Array>;
   dispose(): void;
   noiseStrip?: (rgb: Uint8Array, width: number, height: number, timesteps: number[], seed: number) => Promise<Buffer[]>;
+  addNoise(latent: Float32Array, t: number, noise: Float32Array): Float32Array;
 }
 const addon = native as unknown as { loadModel(path: string, options: object): Promise<NativeHandle> };
 
@@ -293,6 +294,21 @@ export class StableDiffusion {
       const rows = tokens.chunks.length * 77;
       return { data, shape: [1, rows, data.length / rows], tokenCount: tokens.tokenCount };
     });
+  }
+
+  /**
+   * The forward process of diffusion on a latent: q(x_t | x_0) = √ᾱ_t·x0 + √(1−ᾱ_t)·noise with the
+   * model's DDPM schedule, t an integer timestep 0…999 (noise: same length as latent, N(0, 1)).
+   */
+  addNoise(latent: Float32Array, t: number, noise: Float32Array): Float32Array {
+    if (this.#disposed) throw disposedError();
+    if (!Number.isInteger(t) || t < 0 || t > 999) throw new SdError(`t must be an integer between 0 and 999, got ${t}`, 'ERR_SD_INVALID_OPTION');
+    if (noise.length !== latent.length) throw new SdError(`noise has ${noise.length} values but latent has ${latent.length}`, 'ERR_SD_INVALID_OPTION');
+    try {
+      return this.#handle.addNoise(latent, t, noise);
+    } catch (e) {
+      throw fromNative(e, 'ERR_SD_GENERATE');
+    }
   }
 
   /**
