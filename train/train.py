@@ -263,6 +263,11 @@ def main():
         ema_unet.load_state_dict(st["ema_unet"])
         if "opt" in st:
             opt.load_state_dict(st["opt"])
+    if st["stage"] == "done" and a.unet_minutes * 60 > st.get("unet_elapsed", 0) + 30:
+        # a larger --unet-minutes than the finished run used: continue training (the cosine LR schedule
+        # restarts from the new progress fraction)
+        st["stage"] = "unet"
+        run.log(f"extending the UNet stage from {st['elapsed']:.0f}s to {a.unet_minutes * 60:.0f}s")
     ac = sampling.AC
     tok_cache = {}
 

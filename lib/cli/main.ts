@@ -1,4 +1,4 @@
-// sd-native command line: generate, info, doctor, noise. Exit codes: 0 done, 1 failed, 2 bad usage.
+// sd-native command line: generate, info, doctor, noise, serve. Exit codes: 0 done, 1 failed, 2 bad usage.
 import { SdError } from '../errors.js';
 import { UsageError, processIo, type Io } from './args.js';
 import { doctorCommand } from './doctor.js';
@@ -12,6 +12,7 @@ export const USAGE = `usage: sd-native <command> [options]
   info [model]          what a checkpoint holds: family, dtypes, parameters, memory estimate
   doctor                CPU paths, threads, CUDA, which native binary loaded, versions
   noise <image.png>     forward diffusion strip of an image at chosen timesteps
+  serve                 HTTP server: A1111 + OpenAI APIs; sd-native serve --help
   help [command]        this text, or a command's options
   --version             the package version`;
 
@@ -20,6 +21,8 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = {
   info: infoCommand,
   doctor: doctorCommand,
   noise: noiseCommand,
+  // Lazy: fastify loads only for the server.
+  serve: async (args, io) => (await import('../server/serve.js')).serveCommand(args, io),
 };
 
 /** Runs one command line (without `node sd-native`); returns the exit code. */

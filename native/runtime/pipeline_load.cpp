@@ -23,9 +23,16 @@ std::unique_ptr<Pipeline> Pipeline::load(const std::string& path, const LoadOpti
 namespace runtime {
 namespace {
 
+// Head counts are not visible in tensor shapes; models we train record them in the metadata.
+// Both spellings are accepted: "sd_native.unet_heads" and "sd_native.unet.num_heads".
 int meta_int(const io::SafetensorsFile& f, const std::string& key, int fallback) {
   auto it = f.metadata().find(key);
-  if (it == f.metadata().end()) return fallback;
+  if (it == f.metadata().end()) {
+    const size_t us = key.rfind('_');
+    if (us == std::string::npos) return fallback;
+    it = f.metadata().find(key.substr(0, us) + "." + (key.substr(us + 1) == "heads" ? "num_heads" : key.substr(us + 1)));
+    if (it == f.metadata().end()) return fallback;
+  }
   return std::atoi(it->second.c_str());
 }
 
@@ -84,6 +91,7 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   }
   if (pred != "eps" && pred != "v") throw Error("prediction must be \"eps\" or \"v\", got \"" + pred + "\"");
   info_.prediction = pred;
+  info_.default_size = meta_int(f, "sd_native.resolution", info_.default_size);
   const auto& u = unet_->config();
   info_.unet_model_channels = u.model_channels;
   info_.unet_context_dim = u.context_dim;
@@ -97,6 +105,22 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   info_.tensors = f.tensors().size();
   info_.file_bytes = f.file_size();
   info_.backend = backend_->name();
+  // Record (never run) every model's graph once: a missing or mis-shaped tensor fails here, at
+  // load time, naming the tensor, instead of in the middle of a generation.
+  {
+    Context dry;
+    Tensor* ids = dry.new_tensor(DType::I32, {77}, "ids");
+    if (clip_l_) clip_l_->forward(dry, ids, 1, 0, true, false);
+    if (clip_g_) clip_g_->forward(dry, ids, 1, 1, true, info_.family == Family::SDXL);
+    const int64_t side = 64;
+    Tensor* x = dry.new_tensor(DType::F32, {1, unet_->config().in_channels, side, side}, "x");
+    Tensor* t = dry.new_tensor(DType::F32, {1}, "t");
+    Tensor* c = dry.new_tensor(DType::F32, {1, 77, unet_->config().context_dim}, "c");
+    Tensor* y = unet_->config().adm_channels ? dry.new_tensor(DType::F32, {1, unet_->config().adm_channels}, "y") : nullptr;
+    unet_->forward(dry, x, t, c, y);
+    vae_->decode(dry, dry.new_tensor(DType::F32, {1, vae_->config().z_channels, 8, 8}, "z"));
+    if (vae_->config().has_encoder) vae_->encode(dry, dry.new_tensor(DType::F32, {1, 3, 64, 64}, "image"));
+  }
   const int text_width = (clip_l_ ? clip_l_->config().width : 0) + (clip_g_ && info_.family != Family::SD1 ? clip_g_->config().width : 0);
   if (u.context_dim != text_width)
     throw Error("\"" + path + "\": the UNet's cross-attention expects " + std::to_string(u.context_dim) + "-wide text features but the text encoder gives " +

@@ -82,3 +82,19 @@ test('addNoise is the DDPM forward process with the SD schedule (vs the CompVis 
     sd.dispose();
   }
 });
+
+test('a checkpoint missing one UNet tensor names the tensor', async () => {
+  const { tinyCheckpoint } = await import('../helpers/tiny-checkpoint.js');
+  const all = readSafetensors(tinyCheckpoint()).tensors;
+  const missing = 'model.diffusion_model.output_blocks.2.0.out_layers.3.weight';
+  const path = join(tempDir(), 'missing-tensor.safetensors');
+  writeSafetensors(path, [...all].filter(([k]) => k !== missing), { 'sd_native.unet_heads': '2', 'sd_native.clip_heads': '2' });
+  // Every graph is recorded at load time, so the defect shows there, not mid-generation.
+  await assert.rejects(StableDiffusion.load(path), (e: Error) =>
+    e.message.includes(`is missing tensor "${missing}"`) && e.message.includes('not a complete Stable Diffusion checkpoint'));
+  // the process and other models stay healthy
+  const ok = await StableDiffusion.load(tinyCheckpoint());
+  const [img] = await ok.generate({ prompt: 'a', width: 32, height: 32, steps: 1, seed: 3 });
+  assert.equal(img.width, 32);
+  ok.dispose();
+});

@@ -183,6 +183,7 @@ std::vector<Case> cases() {
     push("softmax " + std::to_string(n), [n](Builder& b) { return softmax(b.ctx, b.in({3, n}), 5.0f); }, 2e-6);
     push("layer_norm " + std::to_string(n), [n](Builder& b) { return layer_norm(b.ctx, b.in({3, n}), 1e-5f, b.in({n}), b.in({n})); }, 2e-6);
   }
+  push("layer_norm bias only", [](Builder& b) { return layer_norm(b.ctx, b.in({4, 33}), 1e-5f, nullptr, b.in({33})); }, 2e-6);
   push("layer_norm f16 weights", [](Builder& b) { return layer_norm(b.ctx, b.in({2, 5, 96}), 1e-5f, b.in({96}, DType::F16), b.in({96}, DType::F16)); }, 2e-6);
   push("group_norm 32 groups [2,64,9,7]", [](Builder& b) { return group_norm(b.ctx, b.in({2, 64, 9, 7}), 32, 1e-6f, b.in({64}), b.in({64})); }, 2e-6);
   push("group_norm+silu [1,96,16,16]", [](Builder& b) { return group_norm(b.ctx, b.in({1, 96, 16, 16}), 32, 1e-5f, b.in({96}), b.in({96}), true); }, 2e-6);

@@ -56,6 +56,12 @@ struct Variant {
 
 }  // namespace
 
+std::string sci(double x) {  // std::to_string would print 1e-7 as 0.000000
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3e", x);
+  return b;
+}
+
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const char* filter = argc > 2 ? argv[2] : "";
@@ -143,7 +149,7 @@ int main(int argc, char** argv) {
       json += std::string(first ? "" : ",") + "{\"shape\":\"" + s.name + "\",\"isa\":\"" +
               isa_name(var.isa) + "\",\"prec\":\"" + prn + "\",\"median_ms\":" + std::to_string(med * 1e3) +
               ",\"gflops\":" + std::to_string(flops / med * 1e-9) + ",\"best_gflops\":" +
-              std::to_string(flops / best * 1e-9) + ",\"rel_l2\":" + std::to_string(var.err) +
+              std::to_string(flops / best * 1e-9) + ",\"rel_l2\":" + sci(var.err) +
               ",\"peak_now\":" + std::to_string(pk) + "}";
       first = false;
     }

@@ -44,18 +44,21 @@ void validate(const AttentionParams& p) {
     throw Error(std::string("attention: ISA path ") + isa_name(p.isa) + " is not supported by this CPU");
 }
 
-const AttentionKernels& select(Isa isa, GemmPrecision precision) {
+// vdpbf16ps pays off from ~2 key blocks on: with tk = 77 (cross-attention, CLIP) its extra
+// packing costs more than it saves (measured 22 vs 28 GFLOP/s at 4096x77x40, bench/RESULTS.md);
+// both give Bf16 numerics (same rounding of q, k, v and p; only the summation order differs).
+const AttentionKernels& select(Isa isa, GemmPrecision precision, int64_t tk) {
 #if defined(__x86_64__) || defined(_M_X64)
   switch (isa) {
     case Isa::Avx512Bf16:
-      if (precision == GemmPrecision::Bf16) return *attention_kernels_avx512bf16();
+      if (precision == GemmPrecision::Bf16 && tk > 2 * kBlockK) return *attention_kernels_avx512bf16();
       return *attention_kernels_avx512();
     case Isa::Avx512: return *attention_kernels_avx512();
     case Isa::Avx2: return *attention_kernels_avx2();
     case Isa::Scalar: return *attention_kernels_scalar();
   }
 #else  // the x86 TUs are not built elsewhere; detect_isa() reports Scalar
-  (void)isa, (void)precision;
+  (void)isa, (void)precision, (void)tk;
 #endif
   return *attention_kernels_scalar();
 }
@@ -72,7 +75,7 @@ void attention(const AttentionParams& p, ThreadPool& pool) {
   validate(p);
   if (p.batch_heads == 0 || p.tq == 0) return;
   const int64_t dv = p.head_dim_v > 0 ? p.head_dim_v : p.head_dim;
-  const AttentionKernels& kr = select(p.isa, p.precision);
+  const AttentionKernels& kr = select(p.isa, p.precision, p.tk);
   const bool bf16 = p.precision == GemmPrecision::Bf16;
   const int64_t dp = attention_round16(p.head_dim), dvp = attention_round16(dv);
   const int64_t k_blocks = (p.tk + kBlockK - 1) / kBlockK;

@@ -24,7 +24,7 @@ void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d, __m51
   __m512 acc[R][4];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int x = 0; x < d; ++x) {
     const float* kr = kt + x * kBlockK;
@@ -41,7 +41,7 @@ void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d, __m51
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < 4; ++v) _mm512_store_ps(s + r * kBlockK + v * 16, _mm512_mul_ps(acc[r][v], scale));
 }
 
@@ -71,23 +71,23 @@ void pv_rows(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo,
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     const __m512 a = _mm512_set1_ps(alpha[r]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_mul_ps(a, _mm512_load_ps(o + r * ldo + c * 16));
   }
   for (int j = 0; j < bk; ++j) {
     __m512 vv[NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int c = 0; c < NV; ++c) vv[c] = _mm512_load_ps(v + j * ldv + c * 16);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512 pb = _mm512_set1_ps(p[r * kBlockK + j]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_fmadd_ps(pb, vv[c], acc[r][c]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int c = 0; c < NV; ++c) _mm512_store_ps(o + r * ldo + c * 16, acc[r][c]);
 }
 

@@ -74,7 +74,7 @@ void s_rows(const uint32_t* q, int64_t ldq, const uint32_t* kt, float* s, int d_
   __m512 acc[R][4];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int xp = 0; xp < d_pairs; ++xp) {
     const uint32_t* kr = kt + xp * kBlockK;
@@ -91,7 +91,7 @@ void s_rows(const uint32_t* q, int64_t ldq, const uint32_t* kt, float* s, int d_
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < 4; ++v) _mm512_store_ps(s + r * kBlockK + v * 16, _mm512_mul_ps(acc[r][v], scale));
 }
 
@@ -123,23 +123,23 @@ void pv_rows(const uint32_t* pp, const uint32_t* vb, int64_t ldv, float* o, int6
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     const __m512 a = _mm512_set1_ps(alpha[r]);
-#pragma GCC unroll 5
+#pragma GCC unroll 8
     for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_mul_ps(a, _mm512_load_ps(o + r * ldo + c * 16));
   }
   for (int jp = 0; jp < bk_pairs; ++jp) {
     __m512bh vv[NV];
-#pragma GCC unroll 5
+#pragma GCC unroll 8
     for (int c = 0; c < NV; ++c) vv[c] = (__m512bh)_mm512_load_si512(vb + jp * ldv + c * 16);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512bh pb = (__m512bh)_mm512_set1_epi32(int(pp[r * (kBlockK / 2) + jp]));
-#pragma GCC unroll 5
+#pragma GCC unroll 8
       for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], pb, vv[c]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
-#pragma GCC unroll 5
+#pragma GCC unroll 8
     for (int c = 0; c < NV; ++c) _mm512_store_ps(o + r * ldo + c * 16, acc[r][c]);
 }
 

@@ -3,26 +3,13 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "../geom4.h"
 #include "../tensor.h"
 
 namespace sd::cpu {
 
-// A tensor's shape/strides right-aligned into 4 dims (numpy broadcasting aligns from the
-// right); size-1 dims get stride 0 so the same index walks broadcast and full operands.
-struct Geom4 {
-  int64_t shape[4];
-  int64_t stride[4];
-};
-
-inline Geom4 geom4(const Tensor* t) {
-  Geom4 g;
-  for (int i = 0; i < 4; ++i) {
-    int k = i - (4 - t->ndim);
-    g.shape[i] = k < 0 ? 1 : t->shape[k];
-    g.stride[i] = (k < 0 || t->shape[k] == 1) ? 0 : t->stride[k];
-  }
-  return g;
-}
+using sd::Geom4;
+using sd::geom4;
 
 inline float load_as_f32(const void* base, DType dt, int64_t i) {
   switch (dt) {

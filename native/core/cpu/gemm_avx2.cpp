@@ -33,31 +33,43 @@ inline void bf16_pairs_strided(const float* x, int np, uint32_t* dst) { bf16_pai
 
 constexpr int kMr = 6, kNr = 16;
 
+// Accumulators are named variables (an __m256 array got spilled to the stack every k step).
 void kernel_avx2(int kc, const void* a_v, const void* b_v, float* c, int64_t ldc, int m_valid,
                  int n_valid, int flags, const float* bias_m, const float* bias_n) {
   const float* a = static_cast<const float*>(a_v);
   const float* b = static_cast<const float*>(b_v);
-  __m256 acc[kMr][2];
-#pragma GCC unroll 8
-  for (int r = 0; r < kMr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+         c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   for (int g = 0; g < kc; g += 16, a += kMr * 16) {
 #pragma GCC unroll 4
     for (int kk = 0; kk < 16; ++kk) {
       const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
       b += 16;
-#pragma GCC unroll 8
-      for (int r = 0; r < kMr; ++r) {
-        const __m256 av = _mm256_broadcast_ss(a + r * 16 + kk);
-        acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
-        acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
-      }
+      __m256 av = _mm256_broadcast_ss(a + 0 * 16 + kk);
+      c00 = _mm256_fmadd_ps(av, b0, c00), c01 = _mm256_fmadd_ps(av, b1, c01);
+      av = _mm256_broadcast_ss(a + 1 * 16 + kk);
+      c10 = _mm256_fmadd_ps(av, b0, c10), c11 = _mm256_fmadd_ps(av, b1, c11);
+      av = _mm256_broadcast_ss(a + 2 * 16 + kk);
+      c20 = _mm256_fmadd_ps(av, b0, c20), c21 = _mm256_fmadd_ps(av, b1, c21);
+      av = _mm256_broadcast_ss(a + 3 * 16 + kk);
+      c30 = _mm256_fmadd_ps(av, b0, c30), c31 = _mm256_fmadd_ps(av, b1, c31);
+      av = _mm256_broadcast_ss(a + 4 * 16 + kk);
+      c40 = _mm256_fmadd_ps(av, b0, c40), c41 = _mm256_fmadd_ps(av, b1, c41);
+      av = _mm256_broadcast_ss(a + 5 * 16 + kk);
+      c50 = _mm256_fmadd_ps(av, b0, c50), c51 = _mm256_fmadd_ps(av, b1, c51);
     }
   }
-  if (m_valid == kMr && n_valid == kNr) {
-#pragma GCC unroll 8
-    for (int r = 0; r < kMr; ++r) {
+  alignas(32) float tile[kMr][kNr];
+  _mm256_store_ps(tile[0], c00), _mm256_store_ps(tile[0] + 8, c01);
+  _mm256_store_ps(tile[1], c10), _mm256_store_ps(tile[1] + 8, c11);
+  _mm256_store_ps(tile[2], c20), _mm256_store_ps(tile[2] + 8, c21);
+  _mm256_store_ps(tile[3], c30), _mm256_store_ps(tile[3] + 8, c31);
+  _mm256_store_ps(tile[4], c40), _mm256_store_ps(tile[4] + 8, c41);
+  _mm256_store_ps(tile[5], c50), _mm256_store_ps(tile[5] + 8, c51);
+  if (n_valid == kNr) {
+    for (int r = 0; r < m_valid; ++r) {
       for (int v = 0; v < 2; ++v) {
-        __m256 x = acc[r][v];
+        __m256 x = _mm256_load_ps(tile[r] + v * 8);
         float* cp = c + r * ldc + v * 8;
         if (flags & kLoadC) x = _mm256_add_ps(x, _mm256_loadu_ps(cp));
         if (bias_n) x = _mm256_add_ps(x, _mm256_loadu_ps(bias_n + v * 8));
@@ -66,11 +78,6 @@ void kernel_avx2(int kc, const void* a_v, const void* b_v, float* c, int64_t ldc
       }
     }
     return;
-  }
-  alignas(32) float tile[kMr][kNr];
-  for (int r = 0; r < kMr; ++r) {
-    _mm256_store_ps(tile[r], acc[r][0]);
-    _mm256_store_ps(tile[r] + 8, acc[r][1]);
   }
   for (int r = 0; r < m_valid; ++r) {
     for (int j = 0; j < n_valid; ++j) {

@@ -1,0 +1,334 @@
+// The AUTOMATIC1111 web UI API (modules/api/api.py, models.py): the same paths, field names,
+// defaults (steps 50, cfg_scale 7, 512×512, sampler "Euler" via sampler_index, seed -1) and
+// response shapes, so A1111 clients work unchanged:
+//
+//   POST /sdapi/v1/txt2img   → { images: [base64 PNG with "parameters" chunk], parameters: <request echo>, info: "<JSON string>" }
+//   POST /sdapi/v1/img2img   (init_images: [base64 PNG], denoising_strength 0.75)
+//   GET  /sdapi/v1/progress  → { progress, eta_relative, state: {...}, current_image, textinfo }
+//   POST /sdapi/v1/interrupt, GET /sdapi/v1/sd-models, GET|POST /sdapi/v1/options,
+//   GET  /sdapi/v1/samplers, GET /sdapi/v1/schedulers
+//
+// Differences, each answered with a message rather than ignored: A1111 features that change the
+// image but that sd-native lacks (hires fix, face restoration, tiling, variation seeds, styles,
+// scripts, masks) are 422; init images are not resized (width/height must match the image, or
+// be left out); validation errors are 422 with one sentence; an interrupted job answers 409.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+import { resolveSamplerSpec, resolveScheduler, samplers, schedulers } from '../samplers.js';
+import { HttpError, show } from './errors.js';
+import { decodeImageField, previewBase64 } from './images.js';
+import { pngSize, requestedJobId, runJob, type ServerContext } from './context.js';
+import type { Job, JobInput, JobSettings, ServerImage } from './queue.js';
+
+type Body = Record<string, unknown>;
+
+const nullable = (type: string, extra: Record<string, unknown> = {}) => ({ type: [type, 'null'], default: null, ...extra });
+
+/** The request body schema; `img2img` adds its fields. Unknown fields pass (pydantic ignores them). */
+export function generationSchema(ctx: ServerContext, img2img: boolean): Record<string, unknown> {
+  const { min, max, multipleOf } = ctx.size;
+  const size = { type: 'integer', minimum: min, maximum: max, multipleOf };
+  const maxChars = Math.ceil((ctx.options.maxImageBytes * 4) / 3) + 64;
+  return {
+    type: 'object',
+    properties: {
+      prompt: { type: 'string', default: '', maxLength: 65536, description: 'at most 65536 characters' },
+      negative_prompt: { type: 'string', default: '', maxLength: 65536, description: 'at most 65536 characters' },
+      styles: nullable('array', { items: { type: 'string' } }),
+      seed: { type: 'integer', minimum: -1, maximum: Number.MAX_SAFE_INTEGER, default: -1 },
+      subseed: { type: 'integer', default: -1 },
+      subseed_strength: { type: 'number', default: 0 },
+      seed_resize_from_h: { type: 'integer', default: -1 },
+      seed_resize_from_w: { type: 'integer', default: -1 },
+      sampler_name: nullable('string'),
+      scheduler: nullable('string'),
+      batch_size: { type: 'integer', minimum: 1, maximum: ctx.options.maxBatchImages, default: 1 },
+      n_iter: { type: 'integer', minimum: 1, maximum: ctx.options.maxBatchImages, default: 1 },
+      steps: { type: 'integer', minimum: 1, maximum: 150, default: 50 },
+      cfg_scale: { type: 'number', minimum: 0, maximum: 100, default: 7 },
+      // img2img: the init image's size unless given (A1111 would resize the image; we do not)
+      width: img2img ? size : { ...size, default: 512 },
+      height: img2img ? size : { ...size, default: 512 },
+      restore_faces: nullable('boolean'),
+      tiling: nullable('boolean'),
+      eta: nullable('number', { minimum: 0, maximum: 10 }),
+      override_settings: nullable('object'),
+      override_settings_restore_afterwards: { type: 'boolean', default: true },
+      sampler_index: { type: 'string', default: 'Euler' },
+      script_name: nullable('string'),
+      script_args: { type: 'array', default: [] },
+      send_images: { type: 'boolean', default: true },
+      save_images: { type: 'boolean', default: false },
+      alwayson_scripts: { type: 'object', default: {} },
+      force_task_id: nullable('string'),
+      ...(img2img
+        ? {
+            init_images: {
+              type: ['array', 'null'], default: null, maxItems: 1,
+              items: { type: 'string', maxLength: maxChars, description: `a base64 PNG of at most ${ctx.options.maxImageBytes} bytes` },
+            },
+            denoising_strength: { type: 'number', minimum: 0, maximum: 1, default: 0.75 },
+            mask: nullable('string'),
+            include_init_images: { type: 'boolean', default: false },
+          }
+        : {
+            enable_hr: { type: 'boolean', default: false },
+            denoising_strength: nullable('number', { minimum: 0, maximum: 1 }),
+          }),
+    },
+  };
+}
+
+// Fields that would change the image in A1111 but have no counterpart here, with the neutral value.
+const UNSUPPORTED: Array<[field: string, neutral: (v: unknown) => boolean, what: string]> = [
+  ['enable_hr', (v) => v !== true, 'hires fix'],
+  ['restore_faces', (v) => v !== true, 'face restoration'],
+  ['tiling', (v) => v !== true, 'tiling'],
+  ['subseed_strength', (v) => !v, 'variation seeds'],
+  ['seed_resize_from_w', (v) => v === undefined || v === null || (v as number) <= 0, 'seed resize'],
+  ['seed_resize_from_h', (v) => v === undefined || v === null || (v as number) <= 0, 'seed resize'],
+  ['styles', (v) => !Array.isArray(v) || v.length === 0, 'prompt styles'],
+  ['script_name', (v) => v === null || v === undefined || v === '', 'scripts'],
+  ['alwayson_scripts', (v) => !v || Object.keys(v as object).length === 0, 'always-on scripts (ControlNet, ...)'],
+  ['mask', (v) => v === null || v === undefined || v === '', 'inpainting masks'],
+];
+
+function checkUnsupported(b: Body): void {
+  for (const [field, neutral, what] of UNSUPPORTED) {
+    if (!neutral(b[field])) throw new HttpError(422, `${field} (${what}) is not supported by sd-native, got ${show(b[field])}; leave it out`);
+  }
+}
+
+const samplerLabel = (canonical: string) => samplers().find((s) => s.name === canonical)?.aliases[0] ?? canonical;
+
+function resolveNames(b: Body): { sampler: string; scheduler: string; label: string } {
+  const sampler = String(b.sampler_name ?? b.sampler_index ?? 'Euler');
+  const scheduler = String(b.scheduler ?? 'automatic');
+  let canonical: string;
+  try {
+    canonical = resolveSamplerSpec(sampler).sampler;
+  } catch (e) {
+    throw new HttpError(422, `sampler_name: ${(e as Error).message}`);
+  }
+  try {
+    resolveScheduler(scheduler, canonical);
+  } catch (e) {
+    throw new HttpError(422, `scheduler: ${(e as Error).message}`);
+  }
+  return { sampler, scheduler, label: samplerLabel(canonical) };
+}
+
+function modelMatches(ctx: ServerContext, name: unknown): boolean {
+  if (typeof name !== 'string') return false;
+  const n = name.replace(/\s*\[[0-9a-f]+\]$/i, '');
+  return n === ctx.modelFile || n === ctx.modelName;
+}
+
+/** The settings of one A1111 request: the body's fields, then override_settings, then /options. */
+function settingsOf(ctx: ServerContext, b: Body): { input: JobInput; label: string; clipSkip: number } {
+  checkUnsupported(b);
+  const over = (b.override_settings ?? {}) as Record<string, unknown>;
+  if (over.sd_model_checkpoint !== undefined && !modelMatches(ctx, over.sd_model_checkpoint)) {
+    throw new HttpError(404, `model ${JSON.stringify(over.sd_model_checkpoint)} not found; this server serves ${JSON.stringify(ctx.modelFile)}`);
+  }
+  const n = (b.batch_size as number) * (b.n_iter as number);
+  if (n > ctx.options.maxBatchImages) {
+    throw new HttpError(422, `batch_size × n_iter must be at most ${ctx.options.maxBatchImages}, got ${b.batch_size} × ${b.n_iter} = ${n}`);
+  }
+  const { sampler, scheduler, label } = resolveNames(b);
+  const clipSkip = Number(over.CLIP_stop_at_last_layers ?? ctx.settings.CLIP_stop_at_last_layers);
+  const randn = String(over.randn_source ?? ctx.settings.randn_source).toUpperCase();
+  const settings: JobSettings = {
+    prompt: b.prompt as string,
+    negativePrompt: b.negative_prompt as string,
+    steps: b.steps as number,
+    cfgScale: b.cfg_scale as number,
+    sampler,
+    scheduler,
+    clipSkip,
+    rng: randn === 'CPU' ? 'cpu' : 'cuda',
+    eta: (b.eta as number | null) ?? Number(over.eta_ancestral ?? ctx.settings.eta_ancestral),
+  };
+  if (b.width !== undefined) settings.width = b.width as number;
+  if (b.height !== undefined) settings.height = b.height as number;
+  return { input: { kind: 'txt2img', settings, n, seed: b.seed as number }, label, clipSkip };
+}
+
+const timestamp = (ms: number) => {
+  const d = new Date(ms), p = (v: number) => String(v).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+};
+
+/** Processed.js(): the `info` string. */
+function info(ctx: ServerContext, b: Body, job: Job, images: ServerImage[], label: string, clipSkip: number, strength: number | null): string {
+  const seeds = images.map((i) => i.seed);
+  const first = images[0];
+  return JSON.stringify({
+    prompt: b.prompt,
+    all_prompts: images.map(() => b.prompt),
+    negative_prompt: b.negative_prompt,
+    all_negative_prompts: images.map(() => b.negative_prompt),
+    seed: seeds[0] ?? job.seed,
+    all_seeds: seeds,
+    subseed: seeds[0] ?? job.seed,
+    all_subseeds: seeds,
+    subseed_strength: 0,
+    width: first?.width ?? b.width,
+    height: first?.height ?? b.height,
+    sampler_name: label,
+    cfg_scale: b.cfg_scale,
+    steps: b.steps,
+    batch_size: b.batch_size,
+    restore_faces: false,
+    face_restoration_model: null,
+    sd_model_name: ctx.modelName,
+    sd_model_hash: null,
+    sd_vae_name: null,
+    sd_vae_hash: null,
+    seed_resize_from_w: -1,
+    seed_resize_from_h: -1,
+    denoising_strength: strength,
+    extra_generation_params: {},
+    index_of_first_image: 0,
+    infotexts: images.map((i) => i.parameters),
+    styles: [],
+    job_timestamp: timestamp(job.startedAt ?? job.createdAt),
+    clip_skip: clipSkip,
+    is_using_inpainting_conditioning: false,
+    version: 'sd-native',
+  });
+}
+
+export interface A1111Job {
+  input: JobInput;
+  /** A1111's sampler label ("Euler a"), for `info` */
+  label: string;
+  clipSkip: number;
+  strength: number | null;
+}
+
+/** An A1111 txt2img / img2img body (defaults filled by the schema) as a queue job. */
+export function a1111Job(ctx: ServerContext, b: Body, img2img: boolean): A1111Job {
+  const { input, label, clipSkip } = settingsOf(ctx, b);
+  let strength: number | null = null;
+  if (img2img) {
+    const list = b.init_images as string[] | null;
+    if (!list || list.length === 0) throw new HttpError(422, 'init_images is required: a list with one base64 PNG');
+    const png = decodeImageField(list[0]!, 'init_images[0]', ctx.options.maxImageBytes, 422);
+    const { width, height } = pngSize(png);
+    const w = (b.width as number | undefined) ?? width, h = (b.height as number | undefined) ?? height;
+    if (w !== width || h !== height) {
+      throw new HttpError(422, `init_images[0] is ${width}×${height} but width × height is ${w}×${h}; sd-native does not resize: resize the image, or leave width and height out`);
+    }
+    strength = b.denoising_strength as number;
+    input.kind = 'img2img';
+    input.settings = { ...input.settings, width, height, initImage: png, strength };
+  }
+  return { input, label, clipSkip, strength };
+}
+
+async function generate(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, img2img: boolean) {
+  const b = request.body as Body;
+  const { input, label, clipSkip, strength } = a1111Job(ctx, b, img2img);
+  const { job, images } = await runJob(ctx, request, reply, input, requestedJobId(request, b.force_task_id));
+  const parameters: Body = { ...b };
+  if (img2img) {
+    parameters.width = input.settings.width;
+    parameters.height = input.settings.height;
+    if (!b.include_init_images) (parameters.init_images = null), (parameters.mask = null);
+  }
+  return {
+    images: b.send_images === false ? [] : images.map((i) => i.toPNG().toString('base64')),
+    parameters,
+    info: info(ctx, b, job, images, label, clipSkip, strength),
+  };
+}
+
+/** GET /sdapi/v1/progress from the running generate() call. */
+function progress(ctx: ServerContext, skipImage: boolean): Record<string, unknown> {
+  const batch = ctx.queue.running;
+  const now = Date.now();
+  const state = {
+    skipped: false,
+    interrupted: false,
+    stopping_generation: false,
+    job: batch ? `${batch.kind}` : '',
+    job_count: batch ? 1 : 0,
+    job_timestamp: timestamp(batch?.startedAt ?? now),
+    job_no: 0,
+    sampling_step: batch?.step ?? 0,
+    sampling_steps: batch?.steps ?? 0,
+    queued: ctx.queue.waiting,
+  };
+  if (!batch) return { progress: 0, eta_relative: 0, state, current_image: null, textinfo: null };
+  const fraction = batch.steps > 0 ? batch.step / batch.steps : 0;
+  const elapsed = (now - batch.startedAt) / 1000;
+  const eta = fraction > 0 ? (elapsed * (1 - fraction)) / fraction : Math.max(0, ctx.queue.stats.averageBatchSeconds - elapsed);
+  return {
+    progress: Math.min(1, fraction),
+    eta_relative: eta,
+    state,
+    current_image: !skipImage && batch.preview ? previewBase64(batch.preview) : null,
+    textinfo: null,
+  };
+}
+
+export function registerA1111(app: FastifyInstance, ctx: ServerContext): void {
+  const bodyLimit = ctx.bodyLimit;
+  app.post('/sdapi/v1/txt2img', { schema: { body: generationSchema(ctx, false) }, bodyLimit }, (req, reply) => generate(ctx, req, reply, false));
+  app.post('/sdapi/v1/img2img', { schema: { body: generationSchema(ctx, true) }, bodyLimit }, (req, reply) => generate(ctx, req, reply, true));
+
+  app.get('/sdapi/v1/progress', {
+    schema: { querystring: { type: 'object', properties: { skip_current_image: { type: 'boolean', default: false } } } },
+  }, async (req) => progress(ctx, (req.query as { skip_current_image: boolean }).skip_current_image));
+
+  app.post('/sdapi/v1/interrupt', async () => {
+    ctx.queue.interrupt();
+    return {};
+  });
+
+  app.get('/sdapi/v1/sd-models', async () => [{
+    title: ctx.modelFile, model_name: ctx.modelName, hash: null, sha256: null, filename: ctx.pipeline.path ?? ctx.modelFile, config: null,
+  }]);
+
+  app.get('/sdapi/v1/options', async () => ({
+    sd_model_checkpoint: ctx.modelFile,
+    sd_checkpoint_hash: null,
+    sd_vae: 'Automatic',
+    samples_format: 'png',
+    live_previews_enable: true,
+    show_progress_every_n_steps: 1,
+    ...ctx.settings,
+  }));
+
+  app.post('/sdapi/v1/options', { schema: { body: { type: 'object' } } }, async (req) => {
+    const b = req.body as Body;
+    if (b.sd_model_checkpoint !== undefined && !modelMatches(ctx, b.sd_model_checkpoint)) {
+      throw new HttpError(404, `model ${JSON.stringify(b.sd_model_checkpoint)} not found; this server serves ${JSON.stringify(ctx.modelFile)}`);
+    }
+    const next = { ...ctx.settings };
+    if (b.CLIP_stop_at_last_layers !== undefined) {
+      const v = b.CLIP_stop_at_last_layers;
+      if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 12) throw new HttpError(422, `CLIP_stop_at_last_layers must be an integer between 1 and 12, got ${show(v)}`);
+      next.CLIP_stop_at_last_layers = v as number;
+    }
+    if (b.randn_source !== undefined) {
+      const v = String(b.randn_source).toUpperCase();
+      if (v !== 'CPU' && v !== 'GPU' && v !== 'NV') throw new HttpError(422, `randn_source must be one of "CPU", "GPU", "NV", got ${show(b.randn_source)}`);
+      next.randn_source = v;
+    }
+    if (b.eta_ancestral !== undefined) {
+      const v = b.eta_ancestral;
+      if (typeof v !== 'number' || !(v >= 0 && v <= 10)) throw new HttpError(422, `eta_ancestral must be a number between 0 and 10, got ${show(v)}`);
+      next.eta_ancestral = v;
+    }
+    ctx.settings = next; // other keys are A1111 UI settings with no meaning here: accepted, ignored
+    return null;
+  });
+
+  app.get('/sdapi/v1/samplers', async () =>
+    samplers().map((s) => ({ name: s.aliases[0] ?? s.name, aliases: [s.name, ...s.aliases.slice(1)], options: {} })));
+
+  app.get('/sdapi/v1/schedulers', async () =>
+    schedulers().map((s) => ({ name: s.name, label: s.aliases[0] ?? s.name, aliases: s.aliases.slice(1), default_rho: s.name === 'karras' ? 7 : null, need_inner_model: null })));
+}

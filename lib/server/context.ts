@@ -1,0 +1,118 @@
+// What every route module shares: the queue, the metrics, the model's names and limits, the
+// server-wide settings A1111's /options can change, and the one way a request runs a job
+// (tied to its connection: a client that goes away cancels its job).
+import { basename } from 'node:path';
+
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+import { HttpError, JobCancelledError } from './errors.js';
+import { Metrics } from './metrics.js';
+import { JobQueue, type Job, type JobInput, type ServerImage, type ServerPipeline } from './queue.js';
+
+export interface ServerOptions {
+  /** bearer token every route but /health requires (also accepted as the password of Basic auth) */
+  token?: string;
+  /** jobs that may wait; one more gets 429 with Retry-After (default 16) */
+  queueSize?: number;
+  /** per request, queue wait included; then 504 (default 300 000) */
+  timeoutMs?: number;
+  /** how long a job waits for others with the same settings to share its UNet batch; 0: no batching (default 50) */
+  batchWindowMs?: number;
+  /** most images in one generate() call, and in one request (default 8) */
+  maxBatchImages?: number;
+  /** largest decoded init image (default 16 MiB); the body limit follows from it */
+  maxImageBytes?: number;
+  /** sampling steps for OpenAI requests, which have no steps field (default 20) */
+  openaiSteps?: number;
+  /** how long finished jobs stay visible at /v1/jobs/:id (default 600 000) */
+  retentionMs?: number;
+}
+
+/** A1111 settings that change later requests (GET/POST /sdapi/v1/options). */
+export interface A1111Settings {
+  CLIP_stop_at_last_layers: number;
+  randn_source: 'CPU' | 'GPU' | 'NV';
+  eta_ancestral: number;
+}
+
+export interface ServerContext {
+  pipeline: ServerPipeline;
+  queue: JobQueue;
+  metrics: Metrics;
+  options: Required<Omit<ServerOptions, 'token'>> & { token?: string };
+  /** checkpoint file name, e.g. "v1-5-pruned-emaonly.safetensors" */
+  modelFile: string;
+  /** without the extension */
+  modelName: string;
+  /** image size rules of this model: multiples of f between 8f and min(2048, 256f) */
+  size: { min: number; max: number; multipleOf: number; default: number };
+  settings: A1111Settings;
+  bodyLimit: number;
+}
+
+export const JOB_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createContext(pipeline: ServerPipeline, options: ServerOptions = {}): ServerContext {
+  const o = {
+    queueSize: options.queueSize ?? 16,
+    timeoutMs: options.timeoutMs ?? 300_000,
+    batchWindowMs: options.batchWindowMs ?? 50,
+    maxBatchImages: options.maxBatchImages ?? 8,
+    maxImageBytes: options.maxImageBytes ?? 16 * 1024 * 1024,
+    openaiSteps: options.openaiSteps ?? 20,
+    retentionMs: options.retentionMs ?? 600_000,
+    token: options.token || undefined,
+  };
+  for (const [k, v] of Object.entries(o)) {
+    if (k !== 'token' && (!Number.isFinite(v) || (v as number) < 0)) throw new TypeError(`createServer(): ${k} must be a non-negative number, got ${String(v)}`);
+  }
+  if (o.queueSize < 1 || o.maxBatchImages < 1 || o.timeoutMs < 1) throw new TypeError('createServer(): queueSize, maxBatchImages and timeoutMs must be at least 1');
+  const queue = new JobQueue(pipeline, {
+    capacity: o.queueSize, timeoutMs: o.timeoutMs, batchWindowMs: o.batchWindowMs, maxBatchImages: o.maxBatchImages, retentionMs: o.retentionMs,
+  });
+  const modelFile = basename(pipeline.path ?? 'model.safetensors');
+  const f = pipeline.info.vaeDownscale || 8;
+  return {
+    pipeline, queue, metrics: new Metrics(), options: o, modelFile,
+    modelName: modelFile.replace(/\.[^.]*$/, ''),
+    size: { min: 8 * f, max: Math.min(2048, 256 * f), multipleOf: f, default: pipeline.info.defaultSize },
+    settings: { CLIP_stop_at_last_layers: 1, randn_source: 'CPU', eta_ancestral: 1 },
+    // the largest image as base64 plus room for the rest of the JSON
+    bodyLimit: Math.ceil((o.maxImageBytes * 4) / 3) + 1024 * 1024,
+  };
+}
+
+/** The job id a client asked for (x-sd-job-id header, or A1111's force_task_id), checked. */
+export function requestedJobId(request: FastifyRequest, forced?: unknown): string | undefined {
+  const header = request.headers['x-sd-job-id'];
+  const id = typeof forced === 'string' && forced !== '' ? forced : typeof header === 'string' && header !== '' ? header : undefined;
+  if (id !== undefined && !JOB_ID_PATTERN.test(id)) {
+    throw new HttpError(400, `job id must be 1 to 128 letters, digits or ._:- characters, got ${JSON.stringify(id.slice(0, 40))}`);
+  }
+  return id;
+}
+
+/**
+ * Queues a job for this request and waits for it. The job id goes out as x-sd-job-id; the
+ * connection closing before the answer cancels the job (within one step of the model).
+ */
+export async function runJob(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, input: JobInput, id?: string): Promise<{ job: Job; images: ServerImage[] }> {
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) controller.abort(new JobCancelledError('the client closed the connection'));
+  };
+  reply.raw.once('close', onClose);
+  try {
+    const job = ctx.queue.submit(input, { id, signal: controller.signal });
+    reply.header('x-sd-job-id', job.id);
+    const images = await job.done;
+    return { job, images };
+  } finally {
+    reply.raw.off('close', onClose);
+  }
+}
+
+/** Width and height from a PNG's IHDR (the bytes were checked to be a PNG). */
+export function pngSize(png: Buffer): { width: number; height: number } {
+  return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
+}

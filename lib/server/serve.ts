@@ -1,0 +1,150 @@
+// `sd-native serve`: load a checkpoint and serve it over HTTP until SIGINT / SIGTERM.
+//
+//   sd-native serve --model model.safetensors --port 7860 [--host 127.0.0.1] [--token …]
+//                   [--queue 16] [--timeout 300] [--batch-window-ms 50] [--max-batch 8]
+//
+// lib/cli/main.ts wires it as `serve: serveCommand`. The first stdout line is
+// "listening on http://HOST:PORT" (the real port when --port 0), for scripts and the bench.
+import { isIP } from 'node:net';
+
+import { UsageError, num, parse, processIo, str, type Io } from '../cli/args.js';
+import { createServer, type SdServer, type ServerOptions } from './index.js';
+
+export const SERVE_USAGE = `usage: sd-native serve [options]
+
+  -m, --model <file>         checkpoint (.safetensors); default models/sd-native-tiny.safetensors
+  -p, --port <n>             TCP port (default 7860; 0: any free port)
+      --host <addr>          address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
+      --token <secret>       require Authorization: Bearer <secret> (default: $SD_NATIVE_TOKEN, else none)
+      --queue <n>            jobs that may wait before requests get 429 (default 16)
+      --timeout <s>          per request, queue wait included, then 504 (default 300)
+      --batch-window-ms <n>  wait this long for requests with the same settings to share one
+                             UNet batch; 0 turns batching off (default 50)
+      --max-batch <n>        most images in one batch and one request (default 8)
+      --openai-steps <n>     sampling steps for /v1/images/generations (default 20)
+      --threads <n>          worker threads (default: all)
+      --dtype <f32|bf16>     compute precision (default f32)
+  -q, --quiet                no startup lines and no request log
+
+Routes: A1111 /sdapi/v1/{txt2img,img2img,progress,interrupt,sd-models,options,samplers,schedulers},
+OpenAI /v1/images/generations, /v1/jobs[/:id[/events]], /health, /metrics`;
+
+const SERVE_FLAGS = {
+  model: { type: 'string', short: 'm' },
+  port: { type: 'string', short: 'p' },
+  host: { type: 'string' },
+  token: { type: 'string' },
+  queue: { type: 'string' },
+  timeout: { type: 'string' },
+  'batch-window-ms': { type: 'string' },
+  'max-batch': { type: 'string' },
+  'openai-steps': { type: 'string' },
+  threads: { type: 'string' },
+  dtype: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
+
+function intFlag(values: Record<string, string | boolean | undefined>, flag: string, min: number, max: number, fallback: number): number {
+  const v = num(values, flag, SERVE_USAGE);
+  if (v === undefined) return fallback;
+  if (!Number.isInteger(v) || v < min || v > max) throw new UsageError(`--${flag} must be an integer between ${min} and ${max}, got ${values[flag]}`, SERVE_USAGE);
+  return v;
+}
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+
+export interface ServeHandle {
+  app: SdServer;
+  url: string;
+  /** stops taking requests, ends jobs with 503, frees the model */
+  close(): Promise<void>;
+}
+
+/** Loads the model and listens; resolves once the port is open. */
+export async function serve(options: ServerOptions & { model: string; port?: number; host?: string; threads?: number; dtype?: 'f32' | 'bf16'; log?: (line: string) => void }): Promise<ServeHandle> {
+  const { model, port = 7860, host = '127.0.0.1', threads, dtype, log, ...serverOptions } = options;
+  const { StableDiffusion } = await import('../pipeline.js'); // the native addon loads only when serving
+  const sd = await StableDiffusion.load(model, { ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype } : {}) });
+  let app: SdServer;
+  try {
+    app = createServer(sd, serverOptions);
+    if (log) {
+      app.addHook('onResponse', async (request, reply) => {
+        const job = reply.getHeader('x-sd-job-id');
+        log(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${(reply.elapsedTime / 1000).toFixed(3)} s${job ? ` job ${job}` : ''}`);
+      });
+    }
+    await app.listen({ host, port });
+  } catch (e) {
+    sd.dispose();
+    throw e;
+  }
+  const address = app.server.address();
+  const actual = typeof address === 'object' && address ? address.port : port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    url,
+    close: () =>
+      (closing ??= (async () => {
+        try {
+          await app.close();
+        } finally {
+          await sd[Symbol.asyncDispose]();
+        }
+      })()),
+  };
+}
+
+/** The CLI command: runs until SIGINT / SIGTERM, then closes cleanly (exit code 0). */
+export async function serveCommand(args: string[], io: Io = processIo): Promise<number> {
+  const { values: v, positionals } = parse(args, SERVE_FLAGS, SERVE_USAGE);
+  if (v.help) {
+    io.stdout.write(`${SERVE_USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`serve takes no positional arguments, got ${JSON.stringify(positionals.join(' '))}`, SERVE_USAGE);
+  const dtype = str(v, 'dtype');
+  if (dtype !== undefined && dtype !== 'f32' && dtype !== 'bf16') throw new UsageError(`--dtype must be f32 or bf16, got ${dtype}`, SERVE_USAGE);
+  const host = str(v, 'host') ?? '127.0.0.1';
+  const token = str(v, 'token') ?? process.env.SD_NATIVE_TOKEN;
+  const quiet = v.quiet === true;
+  const threads = num(v, 'threads', SERVE_USAGE);
+  const options = {
+    port: intFlag(v, 'port', 0, 65535, 7860),
+    host,
+    token: token || undefined,
+    queueSize: intFlag(v, 'queue', 1, 10000, 16),
+    timeoutMs: intFlag(v, 'timeout', 1, 86400, 300) * 1000,
+    batchWindowMs: intFlag(v, 'batch-window-ms', 0, 60000, 50),
+    maxBatchImages: intFlag(v, 'max-batch', 1, 16, 8),
+    openaiSteps: intFlag(v, 'openai-steps', 1, 150, 20),
+    ...(threads !== undefined ? { threads } : {}),
+    ...(dtype !== undefined ? { dtype: dtype as 'f32' | 'bf16' } : {}),
+    ...(quiet ? {} : { log: (line: string) => io.stderr.write(`${line}\n`) }),
+    // after the flags: a usage error is reported before a missing model (and the addon loads only now)
+    model: (await import('../cli/model.js')).modelPath(str(v, 'model')),
+  };
+  const t0 = performance.now();
+  const server = await serve(options);
+  io.stdout.write(`listening on ${server.url}\n`);
+  if (!quiet) {
+    const info = server.app.sd.pipeline.info;
+    io.stderr.write(`loaded ${options.model} (${info.family}, ${((performance.now() - t0) / 1000).toFixed(2)} s); ` +
+      `queue ${options.queueSize}, timeout ${options.timeoutMs / 1000} s, batch window ${options.batchWindowMs} ms${options.token ? ', token required' : ''}\n`);
+    if (!options.token && !isLoopback(host)) io.stderr.write(`warning: listening on ${host} without --token: anyone who can reach this port can use it\n`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      if (!quiet) io.stderr.write(`${signal}: closing (running jobs end with 503)\n`);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
+  return 0;
+}

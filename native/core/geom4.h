@@ -1,0 +1,26 @@
+// A tensor's shape/strides right-aligned into 4 dims (numpy broadcasting aligns from the
+// right); size-1 dims get stride 0 so one index walks broadcast and full operands alike.
+// Shared by every backend's broadcasting and strided-copy code.
+#pragma once
+#include <cstdint>
+
+#include "tensor.h"
+
+namespace sd {
+
+struct Geom4 {
+  int64_t shape[4];
+  int64_t stride[4];
+};
+
+inline Geom4 geom4(const Tensor* t) {
+  Geom4 g;
+  for (int i = 0; i < 4; ++i) {
+    int k = i - (4 - t->ndim);
+    g.shape[i] = k < 0 ? 1 : t->shape[k];
+    g.stride[i] = (k < 0 || t->shape[k] == 1) ? 0 : t->stride[k];
+  }
+  return g;
+}
+
+}  // namespace sd

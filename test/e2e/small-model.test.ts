@@ -1,0 +1,58 @@
+// The model we ship, run by the native runtime through the public API, against PyTorch's output
+// for the same weights, prompt, noise and sampler (test/fixtures/small_model_reference.*, made by
+// train/make_reference.py from the exported f16 file): training and inference agree.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import { StableDiffusion } from '../../lib/index.js';
+import { f32, maxAbs, readSafetensors, relL2 } from '../helpers/safetensors.js';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const model = join(root, 'models', 'sd-native-tiny.safetensors');
+const reference = readSafetensors(join(root, 'test', 'fixtures', 'small_model_reference.safetensors'));
+
+test('shipped model: loads as SD1 with its recorded heads and 64×64 default size', async () => {
+  assert.ok(existsSync(model), `${model} is missing`);
+  const sd = await StableDiffusion.load(model);
+  try {
+    assert.equal(sd.info.family, 'sd1');
+    assert.equal(sd.info.defaultSize, 64);
+    assert.equal(sd.info.clipHeads, 2);
+  } finally {
+    sd.dispose();
+  }
+});
+
+test('shipped model: text context and final latent match PyTorch (CFG 7, euler, 8 steps, seed 42)', async () => {
+  const sd = await StableDiffusion.load(model);
+  try {
+    const cond = await sd.encodeText('a red circle on a white background');
+    const ctxErr = relL2(cond.data, f32(reference.tensors.get('output.context_cond')));
+    assert.ok(ctxErr < 1e-4, `context rel-L2 ${ctxErr}`);
+    const sigmas = f32(reference.tensors.get('input.sigmas'));
+    const seen: number[] = [];
+    const [img] = await sd.generate({
+      prompt: 'a red circle on a white background', negativePrompt: '', width: 64, height: 64, steps: 8,
+      sampler: 'euler', scheduler: 'normal', cfgScale: 7, seed: 42, rng: 'cpu',
+      onStep: (e) => { seen.push(e.sigma); },
+    });
+    seen.forEach((s, i) => assert.ok(Math.abs(s - sigmas[i]) <= 1e-5 * sigmas[i], `sigma ${i}: ${s} vs ${sigmas[i]}`));
+    const want = f32(reference.tensors.get('output.latent'));
+    const err = relL2(img.latent!, want);
+    console.log(`# small model vs PyTorch: final latent rel-L2 ${err.toExponential(2)}, max abs ${maxAbs(img.latent!, want).toExponential(2)}`);
+    assert.ok(err <= 1e-3, `final latent rel-L2 ${err} > 1e-3`);
+    // the decoded image agrees too ((x+1)/2·255 of the reference decode, ±2 levels)
+    const ref = f32(reference.tensors.get('output.image'));
+    let worst = 0;
+    for (let p = 0; p < 64 * 64; p++)
+      for (let c = 0; c < 3; c++) {
+        const v = Math.round(Math.min(1, Math.max(0, (ref[c * 4096 + p] + 1) / 2)) * 255);
+        worst = Math.max(worst, Math.abs(v - img.data[p * 4 + c]));
+      }
+    assert.ok(worst <= 2, `pixel difference ${worst}`);
+  } finally {
+    sd.dispose();
+  }
+});
