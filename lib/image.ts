@@ -75,6 +75,9 @@ export function formatParameters(p: GenerationParameters): string {
 
 /** Where the time of a generate() call went (shared by the images of one batch). */
 export interface GenerationStats {
+  /** the model family that made the image ('sd1' | 'sd2' | 'sdxl') and its prediction type */
+  family: string;
+  prediction: string;
   textSeconds: number;
   samplingSeconds: number;
   decodeSeconds: number;

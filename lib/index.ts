@@ -10,7 +10,7 @@ import { native, nativePath, type SafetensorsHeader, type SystemInfo } from './b
 import { fromNative } from './errors.js';
 
 export { StableDiffusion } from './pipeline.js';
-export type { GenerateOptions, LoadOptions, ModelInfo, NoiseImage, StepEvent, TextEmbedding } from './pipeline.js';
+export type { BatchItem, GenerateOptions, LoadOptions, ModelInfo, NoiseImage, StepEvent, TextEmbedding } from './pipeline.js';
 export { GeneratedImage, formatParameters } from './image.js';
 export type { GenerationParameters, GenerationStats, ImageLike } from './image.js';
 export { SdError } from './errors.js';

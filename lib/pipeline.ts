@@ -104,6 +104,13 @@ interface NativeHandle {
   noiseStrip?: (rgb: Uint8Array, width: number, height: number, timesteps: number[], seed: number) => Promise<Buffer[]>;
   addNoise(latent: Float32Array, t: number, noise: Float32Array): Float32Array;
 }
+/** One image of generateBatch(): its prompt, negative prompt and seed. */
+export interface BatchItem {
+  prompt: string;
+  negativePrompt?: string;
+  seed?: number;
+}
+
 const addon = native as unknown as { loadModel(path: string, options: object): Promise<NativeHandle> };
 
 function toNativePrompt(t: WeightedTokens): NativePrompt {
@@ -224,7 +231,37 @@ export class StableDiffusion {
     return this.#enqueue(() => this.#generate(s, cond, uncond, init), s.signal);
   }
 
-  async #generate(s: GenerateSettings, cond: NativePrompt, uncond: NativePrompt, init: RgbImage | undefined): Promise<GeneratedImage[]> {
+  /**
+   * Several prompts (and seeds) with shared settings in ONE UNet batch: the server merges queued
+   * requests this way. Each item: { prompt, negativePrompt?, seed? } (seed -1 or absent: random).
+   */
+  async generateBatch(items: BatchItem[], options: Omit<GenerateOptions, 'prompt' | 'negativePrompt' | 'seed' | 'batchSize'> = {}): Promise<GeneratedImage[]> {
+    if (this.#disposed) throw disposedError();
+    if (!Array.isArray(items) || items.length === 0 || items.length > 16)
+      throw new SdError(`generateBatch needs 1 to 16 items, got ${Array.isArray(items) ? items.length : typeof items}`, 'ERR_SD_INVALID_OPTION');
+    if ((options as GenerateOptions).initImage !== undefined)
+      throw new SdError('generateBatch does not take initImage; use generate() for img2img', 'ERR_SD_INVALID_OPTION');
+    const first = items[0]!;
+    const s = resolveGenerateOptions({ ...options, prompt: first.prompt, negativePrompt: first.negativePrompt ?? '', batchSize: items.length } as GenerateOptions, this.#limits());
+    const seeds = items.map((it, i) => {
+      const seed = it.seed ?? -1;
+      if (!Number.isInteger(seed) || seed < -1 || seed > Number.MAX_SAFE_INTEGER)
+        throw new SdError(`items[${i}].seed must be an integer between 0 and 2^53-1 (or -1 for random), got ${seed}`, 'ERR_SD_INVALID_OPTION');
+      return seed === -1 ? Math.floor(Math.random() * 4294967294) : seed;
+    });
+    for (const [i, it] of items.entries())
+      if (typeof it.prompt !== 'string') throw new SdError(`items[${i}].prompt must be a string`, 'ERR_SD_INVALID_OPTION');
+    if (s.signal?.aborted) throw s.signal.reason;
+    const batch = {
+      items, seeds,
+      conds: items.map((it) => this.#tokens(it.prompt)),
+      unconds: items.map((it) => this.#tokens(it.negativePrompt ?? '')),
+    };
+    return this.#enqueue(() => this.#generate(s, batch.conds[0]!, batch.unconds[0]!, undefined, batch), s.signal);
+  }
+
+  async #generate(s: GenerateSettings, cond: NativePrompt, uncond: NativePrompt, init: RgbImage | undefined,
+                  batch?: { items: BatchItem[]; seeds: number[]; conds: NativePrompt[]; unconds: NativePrompt[] }): Promise<GeneratedImage[]> {
     const cancel = new Int32Array(1);
     const onAbort = () => void (cancel[0] = 1);
     s.signal?.addEventListener('abort', onAbort, { once: true });
@@ -243,6 +280,7 @@ export class StableDiffusion {
       cond, uncond, width: s.width, height: s.height, steps: s.steps, batch: s.batchSize, clipSkip: s.clipSkip,
       cfgScale: s.cfgScale, seed: s.seed, sampler: s.sampler, scheduler: s.scheduler, rng: s.rng, eta: s.eta,
       strength: s.strength, preview: s.preview && !!userStep, ...(init ? { initImage: init } : {}),
+      ...(batch ? { conds: batch.conds, unconds: batch.unconds, seeds: batch.seeds } : {}),
     };
     let r: NativeResult;
     try {
@@ -265,12 +303,14 @@ export class StableDiffusion {
     const per = r.latent.length / r.images.length;
     return r.images.map((data, i) => {
       const seed = r.seeds[i] ?? s.seed + i;
+      const item = batch?.items[i];
       const parameters = formatParameters({
-        prompt: s.prompt, negativePrompt: s.negativePrompt, steps: s.steps, sampler: s.sampler, scheduler: s.schedulerLabel,
+        prompt: item ? item.prompt : s.prompt, negativePrompt: item ? item.negativePrompt ?? '' : s.negativePrompt, steps: s.steps, sampler: s.sampler, scheduler: s.schedulerLabel,
         cfgScale: s.cfgScale, seed, width: r.width, height: r.height, model, clipSkip: s.clipSkip,
         strength: init ? s.strength : undefined, rng: s.rng,
       });
       return new GeneratedImage(data, r.width, r.height, seed, parameters, r.latent.subarray(i * per, (i + 1) * per), {
+        family: this.info.family, prediction: this.info.prediction,
         textSeconds: r.secondsText, samplingSeconds: r.secondsSampling, decodeSeconds: r.secondsDecode, peakActivationBytes: r.peakActivationBytes,
       });
     });

@@ -34,6 +34,10 @@ export interface ServerPipeline {
   /** the checkpoint path (its file name is the model's name in the APIs) */
   readonly path?: string;
   generate(options: GenerateOptions): Promise<ServerImage[]>;
+  /** Several prompts/seeds, shared settings, one UNet batch (StableDiffusion has it). When present,
+   * jobs that differ only in prompt, negative prompt and seed are merged too. */
+  generateBatch?(items: Array<{ prompt: string; negativePrompt?: string; seed?: number }>,
+                 options: Omit<GenerateOptions, 'prompt' | 'negativePrompt' | 'seed' | 'batchSize'>): Promise<ServerImage[]>;
 }
 
 /** generate() options without the per-call ones (seed, batchSize, signal, onStep). */
@@ -88,8 +92,14 @@ const MAX_KEPT_RESULTS = 32;
 /** A random seed as A1111 draws one (0 … 2^32-2). */
 export const randomSeed = (): number => Math.floor(Math.random() * 4294967294);
 
-/** Jobs with equal keys may share a generate() call. */
-export function batchKey(input: JobInput): string {
+function withoutPrompt(settings: Omit<JobSettings, 'initImage'>): Omit<GenerateOptions, 'prompt' | 'negativePrompt' | 'seed' | 'batchSize'> {
+  const { prompt: _prompt, negativePrompt: _negative, ...rest } = settings;
+  return rest;
+}
+
+/** Jobs with equal keys may share a generate() call; withPrompt false: only the settings count
+ * (for pipelines with generateBatch, which takes a prompt and seed per image). */
+export function batchKey(input: JobInput, withPrompt = true): string {
   const s = input.settings;
   let sampler: string = s.sampler ?? 'euler_ancestral', scheduler: string = s.scheduler ?? 'automatic';
   try {
@@ -101,13 +111,16 @@ export function batchKey(input: JobInput): string {
     // unknown names: keep them as given; generate() will reject the job with its message
   }
   const init = s.initImage ? createHash('sha1').update(s.initImage).digest('hex') : null;
-  return JSON.stringify([input.kind, s.prompt, s.negativePrompt ?? '', s.width, s.height, s.steps, s.cfgScale, sampler, scheduler, s.rng, s.eta, s.clipSkip, s.strength, init]);
+  const prompt = withPrompt ? [s.prompt, s.negativePrompt ?? ''] : [];
+  return JSON.stringify([input.kind, ...prompt, s.width, s.height, s.steps, s.cfgScale, sampler, scheduler, s.rng, s.eta, s.clipSkip, s.strength, init]);
 }
 
 export class Job {
   readonly id: string;
   readonly input: JobInput;
   readonly key: string;
+  /** the key without prompt and negative prompt */
+  readonly settingsKey: string;
   readonly createdAt = Date.now();
   status: JobStatus = 'queued';
   startedAt?: number;
@@ -135,6 +148,7 @@ export class Job {
     this.id = id;
     this.input = input;
     this.key = batchKey(input);
+    this.settingsKey = batchKey(input, false);
     this.steps = input.settings.steps ?? 20;
     this.keepResult = keepResult;
     this.#done = new Promise<ServerImage[]>((resolve, reject) => {
@@ -423,14 +437,20 @@ export class JobQueue {
     const seed = head.input.seed === -1 ? randomSeed() : head.input.seed;
     const jobs = [head];
     let images = head.input.n;
+    const mix = this.#canMix(head);
     for (const j of this.#waiting) {
-      if (j === head || j.key !== head.key) continue;
+      if (j === head || (mix ? j.settingsKey !== head.settingsKey : j.key !== head.key)) continue;
       if (images + j.input.n > this.options.maxBatchImages) continue;
-      if (j.input.seed !== -1 && j.input.seed !== seed + images) continue;
+      if (!mix && j.input.seed !== -1 && j.input.seed !== seed + images) continue;
       jobs.push(j);
       images += j.input.n;
     }
     return { jobs, seed, images };
+  }
+
+  // Per-image prompts and seeds need generateBatch; img2img stays on generate().
+  #canMix(head: Job): boolean {
+    return typeof this.#pipeline.generateBatch === 'function' && !head.input.settings.initImage;
   }
 
   async #run(jobs: Job[], seed: number, images: number): Promise<void> {
@@ -439,10 +459,12 @@ export class JobQueue {
     const batch: RunningBatch = { jobs, kind: head.input.kind, images, startedAt: Date.now(), step: 0, steps: head.steps, controller };
     this.#running = batch;
     let offset = 0;
+    // Mixed batches: each job keeps its own seed (random ones drawn now), images seed + k.
+    const mixed = jobs.length > 1 && this.#canMix(head) && jobs.some((j, i) => j.key !== head.key || (i > 0 && j.input.seed !== -1));
     for (const job of jobs) {
       job.status = 'running';
       job.startedAt = batch.startedAt;
-      job.seed = seed + offset;
+      job.seed = mixed && job !== head ? (job.input.seed === -1 ? randomSeed() : job.input.seed) : seed + offset;
       job.batchSize = images;
       offset += job.input.n;
       job.emit({ type: 'started', batchSize: images });
@@ -462,9 +484,14 @@ export class JobQueue {
     const { initImage, ...settings } = head.input.settings;
     const started = performance.now();
     try {
-      const out = await this.#pipeline.generate({
-        ...settings, ...(initImage ? { initImage } : {}), seed, batchSize: images, signal: controller.signal, onStep, preview: true,
-      });
+      const out = mixed
+        ? await this.#pipeline.generateBatch!(
+            jobs.flatMap((j) => Array.from({ length: j.input.n }, (_, k) => ({
+              prompt: j.input.settings.prompt, negativePrompt: j.input.settings.negativePrompt ?? '', seed: j.seed! + k }))),
+            { ...withoutPrompt(settings), signal: controller.signal, onStep, preview: true })
+        : await this.#pipeline.generate({
+            ...settings, ...(initImage ? { initImage } : {}), seed, batchSize: images, signal: controller.signal, onStep, preview: true,
+          });
       const seconds = (performance.now() - started) / 1000;
       this.#record(out, images, batch.steps, seconds);
       let at = 0;

@@ -203,6 +203,15 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     auto params = std::make_shared<GenerateParams>();
     params->cond = read_prompt(o.Get("cond").As<Napi::Object>());
     params->uncond = read_prompt(o.Get("uncond").As<Napi::Object>());
+    if (o.Has("conds") && o.Get("conds").IsArray()) {
+      Napi::Array conds = o.Get("conds").As<Napi::Array>(), unconds = o.Get("unconds").As<Napi::Array>();
+      for (uint32_t i = 0; i < conds.Length(); ++i) params->image_conds.push_back(read_prompt(conds.Get(i).As<Napi::Object>()));
+      for (uint32_t i = 0; i < unconds.Length(); ++i) params->image_unconds.push_back(read_prompt(unconds.Get(i).As<Napi::Object>()));
+    }
+    if (o.Has("seeds") && o.Get("seeds").IsArray()) {
+      Napi::Array seeds = o.Get("seeds").As<Napi::Array>();
+      for (uint32_t i = 0; i < seeds.Length(); ++i) params->image_seeds.push_back(uint64_t(seeds.Get(i).As<Napi::Number>().DoubleValue()));
+    }
     params->width = int(num(o, "width", 512));
     params->height = int(num(o, "height", 512));
     params->steps = int(num(o, "steps", 20));

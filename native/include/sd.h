@@ -50,6 +50,10 @@ struct InitImage {
 
 struct GenerateParams {
   PromptTokens cond, uncond;
+  // Optional, one per image (batch entries): different prompts and seeds in ONE UNet batch.
+  // Empty: every image uses cond/uncond and seed + i.
+  std::vector<PromptTokens> image_conds, image_unconds;
+  std::vector<uint64_t> image_seeds;
   int width = 512, height = 512, steps = 20, batch = 1, clip_skip = 1;
   float cfg_scale = 7.0f;
   uint64_t seed = 0;               // image i uses seed + i

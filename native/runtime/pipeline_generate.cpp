@@ -144,11 +144,14 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   r.height = p.height;
   auto keep_going = [&] { return !p.should_continue || p.should_continue(); };
 
-  // 1. Text: uncond and cond padded to the same number of chunks, so CFG is one batch.
+  // 1. Text: every prompt padded to the same number of chunks, so CFG and the batch are one UNet call.
   auto t0 = Clock::now();
-  std::vector<float> pooled_c, pooled_u;
   const bool xl = info_.family == Family::SDXL;
-  PromptTokens cond = p.cond, uncond = p.uncond;
+  const bool prompt_per_image = !p.image_conds.empty();
+  if (prompt_per_image && (int(p.image_conds.size()) != p.batch || int(p.image_unconds.size()) != p.batch))
+    throw Error("per-image prompts: need one cond and one uncond per image of the batch");
+  std::vector<PromptTokens> conds = prompt_per_image ? p.image_conds : std::vector<PromptTokens>{p.cond};
+  std::vector<PromptTokens> unconds = prompt_per_image ? p.image_unconds : std::vector<PromptTokens>{p.uncond};
   auto pad_to = [&](PromptTokens& t, int chunks) {
     while (t.chunks() < chunks) {
       std::vector<int32_t> empty(77, info_.pad_token);
@@ -159,30 +162,34 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
       t.eot_index.push_back(1);
     }
   };
-  const int chunks = std::max(cond.chunks(), uncond.chunks());
-  pad_to(cond, chunks);
-  pad_to(uncond, chunks);
-  std::vector<float> ctx_c = encode_prompt(cond, p.clip_skip, xl ? &pooled_c : nullptr);
+  int chunks = 1;
+  for (const auto& t : conds) chunks = std::max(chunks, t.chunks());
+  for (const auto& t : unconds) chunks = std::max(chunks, t.chunks());
   const bool use_cfg = p.cfg_scale != 1.0f;
-  std::vector<float> ctx_u = use_cfg ? encode_prompt(uncond, p.clip_skip, xl ? &pooled_u : nullptr) : std::vector<float>();
+  // Conditioning rows for the batch [uncond × B, cond × B]; shared prompts are encoded once.
+  std::vector<float> context, y;
+  auto append = [&](std::vector<PromptTokens>& prompts) {
+    std::vector<std::vector<float>> rows(prompts.size()), pooled(prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      pad_to(prompts[i], chunks);
+      rows[i] = encode_prompt(prompts[i], p.clip_skip, xl ? &pooled[i] : nullptr);
+    }
+    for (int b = 0; b < p.batch; ++b) {
+      const size_t i = prompt_per_image ? size_t(b) : 0;
+      context.insert(context.end(), rows[i].begin(), rows[i].end());
+      if (xl) {
+        std::vector<float> yy = sdxl_y(pooled[i], p);
+        y.insert(y.end(), yy.begin(), yy.end());
+      }
+    }
+  };
+  if (use_cfg) append(unconds);
+  append(conds);
   r.seconds_text = seconds_since(t0);
   file_->release_pages("cond_stage_model.");
   file_->release_pages("conditioner.");
   if (!keep_going()) { r.cancelled = true; return r; }
 
-  // Conditioning rows for the batch [uncond × B, cond × B].
-  std::vector<float> context, y;
-  auto append_rows = [&](const std::vector<float>& rows, const std::vector<float>& pooled) {
-    for (int b = 0; b < p.batch; ++b) {
-      context.insert(context.end(), rows.begin(), rows.end());
-      if (xl) {
-        std::vector<float> yy = sdxl_y(pooled, p);
-        y.insert(y.end(), yy.begin(), yy.end());
-      }
-    }
-  };
-  if (use_cfg) append_rows(ctx_u, pooled_u);
-  append_rows(ctx_c, pooled_c);
   auto runner_owner = std::make_unique<UNetRunner>(*unet_, *backend_);
   UNetRunner& runner = *runner_owner;
   // SD_PROFILE=1 prints where the UNet's time goes (per op kind) to stderr after sampling.
@@ -196,7 +203,8 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   const sample::SamplerInfo& info = sample::sampler(p.sampler);
   const sample::Scheduler sched = sample::scheduler_from_name(p.scheduler.empty() ? info.default_scheduler : p.scheduler);
   std::vector<float> sigmas = sample::make_sigmas(schedule_, sched, p.steps);
-  r.seeds = sample::consecutive_seeds(p.seed, p.batch);
+  if (!p.image_seeds.empty() && int(p.image_seeds.size()) != p.batch) throw Error("per-image seeds: need one seed per image of the batch");
+  r.seeds = p.image_seeds.empty() ? sample::consecutive_seeds(p.seed, p.batch) : p.image_seeds;
   sample::ImageNoise noise(sample::rng_kind_from_name(p.rng), r.seeds, per_image);
   std::vector<float> x(static_cast<size_t>(n));
   noise.next(x.data());

@@ -38,6 +38,7 @@ test('an SD2 checkpoint (OpenCLIP + linear proj UNet) loads as sd2 and generates
     const [img] = await sd.generate({ prompt: 'a photo of a cat', width: 32, height: 32, steps: 2, seed: 1, sampler: 'euler' });
     assert.equal(img.width, 32);
     assert.equal(img.data.length, 32 * 32 * 4);
+    assert.equal(img.stats?.family, 'sd2');  // the family travels with every result
   } finally {
     sd.dispose();
   }
@@ -97,4 +98,32 @@ test('a checkpoint missing one UNet tensor names the tensor', async () => {
   const [img] = await ok.generate({ prompt: 'a', width: 32, height: 32, steps: 1, seed: 3 });
   assert.equal(img.width, 32);
   ok.dispose();
+});
+
+test('generateBatch: per-image prompts and seeds in one UNet batch equal separate generate() calls', async () => {
+  const { tinyCheckpoint } = await import('../helpers/tiny-checkpoint.js');
+  const sd = await StableDiffusion.load(tinyCheckpoint());
+  try {
+    const shared = { width: 32, height: 32, steps: 3, sampler: 'euler', scheduler: 'normal', cfgScale: 7.5 } as const;
+    const batch = await sd.generateBatch([
+      { prompt: 'a photo of a cat', seed: 2024 },
+      { prompt: 'a (red:1.3) dog on grass', negativePrompt: 'blurry', seed: 7 },
+    ], shared);
+    const [cat] = await sd.generate({ ...shared, prompt: 'a photo of a cat', seed: 2024 });
+    const [dog] = await sd.generate({ ...shared, prompt: 'a (red:1.3) dog on grass', negativePrompt: 'blurry', seed: 7 });
+    assert.equal(batch.length, 2);
+    for (const [got, want] of [[batch[0]!, cat!], [batch[1]!, dog!]] as const) {
+      let num = 0, den = 0;
+      for (let i = 0; i < want.latent!.length; i++) { num += (got.latent![i] - want.latent![i]) ** 2; den += want.latent![i] ** 2; }
+      assert.ok(Math.sqrt(num / den) < 1e-5, `batched vs alone rel-L2 ${Math.sqrt(num / den)}`);
+      assert.equal(got.seed, want.seed);
+    }
+    assert.match(batch[1]!.parameters, /^a \(red:1\.3\) dog on grass\nNegative prompt: blurry\n/);
+    // Prompts of different lengths (here 1 and 2 chunks) are padded with empty chunks to share
+    // the batch, as A1111 does: that changes the shorter one's result, so only the shape is checked.
+    const mixed = await sd.generateBatch([{ prompt: 'a cat', seed: 1 }, { prompt: 'a dog BREAK on grass', seed: 2 }], shared);
+    assert.deepEqual(mixed.map((m) => m.seed), [1, 2]);
+  } finally {
+    sd.dispose();
+  }
 });

@@ -490,3 +490,39 @@ test('serve command: --help, and flag errors as usage errors', async () => {
     await assert.rejects(serveCommand([...args], io), (e: Error) => e instanceof UsageError && e.message === message, args.join(' '));
   }
 });
+
+// A pipeline that also batches different prompts (as StableDiffusion.generateBatch does).
+class MixingPipeline extends FakePipeline {
+  batchCalls: Array<{ items: Array<{ prompt: string; negativePrompt?: string; seed?: number }>; cfgScale?: number }> = [];
+  async generateBatch(items: Array<{ prompt: string; negativePrompt?: string; seed?: number }>, o: Omit<GenerateOptions, 'prompt' | 'seed' | 'batchSize'>): Promise<GeneratedImage[]> {
+    this.batchCalls.push({ items, cfgScale: o.cfgScale });
+    const w = o.width ?? 512, h = o.height ?? 512;
+    return items.map((it, i) => {
+      const px = Buffer.alloc(w * h * 4, 255);
+      px[0] = i;
+      return new GeneratedImage(px, w, h, it.seed!, `${it.prompt}\nSteps: ${o.steps}, Seed: ${it.seed}, Size: ${w}x${h}`);
+    });
+  }
+}
+
+test('batching with generateBatch: different prompts and fixed seeds share one UNet batch, settings still must match', async () => {
+  const fake = new MixingPipeline();
+  const app = createServer(fake, { batchWindowMs: 200 });
+  const rs = await Promise.all([
+    txt2img(app, { ...small, seed: 10 }),
+    txt2img(app, { ...small, prompt: 'a blue cube', seed: 50, batch_size: 2 }),
+    txt2img(app, { ...small, prompt: 'a green cube', negative_prompt: 'blur' }),
+    txt2img(app, { ...small, cfg_scale: 5 }), // another setting: its own call
+  ]);
+  for (const r of rs) assert.equal(r.statusCode, 200, r.body);
+  assert.equal(fake.batchCalls.length, 1);
+  const items = fake.batchCalls[0]!.items;
+  assert.deepEqual(items.map((i) => i.prompt), ['a red cube', 'a blue cube', 'a blue cube', 'a green cube']);
+  assert.deepEqual(items.slice(0, 3).map((i) => i.seed), [10, 50, 51]);
+  assert.equal(items[3]!.negativePrompt, 'blur');
+  assert.deepEqual(fake.calls.map((c) => c.cfgScale), [5]);
+  // each response gets its own images back, with its own prompt in the infotext
+  assert.deepEqual(JSON.parse(rs[1]!.json().info).all_seeds, [50, 51]);
+  assert.match(JSON.parse(rs[2]!.json().info).infotexts[0], /^a green cube/);
+  assert.equal(app.sd.queue.stats.lastBatchSize >= 1, true);
+});
