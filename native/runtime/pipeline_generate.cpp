@@ -40,7 +40,6 @@ struct StepState {
   int64_t h, w;
   Clock::time_point t0;
   std::vector<uint8_t> preview;
-  int step_offset = 0, total = 0;
 };
 
 bool on_sampler_step(void* user, int step, int steps, const float* x, const float* denoised, float sigma) {
@@ -234,7 +233,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   auto t1 = Clock::now();
   sample::CfgDenoiser denoiser(runner, schedule_, info_.prediction == "v" ? sample::Prediction::V : sample::Prediction::Eps,
                                p.cfg_scale, n, p.batch);
-  StepState state{&p, info_.family, h, w, t1, {}, 0, 0};
+  StepState state{&p, info_.family, h, w, t1, {}};
   sample::SampleParams sp;
   sp.noise = &noise;
   sp.eta = p.eta;

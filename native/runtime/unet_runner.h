@@ -23,8 +23,6 @@ class UNetRunner : public sample::BatchModel {
   void forward(const float* x_in, int batch, float t, float* out) override;
   size_t peak_bytes() const { return peak_; }
   Graph::Profile* profile = nullptr;  // set to collect per-op timings
-  bool (*abort_check)(void*) = nullptr;
-  void* abort_user = nullptr;
 
  private:
   struct Planned {

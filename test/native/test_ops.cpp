@@ -77,8 +77,7 @@ void fill(Tensor* t, std::mt19937& rng) {
   }
 }
 
-bool run_case(const Case& c, cpu::Isa isa, cpu::GemmPrecision prec, bool products_only_prec) {
-  (void)products_only_prec;
+bool run_case(const Case& c, cpu::Isa isa, cpu::GemmPrecision prec) {
   std::mt19937 rng(1234);
   Context ctx;
   Builder b{ctx, rng, {}};
@@ -244,10 +243,10 @@ int main() {
       continue;
     }
     for (const Case& c : cases()) {
-      run_case(c, isa, cpu::GemmPrecision::F32, false);
+      run_case(c, isa, cpu::GemmPrecision::F32);
       ++run;
       if (is_product(c.name)) {
-        run_case(c, isa, cpu::GemmPrecision::Bf16, true);
+        run_case(c, isa, cpu::GemmPrecision::Bf16);
         ++run;
       }
     }
