@@ -19,7 +19,8 @@
 namespace {
 
 struct PeakNow {
-  double fp32 = 0, bf16 = 0;  // GFLOP/s over all threads of the pool
+  double fp32 = 0, bf16 = 0;  // GFLOP/s over all threads of the pool; bf16 0 without AVX512_BF16
+  const char* fp32_isa = "none";  // the widest FMA the CPU has: "avx512" (zmm) or "avx2" (ymm)
 };
 
 inline double peak_seconds() {
@@ -43,6 +44,21 @@ __attribute__((target("avx512f,fma"))) inline float peak_fp32_loop(long iters) {
   for (long i = 0; i < iters; ++i) { SD_PEAK_CHAINS(SD_PEAK_OP) }
 #undef SD_PEAK_OP
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a6), a11));
+}
+
+// The same on ymm registers, for CPUs without AVX-512 (the fp32 peak those machines can reach).
+__attribute__((target("avx2,fma"))) inline float peak_fp32_loop_avx2(long iters) {
+  __m256 a0 = _mm256_set1_ps(1.0f), a1 = _mm256_set1_ps(1.1f), a2 = _mm256_set1_ps(1.2f),
+         a3 = _mm256_set1_ps(1.3f), a4 = _mm256_set1_ps(1.4f), a5 = _mm256_set1_ps(1.5f),
+         a6 = _mm256_set1_ps(1.6f), a7 = _mm256_set1_ps(1.7f), a8 = _mm256_set1_ps(1.8f),
+         a9 = _mm256_set1_ps(1.9f), a10 = _mm256_set1_ps(2.0f), a11 = _mm256_set1_ps(2.1f);
+  const __m256 x = _mm256_set1_ps(0.9999f), y = _mm256_set1_ps(1e-7f);
+#define SD_PEAK_OP(a) _mm256_fmadd_ps(a, x, y)
+  for (long i = 0; i < iters; ++i) { SD_PEAK_CHAINS(SD_PEAK_OP) }
+#undef SD_PEAK_OP
+  alignas(32) float t[8];
+  _mm256_store_ps(t, _mm256_add_ps(_mm256_add_ps(a0, a6), a11));
+  return t[0] + t[7];
 }
 
 __attribute__((target("avx512f,avx512bf16"))) inline float peak_bf16_loop(long iters) {
@@ -75,8 +91,13 @@ double peak_gflops(sd::cpu::ThreadPool& pool, Loop loop, double flops_per_iter) 
 
 inline PeakNow measure_peak(sd::cpu::ThreadPool& pool) {
   PeakNow p;
-  if (sd::cpu::isa_supported(sd::cpu::Isa::Avx512))
+  if (sd::cpu::isa_supported(sd::cpu::Isa::Avx512)) {
     p.fp32 = peak_gflops(pool, peak_fp32_loop, 12 * 16 * 2);
+    p.fp32_isa = "avx512";
+  } else if (sd::cpu::isa_supported(sd::cpu::Isa::Avx2)) {
+    p.fp32 = peak_gflops(pool, peak_fp32_loop_avx2, 12 * 8 * 2);
+    p.fp32_isa = "avx2";
+  }
   if (sd::cpu::isa_supported(sd::cpu::Isa::Avx512Bf16))
     p.bf16 = peak_gflops(pool, peak_bf16_loop, 12 * 16 * 4);
   return p;
