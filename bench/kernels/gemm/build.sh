@@ -47,7 +47,7 @@ for pair in bench_gemm:bench/kernels/gemm/bench_gemm.cpp \
   link "${pair%%:*}" "${pair#*:}" &
   pids+=($!)
 done
-$CXX -O2 -std=c++17 $F_BF16 bench/kernels/peak/peak.cpp -o "$OUT/peak" -lpthread &
+$CXX -O2 -std=c++17 -Inative bench/kernels/peak/peak.cpp "$OUT/obj/isa.o" "$OUT/obj/thread_pool.o" -o "$OUT/peak" -lpthread &
 pids+=($!)
 for p in "${pids[@]}"; do wait "$p"; done
 # No code compiled with ISA flags may be exported (the linker could pick it for a plain caller).

@@ -94,20 +94,69 @@ void pack_b_f32(const DenseView& b, int64_t K, int64_t n0, int cols, int64_t k0,
   }
 }
 
+// Rows [k0, k0 + rows) of the virtual im2col matrix, columns [n0, n0 + cols), row t into
+// dst + t * NR (zero beyond cols and beyond K). The panel's columns are cut once into runs that
+// lie in one output row; then each k row walks (c, ky, kx) incrementally and copies each run in
+// one piece: im2col_row's divisions per call cost as much as the copy itself.
+template <int NR>
+void im2col_panel(const Im2col& g, int64_t K, int64_t k0, int rows, int64_t n0, int cols, float* dst) {
+  struct Run { int64_t oy; int ox, len, at; };
+  Run runs[NR];
+  int n_runs = 0;
+  for (int j = 0; j < cols;) {
+    const int64_t oy = (n0 + j) / g.out_w;
+    const int ox = int(n0 + j - oy * g.out_w);
+    const int len = g.out_w - ox < cols - j ? g.out_w - ox : cols - j;
+    runs[n_runs++] = {oy, ox, len, j};
+    j += len;
+  }
+  const int taps = g.kernel_h * g.kernel_w;
+  int64_t c = k0 / taps;
+  int ky = int(k0 % taps) / g.kernel_w, kx = int(k0 % taps) % g.kernel_w;
+  const int64_t plane = int64_t(g.height) * g.width;
+  const int s = g.stride;
+  for (int t = 0; t < rows; ++t) {
+    float* d = dst + t * NR;
+    if (k0 + t >= K) {
+      std::memset(d, 0, sizeof(float) * NR);
+      continue;
+    }
+    const float* image_c = g.image + c * plane;
+    for (int r = 0; r < n_runs; ++r) {
+      const Run& run = runs[r];
+      float* o = d + run.at;
+      const int64_t iy = run.oy * s + ky - g.pad_top;
+      if (iy < 0 || iy >= g.height) {
+        std::memset(o, 0, sizeof(float) * run.len);
+        continue;
+      }
+      const float* row = image_c + iy * g.width;
+      const int ix0 = run.ox * s + kx - g.pad_left;
+      if (s == 1 && ix0 >= 0 && ix0 + run.len <= g.width) {
+        if (run.len == NR) std::memcpy(o, row + ix0, sizeof(float) * NR);  // fixed size: vector moves
+        else std::memcpy(o, row + ix0, sizeof(float) * run.len);
+      } else {
+        for (int j = 0; j < run.len; ++j) {
+          const int ix = ix0 + j * s;
+          o[j] = (ix >= 0 && ix < g.width) ? row[ix] : 0.0f;
+        }
+      }
+    }
+    for (int j = cols; j < NR; ++j) d[j] = 0.0f;
+    if (++kx == g.kernel_w) {
+      kx = 0;
+      if (++ky == g.kernel_h) ky = 0, ++c;
+    }
+  }
+}
+
 template <int NR>
 void pack_b_im2col_f32(const Im2col& g, int64_t K, int64_t n0, int cols, int64_t k0, int kc,
                        bool round_bf16, void* dst_v) {
   float* dst = static_cast<float*>(dst_v);
-  for (int t = 0; t < kc; ++t) {
-    float* d = dst + t * NR;
-    if (k0 + t < K) {
-      im2col_row(g, k0 + t, n0, cols, d);
-      if (round_bf16) round_row_bf16(d, cols);
-      for (int n = cols; n < NR; ++n) d[n] = 0.0f;
-    } else {
-      for (int n = 0; n < NR; ++n) d[n] = 0.0f;
-    }
-  }
+  im2col_panel<NR>(g, K, k0, kc, n0, cols, dst);
+  if (round_bf16)
+    for (int t = 0; t < kc; ++t) round_row_bf16(dst + t * NR, cols);
 }
 
 // ---- bf16 layouts: A [kc/32][mr][32], B [kc/2][nr][2] -----------------------------------
