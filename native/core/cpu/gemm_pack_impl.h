@@ -62,6 +62,16 @@ void pack_a_f32(const DenseView& a, int64_t K, int64_t r0, int rows, int64_t k0,
   const int valid = int(K - k0 < kc ? K - k0 : kc);
   const size_t es = dtype_size_local(a.dtype);
   for (int r = 0; r < MR; ++r) {
+    if (r < rows && a.dtype == DType::F32 && !round_bf16) {  // f32 activations: copy straight in
+      const float* src = static_cast<const float*>(a.data) + (r0 + r) * a.row_stride + k0;
+      int g = 0;
+      for (; (g + 1) * 16 <= valid; ++g) std::memcpy(dst + (g * MR + r) * 16, src + g * 16, 64);
+      for (; g < kc / 16; ++g) {
+        float* d = dst + (g * MR + r) * 16;
+        for (int t = 0; t < 16; ++t) d[t] = g * 16 + t < valid ? src[g * 16 + t] : 0.0f;
+      }
+      continue;
+    }
     if (r < rows) {
       const char* src = static_cast<const char*>(a.data) + ((r0 + r) * a.row_stride + k0) * es;
       cvt_row(src, a.dtype, valid, tmp);
