@@ -1,0 +1,47 @@
+// npm run bench:semantic — does the shipped model draw what the prompt asks for, through the public
+// API and the native runtime? Held-out prompts (their colour+shape+position never appear together in
+// training) × seeds, every sampler the pipeline ships, scored as train/eval_spec.md says
+// (test/helpers/shape-score.ts, pinned to the Python scorer by test/js/scorer.test.ts).
+// Issue 4's bar: colour ≥ 0.9, shape ≥ 0.7, position ≥ 0.8 with every sampler; once the model
+// meets it this becomes a test. Last line: one JSON object.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import { StableDiffusion } from '../lib/index.js';
+import { SAMPLER_NAMES } from '../lib/samplers.js';
+import { analyse, type HeldoutSpec } from '../test/helpers/shape-score.js';
+
+const root = resolve(import.meta.dirname, '..');
+const spec = JSON.parse(readFileSync(join(root, 'train', 'heldout_prompts.json'), 'utf8')) as HeldoutSpec;
+const model = process.env.MODEL ?? join(root, 'models', 'sd-native-tiny.safetensors');
+const seeds = (process.env.SEEDS ?? '0,1').split(',').map(Number);
+const samplers = process.env.SAMPLERS ? process.env.SAMPLERS.split(',') : [...SAMPLER_NAMES];
+const BAR = { color: 0.9, shape: 0.7, position: 0.8 };
+
+const sd = await StableDiffusion.load(model, { threads: Number(process.env.THREADS ?? 2) });
+const cases = seeds.flatMap((seed) => spec.prompts.map((item) => ({ item, seed })));
+const results: Record<string, { color: number; shape: number; position: number; images: number; seconds: number }> = {};
+console.log(`${model}: ${spec.prompts.length} held-out prompts × seeds ${seeds.join(',')}, 20 steps, CFG 6, rng cpu`);
+console.log('sampler              colour  shape  position  images  seconds');
+for (const sampler of samplers) {
+  const t0 = performance.now();
+  const right = { color: 0, shape: 0, position: 0 };
+  for (let i = 0; i < cases.length; i += 16) {
+    const chunk = cases.slice(i, i + 16);
+    const images = await sd.generateBatch(chunk.map(({ item, seed }) => ({ prompt: item.prompt, negativePrompt: '', seed })), {
+      width: 64, height: 64, steps: 20, cfgScale: 6, sampler, rng: 'cpu',
+    });
+    images.forEach((img, k) => {
+      const a = analyse(img.data, img.width, img.height, spec);
+      for (const key of ['color', 'shape', 'position'] as const) if (a[key] === chunk[k]!.item[key]) right[key]++;
+    });
+  }
+  const n = cases.length;
+  const r = { color: right.color / n, shape: right.shape / n, position: right.position / n, images: n, seconds: (performance.now() - t0) / 1000 };
+  results[sampler] = r;
+  console.log(`${sampler.padEnd(20)} ${r.color.toFixed(3)}  ${r.shape.toFixed(3)}  ${r.position.toFixed(3)}     ${n}      ${r.seconds.toFixed(1)}`);
+}
+sd.dispose();
+const meets = Object.values(results).every((r) => r.color >= BAR.color && r.shape >= BAR.shape && r.position >= BAR.position);
+console.log(`bar (colour ${BAR.color}, shape ${BAR.shape}, position ${BAR.position}) with every sampler: ${meets ? 'met' : 'NOT met'}`);
+console.log(JSON.stringify({ bench: 'semantic', date: new Date().toISOString(), model, seeds, meets, results }));
