@@ -95,8 +95,14 @@ def vae_loss(vae, x, kl_weight):
     mean, logvar = mom[:, :4], mom[:, 4:].clamp(-30, 20)
     z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
     rec = vae.decode(z)
-    l1 = (rec - x).abs().mean()
-    l2 = ((rec - x) ** 2).mean()
+    # Objects cover a fifth of the pixels but decide every evaluated attribute: weight them x4 (object =
+    # pixels away from the image's border median, which is the background colour in every training image).
+    border = torch.cat([x[..., 0, :], x[..., -1, :], x[..., 1:-1, 0], x[..., 1:-1, -1]], dim=-1)
+    bg = border.median(dim=-1).values[..., None, None]
+    w = 1 + 3 * ((x - bg).abs().amax(dim=1, keepdim=True) > 0.1).float()
+    w = w / w.mean(dim=[1, 2, 3], keepdim=True)
+    l1 = (w * (rec - x).abs()).mean()
+    l2 = (w * (rec - x) ** 2).mean()
     edge = ((rec[..., 1:] - rec[..., :-1]) - (x[..., 1:] - x[..., :-1])).abs().mean() + \
            ((rec[..., 1:, :] - rec[..., :-1, :]) - (x[..., 1:, :] - x[..., :-1, :])).abs().mean()
     kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum(dim=[1, 2, 3]).mean()
@@ -131,7 +137,42 @@ def rescale_vae(vae, rng, n=512):
             "posterior_std_mean_after": torch.exp(0.5 * mom1[:, 4:].clamp(-30, 20)).mean().item()}
 
 
+@torch.no_grad()
+def vae_ceiling(vae):
+    """Score encode->decode of rendered held-out items with the evaluation's measure: the accuracy the UNet
+    could reach at best through this VAE."""
+    spec = json.load(open(os.path.join(HERE, "heldout_prompts.json")))
+    acc = np.zeros(3)
+    rng = np.random.RandomState(5)
+    for it in spec["prompts"]:
+        side = data.SIZES[it["size"]] * data.RES
+        px, py = data.POSITIONS[it["position"]]
+        img = data.render([{"shape": it["shape"], "color": it["color"], "side": side, "cx": px * data.RES + rng.uniform(-2, 2),
+                            "cy": py * data.RES + rng.uniform(-2, 2)}], it["background"])
+        x = torch.from_numpy(img.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1.0)
+        rec = vae.decode(vae.encode_moments(x)[:, :4])[0]
+        im = ((rec.clamp(-1, 1) + 1) / 2 * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        r = eval_metrics.score(im, it, spec)
+        acc += [r["color_ok"], r["shape_ok"], r["position_ok"]]
+    return acc / len(spec["prompts"])
+
+
 # ------------------------------------------------------------------------------------------------ UNet stage
+@torch.no_grad()
+def build_latent_cache(vae, rng, n, chunk=64):
+    """Encode n training images once (posterior mean and std + caption): encoding on the fly would cost about
+    a third of every UNet step; each cached image is seen a few times, with fresh posterior noise and fresh
+    diffusion noise each time."""
+    means, stds, caps = [], [], []
+    for _ in range((n + chunk - 1) // chunk):
+        x, c = data.batch(rng, chunk)
+        mom = vae.encode_moments(torch.from_numpy(x))
+        means.append(mom[:, :4].clone())
+        stds.append(torch.exp(0.5 * mom[:, 4:].clamp(-30, 20)))
+        caps += c
+    return {"mean": torch.cat(means)[:n], "std": torch.cat(stds)[:n], "captions": caps[:n]}
+
+
 def quick_eval(clip, unet, vae, tok, seeds=(0,), steps=20, cfg=6.0, sampler="euler", limit=None):
     spec = json.load(open(os.path.join(HERE, "heldout_prompts.json")))
     items = spec["prompts"][:limit]
@@ -156,20 +197,23 @@ def ema_update(ema, model, decay):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(HERE, "runs", "small"))
-    ap.add_argument("--vae-minutes", type=float, default=12.0)
+    ap.add_argument("--vae-minutes", type=float, default=37.0)
     ap.add_argument("--vae-max-steps", type=int, default=6000)
-    ap.add_argument("--vae-crop-frac", type=float, default=0.65,
+    ap.add_argument("--vae-crop-frac", type=float, default=0.32,
                     help="fraction of the VAE budget trained on 32x32 crops (4x cheaper per image)")
-    ap.add_argument("--unet-minutes", type=float, default=44.0)
-    ap.add_argument("--vae-batch", type=int, default=16)
+    ap.add_argument("--unet-minutes", type=float, default=50.0)
+    ap.add_argument("--vae-batch", type=int, default=8)
     ap.add_argument("--unet-batch", type=int, default=32)
     ap.add_argument("--vae-lr", type=float, default=8e-4)
-    ap.add_argument("--unet-lr", type=float, default=8e-4)
+    ap.add_argument("--unet-lr", type=float, default=1e-3)
     ap.add_argument("--kl-weight", type=float, default=1e-5)
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
-    ap.add_argument("--eval-minutes", type=float, default=22.0)
+    ap.add_argument("--eval-minutes", type=float, default=12.0)
     ap.add_argument("--eval-prompts", type=int, default=16, help="limit the in-training evaluation")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cache-images", type=int, default=20480,
+                    help="images encoded once after the VAE stage; the UNet stage samples from them")
+    ap.add_argument("--min-snr", type=float, default=5.0, help="min-SNR-gamma loss weighting (0: off)")
     ap.add_argument("--no-finish", action="store_true")
     a = ap.parse_args()
     tuner = ThreadTuner(a.threads)
@@ -203,6 +247,13 @@ def main():
         return d
 
     # ---------------- stage 1: VAE
+    if st["stage"] == "unet" and st["step"] == 0 and a.vae_minutes * 60 > st["vae_elapsed"] + 30:
+        # a larger --vae-minutes before the UNet stage has begun: re-open the VAE stage (the latent rescale
+        # is an exact reparametrisation, so training simply continues and the rescale is redone after)
+        run.log(f"re-opening the VAE stage: {st['vae_elapsed']:.0f}s -> {a.vae_minutes * 60:.0f}s")
+        st.update({"stage": "vae", "step": st["vae_steps"], "elapsed": st["vae_elapsed"]})
+        if os.path.exists(os.path.join(a.out, "latents.pt")):
+            os.remove(os.path.join(a.out, "latents.pt"))
     if st["stage"] == "vae":
         budget = a.vae_minutes * 60
         last_ck, agg, t_log = time.time(), [], time.time()
@@ -241,6 +292,10 @@ def main():
         vae.eval()
         info = rescale_vae(vae, rng)
         run.log(f"vae done after {st['step']} steps; rescale {json.dumps(info)}")
+        ceil = vae_ceiling(vae)
+        info["heldout_recon_accuracy"] = ceil.tolist()
+        run.log(f"vae reconstruction of rendered held-out items scores colour {ceil[0]:.3f} shape {ceil[1]:.3f} "
+                f"position {ceil[2]:.3f}")
         st.update({"stage": "unet", "vae_steps": st["step"], "vae_elapsed": st["elapsed"], "vae_rescale": info,
                    "step": 0, "elapsed": 0.0})
         save_ckpt(ck, snapshot({}))
@@ -280,6 +335,17 @@ def main():
         return torch.tensor(out)
 
     if st["stage"] == "unet":
+        cache_path = os.path.join(a.out, "latents.pt")
+        if os.path.exists(cache_path):
+            cache = torch.load(cache_path)
+        else:
+            tc = time.time()
+            torch.set_num_threads(a.threads)  # large batches: both cores pay off here
+            cache = build_latent_cache(vae, rng, a.cache_images)
+            torch.save(cache, cache_path)
+            st["cache_seconds"] = time.time() - tc
+            run.log(f"encoded {a.cache_images} training images in {st['cache_seconds']:.0f}s")
+        n_cache = len(cache["captions"])
         budget = a.unet_minutes * 60
         last_ck, last_ev, agg, t_log = time.time(), st["elapsed"], [], time.time()
         while st["elapsed"] < budget:
@@ -288,18 +354,20 @@ def main():
             lr = lr_at(st["elapsed"] / budget, st["step"], a.unet_lr, 200)
             for g in opt.param_groups:
                 g["lr"] = lr
-            x, caps = data.batch(rng, a.unet_batch)
-            caps = ["" if rng.rand() < 0.1 else c for c in caps]
-            with torch.no_grad():
-                mom = vae.encode_moments(torch.from_numpy(x))
-                z = (mom[:, :4] + torch.exp(0.5 * mom[:, 4:].clamp(-30, 20)) * torch.randn_like(mom[:, :4]))
-                z = z * CONFIG["scale_factor"]
+            idx = torch.from_numpy(rng.randint(0, n_cache, a.unet_batch))
+            caps = ["" if rng.rand() < 0.1 else cache["captions"][i] for i in idx.tolist()]
+            mean, std = cache["mean"][idx], cache["std"][idx]
+            z = (mean + std * torch.randn_like(mean)) * CONFIG["scale_factor"]
             t = torch.randint(0, 1000, (z.shape[0],))
             noise = torch.randn_like(z)
             abar = ac[t].view(-1, 1, 1, 1)
             xt = abar.sqrt() * z + (1 - abar).sqrt() * noise
             eps = unet(xt, t.float(), clip(ids_of(caps)))
-            loss = F.mse_loss(eps, noise)
+            per_item = ((eps - noise) ** 2).mean(dim=[1, 2, 3])
+            if a.min_snr > 0:  # min-SNR-gamma (Hang et al. 2023): the nearly clean steps, which decide no
+                snr = ac[t] / (1 - ac[t])  # layout, stop dominating the gradient
+                per_item = per_item * torch.clamp(snr, max=a.min_snr) / snr
+            loss = per_item.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gn = torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -62,13 +62,15 @@ void pack_a_f32(const DenseView& a, int64_t K, int64_t r0, int rows, int64_t k0,
   const int valid = int(K - k0 < kc ? K - k0 : kc);
   const size_t es = dtype_size_local(a.dtype);
   for (int r = 0; r < MR; ++r) {
-    if (r < rows && a.dtype == DType::F32 && !round_bf16) {  // f32 activations: copy straight in
-      const float* src = static_cast<const float*>(a.data) + (r0 + r) * a.row_stride + k0;
+    if (r < rows && !round_bf16) {  // convert straight into the panel, 16 k at a time
+      const char* src = static_cast<const char*>(a.data) + ((r0 + r) * a.row_stride + k0) * es;
       int g = 0;
-      for (; (g + 1) * 16 <= valid; ++g) std::memcpy(dst + (g * MR + r) * 16, src + g * 16, 64);
-      for (; g < kc / 16; ++g) {
-        float* d = dst + (g * MR + r) * 16;
-        for (int t = 0; t < 16; ++t) d[t] = g * 16 + t < valid ? src[g * 16 + t] : 0.0f;
+      for (; (g + 1) * 16 <= valid; ++g) cvt_row(src + g * 16 * es, a.dtype, 16, dst + (g * MR + r) * 16);
+      if (g < kc / 16) {
+        std::memset(tmp, 0, sizeof(float) * 16);
+        cvt_row(src + g * 16 * es, a.dtype, valid - g * 16, tmp);
+        std::memcpy(dst + (g * MR + r) * 16, tmp, 64);
+        for (++g; g < kc / 16; ++g) std::memset(dst + (g * MR + r) * 16, 0, 64);
       }
       continue;
     }
