@@ -26,8 +26,6 @@ void cvt_row(const void* src, DType dt, int n, float* dst) {
   cvt_row_scalar(src, dt, n, dst);
 }
 inline void round_row_bf16(float* x, int n) { round_row_bf16_scalar(x, n); }
-inline void bf16_pairs(const float* k0, const float* k1, int n, uint32_t* dst) { bf16_pairs_scalar(k0, k1, n, dst); }
-inline void bf16_pairs_strided(const float* x, int np, uint32_t* dst) { bf16_pairs_strided_scalar(x, np, dst); }
 
 #include "gemm_pack_impl.h"
 

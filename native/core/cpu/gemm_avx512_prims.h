@@ -43,28 +43,6 @@ inline __m512i round_bf16_bits(__m512 x) {
   }
 }
 
-[[maybe_unused]] void bf16_pairs(const float* k0, const float* k1, int n, uint32_t* dst) {
-  for (int i = 0; i < n; i += 16) {
-    const __mmask16 m = tail_mask(n - i);
-    const __m512i lo = _mm512_srli_epi32(round_bf16_bits(_mm512_maskz_loadu_ps(m, k0 + i)), 16);
-    const __m512i hi = round_bf16_bits(_mm512_maskz_loadu_ps(m, k1 + i));
-    _mm512_mask_storeu_epi32(dst + i, m, _mm512_or_si512(lo, hi));
-  }
-}
-
-// 2*npairs consecutive floats to consecutive bf16 (pairs along k for the bf16 layouts).
-void bf16_pairs_strided(const float* x, int npairs, uint32_t* dst) {
-  uint16_t* d = reinterpret_cast<uint16_t*>(dst);
-  const int n = 2 * npairs;
-  for (int i = 0; i < n; i += 16) {
-    const __mmask16 m = tail_mask(n - i);
-    const __m512i bits = _mm512_srli_epi32(round_bf16_bits(_mm512_maskz_loadu_ps(m, x + i)), 16);
-    _mm256_mask_storeu_epi16(d + i, m, _mm512_cvtepi32_epi16(bits));
-  }
-}
-
-
-
 // One 16-wide row segment of a C tile: (C +) acc + bias_n + bias_m, masked to the valid columns.
 inline void store_tile_row(float* c, __m512 v, __mmask16 m, int flags, const float* bias_n,
                            float bm) {

@@ -3,7 +3,6 @@
 // The including TU defines, before including this file:
 //   void cvt_row(const void* src, DType dt, int n, float* dst);      // n elements to f32
 //   void round_row_bf16(float* x, int n);                             // round in place to bf16
-//   void bf16_pairs(const float* k0, const float* k1, int n, uint32_t* dst);  // (k0|k1<<16)
 // and includes <cstring> and <cstdint> at file scope.
 
 constexpr int kMaxKc = kGemmMaxKc;  // the driver never passes a larger kc
@@ -169,61 +168,4 @@ void pack_b_im2col_f32(const Im2col& g, int64_t K, int64_t n0, int cols, int64_t
   im2col_panel<NR>(g, K, k0, kc, n0, cols, dst);
   if (round_bf16)
     for (int t = 0; t < kc; ++t) round_row_bf16(dst + t * NR, cols);
-}
-
-// ---- bf16 layouts: A [kc/32][mr][32], B [kc/2][nr][2] -----------------------------------
-
-template <int MR>
-void pack_a_bf16(const DenseView& a, int64_t K, int64_t r0, int rows, int64_t k0, int kc,
-                 bool, void* dst_v) {
-  uint16_t* dst = static_cast<uint16_t*>(dst_v);
-  alignas(64) float tmp[kMaxKc];
-  alignas(64) uint32_t pairs[kMaxKc / 2];
-  const int valid = int(K - k0 < kc ? K - k0 : kc);
-  const size_t es = dtype_size_local(a.dtype);
-  for (int r = 0; r < MR; ++r) {
-    if (r < rows) {
-      const char* src = static_cast<const char*>(a.data) + ((r0 + r) * a.row_stride + k0) * es;
-      cvt_row(src, a.dtype, valid, tmp);
-      for (int t = valid; t < kc; ++t) tmp[t] = 0.0f;
-      bf16_pairs_strided(tmp, kc / 2, pairs);
-    } else {
-      for (int t = 0; t < kc / 2; ++t) pairs[t] = 0;
-    }
-    for (int g = 0; g < kc / 32; ++g) std::memcpy(dst + (g * MR + r) * 32, pairs + g * 16, 64);
-  }
-}
-
-template <int NR>
-void pack_b_bf16(const DenseView& b, int64_t K, int64_t n0, int cols, int64_t k0, int kc,
-                 bool, void* dst_v) {
-  uint32_t* dst = static_cast<uint32_t*>(dst_v);  // [kc/2][NR] pairs
-  alignas(64) float tmp[kMaxKc];
-  alignas(64) uint32_t pairs[kMaxKc / 2];
-  const int valid = int(K - k0 < kc ? K - k0 : kc);
-  const size_t es = dtype_size_local(b.dtype);
-  for (int n = 0; n < NR; ++n) {
-    if (n < cols) {
-      const char* src = static_cast<const char*>(b.data) + ((n0 + n) * b.row_stride + k0) * es;
-      cvt_row(src, b.dtype, valid, tmp);
-      for (int t = valid; t < kc; ++t) tmp[t] = 0.0f;
-      bf16_pairs_strided(tmp, kc / 2, pairs);
-      for (int t = 0; t < kc / 2; ++t) dst[t * NR + n] = pairs[t];
-    } else {
-      for (int t = 0; t < kc / 2; ++t) dst[t * NR + n] = 0;
-    }
-  }
-}
-
-template <int NR>
-void pack_b_im2col_bf16(const Im2col& g, int64_t K, int64_t n0, int cols, int64_t k0, int kc,
-                        bool, void* dst_v) {
-  uint32_t* dst = static_cast<uint32_t*>(dst_v);
-  alignas(64) float r0[NR], r1[NR];
-  for (int t = 0; t < kc; t += 2) {
-    for (int n = 0; n < NR; ++n) r0[n] = r1[n] = 0.0f;
-    if (k0 + t < K) im2col_row(g, k0 + t, n0, cols, r0);
-    if (k0 + t + 1 < K) im2col_row(g, k0 + t + 1, n0, cols, r1);
-    bf16_pairs(r0, r1, NR, dst + (t / 2) * NR);
-  }
 }

@@ -58,11 +58,3 @@ inline void round_row_bf16_scalar(float* x, int n) {
     std::memcpy(x + i, &b, 4);
   }
 }
-
-inline void bf16_pairs_scalar(const float* k0, const float* k1, int n, uint32_t* dst) {
-  for (int i = 0; i < n; ++i) dst[i] = bf16_bits_rne(k0[i]) | (bf16_bits_rne(k1[i]) << 16);
-}
-
-inline void bf16_pairs_strided_scalar(const float* x, int npairs, uint32_t* dst) {
-  for (int i = 0; i < npairs; ++i) dst[i] = bf16_bits_rne(x[2 * i]) | (bf16_bits_rne(x[2 * i + 1]) << 16);
-}
