@@ -57,6 +57,14 @@
       "libraries": ["-lpthread"]
     },
     {
+      "target_name": "test_thread_pool",
+      "type": "executable",
+      "sources": ["test/native/test_thread_pool.cpp"],
+      "include_dirs": ["test/native"],
+      "dependencies": ["sd_core"],
+      "libraries": ["-lpthread"]
+    },
+    {
       "target_name": "test_attention",
       "type": "executable",
       "sources": ["test/native/test_attention.cpp"],

@@ -33,6 +33,10 @@ void ThreadPool::worker_main(int thread) {
       wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
       if (stopping_) return;
       seen = generation_;
+      // A worker that wakes after run() has already finished this job (every task done by the
+      // others, busy_ seen at 0) must not enter drain(): the caller may be setting up the next
+      // job, and this worker would claim its tasks while still holding the old job's function.
+      if (!job_) continue;
       ++busy_;
     }
     drain(thread);
