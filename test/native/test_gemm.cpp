@@ -96,7 +96,7 @@ struct Case {
   Im2col g{};  // image pointer filled in by run_case
 };
 
-std::string describe(const Case& cs, Isa isa, GemmPrecision pr, int threads) {
+std::string describe(const Case& cs, Isa isa, GemmPrecision pr, int threads, int64_t whole_b_max) {
   char buf[320];
   std::snprintf(buf, sizeof buf,
                 "%s/%s t%d m=%lld n=%lld k=%lld A=%s B=%s%s pads=%lld,%lld,%lld%s%s%s",
@@ -111,6 +111,7 @@ std::string describe(const Case& cs, Isa isa, GemmPrecision pr, int threads) {
                   cs.g.height, cs.g.width, cs.g.kernel_h, cs.g.kernel_w, cs.g.stride,
                   cs.g.pad_top, cs.g.pad_left, cs.g.out_h, cs.g.out_w);
     s += buf;
+    s += whole_b_max == 0 ? " per-K-block B" : " whole B";
   }
   return s;
 }
@@ -165,15 +166,18 @@ void run_case(Case cs, int threads) {
       gemm_reference(q);
       want_exact = ref_exact.window();
     }
+    // convs: both drivers (B packed per K block, and the whole B packed once)
+    for (int64_t whole_b_max : cs.im2col ? std::vector<int64_t>{0, int64_t(1) << 40} : std::vector<int64_t>{-1})
     for (int isa_i = 0; isa_i <= int(Isa::Avx512Bf16); ++isa_i) {
       const Isa isa = Isa(isa_i);
       if (!isa_supported(isa)) continue;
+      p.im2col_whole_b_max = whole_b_max;
       CBuffer got(cs.m, cs.n, cs.c_pad);
       got.fill_window(c0);
       p.isa = isa;
       p.c = got.c(), p.c_row_stride = got.ldc;
       gemm(p, pool_of(threads));
-      const std::string what = describe(cs, isa, pr, threads);
+      const std::string what = describe(cs, isa, pr, threads, whole_b_max);
       std::vector<float> out = got.window();
       bool finite = true;
       for (float x : out) finite = finite && std::isfinite(x);
@@ -256,6 +260,8 @@ int main() {
         conv_case(32, 33, 35, 3, 1, 1, 1, 40),   // rows span panels, k crosses blocks
         conv_case(40, 16, 16, 3, 2, 1, 1, 20),   // SD-style downsample
         conv_case(8, 7, 9, 3, 1, 2, 0, 9),       // asymmetric pads
+        conv_case(72, 6, 5, 3, 1, 1, 1, 23),     // K = 648: several K blocks on every path
+        conv_case(130, 8, 8, 3, 1, 1, 1, 13),    // K = 1170 at 8x8: the deep low-resolution convs
     };
     for (size_t i = 0; i < convs.size(); ++i) {
       Case cs = convs[i];

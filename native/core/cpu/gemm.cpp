@@ -60,6 +60,13 @@ struct Scratch {
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+// A conv whose whole im2col B packs into this much goes through the one-barrier path (B packed
+// once, then tasks that each run all K blocks). The per-K-block path costs two pool barriers per
+// K block and re-packs A for every few columns: at 1280 channels on 8x8 (30 K blocks, 64 columns)
+// it ran at 61% of peak against 76% this way, and 640 on 32x32 (23.6 MB of B) at 68% vs 74%.
+// The 64x64 convs (47 MB of B) stay per K block, where it measured faster (bench/RESULTS.md).
+constexpr int64_t kIm2colWholeBMax = int64_t(32) << 20;
+
 void bias_only(const GemmParams& p) {
   for (int64_t i = 0; i < p.m; ++i) {
     float* c = p.c + i * p.c_row_stride;
@@ -203,10 +210,6 @@ void gemm(const GemmParams& p, ThreadPool& pool) {
     bias_only(p);
     return;
   }
-  if (p.b.kind == GemmOperand::Kind::Im2col) {
-    gemm_shared_b_per_kblock(p, pool);
-    return;
-  }
   const GemmKernels& kr = *select_kernels(p.isa, p.precision);
   const bool round_bf16 = p.precision == GemmPrecision::Bf16 && kr.elem_bytes == 4;
   const int mr = kr.mr, nr = kr.nr;
@@ -246,7 +249,11 @@ void gemm(const GemmParams& p, ThreadPool& pool) {
   // A dense B that several row blocks share is packed once, up front, by all threads (all K
   // blocks, up to 32 MiB); otherwise each task packs the B panels it uses.
   const int64_t b_all_bytes = n_panels * k_blocks * b_panel_bytes;
-  const bool b_shared = !im2col && m_tasks > 1 && b_all_bytes <= (int64_t(32) << 20);
+  if (im2col && b_all_bytes > (p.im2col_whole_b_max >= 0 ? p.im2col_whole_b_max : kIm2colWholeBMax)) {
+    gemm_shared_b_per_kblock(p, pool);
+    return;
+  }
+  const bool b_shared = m_tasks > 1 && b_all_bytes <= (int64_t(32) << 20);
   const int64_t per_thread = mc_panels * a_panel_bytes + (b_shared ? 0 : nc_panels * b_panel_bytes);
 
   thread_local Scratch scratch;

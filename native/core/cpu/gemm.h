@@ -54,6 +54,9 @@ struct GemmParams {
   bool accumulate = false;   // C += product (fused residual add) instead of C = product
   GemmPrecision precision = GemmPrecision::F32;
   Isa isa = Isa::Scalar;     // path to use; must be supported by this CPU
+  // Convolutions whose whole packed im2col B is at most this many bytes take the one-barrier
+  // path; larger ones are packed per K block. -1: the tuned default (tests force each path).
+  int64_t im2col_whole_b_max = -1;
 };
 
 // Runs on all threads of the pool. Safe for any m, n, k >= 0 (k == 0 gives bias only).
