@@ -1,7 +1,8 @@
 // The shipped model through the public API and the native runtime draws what PyTorch draws with the
 // same weights, noise and sampler, judged the way issue 4 judges pictures: every held-out prompt × seed
 // gets the same colour / shape / position verdicts as train/evaluate.py recorded (train/eval_results.json),
-// and the colour part of the bar (≥ 0.9) holds. The full bar with every sampler: npm run bench:semantic.
+// and every part of the bar (colour ≥ 0.9, shape ≥ 0.7, position ≥ 0.8) that PyTorch's evaluation meets
+// holds through the runtime too. The full bar with every sampler: npm run bench:semantic.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -14,20 +15,24 @@ const root = resolve(import.meta.dirname, '..', '..');
 const spec = JSON.parse(readFileSync(join(root, 'train', 'heldout_prompts.json'), 'utf8')) as HeldoutSpec;
 interface Verdict { prompt: string; seed: number; color: string | null; shape: string | null; position: string | null }
 const evaluation = JSON.parse(readFileSync(join(root, 'train', 'eval_results.json'), 'utf8')) as {
-  steps: number; cfg: number; samplers: Record<string, { per_image: Verdict[] }>;
+  steps: number; cfg: number;
+  samplers: Record<string, { per_image: Verdict[]; color: number; shape: number; position: number }>;
 };
+const BAR = { color: 0.9, shape: 0.7, position: 0.8 } as const;
 
 let loaded: Promise<StableDiffusion> | undefined;
 const model = () => (loaded ??= StableDiffusion.load(join(root, 'models', 'sd-native-tiny.safetensors'), { threads: 2 }));
 after(async () => (await loaded)?.dispose());
 
 for (const sampler of ['euler', 'dpmpp_2m'] as const) {
-  test(`held-out prompts with ${sampler}: the runtime's pictures get PyTorch's verdicts, colour ≥ 0.9`, async (t) => {
-    const want = evaluation.samplers[sampler]!.per_image;
+  const pytorch = evaluation.samplers[sampler]!;
+  const barsMet = (['color', 'shape', 'position'] as const).filter((k) => pytorch[k] >= BAR[k]);
+  test(`held-out prompts with ${sampler}: the runtime's pictures get PyTorch's verdicts and meet ${barsMet.map((k) => `${k} ≥ ${BAR[k]}`).join(', ') || 'no part of the bar (nor does PyTorch)'}`, async (t) => {
+    const want = pytorch.per_image;
     assert.ok(want.length >= 48, `${want.length} reference images`);
     const sd = await model();
     const expected = new Map(spec.prompts.map((p) => [p.prompt, p]));
-    let colourRight = 0;
+    const right = { color: 0, shape: 0, position: 0 };
     const differ: string[] = [];
     for (let i = 0; i < want.length; i += 16) {
       const chunk = want.slice(i, i + 16);
@@ -37,15 +42,16 @@ for (const sampler of ['euler', 'dpmpp_2m'] as const) {
       images.forEach((img, k) => {
         const ref = chunk[k]!;
         const got = analyse(img.data, img.width, img.height, spec);
-        if (got.color === expected.get(ref.prompt)!.color) colourRight++;
-        for (const key of ['color', 'shape', 'position'] as const)
+        for (const key of ['color', 'shape', 'position'] as const) {
+          if (got[key] === expected.get(ref.prompt)![key]) right[key]++;
           if (got[key] !== ref[key]) differ.push(`${key} ${ref[key]}→${got[key]} (seed ${ref.seed}: ${ref.prompt})`);
+        }
       });
     }
-    const colour = colourRight / want.length;
-    t.diagnostic(`${sampler}: colour ${colour.toFixed(3)}; ${differ.length} of ${3 * want.length} verdicts differ from PyTorch`);
+    const acc = { color: right.color / want.length, shape: right.shape / want.length, position: right.position / want.length };
+    t.diagnostic(`${sampler}: colour ${acc.color.toFixed(3)} shape ${acc.shape.toFixed(3)} position ${acc.position.toFixed(3)}; ${differ.length} of ${3 * want.length} verdicts differ from PyTorch`);
     // f16 weights vs PyTorch's f32 upcast move a pixel or two at an object's edge: allow 3% of verdicts to flip
     assert.ok(differ.length <= Math.floor(0.03 * 3 * want.length), differ.join('; '));
-    assert.ok(colour >= 0.9, `colour accuracy ${colour}`);
+    for (const k of barsMet) assert.ok(acc[k] >= BAR[k], `${k} accuracy ${acc[k]} < ${BAR[k]} (PyTorch: ${pytorch[k]})`);
   });
 }
