@@ -68,6 +68,17 @@ def plot(rows, history, out):
     fig.savefig(out, dpi=90)
 
 
+def recipe_note(args):
+    """What this run changed from the recipe text above (train.py options added after it was written)."""
+    if not args.get("zero_frac") and not args.get("snr_floor") and args.get("procs", 1) == 1:
+        return ""
+    return (f"**This run differs**: batch {args.get('unet_batch')} over {args.get('procs', 1)} data-parallel "
+            f"processes; a fraction {args.get('zero_frac', 0)} of every batch drawn at t = 999 with the signal "
+            f"removed (only noise and caption, like the first sampling step); loss weight clamp(SNR, "
+            f"{args.get('snr_floor', 0)}, {args.get('min_snr')}) / SNR, i.e. an x0 error below SNR "
+            f"{args.get('snr_floor', 0)} (train/run_notes.md, session 4).")
+
+
 def fill(template, values):
     for k, v in values.items():
         template = template.replace("@@" + k + "@@", str(v))
@@ -131,6 +142,7 @@ def main():
         "VAE_TOP": final["config"]["vae"]["ch"] * final["config"]["vae"]["ch_mult"][0],
         "CACHE": (final.get("args") or {}).get("cache_images", "-"),
         "UNET_LR": (final.get("args") or {}).get("unet_lr", "-"),
+        "RECIPE": recipe_note(final.get("args") or {}),
         "MACHINE": open(os.path.join(HERE, "machine_note.txt")).read().strip()
         if os.path.exists(os.path.join(HERE, "machine_note.txt")) else "see the note on issue 4",
         "WHY": open(os.path.join(HERE, "run_notes.md")).read().strip()
