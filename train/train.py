@@ -405,7 +405,7 @@ def main():
                 save_ckpt(ck, snapshot({"clip": clip.state_dict(), "unet": unet.state_dict(),
                                         "ema_clip": ema_clip.state_dict(), "ema_unet": ema_unet.state_dict(),
                                         "opt": opt.state_dict()}))
-                peer_proc = data_parallel.spawn_peer(a.out, [x for x in sys.argv[1:]])
+                peer_proc = data_parallel.spawn_peer(a.out, sys.argv[1:])
             torch.set_num_threads(1)
             data_parallel.join(a.out, a.rank, world)
             data_parallel.broadcast_modules(clip, unet)
@@ -453,8 +453,7 @@ def main():
             gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             st["step"] += 1
-            if peer:
-                st["elapsed"] += time.time() - t0
+            if peer:  # rank 0 alone keeps the clock, the averages and the records
                 continue
             decay = min(0.995, (1 + st["step"]) / (10 + st["step"]))
             ema_update(ema_unet, unet, decay)

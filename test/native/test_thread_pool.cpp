@@ -1,13 +1,12 @@
-// The thread pool under back-to-back jobs: every task of every job must run exactly once, and only
-// with its own job's function. Tiny jobs on more threads than cores make workers wake late, after
-// the caller has done all the tasks and moved on: the case that once let a late worker claim the
-// next job's tasks while still running the previous job's function (a rare wrong conv result).
+// The thread pool under back-to-back jobs: every task of every job must run exactly once. Tiny jobs
+// on more threads than cores make workers wake late, after the caller has done all the tasks and
+// moved on: the case that once let a late worker take a task index of the next job before its
+// counter was reset, so that task ran twice (a rare doubled accumulate in test_gemm).
 #include <atomic>
 #include <cstdlib>
 #include <cstdio>
 #include <functional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/cpu/thread_pool.h"
@@ -30,7 +29,8 @@ void stress(int threads, int jobs) {
   for (auto& row : hits)
     for (auto& h : row) h.store(0);
   std::vector<std::function<void(int64_t, int)>> fns(kRing);
-  int bad_thread = 0, wrong = 0;
+  std::atomic<int> bad_thread{0};
+  int wrong = 0;
   for (int j = 0; j < jobs; ++j) {
     const int slot = j % kRing, n = tasks_of(j);
     for (auto& h : hits[slot]) h.store(0);
@@ -49,7 +49,7 @@ void stress(int threads, int jobs) {
   }
   CHECK_MSG(wrong == 0, std::to_string(threads) + " threads, " + std::to_string(jobs) + " jobs: " +
                             std::to_string(wrong) + " task counts wrong");
-  CHECK_MSG(bad_thread == 0, "thread index out of range");
+  CHECK_MSG(bad_thread.load() == 0, "thread index out of range");
 }
 
 }  // namespace

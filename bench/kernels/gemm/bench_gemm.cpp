@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/cpu/gemm.h"
@@ -203,11 +204,14 @@ int main(int argc, char** argv) {
           v.fn = driver ? gemm_lab::gemm_v1 : gemm;
           v.p.isa = isa, v.p.precision = pr;
           v.err = validate_paths ? validate(s, isa, pr, pool, v.fn) : 0.0;
-          if (s.conv && !driver && pr == GemmPrecision::F32) {  // the other conv driver, same run
-            Variant w = v;
-            w.isa += w.p.n * w.p.k * 4 <= (int64_t(32) << 20) ? "-perK" : "-wholeB";
-            w.p.im2col_whole_b_max = w.p.n * w.p.k * 4 <= (int64_t(32) << 20) ? 0 : int64_t(1) << 40;
-            vs.push_back(std::move(w));
+          if (s.conv && !driver && pr == GemmPrecision::F32) {  // both conv drivers forced, same run
+            for (const auto& [suffix, whole_b_max] : {std::pair<const char*, int64_t>{"-perK", 0},
+                                                     {"-wholeB", int64_t(1) << 40}}) {
+              Variant w = v;
+              w.isa += suffix;
+              w.p.im2col_whole_b_max = whole_b_max;
+              vs.push_back(std::move(w));
+            }
           }
           vs.push_back(std::move(v));
         }

@@ -35,7 +35,8 @@ void ThreadPool::worker_main(int thread) {
       seen = generation_;
       // A worker that wakes after run() has already finished this job (every task done by the
       // others, busy_ seen at 0) must not enter drain(): the caller may be setting up the next
-      // job, and this worker would claim its tasks while still holding the old job's function.
+      // job, and between its n_tasks_ and next_task_ stores this worker could take a task index
+      // of the new job that is handed out again after the reset, so that task would run twice.
       if (!job_) continue;
       ++busy_;
     }
