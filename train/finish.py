@@ -69,14 +69,14 @@ def plot(rows, history, out):
 
 
 def recipe_note(args):
-    """What this run changed from the recipe text above (train.py options added after it was written)."""
+    """The zero-signal items and data parallelism, where a run used them (the template text predates them)."""
     if not args.get("zero_frac") and not args.get("snr_floor") and args.get("procs", 1) == 1:
         return ""
-    return (f"**This run differs**: batch {args.get('unet_batch')} over {args.get('procs', 1)} data-parallel "
-            f"processes; a fraction {args.get('zero_frac', 0)} of every batch drawn at t = 999 with the signal "
-            f"removed (only noise and caption, like the first sampling step); loss weight clamp(SNR, "
+    return (f"Split over {args.get('procs', 1)} data-parallel processes; a fraction {args.get('zero_frac', 0)} "
+            f"of every batch is drawn at t = 999 with the signal removed (only noise and caption, like the first "
+            f"sampling step) and scored on the clean latent it implies; loss weight clamp(SNR, "
             f"{args.get('snr_floor', 0)}, {args.get('min_snr')}) / SNR, i.e. an x0 error below SNR "
-            f"{args.get('snr_floor', 0)} (train/run_notes.md, session 4).")
+            f"{args.get('snr_floor', 0)}. This is what teaches position (train/run_notes.md, sessions 4 and 5).")
 
 
 def fill(template, values):
@@ -127,7 +127,7 @@ def main():
         "UNET_STEPS": tr.get("unet_steps"), "UNET_MIN": f"{(tr.get('unet_elapsed') or 0) / 60:.1f}",
         "VAE_L1": f"{last_v.get('l1', float('nan')):.4f}", "VAE_MSE": f"{last_v.get('mse', float('nan')):.5f}",
         "UNET_LOSS": f"{sum(r[2]['loss'] for r in last_u) / max(1, len(last_u)):.4f}",
-        "RESCALE": json.dumps(tr.get("vae_rescale")), "NOTES": tr.get("notes") or "the run was stopped and resumed twice with new arguments (see the status section: the VAE stage was re-opened), so `Arguments` are those of the last segment",
+        "RESCALE": json.dumps(tr.get("vae_rescale")), "NOTES": (tr.get("notes") or "").rstrip("; ") or "the run was stopped and resumed twice with new arguments (see the status section: the VAE stage was re-opened), so `Arguments` are those of the last segment",
         "VAE_PSNR": f"{ev['vae']['psnr_db']:.1f}", "VAE_L1_255": f"{ev['vae']['l1_0_255']:.1f}",
         "LAT_STD": f"{ev['vae']['scaled_latent_std']:.3f}", "LAT_MEAN": f"{ev['vae']['scaled_latent_mean']:.3f}",
         "EVAL_TABLE": table, "MEAN_C": f"{m['color']:.3f}", "MEAN_S": f"{m['shape']:.3f}", "MEAN_P": f"{m['position']:.3f}",
@@ -142,6 +142,7 @@ def main():
         "VAE_TOP": final["config"]["vae"]["ch"] * final["config"]["vae"]["ch_mult"][0],
         "CACHE": (final.get("args") or {}).get("cache_images", "-"),
         "UNET_LR": (final.get("args") or {}).get("unet_lr", "-"),
+        "UNET_BATCH": (final.get("args") or {}).get("unet_batch", 32),
         "RECIPE": recipe_note(final.get("args") or {}),
         "MACHINE": open(os.path.join(HERE, "machine_note.txt")).read().strip()
         if os.path.exists(os.path.join(HERE, "machine_note.txt")) else "see the note on issue 4",

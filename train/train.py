@@ -231,12 +231,15 @@ def main():
     ap.add_argument("--vae-max-steps", type=int, default=6000)
     ap.add_argument("--vae-crop-frac", type=float, default=0.32,
                     help="fraction of the VAE budget trained on 32x32 crops (4x cheaper per image)")
-    ap.add_argument("--unet-minutes", type=float, default=50.0)
+    ap.add_argument("--unet-minutes", type=float, default=54.0,
+                    help="~2700 steps of 64 at 1.2 s/step: the GPU sweep of train/run_notes.md (session 5) learns "
+                         "position from ~2700 steps of 64, not from 2240")
     ap.add_argument("--latent-std", type=float, default=1.0,
                     help="std of scale_factor * latent after the VAE stage (SD1 itself: about 1; 0.5 was tried in "
                          "session 3 and trained worse on the CPU: train/run_notes.md)")
     ap.add_argument("--vae-batch", type=int, default=8)
-    ap.add_argument("--unet-batch", type=int, default=32, help="items per step, split over --procs")
+    ap.add_argument("--unet-batch", type=int, default=64,
+                    help="items per step, split over --procs (32 at the same item rate does not learn position)")
     ap.add_argument("--vae-lr", type=float, default=8e-4)
     ap.add_argument("--unet-lr", type=float, default=1e-3)
     ap.add_argument("--kl-weight", type=float, default=1e-5)
@@ -247,14 +250,13 @@ def main():
     ap.add_argument("--cache-images", type=int, default=20480,
                     help="images encoded once after the VAE stage; the UNet stage samples from them")
     ap.add_argument("--min-snr", type=float, default=5.0, help="min-SNR-gamma loss weighting (0: off)")
-    ap.add_argument("--snr-floor", type=float, default=0.0,
-                    help="weight noisier items as if the loss were on x0 (weight 1/SNR) below this SNR; 0: off "
-                         "(1 learns position on a GPU with --zero-frac 0.5 in 4000 steps: train/run_notes.md)")
-    ap.add_argument("--zero-frac", type=float, default=0.0,
+    ap.add_argument("--snr-floor", type=float, default=1.0,
+                    help="weight noisier items as if the loss were on x0 (weight 1/SNR) below this SNR; 0: off")
+    ap.add_argument("--zero-frac", type=float, default=0.5,
                     help="fraction of each UNet batch drawn at t=999 with the signal removed, so the layout must come "
-                         "from the caption (train/run_notes.md: without it position is not learned; with it, 90 CPU "
-                         "minutes are too few steps, so the shipped recipe does not use it yet)")
-    ap.add_argument("--procs", type=int, default=1,
+                         "from the caption (train/run_notes.md: without it position is not learned; 0: the session-2 "
+                         "recipe)")
+    ap.add_argument("--procs", type=int, default=2,
                     help="data-parallel processes in the UNet stage (2: 1.2x the items per second at batch 64)")
     ap.add_argument("--rank", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--vae-from", default=None,
@@ -399,6 +401,10 @@ def main():
             run.log(f"encoded {a.cache_images} training images in {st['cache_seconds']:.0f}s")
         n_cache = len(cache["captions"])
         budget = a.unet_minutes * 60
+        if not peer and st.get("unet_budget_s") not in (None, budget):  # the cosine schedule was stretched
+            st["notes"] = (st.get("notes") or "") + (f"the UNet budget changed from {st['unet_budget_s'] / 60:g} to "
+                                                     f"{a.unet_minutes:g} min at step {st['step']}; ")
+        st["unet_budget_s"] = budget
         world = max(1, a.procs)
         if world > 1:
             if not peer:
@@ -432,8 +438,12 @@ def main():
                 keep[:n_zero] = 0.0
             abar = ac[t].view(-1, 1, 1, 1)
             xt = keep * abar.sqrt() * z + (1 - abar).sqrt() * noise
+            # the noise that explains xt given the clean latent: for a signal-free item it is not the input
+            # noise (that target would be the input itself, learnable without the caption) but the noise
+            # whose removal lands on z, so those items teach the layout the caption implies
+            eps_target = (xt - abar.sqrt() * z) / (1 - abar).sqrt()
             eps = unet(xt, t.float(), clip(ids_of(caps)))
-            per_item = ((eps - noise) ** 2).mean(dim=[1, 2, 3])
+            per_item = ((eps - eps_target) ** 2).mean(dim=[1, 2, 3])
             if a.min_snr > 0:  # min-SNR-gamma (Hang et al. 2023): the nearly clean steps, which decide no
                 snr = ac[t] / (1 - ac[t])  # layout, stop dominating the gradient; below --snr-floor the
                 # weight 1/SNR makes it an x0 error, which the layout (and so position) dominates
