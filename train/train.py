@@ -26,10 +26,11 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import data  # noqa: E402
-import data_parallel  # noqa: E402
+import data_parallel
 import eval_metrics  # noqa: E402
 import sampling  # noqa: E402
 from tiny_config import CONFIG, build  # noqa: E402
+from token_rows import UsedTokenRows  # noqa: E402
 from tokenizer import ClipTokenizer  # noqa: E402
 
 
@@ -198,7 +199,7 @@ def quick_eval(clip, unet, vae, tok, seeds=(0,), steps=20, cfg=6.0, sampler="eul
     return acc / n
 
 
-def take_vae_stage(src_dir, out, ck, run):
+def take_vae_stage(src_dir, out, ck, run, seed=0):
     """Begin a run at its UNet stage with the VAE and latent cache of another run's finished VAE stage, so a
     change to the UNet recipe is not paid for with a retrained VAE. The wall time counts the source's VAE
     stage (its total minus its UNet steps, so its UNet evaluations are counted too: an upper bound)."""
@@ -213,6 +214,9 @@ def take_vae_stage(src_dir, out, ck, run):
                    f"the VAE stage and latent cache come from run {os.path.basename(os.path.abspath(src_dir))} "
                    f"(same VAE arguments; {src['vae_steps']} steps, {src['vae_elapsed'] / 60:.1f} min of VAE steps, "
                    f"{vae_wall / 60:.1f} min of wall time up to its UNet stage); ")})
+    if seed:  # the UNet stage's data stream is the source's unless another seed is asked for
+        st["np_rng"] = np.random.RandomState(seed).get_state()
+        st["torch_rng"] = torch.Generator().manual_seed(seed).get_state()
     shutil.copyfile(os.path.join(src_dir, "latents.pt"), os.path.join(out, "latents.pt"))
     save_ckpt(ck, st)
     run.log(f"took the VAE stage of {src_dir}: {src['vae_steps']} steps, wall {vae_wall / 60:.1f} min")
@@ -261,22 +265,26 @@ def main():
     ap.add_argument("--rank", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--vae-from", default=None,
                     help="start from another run's finished VAE stage and latent cache (same VAE arguments)")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="another UNet/CLIP initialisation and data stream (0: the shipped run's)")
     ap.add_argument("--no-finish", action="store_true")
     a = ap.parse_args()
     peer = a.rank > 0
     tuner = ThreadTuner(1 if peer else a.threads)
     run = Run(a.out, quiet=peer)
     ck = os.path.join(a.out, "ckpt.pt")
+    if a.seed:  # 0 keeps torch's default stream, which initialised the shipped run
+        torch.manual_seed(a.seed)
     clip, unet, vae = build()
     tok = ClipTokenizer()
     st = {"stage": "vae", "step": 0, "elapsed": 0.0, "wall_start": time.time(), "history": []}
-    torch.manual_seed(0)
-    rng = np.random.RandomState(0)
+    torch.manual_seed(a.seed)
+    rng = np.random.RandomState(a.seed)
     with torch.no_grad():  # start with a nearly deterministic posterior (std ~0.02): the decoder sees clean
         vae.quant_conv.bias[4:] = -8.0  # latents from step 0 instead of unit noise (the KL weight is tiny)
     vopt = torch.optim.AdamW(vae.parameters(), lr=a.vae_lr, betas=(0.9, 0.99), weight_decay=0.0)
     if a.vae_from and not os.path.exists(ck):
-        take_vae_stage(a.vae_from, a.out, ck, run)
+        take_vae_stage(a.vae_from, a.out, ck, run, a.seed)
     if os.path.exists(ck):
         st = torch.load(ck)
         vae.load_state_dict(st["vae"])
@@ -358,20 +366,12 @@ def main():
         p.requires_grad_(False)
 
     # ---------------- stage 2: UNet + CLIP
-    params = list(unet.parameters()) + list(clip.parameters())
-    no_wd = [p for n, p in list(unet.named_parameters()) + list(clip.named_parameters())
-             if p.ndim < 2 or "embedding" in n]
-    ids_no_wd = {id(p) for p in no_wd}
-    opt = torch.optim.AdamW([{"params": [p for p in params if id(p) not in ids_no_wd], "weight_decay": 0.01},
-                             {"params": no_wd, "weight_decay": 0.0}], lr=a.unet_lr, betas=(0.9, 0.99))
     ema_clip, ema_unet = copy.deepcopy(clip).eval(), copy.deepcopy(unet).eval()
     if st["stage"] in ("unet", "done") and "unet" in st:
         clip.load_state_dict(st["clip"])
         unet.load_state_dict(st["unet"])
         ema_clip.load_state_dict(st["ema_clip"])
         ema_unet.load_state_dict(st["ema_unet"])
-        if "opt" in st:
-            opt.load_state_dict(st["opt"])
     if st["stage"] == "done" and a.unet_minutes * 60 > st.get("unet_elapsed", 0) + 30:
         # a larger --unet-minutes than the finished run used: continue training (the cosine LR schedule
         # restarts from the new progress fraction)
@@ -388,6 +388,7 @@ def main():
             out.append(tok_cache[c])
         return torch.tensor(out)
 
+    cache, token_rows = None, None
     if st["stage"] == "unet":
         cache_path = os.path.join(a.out, "latents.pt")
         if os.path.exists(cache_path):
@@ -399,6 +400,26 @@ def main():
             torch.save(cache, cache_path)
             st["cache_seconds"] = time.time() - tc
             run.log(f"encoded {a.cache_images} training images in {st['cache_seconds']:.0f}s")
+        if st.get("token_rows") or "opt" not in st:  # not for a run whose optimiser state has the full table
+            # CLIP's BPE splits at spaces before merging, so the captions' tokens are their words' tokens
+            words = sorted({w for c in set(cache["captions"]) for w in c.split()})
+            token_rows = UsedTokenRows(clip.embeddings.token_embedding, [i for w in words for i in tok.encode_sd1(w)])
+            st["token_rows"] = True
+            run.log(f"training {len(token_rows.ids)} of {clip.embeddings.token_embedding.num_embeddings} "
+                    f"token-embedding rows (the captions' tokens)")
+    params = [p for p in list(unet.parameters()) + list(clip.parameters()) if p.requires_grad]
+    no_wd = [p for n, p in list(unet.named_parameters()) + list(clip.named_parameters())
+             if p.requires_grad and (p.ndim < 2 or "embedding" in n)]
+    if token_rows:
+        params.append(token_rows.rows)
+        no_wd.append(token_rows.rows)
+    ids_no_wd = {id(p) for p in no_wd}
+    opt = torch.optim.AdamW([{"params": [p for p in params if id(p) not in ids_no_wd], "weight_decay": 0.01},
+                             {"params": no_wd, "weight_decay": 0.0}], lr=a.unet_lr, betas=(0.9, 0.99))
+    if "opt" in st:
+        opt.load_state_dict(st["opt"])
+
+    if st["stage"] == "unet":
         n_cache = len(cache["captions"])
         budget = a.unet_minutes * 60
         if not peer and st.get("unet_budget_s") not in (None, budget):  # the cosine schedule was stretched
@@ -415,9 +436,11 @@ def main():
             torch.set_num_threads(1)
             data_parallel.join(a.out, a.rank, world)
             data_parallel.broadcast_modules(clip, unet)
+            if token_rows:
+                token_rows.reload()
             if peer:  # its own items: a stream that differs from rank 0's and from its earlier sessions
-                rng = np.random.RandomState(1000003 + st["step"])
-                torch.manual_seed(1000003 + st["step"])
+                rng = np.random.RandomState(1000003 + st["step"] + 7919 * a.seed)
+                torch.manual_seed(1000003 + st["step"] + 7919 * a.seed)
             run.log(f"UNet stage on {world} data-parallel processes, {a.unet_batch // world} items each per step")
         per_rank = a.unet_batch // world
         last_ck, last_ev, agg, t_log = time.time(), st["elapsed"], [], time.time()
@@ -462,6 +485,8 @@ def main():
                 g["lr"] = lr
             gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
+            if token_rows:
+                token_rows.write_back()
             st["step"] += 1
             if peer:  # rank 0 alone keeps the clock, the averages and the records
                 continue
