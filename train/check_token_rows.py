@@ -12,18 +12,11 @@ from tiny_config import CONFIG  # noqa: E402
 from sd_modules import CLIPTextModel, UNetModel  # noqa: E402
 from token_rows import UsedTokenRows  # noqa: E402
 from tokenizer import ClipTokenizer  # noqa: E402
+from train import unet_stage_optimizer  # noqa: E402
 
 
 def train(clip, unet, rows, batches):
-    params = [p for p in list(unet.parameters()) + list(clip.parameters()) if p.requires_grad]
-    no_wd = [p for n, p in list(unet.named_parameters()) + list(clip.named_parameters())
-             if p.requires_grad and (p.ndim < 2 or "embedding" in n)]
-    if rows:
-        params.append(rows.rows)
-        no_wd.append(rows.rows)
-    ids_no_wd = {id(p) for p in no_wd}
-    opt = torch.optim.AdamW([{"params": [p for p in params if id(p) not in ids_no_wd], "weight_decay": 0.01},
-                             {"params": no_wd, "weight_decay": 0.0}], lr=1e-3, betas=(0.9, 0.99))
+    params, opt = unet_stage_optimizer(unet, clip, rows, 1e-3)
     times = []
     for ids, x, t, target in batches:
         t0 = time.perf_counter()

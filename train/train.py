@@ -222,6 +222,20 @@ def take_vae_stage(src_dir, out, ck, run, seed=0):
     run.log(f"took the VAE stage of {src_dir}: {src['vae_steps']} steps, wall {vae_wall / 60:.1f} min")
 
 
+def unet_stage_optimizer(unet, clip, token_rows, lr):
+    """AdamW over what the UNet stage trains (no weight decay on embeddings, norms and biases)."""
+    params = [p for p in list(unet.parameters()) + list(clip.parameters()) if p.requires_grad]
+    no_wd = [p for n, p in list(unet.named_parameters()) + list(clip.named_parameters())
+             if p.requires_grad and (p.ndim < 2 or "embedding" in n)]
+    if token_rows:
+        params.append(token_rows.rows)
+        no_wd.append(token_rows.rows)
+    ids_no_wd = {id(p) for p in no_wd}
+    opt = torch.optim.AdamW([{"params": [p for p in params if id(p) not in ids_no_wd], "weight_decay": 0.01},
+                             {"params": no_wd, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.99))
+    return params, opt
+
+
 def ema_update(ema, model, decay):
     with torch.no_grad():
         for pe, pm in zip(ema.parameters(), model.parameters()):
@@ -407,15 +421,7 @@ def main():
             st["token_rows"] = True
             run.log(f"training {len(token_rows.ids)} of {clip.embeddings.token_embedding.num_embeddings} "
                     f"token-embedding rows (the captions' tokens)")
-    params = [p for p in list(unet.parameters()) + list(clip.parameters()) if p.requires_grad]
-    no_wd = [p for n, p in list(unet.named_parameters()) + list(clip.named_parameters())
-             if p.requires_grad and (p.ndim < 2 or "embedding" in n)]
-    if token_rows:
-        params.append(token_rows.rows)
-        no_wd.append(token_rows.rows)
-    ids_no_wd = {id(p) for p in no_wd}
-    opt = torch.optim.AdamW([{"params": [p for p in params if id(p) not in ids_no_wd], "weight_decay": 0.01},
-                             {"params": no_wd, "weight_decay": 0.0}], lr=a.unet_lr, betas=(0.9, 0.99))
+    params, opt = unet_stage_optimizer(unet, clip, token_rows, a.unet_lr)
     if "opt" in st:
         opt.load_state_dict(st["opt"])
 
