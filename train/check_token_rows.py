@@ -8,6 +8,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from threads import set_threads  # noqa: E402
 from tiny_config import CONFIG  # noqa: E402
 from sd_modules import CLIPTextModel, UNetModel  # noqa: E402
 from token_rows import UsedTokenRows  # noqa: E402
@@ -32,7 +33,7 @@ def train(clip, unet, rows, batches):
 
 
 def main():
-    torch.set_num_threads(1)
+    set_threads(1)
     torch.manual_seed(0)
     tok = ClipTokenizer()
     captions = ["a small red circle on the left, blue background", "a large green star at the top on a white background", ""]

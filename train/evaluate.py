@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import data  # noqa: E402
 import eval_metrics  # noqa: E402
+from threads import set_threads  # noqa: E402
 import sampling  # noqa: E402
 from export import DEFAULT_OUT, load_exported  # noqa: E402
 from tokenizer import ClipTokenizer  # noqa: E402
@@ -71,7 +72,7 @@ def main():
     ap.add_argument("--grid", default=os.path.join(HERE, "..", "models", "samples.png"))
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    set_threads(a.threads)
     clip, unet, vae, cfg = load_exported(a.model)
     tok = ClipTokenizer()
     spec = json.load(open(os.path.join(HERE, "heldout_prompts.json")))

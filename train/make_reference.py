@@ -19,6 +19,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from threads import set_threads  # noqa: E402
 import sampling  # noqa: E402
 import st_io  # noqa: E402
 from export import DEFAULT_OUT, load_exported  # noqa: E402
@@ -30,7 +31,7 @@ PROMPT, NEGATIVE, STEPS, CFG, SEED = "a red circle on a white background", "", 8
 
 @torch.no_grad()
 def make(model_path, out):
-    torch.set_num_threads(1)
+    set_threads(1)
     clip, unet, vae, cfg = load_exported(model_path)
     tok = ClipTokenizer()
     ids_c = torch.tensor([tok.encode_sd1(PROMPT)])

@@ -28,6 +28,7 @@ sys.path.insert(0, HERE)
 import data  # noqa: E402
 import data_parallel
 import eval_metrics  # noqa: E402
+from threads import set_threads  # noqa: E402
 import sampling  # noqa: E402
 from tiny_config import CONFIG, build  # noqa: E402
 from token_rows import UsedTokenRows  # noqa: E402
@@ -66,14 +67,14 @@ class ThreadTuner:
         self.choices = sorted({1, max_threads})
         self.best, self.period, self.probe = self.choices[0], period, probe
         self.i, self.recent, self.trial = 0, [], []
-        torch.set_num_threads(self.best)
+        set_threads(self.best)
 
     def other(self):
         return [c for c in self.choices if c != self.best][0] if len(self.choices) > 1 else self.best
 
     def before(self):
         k = self.i % self.period
-        torch.set_num_threads(self.other() if k < self.probe else self.best)
+        set_threads(self.other() if k < self.probe else self.best)
 
     def after(self, dt):
         k = self.i % self.period
@@ -249,9 +250,9 @@ def main():
     ap.add_argument("--vae-max-steps", type=int, default=6000)
     ap.add_argument("--vae-crop-frac", type=float, default=0.32,
                     help="fraction of the VAE budget trained on 32x32 crops (4x cheaper per image)")
-    ap.add_argument("--unet-minutes", type=float, default=54.0,
-                    help="~2700 steps of 64 at 1.2 s/step: the GPU sweep of train/run_notes.md (session 5) learns "
-                         "position from ~2700 steps of 64, not from 2240")
+    ap.add_argument("--unet-minutes", type=float, default=46.0,
+                    help="with the VAE stage's 43 min, 90 in all; the GPU sweep of train/run_notes.md (session 5) "
+                         "learns position from ~2700 steps of 64, not from 2240")
     ap.add_argument("--latent-std", type=float, default=1.0,
                     help="std of scale_factor * latent after the VAE stage (SD1 itself: about 1; 0.5 was tried in "
                          "session 3 and trained worse on the CPU: train/run_notes.md)")
@@ -409,7 +410,7 @@ def main():
             cache = torch.load(cache_path)
         else:
             tc = time.time()
-            torch.set_num_threads(a.threads)  # large batches: both cores pay off here
+            set_threads(a.threads)  # large batches: both cores pay off here
             cache = build_latent_cache(vae, rng, a.cache_images)
             torch.save(cache, cache_path)
             st["cache_seconds"] = time.time() - tc
@@ -439,7 +440,7 @@ def main():
                                         "ema_clip": ema_clip.state_dict(), "ema_unet": ema_unet.state_dict(),
                                         "opt": opt.state_dict()}))
                 peer_proc = data_parallel.spawn_peer(a.out, sys.argv[1:])
-            torch.set_num_threads(1)
+            set_threads(1)
             data_parallel.join(a.out, a.rank, world)
             data_parallel.broadcast_modules(clip, unet)
             if token_rows:
