@@ -16,12 +16,14 @@ const spec = JSON.parse(readFileSync(join(root, 'train', 'heldout_prompts.json')
 const model = process.env.MODEL ?? join(root, 'models', 'sd-native-tiny.safetensors');
 const seeds = (process.env.SEEDS ?? '0,1').split(',').map(Number);
 const samplers = process.env.SAMPLERS ? process.env.SAMPLERS.split(',') : [...SAMPLER_NAMES];
+const steps = Number(process.env.STEPS ?? 20);
+const cfgScale = Number(process.env.CFG ?? 6);
 const BAR = { color: 0.9, shape: 0.7, position: 0.8 };
 
 const sd = await StableDiffusion.load(model, { threads: Number(process.env.THREADS ?? 2) });
 const cases = seeds.flatMap((seed) => spec.prompts.map((item) => ({ item, seed })));
 const results: Record<string, { color: number; shape: number; position: number; images: number; seconds: number }> = {};
-console.log(`${model}: ${spec.prompts.length} held-out prompts × seeds ${seeds.join(',')}, 20 steps, CFG 6, rng cpu`);
+console.log(`${model}: ${spec.prompts.length} held-out prompts × seeds ${seeds.join(',')}, ${steps} steps, CFG ${cfgScale}, rng cpu`);
 console.log('sampler              colour  shape  position  images  seconds');
 for (const sampler of samplers) {
   const t0 = performance.now();
@@ -29,7 +31,7 @@ for (const sampler of samplers) {
   for (let i = 0; i < cases.length; i += 16) {
     const chunk = cases.slice(i, i + 16);
     const images = await sd.generateBatch(chunk.map(({ item, seed }) => ({ prompt: item.prompt, negativePrompt: '', seed })), {
-      width: 64, height: 64, steps: 20, cfgScale: 6, sampler, rng: 'cpu',
+      width: 64, height: 64, steps, cfgScale, sampler, rng: 'cpu',
     });
     images.forEach((img, k) => {
       const a = analyse(img.data, img.width, img.height, spec);

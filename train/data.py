@@ -144,6 +144,29 @@ def caption(objs, bg, rng):
     return f"{a} and {b} on {article(bg)} {bg} background"
 
 
+def caption_cover(text, res=RES, latent_factor=8):
+    """Where a caption puts its objects, as the fraction of each latent pixel's patch inside their bounding
+    boxes ([res/8, res/8] float32; zeros when the caption names no position). For latent caches that did not
+    keep their images: the caption fixes each box to within the +-2.5 px jitter of _sample_object."""
+    n = res // latent_factor
+    cover = np.zeros((n, n), np.float32)
+    edges = np.arange(n + 1) * latent_factor
+    two = " and " in text
+    for pos, phrases in POS_PHRASES.items():
+        for ph in phrases:
+            at = text.find(ph)
+            if at < 0:
+                continue
+            before = text[:at].rsplit(" and ", 1)[-1]  # this object's own words
+            size = "small" if two or "small" in before else "large" if "large" in before else None
+            side = (SIZES[size] if size else (SIZES["small"] + SIZES["large"]) / 2) * res
+            cx, cy = POSITIONS[pos][0] * res, POSITIONS[pos][1] * res
+            ox = np.clip(np.minimum(edges[1:], cx + side / 2) - np.maximum(edges[:-1], cx - side / 2), 0, None)
+            oy = np.clip(np.minimum(edges[1:], cy + side / 2) - np.maximum(edges[:-1], cy - side / 2), 0, None)
+            cover = np.maximum(cover, np.outer(oy, ox) / latent_factor ** 2)
+    return cover
+
+
 # ---------------------------------------------------------------------------------------------- sampling
 def _sample_object(rng, bg, pos, avoid_color=None, size=None):
     while True:

@@ -76,7 +76,11 @@ def recipe_note(args):
             f"of every batch is drawn at t = 999 with the signal removed (only noise and caption, like the first "
             f"sampling step) and scored on the clean latent it implies; loss weight clamp(SNR, "
             f"{args.get('snr_floor', 0)}, {args.get('min_snr')}) / SNR, i.e. an x0 error below SNR "
-            f"{args.get('snr_floor', 0)}. This is what teaches position (train/run_notes.md, sessions 4 and 5).")
+            f"{args.get('snr_floor', 0)}. This is what teaches position (train/run_notes.md, sessions 4 and 5)."
+            + (f" The zero-signal fraction falls linearly to {args['zero_frac_end']} over the stage."
+               if args.get("zero_frac_end") not in (None, args.get("zero_frac")) else "")
+            + (f" Latent pixels under an object weigh 1 + {args['obj_weight']} x their cover in the loss (normalised"
+               f" to mean 1 per image; session 6)." if args.get("obj_weight") else ""))
 
 
 def fill(template, values):
