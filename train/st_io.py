@@ -3,6 +3,7 @@
 Written for sd-native's training scripts; numpy only (torch tensors are accepted by `save`).
 """
 import json
+import os
 import struct
 
 import numpy as np
@@ -52,8 +53,12 @@ def save(path, tensors, metadata=None):
         off += a.nbytes
     hj = json.dumps(header, separators=(",", ":")).encode()
     hj += b" " * ((-len(hj)) % 8)
-    with open(path, "wb") as f:
+    # write aside and rename: a process that has the old file mmapped (the runtime maps weights in place) keeps
+    # its pages instead of dying of SIGBUS when the file is truncated under it
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
         f.write(struct.pack("<Q", len(hj)))
         f.write(hj)
         for k in order:
             f.write(arrs[k].tobytes())
+    os.replace(tmp, path)

@@ -2,13 +2,15 @@
 // same weights, noise and sampler, judged the way issue 4 judges pictures: every held-out prompt × seed
 // gets the same colour / shape / position verdicts as train/evaluate.py recorded (train/eval_results.json),
 // and every part of the bar (colour ≥ 0.9, shape ≥ 0.7, position ≥ 0.8) that PyTorch's evaluation meets
-// holds through the runtime too. The full bar with every sampler: npm run bench:semantic.
+// holds through the runtime too; colour and position with every sampler at 30 steps, CFG 4. The full bar with
+// every sampler: npm run bench:semantic.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { StableDiffusion } from '../../lib/index.js';
+import { SAMPLER_NAMES } from '../../lib/samplers.js';
 import { analyse, type HeldoutSpec } from '../helpers/shape-score.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
@@ -53,5 +55,34 @@ for (const sampler of ['euler', 'dpmpp_2m'] as const) {
     // f16 weights vs PyTorch's f32 upcast move a pixel or two at an object's edge: allow 3% of verdicts to flip
     assert.ok(differ.length <= Math.floor(0.03 * 3 * want.length), differ.join('; '));
     for (const k of barsMet) assert.ok(acc[k] >= BAR[k], `${k} accuracy ${acc[k]} < ${BAR[k]} (PyTorch: ${pytorch[k]})`);
+  });
+}
+
+
+// Every sampler the pipeline ships, at the settings this model is documented with (models/README.md: 30 steps,
+// CFG 4), judged against the prompts' own labels (PyTorch's evaluation covers 5 samplers at 20 steps, CFG 6).
+// Colour and position are asserted; shape is reported (the model does not meet that part of the bar yet).
+// At 20 steps LMS, a 4th-order multistep method, overshoots on this small model's rough eps surface
+// (position 0.75), and at CFG 6 five samplers sit at colour 0.81-0.89 (train/run_notes.md, session 6).
+for (const sampler of SAMPLER_NAMES) {
+  test(`held-out prompts with ${sampler} at 30 steps, CFG 4: colour ≥ ${BAR.color}, position ≥ ${BAR.position} through the runtime`, async (t) => {
+    const sd = await model();
+    const cases = [0, 1].flatMap((seed) => spec.prompts.map((item) => ({ item, seed })));
+    assert.ok(cases.length >= 48, `${cases.length} held-out cases`);
+    const right = { color: 0, shape: 0, position: 0 };
+    for (let i = 0; i < cases.length; i += 16) {
+      const chunk = cases.slice(i, i + 16);
+      const images = await sd.generateBatch(chunk.map(({ item, seed }) => ({ prompt: item.prompt, negativePrompt: '', seed })), {
+        width: 64, height: 64, steps: 30, cfgScale: 4, sampler, rng: 'cpu',
+      });
+      images.forEach((img, k) => {
+        const got = analyse(img.data, img.width, img.height, spec);
+        for (const key of ['color', 'shape', 'position'] as const) if (got[key] === chunk[k]!.item[key]) right[key]++;
+      });
+    }
+    const acc = { color: right.color / cases.length, shape: right.shape / cases.length, position: right.position / cases.length };
+    t.diagnostic(`${sampler}, 30 steps, CFG 4: colour ${acc.color.toFixed(3)} shape ${acc.shape.toFixed(3)} position ${acc.position.toFixed(3)}`);
+    assert.ok(acc.color >= BAR.color, `colour accuracy ${acc.color} < ${BAR.color}`);
+    assert.ok(acc.position >= BAR.position, `position accuracy ${acc.position} < ${BAR.position}`);
   });
 }
