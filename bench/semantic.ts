@@ -9,7 +9,8 @@ import { join, resolve } from 'node:path';
 
 import { StableDiffusion } from '../lib/index.js';
 import { SAMPLER_NAMES } from '../lib/samplers.js';
-import { analyse, type HeldoutSpec } from '../test/helpers/shape-score.js';
+import { accuracy, analyseHeldout, heldoutCases } from '../test/helpers/heldout-run.js';
+import type { HeldoutSpec } from '../test/helpers/shape-score.js';
 
 const root = resolve(import.meta.dirname, '..');
 const spec = JSON.parse(readFileSync(join(root, 'train', 'heldout_prompts.json'), 'utf8')) as HeldoutSpec;
@@ -21,25 +22,15 @@ const cfgScale = Number(process.env.CFG ?? 6);
 const BAR = { color: 0.9, shape: 0.7, position: 0.8 };
 
 const sd = await StableDiffusion.load(model, { threads: Number(process.env.THREADS ?? 2) });
-const cases = seeds.flatMap((seed) => spec.prompts.map((item) => ({ item, seed })));
+const cases = heldoutCases(spec, seeds);
 const results: Record<string, { color: number; shape: number; position: number; images: number; seconds: number }> = {};
 console.log(`${model}: ${spec.prompts.length} held-out prompts × seeds ${seeds.join(',')}, ${steps} steps, CFG ${cfgScale}, rng cpu`);
 console.log('sampler              colour  shape  position  images  seconds');
 for (const sampler of samplers) {
   const t0 = performance.now();
-  const right = { color: 0, shape: 0, position: 0 };
-  for (let i = 0; i < cases.length; i += 16) {
-    const chunk = cases.slice(i, i + 16);
-    const images = await sd.generateBatch(chunk.map(({ item, seed }) => ({ prompt: item.prompt, negativePrompt: '', seed })), {
-      width: 64, height: 64, steps, cfgScale, sampler, rng: 'cpu',
-    });
-    images.forEach((img, k) => {
-      const a = analyse(img.data, img.width, img.height, spec);
-      for (const key of ['color', 'shape', 'position'] as const) if (a[key] === chunk[k]!.item[key]) right[key]++;
-    });
-  }
+  const acc = accuracy(cases, await analyseHeldout(sd, spec, cases, { steps, cfgScale, sampler }));
   const n = cases.length;
-  const r = { color: right.color / n, shape: right.shape / n, position: right.position / n, images: n, seconds: (performance.now() - t0) / 1000 };
+  const r = { ...acc, images: n, seconds: (performance.now() - t0) / 1000 };
   results[sampler] = r;
   console.log(`${sampler.padEnd(20)} ${r.color.toFixed(3)}  ${r.shape.toFixed(3)}  ${r.position.toFixed(3)}     ${n}      ${r.seconds.toFixed(1)}`);
 }

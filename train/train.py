@@ -100,6 +100,13 @@ def save_ckpt(path, st):
 
 
 # ------------------------------------------------------------------------------------------------ VAE stage
+def border_median(x):
+    """Per image and channel, the median of the border pixels: the background colour of every training image.
+    x [N,C,H,W] -> [N,C,1,1]."""
+    border = torch.cat([x[..., 0, :], x[..., -1, :], x[..., 1:-1, 0], x[..., 1:-1, -1]], dim=-1)
+    return border.median(dim=-1).values[..., None, None]
+
+
 def vae_loss(vae, x, kl_weight):
     mom = vae.encode_moments(x)
     mean, logvar = mom[:, :4], mom[:, 4:].clamp(-30, 20)
@@ -107,8 +114,7 @@ def vae_loss(vae, x, kl_weight):
     rec = vae.decode(z)
     # Objects cover a fifth of the pixels but decide every evaluated attribute: weight them x4 (object =
     # pixels away from the image's border median, which is the background colour in every training image).
-    border = torch.cat([x[..., 0, :], x[..., -1, :], x[..., 1:-1, 0], x[..., 1:-1, -1]], dim=-1)
-    bg = border.median(dim=-1).values[..., None, None]
+    bg = border_median(x)
     w = 1 + 3 * ((x - bg).abs().amax(dim=1, keepdim=True) > 0.1).float()
     w = w / w.mean(dim=[1, 2, 3], keepdim=True)
     l1 = (w * (rec - x).abs()).mean()
@@ -191,9 +197,7 @@ def build_latent_cache(vae, rng, n, chunk=64):
 def object_cover(x, latent_factor=8):
     """Fraction of each latent pixel's 8x8 patch covered by an object: pixels farther than the scorer's mask
     threshold (60 of 255, train/eval_spec.md) from the image's border median. x [N,3,H,W] in [-1,1]."""
-    border = torch.cat([x[:, :, 0, :], x[:, :, -1, :], x[:, :, 1:-1, 0], x[:, :, 1:-1, -1]], dim=-1)
-    bg = border.median(dim=-1).values[:, :, None, None]
-    mask = ((x - bg).norm(dim=1, keepdim=True) > 60 / 127.5).float()
+    mask = ((x - border_median(x)).norm(dim=1, keepdim=True) > 60 / 127.5).float()
     return torch.nn.functional.avg_pool2d(mask, latent_factor)[:, 0]
 
 

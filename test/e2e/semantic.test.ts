@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 
 import { StableDiffusion } from '../../lib/index.js';
 import { SAMPLER_NAMES } from '../../lib/samplers.js';
-import { analyse, type HeldoutSpec } from '../helpers/shape-score.js';
+import { accuracy, analyseHeldout, heldoutCases } from '../helpers/heldout-run.js';
+import type { HeldoutSpec } from '../helpers/shape-score.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const spec = JSON.parse(readFileSync(join(root, 'train', 'heldout_prompts.json'), 'utf8')) as HeldoutSpec;
@@ -32,32 +33,19 @@ for (const sampler of ['euler', 'dpmpp_2m'] as const) {
   test(`held-out prompts with ${sampler}: the runtime's pictures get PyTorch's verdicts and meet ${barsMet.map((k) => `${k} ≥ ${BAR[k]}`).join(', ') || 'no part of the bar (nor does PyTorch)'}`, async (t) => {
     const want = pytorch.per_image;
     assert.ok(want.length >= 48, `${want.length} reference images`);
-    const sd = await model();
     const expected = new Map(spec.prompts.map((p) => [p.prompt, p]));
-    const right = { color: 0, shape: 0, position: 0 };
-    const differ: string[] = [];
-    for (let i = 0; i < want.length; i += 16) {
-      const chunk = want.slice(i, i + 16);
-      const images = await sd.generateBatch(chunk.map((v) => ({ prompt: v.prompt, negativePrompt: '', seed: v.seed })), {
-        width: 64, height: 64, steps: evaluation.steps, cfgScale: evaluation.cfg, sampler, rng: 'cpu',
-      });
-      images.forEach((img, k) => {
-        const ref = chunk[k]!;
-        const got = analyse(img.data, img.width, img.height, spec);
-        for (const key of ['color', 'shape', 'position'] as const) {
-          if (got[key] === expected.get(ref.prompt)![key]) right[key]++;
-          if (got[key] !== ref[key]) differ.push(`${key} ${ref[key]}→${got[key]} (seed ${ref.seed}: ${ref.prompt})`);
-        }
-      });
-    }
-    const acc = { color: right.color / want.length, shape: right.shape / want.length, position: right.position / want.length };
+    const cases = want.map((v) => ({ item: expected.get(v.prompt)!, seed: v.seed }));
+    const got = await analyseHeldout(await model(), spec, cases, { steps: evaluation.steps, cfgScale: evaluation.cfg, sampler });
+    const differ = want.flatMap((ref, k) => (['color', 'shape', 'position'] as const)
+      .filter((key) => got[k]![key] !== ref[key])
+      .map((key) => `${key} ${ref[key]}→${got[k]![key]} (seed ${ref.seed}: ${ref.prompt})`));
+    const acc = accuracy(cases, got);
     t.diagnostic(`${sampler}: colour ${acc.color.toFixed(3)} shape ${acc.shape.toFixed(3)} position ${acc.position.toFixed(3)}; ${differ.length} of ${3 * want.length} verdicts differ from PyTorch`);
     // f16 weights vs PyTorch's f32 upcast move a pixel or two at an object's edge: allow 3% of verdicts to flip
     assert.ok(differ.length <= Math.floor(0.03 * 3 * want.length), differ.join('; '));
     for (const k of barsMet) assert.ok(acc[k] >= BAR[k], `${k} accuracy ${acc[k]} < ${BAR[k]} (PyTorch: ${pytorch[k]})`);
   });
 }
-
 
 // Every sampler the pipeline ships, at the settings this model is documented with (models/README.md: 30 steps,
 // CFG 4), judged against the prompts' own labels (PyTorch's evaluation covers 5 samplers at 20 steps, CFG 6).
@@ -66,21 +54,9 @@ for (const sampler of ['euler', 'dpmpp_2m'] as const) {
 // (position 0.75), and at CFG 6 five samplers sit at colour 0.81-0.89 (train/run_notes.md, session 6).
 for (const sampler of SAMPLER_NAMES) {
   test(`held-out prompts with ${sampler} at 30 steps, CFG 4: colour ≥ ${BAR.color}, position ≥ ${BAR.position} through the runtime`, async (t) => {
-    const sd = await model();
-    const cases = [0, 1].flatMap((seed) => spec.prompts.map((item) => ({ item, seed })));
+    const cases = heldoutCases(spec, [0, 1]);
     assert.ok(cases.length >= 48, `${cases.length} held-out cases`);
-    const right = { color: 0, shape: 0, position: 0 };
-    for (let i = 0; i < cases.length; i += 16) {
-      const chunk = cases.slice(i, i + 16);
-      const images = await sd.generateBatch(chunk.map(({ item, seed }) => ({ prompt: item.prompt, negativePrompt: '', seed })), {
-        width: 64, height: 64, steps: 30, cfgScale: 4, sampler, rng: 'cpu',
-      });
-      images.forEach((img, k) => {
-        const got = analyse(img.data, img.width, img.height, spec);
-        for (const key of ['color', 'shape', 'position'] as const) if (got[key] === chunk[k]!.item[key]) right[key]++;
-      });
-    }
-    const acc = { color: right.color / cases.length, shape: right.shape / cases.length, position: right.position / cases.length };
+    const acc = accuracy(cases, await analyseHeldout(await model(), spec, cases, { steps: 30, cfgScale: 4, sampler }));
     t.diagnostic(`${sampler}, 30 steps, CFG 4: colour ${acc.color.toFixed(3)} shape ${acc.shape.toFixed(3)} position ${acc.position.toFixed(3)}`);
     assert.ok(acc.color >= BAR.color, `colour accuracy ${acc.color} < ${BAR.color}`);
     assert.ok(acc.position >= BAR.position, `position accuracy ${acc.position} < ${BAR.position}`);
