@@ -61,5 +61,9 @@ def average_grads(params, scalars):
     return flat[off:].tolist()
 
 
+def sum_tensor(t):
+    dist.all_reduce(t)
+
+
 def leave():
     dist.destroy_process_group()

@@ -259,6 +259,23 @@ def unet_stage_optimizer(unet, clip, token_rows, lr):
     return params, opt
 
 
+@torch.no_grad()
+def caption_contexts(clip, ids_of, captions, rank=0, world=1, chunk=256):
+    """The frozen text encoder's output for every distinct caption (and the empty one): [n, 77, width] and a
+    caption -> row map. Data-parallel ranks each encode a share and sum the table (~16k captions: 69 s alone)."""
+    clip.eval()
+    uniq = sorted(set(captions) | {""})
+    rows = None
+    for i in range(rank * chunk, len(uniq), world * chunk):
+        h = clip(ids_of(uniq[i:i + chunk]))
+        if rows is None:
+            rows = torch.zeros(len(uniq), *h.shape[1:])
+        rows[i:i + len(h)] = h
+    if world > 1:
+        data_parallel.sum_tensor(rows)
+    return rows, {c: i for i, c in enumerate(uniq)}
+
+
 def ema_update(ema, model, decay):
     with torch.no_grad():
         for pe, pm in zip(ema.parameters(), model.parameters()):
@@ -293,6 +310,9 @@ def main():
     ap.add_argument("--min-snr", type=float, default=5.0, help="min-SNR-gamma loss weighting (0: off)")
     ap.add_argument("--snr-floor", type=float, default=1.0,
                     help="weight noisier items as if the loss were on x0 (weight 1/SNR) below this SNR; 0: off")
+    ap.add_argument("--ordinary-snr-floor", type=float, default=None,
+                    help="--snr-floor for the items that keep their signal (default: the same); the zero-signal items "
+                         "keep --snr-floor, which makes their loss the x0 error that teaches position")
     ap.add_argument("--zero-frac", type=float, default=0.5,
                     help="fraction of each UNet batch drawn at t=999 with the signal removed, so the layout must come "
                          "from the caption (train/run_notes.md: without it position is not learned; 0: the session-2 "
@@ -301,6 +321,16 @@ def main():
                     help="the zero-signal fraction falls linearly from --zero-frac to this over the UNet stage "
                          "(GPU sweep, session 6: colour 0.91-0.92 and position 0.97-1.00 at 3200 steps on two "
                          "seeds, against 0.77-0.98 / 0.91-0.97 at a constant 0.5)")
+    ap.add_argument("--freeze-text-at", type=float, default=1.0,
+                    help="fraction of the UNet budget after which the text encoder stops training and every cached "
+                         "caption's context is computed once (a quarter of each step was the text encoder's)")
+    ap.add_argument("--obj-weight-ordinary", type=float, default=None,
+                    help="--obj-weight for the items that keep their signal (default: the same; GPU, session 6: the "
+                         "plain recipe learned shape 0.84 without it, 0.64 with x4)")
+    ap.add_argument("--t-band", type=int, nargs=2, default=[200, 600],
+                    help="timestep range (sigma ~0.6-2) where the plain recipe's trajectories decide an object's shape")
+    ap.add_argument("--t-band-frac", type=float, default=0.0,
+                    help="fraction of the items that keep their signal drawn in --t-band instead of over all 1000 steps")
     ap.add_argument("--obj-weight", type=float, default=10.0,
                     help="latent pixels under an object weigh 1 + this times their cover in the UNet loss "
                          "(per image normalised to mean 1; 0: off)")
@@ -487,15 +517,32 @@ def main():
         per_rank = a.unet_batch // world
         last_ck, last_ev, agg, t_log = time.time(), st["elapsed"], [], time.time()
         last_elapsed0 = st["elapsed"]  # a peer's view of rank 0's clock, for the zero-signal schedule
+        text_rows = None  # set once the text encoder is frozen
         while world > 1 or st["elapsed"] < budget:  # data parallel: the all-reduce decides when to stop
             if world == 1:
                 tuner.before()
+            clock = last_elapsed0 if world > 1 else st["elapsed"]  # the same number on every rank
+            if text_rows is None and clock >= a.freeze_text_at * budget:
+                tf = time.time()
+                clip.requires_grad_(False)
+                if token_rows:
+                    token_rows.rows.requires_grad_(False)
+                text_rows = caption_contexts(clip, ids_of, cache["captions"], a.rank, world)
+                params = [p for p in params if p.requires_grad]
+                if not peer:  # export takes the EMA text encoder: make it the frozen one the UNet now trains on
+                    ema_clip.load_state_dict(clip.state_dict())
+                    st["elapsed"] += time.time() - tf  # part of the stage's cost: the budget must include it
+                    run.log(f"text encoder frozen at step {st['step']}; contexts of {len(text_rows[1])} captions "
+                            f"in {time.time() - tf:.0f}s")
             t0 = time.time()
             idx = torch.from_numpy(rng.randint(0, n_cache, per_rank))
             caps = ["" if rng.rand() < 0.1 else cache["captions"][i] for i in idx.tolist()]
             mean, std = cache["mean"][idx], cache["std"][idx]
             z = (mean + std * torch.randn_like(mean)) * CONFIG["scale_factor"]
             t = torch.randint(0, 1000, (z.shape[0],))
+            if a.t_band_frac > 0:
+                in_band = torch.rand(z.shape[0]) < a.t_band_frac
+                t = torch.where(in_band, torch.randint(a.t_band[0], a.t_band[1], (z.shape[0],)), t)
             noise = torch.randn_like(z)
             keep = torch.ones(z.shape[0], 1, 1, 1)
             progress = min(1.0, (st["elapsed"] if not peer else last_elapsed0) / budget)
@@ -509,17 +556,24 @@ def main():
             # noise (that target would be the input itself, learnable without the caption) but the noise
             # whose removal lands on z, so those items teach the layout the caption implies
             eps_target = (xt - abar.sqrt() * z) / (1 - abar).sqrt()
-            eps = unet(xt, t.float(), clip(ids_of(caps)))
+            if text_rows is None:
+                context = clip(ids_of(caps))
+            else:
+                context = text_rows[0][torch.tensor([text_rows[1][c] for c in caps])]
+            eps = unet(xt, t.float(), context)
             err = (eps - eps_target) ** 2
             if a.obj_weight > 0:  # the object's latent pixels carry its shape but are a tenth of the loss
-                w = 1 + a.obj_weight * cache["cover"][idx].float()
+                k = torch.full((per_rank, 1, 1), a.obj_weight if a.obj_weight_ordinary is None else a.obj_weight_ordinary)
+                k[:n_zero] = a.obj_weight
+                w = 1 + k * cache["cover"][idx].float()
                 err = err * (w / w.mean(dim=[1, 2], keepdim=True))[:, None]
             per_item = err.mean(dim=[1, 2, 3])
             if a.min_snr > 0:  # min-SNR-gamma (Hang et al. 2023): the nearly clean steps, which decide no
-                snr = ac[t] / (1 - ac[t])  # layout, stop dominating the gradient; below --snr-floor the
+                snr = ac[t] / (1 - ac[t])  # layout, stop dominating the gradient; below the SNR floor the
                 # weight 1/SNR makes it an x0 error, which the layout (and so position) dominates
-                lo = a.snr_floor if a.snr_floor > 0 else None
-                per_item = per_item * torch.clamp(snr, min=lo, max=a.min_snr) / snr
+                floor = torch.full_like(snr, a.snr_floor if a.ordinary_snr_floor is None else a.ordinary_snr_floor)
+                floor[:n_zero] = a.snr_floor
+                per_item = per_item * torch.maximum(torch.clamp(snr, max=a.min_snr), floor) / snr
             loss = per_item.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
