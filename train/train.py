@@ -563,7 +563,8 @@ def main():
             eps = unet(xt, t.float(), context)
             err = (eps - eps_target) ** 2
             if a.obj_weight > 0:  # the object's latent pixels carry its shape but are a tenth of the loss
-                k = torch.full((per_rank, 1, 1), a.obj_weight if a.obj_weight_ordinary is None else a.obj_weight_ordinary)
+                k_ordinary = a.obj_weight if a.obj_weight_ordinary is None else a.obj_weight_ordinary
+                k = torch.full((per_rank, 1, 1), k_ordinary)
                 k[:n_zero] = a.obj_weight
                 w = 1 + k * cache["cover"][idx].float()
                 err = err * (w / w.mean(dim=[1, 2], keepdim=True))[:, None]
