@@ -43,22 +43,27 @@ def broadcast_modules(*modules):
 _flat = {}
 
 
-def average_grads(params, scalars):
-    """Averages the gradients in place and returns `scalars` summed over the ranks (one all-reduce)."""
+def average_grad_sets(params, grad_sets, scalars):
+    """Averages over the ranks each list of `params`' gradients (None: zero) and sums `scalars`, in one
+    all-reduce; returns the averaged lists (views of one reused buffer) and the summed scalars."""
     world = dist.get_world_size()
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    n_all = sum(g.numel() for g in grads) + len(scalars)
+    sets = [[g if g is not None else torch.zeros_like(p) for p, g in zip(params, grads)] for grads in grad_sets]
+    flat_list = [g.reshape(-1) for grads in sets for g in grads]
+    n_all = sum(g.numel() for g in flat_list) + len(scalars)
     if _flat.get("n") != n_all:  # one buffer for the run: a fresh 51 MB tensor per step cost 55-76 ms of page
-        _flat.update(n=n_all, buf=torch.empty(n_all, dtype=grads[0].dtype))  # faults, a reused one 12 ms
+        _flat.update(n=n_all, buf=torch.empty(n_all, dtype=flat_list[0].dtype))  # faults, a reused one 12 ms
     flat = _flat["buf"]
-    torch.cat([g.reshape(-1) for g in grads] + [torch.tensor(scalars, dtype=grads[0].dtype)], out=flat)
+    torch.cat(flat_list + [torch.tensor(scalars, dtype=flat.dtype)], out=flat)
     dist.all_reduce(flat)
-    off = 0
-    for p, g in zip(params, grads):
-        n = g.numel()
-        p.grad = flat[off:off + n].view_as(p).div_(world)
-        off += n
-    return flat[off:].tolist()
+    flat[:-len(scalars) or None].div_(world)
+    out, off = [], 0
+    for grads in sets:
+        views = []
+        for g in grads:
+            views.append(flat[off:off + g.numel()].view_as(g))
+            off += g.numel()
+        out.append(views)
+    return out, flat[off:].tolist()
 
 
 def sum_tensor(t):

@@ -327,6 +327,11 @@ def main():
     ap.add_argument("--obj-weight-ordinary", type=float, default=None,
                     help="--obj-weight for the items that keep their signal (default: the same; GPU, session 6: the "
                          "plain recipe learned shape 0.84 without it, 0.64 with x4)")
+    ap.add_argument("--split-adam", action="store_true",
+                    help="a second AdamW state for the zero-signal items' gradient, so their x0 error (3.4x the "
+                         "ordinary items' gradient norm, cosine 0.19; train/run_notes.md, session 7) no longer "
+                         "shrinks the ordinary items' normalised steps")
+    ap.add_argument("--zero-lr-scale", type=float, default=1.0, help="--split-adam: the zero-signal optimiser's lr factor")
     ap.add_argument("--t-band", type=int, nargs=2, default=[200, 600],
                     help="timestep range (sigma ~0.6-2) where the plain recipe's trajectories decide an object's shape")
     ap.add_argument("--t-band-frac", type=float, default=0.0,
@@ -490,6 +495,16 @@ def main():
     params, opt = unet_stage_optimizer(unet, clip, token_rows, a.unet_lr)
     if "opt" in st:
         opt.load_state_dict(st["opt"])
+    opt_zero = None
+    if a.split_adam:  # weight decay is the ordinary optimiser's alone, so it is not applied twice
+        _, opt_zero = unet_stage_optimizer(unet, clip, token_rows, a.unet_lr)
+        for g in opt_zero.param_groups:
+            g["weight_decay"] = 0.0
+        if "opt_zero" in st:
+            opt_zero.load_state_dict(st["opt_zero"])
+
+    def opt_zero_state():
+        return {"opt_zero": opt_zero.state_dict()} if opt_zero is not None else {}
 
     if st["stage"] == "unet":
         n_cache = len(cache["captions"])
@@ -503,7 +518,7 @@ def main():
             if not peer:
                 save_ckpt(ck, snapshot({"clip": clip.state_dict(), "unet": unet.state_dict(),
                                         "ema_clip": ema_clip.state_dict(), "ema_unet": ema_unet.state_dict(),
-                                        "opt": opt.state_dict()}))
+                                        "opt": opt.state_dict(), **opt_zero_state()}))
                 peer_proc = data_parallel.spawn_peer(a.out, sys.argv[1:])
             set_threads(1)
             data_parallel.join(a.out, a.rank, world)
@@ -556,39 +571,63 @@ def main():
             # noise (that target would be the input itself, learnable without the caption) but the noise
             # whose removal lands on z, so those items teach the layout the caption implies
             eps_target = (xt - abar.sqrt() * z) / (1 - abar).sqrt()
-            if text_rows is None:
-                context = clip(ids_of(caps))
-            else:
-                context = text_rows[0][torch.tensor([text_rows[1][c] for c in caps])]
-            eps = unet(xt, t.float(), context)
-            err = (eps - eps_target) ** 2
-            if a.obj_weight > 0:  # the object's latent pixels carry its shape but are a tenth of the loss
-                k_ordinary = a.obj_weight if a.obj_weight_ordinary is None else a.obj_weight_ordinary
-                k = torch.full((per_rank, 1, 1), k_ordinary)
-                k[:n_zero] = a.obj_weight
-                w = 1 + k * cache["cover"][idx].float()
-                err = err * (w / w.mean(dim=[1, 2], keepdim=True))[:, None]
-            per_item = err.mean(dim=[1, 2, 3])
-            if a.min_snr > 0:  # min-SNR-gamma (Hang et al. 2023): the nearly clean steps, which decide no
-                snr = ac[t] / (1 - ac[t])  # layout, stop dominating the gradient; below the SNR floor the
-                # weight 1/SNR makes it an x0 error, which the layout (and so position) dominates
-                floor = torch.full_like(snr, a.snr_floor if a.ordinary_snr_floor is None else a.ordinary_snr_floor)
-                floor[:n_zero] = a.snr_floor
-                per_item = per_item * torch.maximum(torch.clamp(snr, max=a.min_snr), floor) / snr
-            loss = per_item.mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            def item_losses(sel):
+                """Per-item weighted losses of the rows `sel` (a forward of their own, so that each objective's
+                gradient can be taken alone)."""
+                caps_sel = caps[sel]
+                if text_rows is None:
+                    context = clip(ids_of(caps_sel))
+                else:
+                    context = text_rows[0][torch.tensor([text_rows[1][c] for c in caps_sel])]
+                eps = unet(xt[sel], t[sel].float(), context)
+                err = (eps - eps_target[sel]) ** 2
+                if a.obj_weight > 0:  # the object's latent pixels carry its shape but are a tenth of the loss
+                    k_ordinary = a.obj_weight if a.obj_weight_ordinary is None else a.obj_weight_ordinary
+                    k = torch.full((per_rank, 1, 1), k_ordinary)
+                    k[:n_zero] = a.obj_weight
+                    w = 1 + k[sel] * cache["cover"][idx[sel]].float()
+                    err = err * (w / w.mean(dim=[1, 2], keepdim=True))[:, None]
+                per_item = err.mean(dim=[1, 2, 3])
+                if a.min_snr > 0:  # min-SNR-gamma (Hang et al. 2023): the nearly clean steps, which decide no
+                    snr = ac[t] / (1 - ac[t])  # layout, stop dominating the gradient; below the SNR floor the
+                    # weight 1/SNR makes it an x0 error, which the layout (and so position) dominates
+                    floor = torch.full_like(snr, a.snr_floor if a.ordinary_snr_floor is None else a.ordinary_snr_floor)
+                    floor[:n_zero] = a.snr_floor
+                    per_item = per_item * torch.maximum(torch.clamp(snr, max=a.min_snr), floor)[sel] / snr[sel]
+                return per_item
+
+            split = opt_zero is not None and 0 < n_zero < per_rank
+            if not split:
+                loss = item_losses(slice(None)).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_sets = [[p.grad for p in params]]
+            else:  # each objective's gradient alone, for its own AdamW state
+                grad_sets = []
+                loss = 0.0
+                for sel in (slice(n_zero, None), slice(0, n_zero)):  # ordinary, then zero-signal
+                    part = item_losses(sel).mean()
+                    opt.zero_grad(set_to_none=True)
+                    part.backward()
+                    grad_sets.append([p.grad for p in params])
+                    loss = loss + float(part) * len(caps[sel]) / per_rank
             if world > 1:  # rank 0's elapsed time rides along, so every rank stops at the same step
-                loss_sum, elapsed0 = data_parallel.average_grads(params, [loss.item(), 0.0 if peer else st["elapsed"]])
+                grad_sets, (loss_sum, elapsed0) = data_parallel.average_grad_sets(
+                    params, grad_sets, [float(loss), 0.0 if peer else st["elapsed"]])
                 last_elapsed0 = elapsed0
                 if elapsed0 >= budget:
                     break
                 loss = torch.tensor(loss_sum / world)
             lr = lr_at((elapsed0 if world > 1 else st["elapsed"]) / budget, st["step"], a.unet_lr, 200)
-            for g in opt.param_groups:  # every rank follows rank 0's clock, so the updates stay identical
-                g["lr"] = lr
-            gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
+            norms = []
+            for o, grads, scale in zip((opt, opt_zero), grad_sets, (1.0, a.zero_lr_scale)):
+                for p, g in zip(params, grads):
+                    p.grad = g
+                for g in o.param_groups:  # every rank follows rank 0's clock, so the updates stay identical
+                    g["lr"] = lr * scale
+                norms.append(torch.nn.utils.clip_grad_norm_(params, 1.0))
+                o.step()
+            gn = norms[0]
             if token_rows:
                 token_rows.write_back()
             st["step"] += 1
@@ -619,7 +658,7 @@ def main():
             if time.time() - last_ck > a.ckpt_minutes * 60:
                 save_ckpt(ck, snapshot({"clip": clip.state_dict(), "unet": unet.state_dict(),
                                         "ema_clip": ema_clip.state_dict(), "ema_unet": ema_unet.state_dict(),
-                                        "opt": opt.state_dict()}))
+                                        "opt": opt.state_dict(), **opt_zero_state()}))
                 last_ck = time.time()
         if world > 1:
             data_parallel.leave()
@@ -628,7 +667,7 @@ def main():
             peer_proc.wait()
         st.update({"stage": "done", "unet_steps": st["step"], "unet_elapsed": st["elapsed"]})
         snap = snapshot({"clip": clip.state_dict(), "unet": unet.state_dict(), "ema_clip": ema_clip.state_dict(),
-                         "ema_unet": ema_unet.state_dict(), "opt": opt.state_dict()})
+                         "ema_unet": ema_unet.state_dict(), "opt": opt.state_dict(), **opt_zero_state()})
         save_ckpt(ck, snap)
         final = {"config": CONFIG, "clip": ema_clip.state_dict(), "unet": ema_unet.state_dict(),
                  "vae": vae.state_dict(),
