@@ -194,6 +194,16 @@ def build_latent_cache(vae, rng, n, chunk=64):
             "captions": caps[:n]}
 
 
+def gaussian_blur(x, sigma):
+    """Separable Gaussian blur of [N,C,H,W] with reflected borders (radius 2 sigma, at least 1)."""
+    r = max(1, int(math.ceil(2 * sigma)))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
 def object_cover(x, latent_factor=8):
     """Fraction of each latent pixel's 8x8 patch covered by an object: pixels farther than the scorer's mask
     threshold (60 of 255, train/eval_spec.md) from the image's border median. x [N,3,H,W] in [-1,1]."""
@@ -332,6 +342,9 @@ def main():
                          "ordinary items' gradient norm, cosine 0.19; train/run_notes.md, session 7) no longer "
                          "shrinks the ordinary items' normalised steps")
     ap.add_argument("--zero-lr-scale", type=float, default=1.0, help="--split-adam: the zero-signal optimiser's lr factor")
+    ap.add_argument("--zero-target-blur", type=float, default=0.0,
+                    help="Gaussian sigma (latent pixels) of the zero-signal items' x0 target: lowers the irreducible "
+                         "part of their error, which dominates their gradient once the layout is learned; 0: off")
     ap.add_argument("--t-band", type=int, nargs=2, default=[200, 600],
                     help="timestep range (sigma ~0.6-2) where the plain recipe's trajectories decide an object's shape")
     ap.add_argument("--t-band-frac", type=float, default=0.0,
@@ -570,7 +583,11 @@ def main():
             # the noise that explains xt given the clean latent: for a signal-free item it is not the input
             # noise (that target would be the input itself, learnable without the caption) but the noise
             # whose removal lands on z, so those items teach the layout the caption implies
-            eps_target = (xt - abar.sqrt() * z) / (1 - abar).sqrt()
+            z_target = z
+            if n_zero and a.zero_target_blur > 0:  # their target is E[z | caption]: a sample's detail is noise
+                z_target = z.clone()
+                z_target[:n_zero] = gaussian_blur(z[:n_zero], a.zero_target_blur)
+            eps_target = (xt - abar.sqrt() * z_target) / (1 - abar).sqrt()
             def item_losses(sel):
                 """Per-item weighted losses of the rows `sel` (a forward of their own, so that each objective's
                 gradient can be taken alone)."""
