@@ -588,6 +588,7 @@ def main():
                 z_target = z.clone()
                 z_target[:n_zero] = gaussian_blur(z[:n_zero], a.zero_target_blur)
             eps_target = (xt - abar.sqrt() * z_target) / (1 - abar).sqrt()
+
             def item_losses(sel):
                 """Per-item weighted losses of the rows `sel` (a forward of their own, so that each objective's
                 gradient can be taken alone)."""
@@ -628,6 +629,7 @@ def main():
                     part.backward()
                     grad_sets.append([p.grad for p in params])
                     loss = loss + float(part) * len(caps[sel]) / per_rank
+                loss = torch.tensor(loss)
             if world > 1:  # rank 0's elapsed time rides along, so every rank stops at the same step
                 grad_sets, (loss_sum, elapsed0) = data_parallel.average_grad_sets(
                     params, grad_sets, [float(loss), 0.0 if peer else st["elapsed"]])
