@@ -516,8 +516,13 @@ def main():
         if "opt_zero" in st:
             opt_zero.load_state_dict(st["opt_zero"])
 
-    def opt_zero_state():
-        return {"opt_zero": opt_zero.state_dict()} if opt_zero is not None else {}
+    def stage_weights():
+        """What a UNet-stage checkpoint holds besides the bookkeeping."""
+        d = {"clip": clip.state_dict(), "unet": unet.state_dict(), "ema_clip": ema_clip.state_dict(),
+             "ema_unet": ema_unet.state_dict(), "opt": opt.state_dict()}
+        if opt_zero is not None:
+            d["opt_zero"] = opt_zero.state_dict()
+        return d
 
     if st["stage"] == "unet":
         n_cache = len(cache["captions"])
@@ -529,9 +534,7 @@ def main():
         world = max(1, a.procs)
         if world > 1:
             if not peer:
-                save_ckpt(ck, snapshot({"clip": clip.state_dict(), "unet": unet.state_dict(),
-                                        "ema_clip": ema_clip.state_dict(), "ema_unet": ema_unet.state_dict(),
-                                        "opt": opt.state_dict(), **opt_zero_state()}))
+                save_ckpt(ck, snapshot(stage_weights()))
                 peer_proc = data_parallel.spawn_peer(a.out, sys.argv[1:])
             set_threads(1)
             data_parallel.join(a.out, a.rank, world)
@@ -589,6 +592,19 @@ def main():
                 z_target[:n_zero] = gaussian_blur(z[:n_zero], a.zero_target_blur)
             eps_target = (xt - abar.sqrt() * z_target) / (1 - abar).sqrt()
 
+            pixel_w = snr_w = None  # per-pixel and per-item loss weights of the whole batch
+            if a.obj_weight > 0:  # the object's latent pixels carry its shape but are a tenth of the loss
+                k = torch.full((per_rank, 1, 1), a.obj_weight if a.obj_weight_ordinary is None else a.obj_weight_ordinary)
+                k[:n_zero] = a.obj_weight
+                w = 1 + k * cache["cover"][idx].float()
+                pixel_w = (w / w.mean(dim=[1, 2], keepdim=True))[:, None]
+            if a.min_snr > 0:  # min-SNR-gamma (Hang et al. 2023): the nearly clean steps, which decide no
+                snr = ac[t] / (1 - ac[t])  # layout, stop dominating the gradient; below the SNR floor the
+                # weight 1/SNR makes it an x0 error, which the layout (and so position) dominates
+                floor = torch.full_like(snr, a.snr_floor if a.ordinary_snr_floor is None else a.ordinary_snr_floor)
+                floor[:n_zero] = a.snr_floor
+                snr_w = torch.maximum(torch.clamp(snr, max=a.min_snr), floor)
+
             def item_losses(sel):
                 """Per-item weighted losses of the rows `sel` (a forward of their own, so that each objective's
                 gradient can be taken alone)."""
@@ -597,22 +613,11 @@ def main():
                     context = clip(ids_of(caps_sel))
                 else:
                     context = text_rows[0][torch.tensor([text_rows[1][c] for c in caps_sel])]
-                eps = unet(xt[sel], t[sel].float(), context)
-                err = (eps - eps_target[sel]) ** 2
-                if a.obj_weight > 0:  # the object's latent pixels carry its shape but are a tenth of the loss
-                    k_ordinary = a.obj_weight if a.obj_weight_ordinary is None else a.obj_weight_ordinary
-                    k = torch.full((per_rank, 1, 1), k_ordinary)
-                    k[:n_zero] = a.obj_weight
-                    w = 1 + k[sel] * cache["cover"][idx[sel]].float()
-                    err = err * (w / w.mean(dim=[1, 2], keepdim=True))[:, None]
+                err = (unet(xt[sel], t[sel].float(), context) - eps_target[sel]) ** 2
+                if pixel_w is not None:
+                    err = err * pixel_w[sel]
                 per_item = err.mean(dim=[1, 2, 3])
-                if a.min_snr > 0:  # min-SNR-gamma (Hang et al. 2023): the nearly clean steps, which decide no
-                    snr = ac[t] / (1 - ac[t])  # layout, stop dominating the gradient; below the SNR floor the
-                    # weight 1/SNR makes it an x0 error, which the layout (and so position) dominates
-                    floor = torch.full_like(snr, a.snr_floor if a.ordinary_snr_floor is None else a.ordinary_snr_floor)
-                    floor[:n_zero] = a.snr_floor
-                    per_item = per_item * torch.maximum(torch.clamp(snr, max=a.min_snr), floor)[sel] / snr[sel]
-                return per_item
+                return per_item if snr_w is None else per_item * snr_w[sel] / snr[sel]
 
             split = opt_zero is not None and 0 < n_zero < per_rank
             if not split:
@@ -675,9 +680,7 @@ def main():
                         f"(euler 20, cfg 6, {a.eval_prompts or 32} held-out prompts, EMA; {time.time() - te:.0f}s)")
                 last_ev = st["elapsed"]
             if time.time() - last_ck > a.ckpt_minutes * 60:
-                save_ckpt(ck, snapshot({"clip": clip.state_dict(), "unet": unet.state_dict(),
-                                        "ema_clip": ema_clip.state_dict(), "ema_unet": ema_unet.state_dict(),
-                                        "opt": opt.state_dict(), **opt_zero_state()}))
+                save_ckpt(ck, snapshot(stage_weights()))
                 last_ck = time.time()
         if world > 1:
             data_parallel.leave()
@@ -685,8 +688,7 @@ def main():
                 return
             peer_proc.wait()
         st.update({"stage": "done", "unet_steps": st["step"], "unet_elapsed": st["elapsed"]})
-        snap = snapshot({"clip": clip.state_dict(), "unet": unet.state_dict(), "ema_clip": ema_clip.state_dict(),
-                         "ema_unet": ema_unet.state_dict(), "opt": opt.state_dict(), **opt_zero_state()})
+        snap = snapshot(stage_weights())
         save_ckpt(ck, snap)
         final = {"config": CONFIG, "clip": ema_clip.state_dict(), "unet": ema_unet.state_dict(),
                  "vae": vae.state_dict(),
