@@ -349,6 +349,16 @@ def main():
                     help="timestep range (sigma ~0.6-2) where the plain recipe's trajectories decide an object's shape")
     ap.add_argument("--t-band-frac", type=float, default=0.0,
                     help="fraction of the items that keep their signal drawn in --t-band instead of over all 1000 steps")
+    ap.add_argument("--shape-phase-at", type=float, default=1.0,
+                    help="fraction of the UNet budget after which every item keeps its signal, with t drawn in "
+                         "--shape-phase-band, plain min-SNR weights and no object weight: once the high-noise steps "
+                         "have learned the layout, the low-noise steps learn to shape the object (train/run_notes.md, "
+                         "session 9); 1: never")
+    ap.add_argument("--shape-phase-band", type=int, nargs=2, default=[0, 600],
+                    help="timesteps of the shape phase (sigma up to ~2: the high-noise steps that place the object "
+                         "are left as the zero-signal items taught them)")
+    ap.add_argument("--shape-phase-lr", type=float, default=0.0,
+                    help="peak lr of the shape phase's own cosine (0: the stage's cosine carries on)")
     ap.add_argument("--obj-weight", type=float, default=10.0,
                     help="latent pixels under an object weigh 1 + this times their cover in the UNet loss "
                          "(per image normalised to mean 1; 0: off)")
@@ -577,7 +587,10 @@ def main():
             noise = torch.randn_like(z)
             keep = torch.ones(z.shape[0], 1, 1, 1)
             progress = min(1.0, (st["elapsed"] if not peer else last_elapsed0) / budget)
-            n_zero = int(round(per_rank * (a.zero_frac + (a.zero_frac_end - a.zero_frac) * progress)))
+            shaping = progress >= a.shape_phase_at
+            n_zero = 0 if shaping else int(round(per_rank * (a.zero_frac + (a.zero_frac_end - a.zero_frac) * progress)))
+            if shaping:
+                t = torch.randint(a.shape_phase_band[0], a.shape_phase_band[1], (z.shape[0],))
             if n_zero:  # pure noise at the first sampling step's level: position must come from the caption
                 t[:n_zero] = 999
                 keep[:n_zero] = 0.0
@@ -594,14 +607,16 @@ def main():
 
             pixel_w = snr_w = None  # per-pixel and per-item loss weights of the whole batch
             if a.obj_weight > 0:  # the object's latent pixels carry its shape but are a tenth of the loss
-                k = torch.full((per_rank, 1, 1), a.obj_weight if a.obj_weight_ordinary is None else a.obj_weight_ordinary)
+                k_ordinary = 0.0 if shaping else a.obj_weight if a.obj_weight_ordinary is None else a.obj_weight_ordinary
+                k = torch.full((per_rank, 1, 1), k_ordinary)
                 k[:n_zero] = a.obj_weight
                 w = 1 + k * cache["cover"][idx].float()
                 pixel_w = (w / w.mean(dim=[1, 2], keepdim=True))[:, None]
             if a.min_snr > 0:  # min-SNR-gamma (Hang et al. 2023): the nearly clean steps, which decide no
                 snr = ac[t] / (1 - ac[t])  # layout, stop dominating the gradient; below the SNR floor the
                 # weight 1/SNR makes it an x0 error, which the layout (and so position) dominates
-                floor = torch.full_like(snr, a.snr_floor if a.ordinary_snr_floor is None else a.ordinary_snr_floor)
+                floor_ordinary = 0.0 if shaping else a.snr_floor if a.ordinary_snr_floor is None else a.ordinary_snr_floor
+                floor = torch.full_like(snr, floor_ordinary)
                 floor[:n_zero] = a.snr_floor
                 snr_w = torch.maximum(torch.clamp(snr, max=a.min_snr), floor)
 
@@ -642,7 +657,11 @@ def main():
                 if elapsed0 >= budget:
                     break
                 loss = torch.tensor(loss_sum / world)
-            lr = lr_at((elapsed0 if world > 1 else st["elapsed"]) / budget, st["step"], a.unet_lr, 200)
+            clock_now = (elapsed0 if world > 1 else st["elapsed"]) / budget  # rank 0's: every rank's lr is the same
+            lr = lr_at(clock_now, st["step"], a.unet_lr, 200)
+            if a.shape_phase_lr and clock_now >= a.shape_phase_at:  # a cosine of its own over the phase
+                lr = lr_at((clock_now - a.shape_phase_at) / max(1e-9, 1 - a.shape_phase_at), st["step"],
+                           a.shape_phase_lr, 1)
             norms = []
             for o, grads, scale in zip((opt, opt_zero), grad_sets, (1.0, a.zero_lr_scale)):
                 for p, g in zip(params, grads):
