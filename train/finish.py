@@ -80,7 +80,14 @@ def recipe_note(args):
             + (f" The zero-signal fraction falls linearly to {args['zero_frac_end']} over the stage."
                if args.get("zero_frac_end") not in (None, args.get("zero_frac")) else "")
             + (f" Latent pixels under an object weigh 1 + {args['obj_weight']} x their cover in the loss (normalised"
-               f" to mean 1 per image; session 6)." if args.get("obj_weight") else ""))
+               f" to mean 1 per image; session 6)." if args.get("obj_weight") else "")
+            + (f" From {args['shape_phase_at']:g} of the stage on, every item keeps its signal, with t drawn in "
+               f"[{args['shape_phase_band'][0]}, {args['shape_phase_band'][1]}), plain min-SNR weights and no object weight"
+               + (f", at an lr of its own (cosine from {args['shape_phase_lr']:g})" if args.get("shape_phase_lr") else "")
+               + ": the low-noise steps learn to shape the object the high-noise steps placed (session 9)."
+               if args.get("shape_phase_at", 1.0) < 1.0 else "")
+            + (f" The text encoder is frozen from {args['freeze_text_at']:g} of the stage on."
+               if args.get("freeze_text_at", 1.0) < 1.0 else ""))
 
 
 def fill(template, values):
