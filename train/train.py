@@ -357,6 +357,10 @@ def main():
     ap.add_argument("--shape-phase-band", type=int, nargs=2, default=[0, 600],
                     help="timesteps of the shape phase (sigma up to ~2: the high-noise steps that place the object "
                          "are left as the zero-signal items taught them)")
+    ap.add_argument("--shape-phase-zero-frac", type=float, default=0.0,
+                    help="fraction of the shape phase's items that stay zero-signal items (with their x0 weight and "
+                         "object weight), so the steps that place the object keep being trained (session 10: 0.2 took shape "
+                         "back to ow10's 0.17-0.19; off by default)")
     ap.add_argument("--shape-phase-lr", type=float, default=0.0,
                     help="peak lr of the shape phase's own cosine (0: the stage's cosine carries on)")
     ap.add_argument("--obj-weight", type=float, default=10.0,
@@ -588,7 +592,8 @@ def main():
             keep = torch.ones(z.shape[0], 1, 1, 1)
             progress = min(1.0, (st["elapsed"] if not peer else last_elapsed0) / budget)
             shaping = progress >= a.shape_phase_at
-            n_zero = 0 if shaping else int(round(per_rank * (a.zero_frac + (a.zero_frac_end - a.zero_frac) * progress)))
+            zf = a.shape_phase_zero_frac if shaping else a.zero_frac + (a.zero_frac_end - a.zero_frac) * progress
+            n_zero = int(round(per_rank * zf))
             if shaping:
                 t = torch.randint(a.shape_phase_band[0], a.shape_phase_band[1], (z.shape[0],))
             if n_zero:  # pure noise at the first sampling step's level: position must come from the caption
