@@ -361,6 +361,18 @@ def main():
                     help="fraction of the shape phase's items that stay zero-signal items (with their x0 weight and "
                          "object weight), so the steps that place the object keep being trained (session 10: 0.2 took shape "
                          "back to ow10's 0.17-0.19; off by default)")
+    ap.add_argument("--shape-phase-when-placed", type=float, default=0.0,
+                    help="start the shape phase as soon as a position check (Euler 20, CFG 6, the 32 held-out "
+                         "prompts, seed 0, EMA) reaches this accuracy, but not before --shape-phase-check-from; "
+                         "--shape-phase-at stays the latest start (0: off). Session 10: the phase needs position "
+                         "learned first, and its length decides shape")
+    ap.add_argument("--shape-phase-check-from", type=float, default=0.45,
+                    help="fraction of the UNet budget where the position checks begin")
+    ap.add_argument("--shape-phase-check-minutes", type=float, default=2.5,
+                    help="UNet minutes between position checks (their time counts in the budget)")
+    ap.add_argument("--freeze-text-with-phase", action="store_true",
+                    help="freeze the text encoder when the shape phase starts (its steps cost ~0.8 s instead "
+                         "of ~1.05 s)")
     ap.add_argument("--shape-phase-lr", type=float, default=0.0,
                     help="peak lr of the shape phase's own cosine (0: the stage's cosine carries on)")
     ap.add_argument("--obj-weight", type=float, default=10.0,
@@ -563,11 +575,17 @@ def main():
         last_ck, last_ev, agg, t_log = time.time(), st["elapsed"], [], time.time()
         last_elapsed0 = st["elapsed"]  # a peer's view of rank 0's clock, for the zero-signal schedule
         text_rows = None  # set once the text encoder is frozen
+        # where the shape phase starts (fraction of the budget): every rank decides a step by the value rank 0
+        # sent in the previous step's all-reduce, so the phase and the text freeze begin on the same step
+        phase_at = st.get("shape_phase_at", a.shape_phase_at)
+        phase_at_pending = phase_at
+        last_check = st["elapsed"]
         while world > 1 or st["elapsed"] < budget:  # data parallel: the all-reduce decides when to stop
             if world == 1:
                 tuner.before()
             clock = last_elapsed0 if world > 1 else st["elapsed"]  # the same number on every rank
-            if text_rows is None and clock >= a.freeze_text_at * budget:
+            shaping = clock / budget >= phase_at
+            if text_rows is None and (clock >= a.freeze_text_at * budget or (a.freeze_text_with_phase and shaping)):
                 tf = time.time()
                 clip.requires_grad_(False)
                 if token_rows:
@@ -590,8 +608,7 @@ def main():
                 t = torch.where(in_band, torch.randint(a.t_band[0], a.t_band[1], (z.shape[0],)), t)
             noise = torch.randn_like(z)
             keep = torch.ones(z.shape[0], 1, 1, 1)
-            progress = min(1.0, (st["elapsed"] if not peer else last_elapsed0) / budget)
-            shaping = progress >= a.shape_phase_at
+            progress = min(1.0, clock / budget)
             zf = a.shape_phase_zero_frac if shaping else a.zero_frac + (a.zero_frac_end - a.zero_frac) * progress
             n_zero = int(round(per_rank * zf))
             if shaping:
@@ -656,17 +673,18 @@ def main():
                     loss = loss + float(part) * len(caps[sel]) / per_rank
                 loss = torch.tensor(loss)
             if world > 1:  # rank 0's elapsed time rides along, so every rank stops at the same step
-                grad_sets, (loss_sum, elapsed0) = data_parallel.average_grad_sets(
-                    params, grad_sets, [float(loss), 0.0 if peer else st["elapsed"]])
+                grad_sets, (loss_sum, elapsed0, phase_at) = data_parallel.average_grad_sets(
+                    params, grad_sets, [float(loss), 0.0 if peer else st["elapsed"], 0.0 if peer else phase_at_pending])
                 last_elapsed0 = elapsed0
                 if elapsed0 >= budget:
                     break
                 loss = torch.tensor(loss_sum / world)
             clock_now = (elapsed0 if world > 1 else st["elapsed"]) / budget  # rank 0's: every rank's lr is the same
             lr = lr_at(clock_now, st["step"], a.unet_lr, 200)
-            if a.shape_phase_lr and clock_now >= a.shape_phase_at:  # a cosine of its own over the phase
-                lr = lr_at((clock_now - a.shape_phase_at) / max(1e-9, 1 - a.shape_phase_at), st["step"],
-                           a.shape_phase_lr, 1)
+            if world == 1:
+                phase_at = phase_at_pending
+            if a.shape_phase_lr and clock_now >= phase_at:  # a cosine of its own over the phase
+                lr = lr_at((clock_now - phase_at) / max(1e-9, 1 - phase_at), st["step"], a.shape_phase_lr, 1)
             norms = []
             for o, grads, scale in zip((opt, opt_zero), grad_sets, (1.0, a.zero_lr_scale)):
                 for p, g in zip(params, grads):
@@ -696,6 +714,21 @@ def main():
                         f"gnorm {m[1]:.3f} lr {lr:.2e} {(time.time() - t_log) / 20:.2f}s/step "
                         + (f"procs {world}" if world > 1 else f"threads {tuner.best}"))
                 t_log = time.time()
+            if (a.shape_phase_when_placed and phase_at_pending > st["elapsed"] / budget >= a.shape_phase_check_from
+                    and st["elapsed"] - last_check >= a.shape_phase_check_minutes * 60):
+                te = time.time()
+                acc = quick_eval(ema_clip, ema_unet, vae, tok)
+                st["elapsed"] += time.time() - te  # the checks are part of the recipe: the budget pays for them
+                last_check = st["elapsed"]
+                st["history"].append({"step": st["step"], "elapsed": st["elapsed"], "acc": acc.tolist(), "check": 1})
+                if acc[2] >= a.shape_phase_when_placed:
+                    phase_at_pending = st["elapsed"] / budget
+                    st["shape_phase_at"] = phase_at_pending
+                    st["notes"] = (st.get("notes") or "") + (
+                        f"the shape phase started at step {st['step']} ({100 * phase_at_pending:.1f}% of the UNet "
+                        f"budget), when the position check read {acc[2]:.3f}; ")
+                run.log(f"position check step {st['step']}: colour {acc[0]:.3f} shape {acc[1]:.3f} position "
+                        f"{acc[2]:.3f} ({time.time() - te:.0f}s)" + (" -> shape phase" if acc[2] >= a.shape_phase_when_placed else ""))
             if st["elapsed"] - last_ev > a.eval_minutes * 60 or st["elapsed"] >= budget:
                 te = time.time()
                 acc = quick_eval(ema_clip, ema_unet, vae, tok, limit=a.eval_prompts)
