@@ -721,14 +721,15 @@ def main():
                 st["elapsed"] += time.time() - te  # the checks are part of the recipe: the budget pays for them
                 last_check = st["elapsed"]
                 st["history"].append({"step": st["step"], "elapsed": st["elapsed"], "acc": acc.tolist(), "check": 1})
-                if acc[2] >= a.shape_phase_when_placed:
+                placed = acc[2] >= a.shape_phase_when_placed
+                if placed:
                     phase_at_pending = st["elapsed"] / budget
                     st["shape_phase_at"] = phase_at_pending
                     st["notes"] = (st.get("notes") or "") + (
                         f"the shape phase started at step {st['step']} ({100 * phase_at_pending:.1f}% of the UNet "
                         f"budget), when the position check read {acc[2]:.3f}; ")
                 run.log(f"position check step {st['step']}: colour {acc[0]:.3f} shape {acc[1]:.3f} position "
-                        f"{acc[2]:.3f} ({time.time() - te:.0f}s)" + (" -> shape phase" if acc[2] >= a.shape_phase_when_placed else ""))
+                        f"{acc[2]:.3f} ({time.time() - te:.0f}s)" + (" -> shape phase" if placed else ""))
             if st["elapsed"] - last_ev > a.eval_minutes * 60 or st["elapsed"] >= budget:
                 te = time.time()
                 acc = quick_eval(ema_clip, ema_unet, vae, tok, limit=a.eval_prompts)
