@@ -385,6 +385,9 @@ def main():
                          "of ~1.05 s, but session 11's run ad90 learned no shape in 1105 frozen phase steps: off)")
     ap.add_argument("--shape-phase-lr", type=float, default=0.0,
                     help="peak lr of the shape phase's own cosine (0: the stage's cosine carries on)")
+    ap.add_argument("--shape-phase-text-scale", type=float, default=1.0,
+                    help="the text encoder's share of each phase step (its lr is this times the phase's): a high "
+                         "phase lr that moves the text encoder as far loses colour and position")
     ap.add_argument("--obj-weight", type=float, default=10.0,
                     help="latent pixels under an object weigh 1 + this times their cover in the UNet loss "
                          "(per image normalised to mean 1; 0: off)")
@@ -542,6 +545,7 @@ def main():
             run.log(f"training {len(token_rows.ids)} of {clip.embeddings.token_embedding.num_embeddings} "
                     f"token-embedding rows (the captions' tokens)")
     params, opt = unet_stage_optimizer(unet, clip, token_rows, a.unet_lr)
+    text_params = [p for p in clip.parameters() if p.requires_grad] + ([token_rows.rows] if token_rows else [])
     if "opt" in st:
         opt.load_state_dict(st["opt"])
     opt_zero = None
@@ -713,7 +717,14 @@ def main():
                 for g in o.param_groups:  # every rank follows rank 0's clock, so the updates stay identical
                     g["lr"] = lr * scale
                 norms.append(torch.nn.utils.clip_grad_norm_(params, 1.0))
+                damp_text = a.shape_phase_text_scale != 1.0 and shaping and text_rows is None
+                if damp_text:
+                    before = [p.detach().clone() for p in text_params]
                 o.step()
+                if damp_text:  # the same AdamW step, shortened for the text encoder (its param groups stay shared)
+                    with torch.no_grad():
+                        for p, b in zip(text_params, before):
+                            p.copy_(b + a.shape_phase_text_scale * (p - b))
             gn = norms[0]
             if token_rows:
                 token_rows.write_back()
