@@ -548,6 +548,8 @@ def main():
                     f"token-embedding rows (the captions' tokens)")
     params, opt = unet_stage_optimizer(unet, clip, token_rows, a.unet_lr)
     text_params = [p for p in clip.parameters() if p.requires_grad] + ([token_rows.rows] if token_rows else [])
+    # detached views share the weights' storage, so the in-place optimiser steps reach them: made once
+    fine_as_constants = {n: p.detach() for n, p in unet.named_parameters() if n.startswith(FINE_LEVEL)}
     if "opt" in st:
         opt.load_state_dict(st["opt"])
     opt_zero = None
@@ -667,8 +669,7 @@ def main():
                 else:
                     context = text_rows[0][torch.tensor([text_rows[1][c] for c in caps_sel])]
                 if coarse_only:
-                    fixed = {n: p.detach() for n, p in unet.named_parameters() if n.startswith(FINE_LEVEL)}
-                    pred = functional_call(unet, fixed, (xt[sel], t[sel].float(), context))
+                    pred = functional_call(unet, fine_as_constants, (xt[sel], t[sel].float(), context))
                 else:
                     pred = unet(xt[sel], t[sel].float(), context)
                 err = (pred - eps_target[sel]) ** 2
@@ -678,14 +679,12 @@ def main():
                 return per_item if snr_w is None else per_item * snr_w[sel] / snr[sel]
 
             split = opt_zero is not None and 0 < n_zero < per_rank
-            if not split and a.zero_scope == "coarse" and 0 < n_zero < per_rank:
-                loss = (item_losses(slice(n_zero, None)).sum()
-                        + item_losses(slice(0, n_zero), coarse_only=True).sum()) / per_rank
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_sets = [[p.grad for p in params]]
-            elif not split:
-                loss = item_losses(slice(None)).mean()
+            if not split:
+                if a.zero_scope == "coarse" and 0 < n_zero < per_rank:
+                    loss = (item_losses(slice(n_zero, None)).sum()
+                            + item_losses(slice(0, n_zero), coarse_only=True).sum()) / per_rank
+                else:
+                    loss = item_losses(slice(None)).mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_sets = [[p.grad for p in params]]
