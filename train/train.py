@@ -552,7 +552,8 @@ def main():
     params, opt = unet_stage_optimizer(unet, clip, token_rows, a.unet_lr)
     text_params = [p for p in clip.parameters() if p.requires_grad] + ([token_rows.rows] if token_rows else [])
     # detached views share the weights' storage, so the in-place optimiser steps reach them: made once
-    fine_as_constants = {n: p.detach() for n, p in unet.named_parameters() if n.startswith(FINE_LEVEL)}
+    fine_as_constants = ({n: p.detach() for n, p in unet.named_parameters() if n.startswith(FINE_LEVEL)}
+                         if a.zero_scope == "coarse" else None)
     if "opt" in st:
         opt.load_state_dict(st["opt"])
     opt_zero = None
@@ -592,7 +593,6 @@ def main():
                 rng = np.random.RandomState(1000003 + st["step"] + 7919 * a.seed)
                 torch.manual_seed(1000003 + st["step"] + 7919 * a.seed)
             run.log(f"UNet stage on {world} data-parallel processes, {a.unet_batch // world} items each per step")
-        per_rank = a.unet_batch // world
         last_ck, last_ev, agg, t_log = time.time(), st["elapsed"], [], time.time()
         last_elapsed0 = st["elapsed"]  # a peer's view of rank 0's clock, for the zero-signal schedule
         text_rows = None  # set once the text encoder is frozen
