@@ -31,6 +31,7 @@ import eval_metrics  # noqa: E402
 from threads import set_threads  # noqa: E402
 import sampling  # noqa: E402
 from tiny_config import CONFIG, build  # noqa: E402
+from sd_modules import SharedContext  # noqa: E402
 from token_rows import UsedTokenRows  # noqa: E402
 from tokenizer import ClipTokenizer  # noqa: E402
 from torch.nn.utils.stateless import functional_call  # noqa: E402
@@ -389,6 +390,11 @@ def main():
     ap.add_argument("--shape-phase-batch", type=int, default=0,
                     help="items per step in the shape phase (0: --unet-batch). Session 13's probes: at equal minutes "
                          "16, 32 and 64 items learn the same shape, and fewer cost colour and position: off")
+    ap.add_argument("--item-repeats", type=int, default=1,
+                    help="each cache entry drawn for a step is used this many times (own noise, t and posterior "
+                         "sample), so the text encoder and the cross-attention keys run on 1/this of the items")
+    ap.add_argument("--shape-phase-item-repeats", type=int, default=0,
+                    help="--item-repeats once the shape phase begins (0: the same)")
     ap.add_argument("--shape-phase-text-scale", type=float, default=1.0,
                     help="the text encoder's share of each phase step (its lr is this times the phase's): a high "
                          "phase lr that moves the text encoder as far loses colour (session 12's probe pE at 0.4: shape kept, "
@@ -620,8 +626,13 @@ def main():
                             f"in {time.time() - tf:.0f}s")
             t0 = time.time()
             per_rank = (a.shape_phase_batch if shaping and a.shape_phase_batch else a.unet_batch) // world
-            idx = torch.from_numpy(rng.randint(0, n_cache, per_rank))
-            caps = ["" if rng.rand() < 0.1 else cache["captions"][i] for i in idx.tolist()]
+            repeats = (a.shape_phase_item_repeats if shaping and a.shape_phase_item_repeats else a.item_repeats)
+            if per_rank % repeats:
+                raise SystemExit(f"items per process ({per_rank}) must be a multiple of the item repeats ({repeats})")
+            drawn = rng.randint(0, n_cache, per_rank // repeats)
+            drawn_caps = ["" if rng.rand() < 0.1 else cache["captions"][i] for i in drawn.tolist()]
+            # tiled, not interleaved: the zero-signal items (the first rows) stay distinct entries
+            idx, caps = torch.from_numpy(np.tile(drawn, repeats)), drawn_caps * repeats
             mean, std = cache["mean"][idx], cache["std"][idx]
             z = (mean + std * torch.randn_like(mean)) * CONFIG["scale_factor"]
             t = torch.randint(0, 1000, (z.shape[0],))
@@ -668,10 +679,13 @@ def main():
                 """Per-item weighted losses of the rows `sel` (a forward of their own, so that each objective's
                 gradient can be taken alone); coarse_only: the fine level's weights enter as constants."""
                 caps_sel = caps[sel]
+                distinct = sorted(set(caps_sel))  # each caption through the text encoder once per step
+                row_of = {c: i for i, c in enumerate(distinct)}
                 if text_rows is None:
-                    context = clip(ids_of(caps_sel))
+                    rows = clip(ids_of(distinct))
                 else:
-                    context = text_rows[0][torch.tensor([text_rows[1][c] for c in caps_sel])]
+                    rows = text_rows[0][torch.tensor([text_rows[1][c] for c in distinct])]
+                context = SharedContext(rows, torch.tensor([row_of[c] for c in caps_sel]))
                 if coarse_only:
                     pred = functional_call(unet, fine_as_constants, (xt[sel], t[sel].float(), context))
                 else:
