@@ -392,7 +392,9 @@ def main():
                          "16, 32 and 64 items learn the same shape, and fewer cost colour and position: off")
     ap.add_argument("--item-repeats", type=int, default=1,
                     help="each cache entry drawn for a step is used this many times (own noise, t and posterior "
-                         "sample), so the text encoder and the cross-attention keys run on 1/this of the items")
+                         "sample), so the text encoder and the cross-attention keys run on 1/this of the items. "
+                         "Session 14: 4 makes a step of 64 1.3x faster but learns no more shape per minute (probes "
+                         "k1 / k4): off")
     ap.add_argument("--shape-phase-item-repeats", type=int, default=0,
                     help="--item-repeats once the shape phase begins (0: the same)")
     ap.add_argument("--shape-phase-text-scale", type=float, default=1.0,
