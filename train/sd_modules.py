@@ -135,14 +135,6 @@ class ResBlock(nn.Module):
         return self.skip_connection(x) + self.out_layers(h)
 
 
-class SharedContext:
-    """The text contexts of a batch's distinct captions [U, M, Cc] and each item's row [B]: training repeats
-    captions within a batch, and each caption's keys and values are then projected once, not once per item."""
-
-    def __init__(self, rows, index):
-        self.rows, self.index = rows, index
-
-
 class CrossAttention(nn.Module):
     def __init__(self, query_dim, context_dim, heads, dim_head):
         super().__init__()
@@ -153,15 +145,11 @@ class CrossAttention(nn.Module):
         self.to_v = nn.Linear(context_dim, inner, bias=False)
         self.to_out = nn.Sequential(nn.Linear(inner, query_dim), nn.Dropout(0.0))
 
-    def forward(self, x, context=None):  # x [B, N, C], context [B, M, Cc] or a SharedContext
+    def forward(self, x, context=None):  # x [B, N, C], context [B, M, Cc]
         context = x if context is None else context
         b, n, _ = x.shape
         h = self.heads
-        if isinstance(context, SharedContext):
-            k, v = self.to_k(context.rows)[context.index], self.to_v(context.rows)[context.index]
-        else:
-            k, v = self.to_k(context), self.to_v(context)
-        q = self.to_q(x)
+        q, k, v = self.to_q(x), self.to_k(context), self.to_v(context)
         q, k, v = (t.view(b, t.shape[1], h, -1).transpose(1, 2) for t in (q, k, v))  # [B, H, N, d]
         a = torch.softmax((q @ k.transpose(-1, -2)) * self.scale, dim=-1)
         return self.to_out((a @ v).transpose(1, 2).reshape(b, n, -1))

@@ -31,7 +31,6 @@ import eval_metrics  # noqa: E402
 from threads import set_threads  # noqa: E402
 import sampling  # noqa: E402
 from tiny_config import CONFIG, build  # noqa: E402
-from sd_modules import SharedContext  # noqa: E402
 from token_rows import UsedTokenRows  # noqa: E402
 from tokenizer import ClipTokenizer  # noqa: E402
 from torch.nn.utils.stateless import functional_call  # noqa: E402
@@ -392,7 +391,7 @@ def main():
                          "16, 32 and 64 items learn the same shape, and fewer cost colour and position: off")
     ap.add_argument("--item-repeats", type=int, default=1,
                     help="each cache entry drawn for a step is used this many times (own noise, t and posterior "
-                         "sample), so the text encoder and the cross-attention keys run on 1/this of the items. "
+                         "sample), so the text encoder runs on 1/this of the items. "
                          "Session 14: 4 makes a step of 64 1.3x faster but learns no more shape per minute (probes "
                          "k1 / k4): off")
     ap.add_argument("--shape-phase-item-repeats", type=int, default=0,
@@ -687,7 +686,7 @@ def main():
                     rows = clip(ids_of(distinct))
                 else:
                     rows = text_rows[0][torch.tensor([text_rows[1][c] for c in distinct])]
-                context = SharedContext(rows, torch.tensor([row_of[c] for c in caps_sel]))
+                context = rows[torch.tensor([row_of[c] for c in caps_sel])]
                 if coarse_only:
                     pred = functional_call(unet, fine_as_constants, (xt[sel], t[sel].float(), context))
                 else:
