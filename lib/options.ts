@@ -29,8 +29,8 @@ export const GENERATE_OPTIONS: readonly OptionSpec[] = [
   { name: 'negativePrompt', type: 'string', default: '', doc: 'what to steer away from' },
   { name: 'width', type: 'integer', min: 64, max: 4096, multipleOf: 8, doc: "pixels; default: the family's size (SD1 512, SD2 768, SDXL 1024)" },
   { name: 'height', type: 'integer', min: 64, max: 4096, multipleOf: 8, doc: 'pixels; default as width' },
-  { name: 'steps', type: 'integer', min: 1, max: 1000, default: 20, doc: 'sampling steps' },
-  { name: 'cfgScale', type: 'number', min: 0, max: 100, default: 7, doc: 'classifier-free guidance scale; 1 skips the negative pass' },
+  { name: 'steps', type: 'integer', min: 1, max: 1000, default: 20, doc: "sampling steps (the model's recorded default if its file has one)" },
+  { name: 'cfgScale', type: 'number', min: 0, max: 100, default: 7, doc: "classifier-free guidance scale (the model's recorded default if its file has one); 1 skips the negative pass" },
   { name: 'seed', type: 'seed', min: -1, max: Number.MAX_SAFE_INTEGER, default: -1, doc: '-1: random; image i of a batch uses seed + i' },
   { name: 'sampler', type: 'string', default: 'euler_ancestral', doc: 'any name samplers() lists ("Euler a", "DPM++ 2M Karras", "dpmpp_2m")' },
   { name: 'scheduler', type: 'string', default: 'automatic', doc: "any name schedulers() lists; 'automatic': the sampler's default" },
@@ -59,6 +59,9 @@ export interface ModelLimits {
   /** the text encoder's layer count: the largest useful clipSkip */
   clipLayers: number;
   defaultSize: number;
+  /** the model's own defaults for steps and cfgScale (recorded in its file), replacing the table's */
+  defaultSteps?: number;
+  defaultCfgScale?: number;
 }
 
 export interface GenerateSettings {
@@ -139,6 +142,8 @@ export function forModel(spec: OptionSpec, limits?: ModelLimits): OptionSpec {
     return { ...spec, min: 8 * f, max: 512 * f, multipleOf: f };
   }
   if (spec.name === 'clipSkip' && limits.clipLayers > 0) return { ...spec, max: limits.clipLayers };
+  if (spec.name === 'steps' && limits.defaultSteps !== undefined) return { ...spec, default: limits.defaultSteps };
+  if (spec.name === 'cfgScale' && limits.defaultCfgScale !== undefined) return { ...spec, default: limits.defaultCfgScale };
   return spec;
 }
 

@@ -29,6 +29,9 @@ export interface ModelInfo {
   latentChannels: number;
   vaeScaleFactor: number;
   defaultSize: number;
+  /** steps and CFG scale that generate() uses when not given: the model's recorded ones, else 20 and 7 */
+  defaultSteps: number;
+  defaultCfgScale: number;
   tensors: number;
   fileBytes: number;
   backend: string;
@@ -186,7 +189,7 @@ export class StableDiffusion {
   }
 
   #limits(): ModelLimits {
-    return { vaeDownscale: this.info.vaeDownscale, clipLayers: this.info.clipLayers, defaultSize: this.info.defaultSize };
+    return { vaeDownscale: this.info.vaeDownscale, clipLayers: this.info.clipLayers, defaultSize: this.info.defaultSize, defaultSteps: this.info.defaultSteps, defaultCfgScale: this.info.defaultCfgScale };
   }
 
   #tokens(prompt: string): NativePrompt {

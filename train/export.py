@@ -22,6 +22,11 @@ from tiny_config import CONFIG, build  # noqa: E402
 DEFAULT_OUT = os.path.join(HERE, "..", "models", "sd-native-tiny.safetensors")
 
 
+# The settings at which every shipped sampler meets issue 4's bar through the runtime
+# (test/e2e/semantic.test.ts reads them back); generate() uses them when a caller gives no steps / CFG.
+DEFAULT_STEPS, DEFAULT_CFG_SCALE = 40, 4
+
+
 def metadata(cfg):
     return {
         "sd_native.family": "sd1",
@@ -29,6 +34,8 @@ def metadata(cfg):
         "sd_native.model": "sd-native-tiny (procedural shapes, 64x64)",
         "sd_native.resolution": str(cfg["resolution"]),
         "sd_native.prediction": "eps",
+        "sd_native.steps": str(DEFAULT_STEPS),
+        "sd_native.cfg_scale": str(DEFAULT_CFG_SCALE),
         "sd_native.scale_factor": str(cfg["scale_factor"]),
         "sd_native.unet.num_heads": str(cfg["unet"]["num_heads"]),
         "sd_native.clip.num_heads": str(cfg["clip"]["heads"]),

@@ -383,7 +383,12 @@ def main():
                     help="UNet minutes between position checks (their time counts in the budget)")
     ap.add_argument("--freeze-text-with-phase", action="store_true",
                     help="freeze the text encoder when the shape phase starts (its steps cost ~0.75 s instead "
-                         "of ~1.05 s, but session 11's run ad90 learned no shape in 1105 frozen phase steps: off)")
+                         "of ~1.05 s; session 11's run ad90 learned no shape in 1105 frozen phase steps, yet they are the first "
+                         "segment of the shipped run lA, whose second segment trains the text encoder again)")
+    ap.add_argument("--rebase-phase-at", type=float, default=None,
+                    help="when a run whose shape phase has begun is resumed with a new --unet-minutes, the phase's "
+                         "start as a fraction of the new budget (its own cosine restarts from there; the shipped "
+                         "run lA: 0.5, the lr resumed at 0.96x the phase's peak)")
     ap.add_argument("--shape-phase-lr", type=float, default=0.0,
                     help="peak lr of the shape phase's own cosine (0: the stage's cosine carries on)")
     ap.add_argument("--shape-phase-batch", type=int, default=0,
@@ -585,6 +590,12 @@ def main():
         if not peer and st.get("unet_budget_s") not in (None, budget):  # the cosine schedule was stretched
             st["notes"] = (st.get("notes") or "") + (f"the UNet budget changed from {st['unet_budget_s'] / 60:g} to "
                                                      f"{a.unet_minutes:g} min at step {st['step']}; ")
+            if a.rebase_phase_at is not None and "shape_phase_at" in st:
+                # a started phase keeps its fraction of the old budget, which on a longer one can lie after the
+                # resume point and run pre-phase (zero-signal) steps again; the peer loads this from the checkpoint
+                st["notes"] += (f"the shape phase's start moved from {st['shape_phase_at']:.3f} to "
+                                f"{a.rebase_phase_at:g} of the new budget; ")
+                st["shape_phase_at"] = a.rebase_phase_at
         st["unet_budget_s"] = budget
         world = max(1, a.procs)
         if world > 1:

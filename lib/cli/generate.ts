@@ -12,8 +12,8 @@ export const GENERATE_USAGE = `usage: sd-native generate "<prompt>" [options]
   -n, --negative <text>    negative prompt
   -W, --width <px>         image width (default: the model's size, 512 for SD 1.x)
   -H, --height <px>        image height
-      --steps <n>          sampling steps (default 20)
-      --cfg <scale>        CFG scale (default 7)
+      --steps <n>          sampling steps (default: the model's, else 20)
+      --cfg <scale>        CFG scale (default: the model's, else 7)
       --seed <n>           seed; -1 = random (default)
       --sampler <name>     e.g. "Euler a" (default), euler, "DPM++ 2M", dpmpp_2m, ddim
       --scheduler <name>   automatic (default), normal, karras, exponential, sgm_uniform, simple

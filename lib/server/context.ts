@@ -22,7 +22,7 @@ export interface ServerOptions {
   maxBatchImages?: number;
   /** largest decoded init image (default 16 MiB); the body limit follows from it */
   maxImageBytes?: number;
-  /** sampling steps for OpenAI requests, which have no steps field (default 20) */
+  /** sampling steps for OpenAI requests, which have no steps field (default: the model's, else 20) */
   openaiSteps?: number;
   /** how long finished jobs stay visible at /v1/jobs/:id (default 600 000) */
   retentionMs?: number;
@@ -59,7 +59,7 @@ export function createContext(pipeline: ServerPipeline, options: ServerOptions =
     batchWindowMs: options.batchWindowMs ?? 50,
     maxBatchImages: options.maxBatchImages ?? 8,
     maxImageBytes: options.maxImageBytes ?? 16 * 1024 * 1024,
-    openaiSteps: options.openaiSteps ?? 20,
+    openaiSteps: options.openaiSteps ?? pipeline.info.defaultSteps ?? 20,
     retentionMs: options.retentionMs ?? 600_000,
     token: options.token || undefined,
   };

@@ -21,7 +21,7 @@ export const SERVE_USAGE = `usage: sd-native serve [options]
       --batch-window-ms <n>  wait this long for requests with the same settings to share one
                              UNet batch; 0 turns batching off (default 50)
       --max-batch <n>        most images in one batch and one request (default 8)
-      --openai-steps <n>     sampling steps for /v1/images/generations (default 20)
+      --openai-steps <n>     sampling steps for /v1/images/generations (default: the model's, else 20)
       --threads <n>          worker threads (default: all)
       --dtype <f32|bf16>     compute precision (default f32)
   -q, --quiet                no startup lines and no request log
@@ -44,7 +44,7 @@ const SERVE_FLAGS = {
   quiet: { type: 'boolean', short: 'q' },
 } as const;
 
-function intFlag(values: Record<string, string | boolean | undefined>, flag: string, min: number, max: number, fallback: number): number {
+function intFlag<T extends number | undefined>(values: Record<string, string | boolean | undefined>, flag: string, min: number, max: number, fallback: T): number | T {
   const v = num(values, flag, SERVE_USAGE);
   if (v === undefined) return fallback;
   if (!Number.isInteger(v) || v < min || v > max) throw new UsageError(`--${flag} must be an integer between ${min} and ${max}, got ${values[flag]}`, SERVE_USAGE);
@@ -119,7 +119,7 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
     timeoutMs: intFlag(v, 'timeout', 1, 86400, 300) * 1000,
     batchWindowMs: intFlag(v, 'batch-window-ms', 0, 60000, 50),
     maxBatchImages: intFlag(v, 'max-batch', 1, 16, 8),
-    openaiSteps: intFlag(v, 'openai-steps', 1, 150, 20),
+    openaiSteps: intFlag(v, 'openai-steps', 1, 150, undefined),
     ...(threads !== undefined ? { threads } : {}),
     ...(dtype !== undefined ? { dtype: dtype as 'f32' | 'bf16' } : {}),
     ...(quiet ? {} : { log: (line: string) => io.stderr.write(`${line}\n`) }),

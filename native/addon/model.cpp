@@ -53,6 +53,8 @@ Napi::Object info_object(Napi::Env env, const ModelInfo& i) {
   o.Set("latentChannels", i.latent_channels);
   o.Set("vaeScaleFactor", i.vae_scale_factor);
   o.Set("defaultSize", i.default_size);
+  o.Set("defaultSteps", i.default_steps);
+  o.Set("defaultCfgScale", i.default_cfg_scale);
   o.Set("tensors", double(i.tensors));
   o.Set("fileBytes", double(i.file_bytes));
   o.Set("backend", i.backend);

@@ -87,6 +87,10 @@ struct ModelInfo {
   int vae_downscale = 8, latent_channels = 4;
   float vae_scale_factor = 0.18215f;
   int default_size = 512;
+  // The sampling settings a model was evaluated at, when its file records them ("sd_native.steps",
+  // "sd_native.cfg_scale"): a small model can need other settings than SD's usual 20 steps at CFG 7.
+  int default_steps = 20;
+  float default_cfg_scale = 7.0f;
   size_t tensors = 0, file_bytes = 0;
   std::string backend;
   int pad_token = 49407;           // SD1 pads prompts with the end token, OpenCLIP with 0

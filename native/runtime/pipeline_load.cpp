@@ -36,6 +36,15 @@ int meta_int(const io::SafetensorsFile& f, const std::string& key, int fallback)
   return std::atoi(it->second.c_str());
 }
 
+// A recorded setting outside [lo, hi] (or not a number) is ignored rather than trusted: metadata is user data.
+float meta_number(const io::SafetensorsFile& f, const std::string& key, float fallback, float lo, float hi) {
+  auto it = f.metadata().find(key);
+  if (it == f.metadata().end()) return fallback;
+  char* end = nullptr;
+  const float v = std::strtof(it->second.c_str(), &end);
+  return end != it->second.c_str() && *end == '\0' && v >= lo && v <= hi ? v : fallback;
+}
+
 }  // namespace
 
 PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const LoadOptions& options)
@@ -92,6 +101,8 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   if (pred != "eps" && pred != "v") throw Error("prediction must be \"eps\" or \"v\", got \"" + pred + "\"");
   info_.prediction = pred;
   info_.default_size = meta_int(f, "sd_native.resolution", info_.default_size);
+  info_.default_steps = int(meta_number(f, "sd_native.steps", float(info_.default_steps), 1, 1000));
+  info_.default_cfg_scale = meta_number(f, "sd_native.cfg_scale", info_.default_cfg_scale, 0, 100);
   const auto& u = unet_->config();
   info_.unet_model_channels = u.model_channels;
   info_.unet_context_dim = u.context_dim;

@@ -3,11 +3,12 @@
 // train/make_reference.py from the exported f16 file): training and inference agree.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { StableDiffusion } from '../../lib/index.js';
-import { f32, maxAbs, readSafetensors, relL2 } from '../helpers/safetensors.js';
+import { f32, maxAbs, readSafetensors, relL2, writeSafetensors } from '../helpers/safetensors.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const model = join(root, 'models', 'sd-native-tiny.safetensors');
@@ -22,6 +23,38 @@ test('shipped model: loads as SD1 with its recorded heads and 64×64 default siz
     assert.equal(sd.info.clipHeads, 2);
   } finally {
     sd.dispose();
+  }
+});
+
+test("shipped model: generate() without steps or CFG uses the settings recorded in the file", async () => {
+  const meta = readSafetensors(model).metadata;
+  assert.ok(meta['sd_native.steps'] && meta['sd_native.cfg_scale'], 'the file records its sampling settings');
+  const sd = await StableDiffusion.load(model);
+  try {
+    assert.equal(sd.info.defaultSteps, Number(meta['sd_native.steps']));
+    assert.equal(sd.info.defaultCfgScale, Number(meta['sd_native.cfg_scale']));
+    let steps = 0;
+    await sd.generate({ prompt: 'a red circle', seed: 1, onStep: (e) => { steps = e.steps; } });
+    assert.equal(steps, sd.info.defaultSteps);
+  } finally {
+    sd.dispose();
+  }
+});
+
+test('a file whose recorded settings are not sane numbers gets the usual 20 steps at CFG 7', async () => {
+  const file = readSafetensors(model);
+  const dir = mkdtempSync(join(tmpdir(), 'sd-native-meta-'));
+  const path = join(dir, 'bad-settings.safetensors');
+  try {
+    writeSafetensors(path, file.tensors, { ...file.metadata, 'sd_native.steps': '40 steps', 'sd_native.cfg_scale': '1e9' });
+    const sd = await StableDiffusion.load(path);
+    try {
+      assert.deepEqual([sd.info.defaultSteps, sd.info.defaultCfgScale], [20, 7]);
+    } finally {
+      sd.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

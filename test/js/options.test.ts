@@ -65,6 +65,16 @@ test('generate defaults (SD1): 512², 20 steps, CFG 7, Euler a, automatic schedu
   assert.equal(resolveGenerateOptions({ prompt: 'a' }, { ...SD1, defaultSize: 1024 }).width, 1024);
 });
 
+test("a model's recorded steps and CFG scale replace the defaults, never a given value", () => {
+  const tiny = { ...SD1, defaultSteps: 40, defaultCfgScale: 4 };
+  const s = resolveGenerateOptions({ prompt: 'a' }, tiny);
+  assert.deepEqual([s.steps, s.cfgScale], [40, 4]);
+  const given = resolveGenerateOptions({ prompt: 'a', steps: 12, cfgScale: 7.5 }, tiny);
+  assert.deepEqual([given.steps, given.cfgScale], [12, 7.5]);
+  const plain = resolveGenerateOptions({ prompt: 'a' }, SD1);
+  assert.deepEqual([plain.steps, plain.cfgScale], [20, 7]);
+});
+
 test('sizes follow the VAE downscale factor; clipSkip follows the text encoder depth', () => {
   assert.equal(resolveGenerateOptions({ prompt: 'a', width: 32, height: 48 }, TINY).width, 32);
   rejects({ prompt: 'a', width: 33 }, 'width must be a multiple of 2 between 16 and 1024, got 33', TINY);
