@@ -68,7 +68,34 @@ def plot(rows, history, out):
     fig.savefig(out, dpi=90)
 
 
-def recipe_note(args):
+def shape_phase_note(args, notes):
+    """How the shape phase (and the text phase after it) ran, from the command's arguments."""
+    if "UNet budget changed" in notes and not args.get("text_phase_minutes"):
+        return (" The shape phase's segments were started by hand (train/run_notes.md's first section gives the "
+                "commands); the arguments below are the last segment's.")
+    if args.get("shape_phase_at", 1.0) >= 1.0 and not args.get("shape_phase_when_placed"):
+        return ""
+    what = (f"every item keeps its signal, with t drawn in [{args['shape_phase_band'][0]}, "
+            f"{args['shape_phase_band'][1]}), plain min-SNR weights and no object weight"
+            + (f", at an lr of its own (cosine from {args['shape_phase_lr']:g})" if args.get("shape_phase_lr") else ""))
+    if args.get("shape_phase_when_placed"):
+        start = (f" Once a position check (Euler 20, CFG 6, the 32 held-out prompts, seed 0, EMA weights; every "
+                 f"{args['shape_phase_check_minutes']:g} UNet minutes from {args['shape_phase_check_from']:g} of the "
+                 f"budget on) reads >= {args['shape_phase_when_placed']:g}, or at {args['shape_phase_at']:g} of the "
+                 f"budget at the latest, the shape phase begins: ")
+    else:
+        start = f" From {args['shape_phase_at']:g} of the stage on, the shape phase: "
+    note = start + what + ": the low-noise steps learn to shape the object the high-noise steps placed (session 9)."
+    if args.get("freeze_text_with_phase"):
+        note += " The text encoder is frozen when it begins."
+    if args.get("text_phase_minutes"):
+        note += (f" After the {args['unet_minutes']:g}-minute budget the text phase continues the shape phase for "
+                 f"{args['text_phase_minutes']:g} more minutes with the text encoder training again, the phase's "
+                 f"cosine restarted at 0.97 x its peak (session 16).")
+    return note
+
+
+def recipe_note(args, notes=""):
     """The zero-signal items and data parallelism, where a run used them (the template text predates them)."""
     if not args.get("zero_frac") and not args.get("snr_floor") and args.get("procs", 1) == 1:
         return ""
@@ -81,11 +108,7 @@ def recipe_note(args):
                if args.get("zero_frac_end") not in (None, args.get("zero_frac")) else "")
             + (f" Latent pixels under an object weigh 1 + {args['obj_weight']} x their cover in the loss (normalised"
                f" to mean 1 per image; session 6)." if args.get("obj_weight") else "")
-            + (f" From {args['shape_phase_at']:g} of the stage on, every item keeps its signal, with t drawn in "
-               f"[{args['shape_phase_band'][0]}, {args['shape_phase_band'][1]}), plain min-SNR weights and no object weight"
-               + (f", at an lr of its own (cosine from {args['shape_phase_lr']:g})" if args.get("shape_phase_lr") else "")
-               + ": the low-noise steps learn to shape the object the high-noise steps placed (session 9)."
-               if args.get("shape_phase_at", 1.0) < 1.0 else "")
+            + shape_phase_note(args, notes)
             + (f" The text encoder is frozen from {args['freeze_text_at']:g} of the stage on."
                if args.get("freeze_text_at", 1.0) < 1.0 else ""))
 
@@ -156,7 +179,7 @@ def main():
         "CACHE": (final.get("args") or {}).get("cache_images", "-"),
         "UNET_LR": (final.get("args") or {}).get("unet_lr", "-"),
         "UNET_BATCH": (final.get("args") or {}).get("unet_batch", 32),
-        "RECIPE": recipe_note(final.get("args") or {}),
+        "RECIPE": recipe_note(final.get("args") or {}, tr.get("notes") or ""),
         "MACHINE": open(os.path.join(HERE, "machine_note.txt")).read().strip()
         if os.path.exists(os.path.join(HERE, "machine_note.txt")) else "see the note on issue 4",
         "WHY": open(os.path.join(HERE, "run_notes.md")).read().strip()

@@ -6,7 +6,9 @@ Stage 1: VAE (L1 + MSE + edge L1 + small KL), then rescale so that scaled latent
 Stage 2: UNet + CLIP text encoder jointly on the frozen VAE's scaled latents (eps MSE, AdamW, 10% empty captions;
 options: items at t=999 with the signal removed, x0 weighting at low SNR, two data-parallel processes).
 Each stage runs for a wall-clock budget (--vae-minutes, --unet-minutes); LR schedules follow the fraction of the
-budget used. A checkpoint (models, optimiser, step, elapsed time, RNG states) is written every few minutes;
+budget used. In the UNet stage a shape phase (low-noise steps only) starts once a position check passes, with the
+text encoder frozen; after the budget a text phase (--text-phase-minutes) continues it with the text encoder
+training again, run as a resumed run of the same command. A checkpoint (models, optimiser, step, elapsed time, RNG states) is written every few minutes;
 re-running the same command resumes. At the end `final.pt` is written and train/finish.py is run.
 """
 import argparse
@@ -96,6 +98,22 @@ FINE_LEVEL = ("input_blocks.0.", "input_blocks.1.", "output_blocks.4.", "output_
 def lr_at(progress, step, peak, warmup):
     w = min(1.0, (step + 1) / warmup)
     return peak * w * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+# the shape phase's own cosine resumes at this progress in the text phase (lr 0.966 x its peak): where the
+# shipped run lA's second segment, started by hand with --rebase-phase-at, resumed it
+TEXT_PHASE_RESUME = 0.1246
+
+
+def text_phase_args(a, ended_s):
+    """The arguments that run the text phase as a resumed run (the code path of a hand-extended run, so it is
+    resumable like any other): the budget grows by --text-phase-minutes, the phase's start moves so that its
+    cosine resumes at TEXT_PHASE_RESUME where the budget's last step ended (ended_s), and the text encoder
+    trains again."""
+    total = a.unet_minutes + a.text_phase_minutes
+    start = (ended_s / 60 - TEXT_PHASE_RESUME * total) / (1 - TEXT_PHASE_RESUME)
+    return argparse.Namespace(**dict(vars(a), unet_minutes=total, rebase_phase_at=start / total,
+                                     freeze_text_with_phase=False, text_phase_minutes=0.0))
 
 
 def save_ckpt(path, st):
@@ -305,9 +323,14 @@ def main():
     ap.add_argument("--vae-max-steps", type=int, default=6000)
     ap.add_argument("--vae-crop-frac", type=float, default=0.32,
                     help="fraction of the VAE budget trained on 32x32 crops (4x cheaper per image)")
-    ap.add_argument("--unet-minutes", type=float, default=46.0,
-                    help="with the VAE stage's 43 min, 90 in all; the GPU sweep of train/run_notes.md (session 5) "
-                         "learns position from ~2700 steps of 64, not from 2240")
+    ap.add_argument("--unet-minutes", type=float, default=46.3,
+                    help="the UNet stage's budget up to the text phase: its schedules (lr cosine, zero-signal "
+                         "fraction) are fractions of it, so a longer one places the object later (session 15's probe "
+                         "r65: position 0.66 at 46 min, against 0.97 at 32 min at 46.3)")
+    ap.add_argument("--text-phase-minutes", type=float, default=22.0,
+                    help="after --unet-minutes, continue the shape phase this long with the text encoder training "
+                         "again and the phase's cosine restarted (the shipped run lA's second segment: its ~1130 "
+                         "phase steps took shape 0.44 -> 0.88 on the in-training check; 0: off)")
     ap.add_argument("--latent-std", type=float, default=1.0,
                     help="std of scale_factor * latent after the VAE stage (SD1 itself: about 1; 0.5 was tried in "
                          "session 3 and trained worse on the CPU: train/run_notes.md)")
@@ -372,7 +395,7 @@ def main():
                     help="fraction of the shape phase's items that stay zero-signal items (with their x0 weight and "
                          "object weight), so the steps that place the object keep being trained (session 10: 0.2 took shape "
                          "back to ow10's 0.17-0.19; off by default)")
-    ap.add_argument("--shape-phase-when-placed", type=float, default=0.0,
+    ap.add_argument("--shape-phase-when-placed", type=float, default=0.9,
                     help="start the shape phase as soon as a position check (Euler 20, CFG 6, the 32 held-out "
                          "prompts, seed 0, EMA) reaches this accuracy, but not before --shape-phase-check-from; "
                          "--shape-phase-at stays the latest start (0: off). Session 10: the phase needs position "
@@ -381,15 +404,15 @@ def main():
                     help="fraction of the UNet budget where the position checks begin")
     ap.add_argument("--shape-phase-check-minutes", type=float, default=2.5,
                     help="UNet minutes between position checks (their time counts in the budget)")
-    ap.add_argument("--freeze-text-with-phase", action="store_true",
-                    help="freeze the text encoder when the shape phase starts (its steps cost ~0.75 s instead "
-                         "of ~1.05 s; session 11's run ad90 learned no shape in 1105 frozen phase steps, yet they are the first "
-                         "segment of the shipped run lA, whose second segment trains the text encoder again)")
+    ap.add_argument("--freeze-text-with-phase", action=argparse.BooleanOptionalAction, default=True,
+                    help="freeze the text encoder when the shape phase starts, until the text phase (its steps cost "
+                         "~0.75 s instead of ~1.05 s; session 11's run ad90 learned no shape in 1105 frozen phase "
+                         "steps, yet with the text phase after them they are the shipped run lA)")
     ap.add_argument("--rebase-phase-at", type=float, default=None,
                     help="when a run whose shape phase has begun is resumed with a new --unet-minutes, the phase's "
                          "start as a fraction of the new budget (its own cosine restarts from there; the shipped "
                          "run lA: 0.5, the lr resumed at 0.96x the phase's peak)")
-    ap.add_argument("--shape-phase-lr", type=float, default=0.0,
+    ap.add_argument("--shape-phase-lr", type=float, default=1e-3,
                     help="peak lr of the shape phase's own cosine (0: the stage's cosine carries on)")
     ap.add_argument("--shape-phase-batch", type=int, default=0,
                     help="items per step in the shape phase (0: --unet-batch). Session 13's probes: at equal minutes "
@@ -417,6 +440,7 @@ def main():
                     help="another UNet/CLIP initialisation and data stream (0: the shipped run's)")
     ap.add_argument("--no-finish", action="store_true")
     a = ap.parse_args()
+    a_given = a  # the command as typed: the recipe that final.pt records, whatever phase this start runs
     peer = a.rank > 0
     tuner = ThreadTuner(1 if peer else a.threads)
     run = Run(a.out, quiet=peer)
@@ -441,6 +465,10 @@ def main():
         rng.set_state(st["np_rng"])
         torch.set_rng_state(st["torch_rng"])
         run.log(f"resumed stage {st['stage']} step {st['step']} elapsed {st['elapsed']:.0f}s")
+        if st.get("text_phase") and a.text_phase_minutes > 0:
+            a_given, a = a, text_phase_args(a, st["text_phase_from_s"])
+            run.log(f"text phase: UNet budget {a.unet_minutes:g} min, the shape phase re-anchored at "
+                    f"{a.rebase_phase_at:.3f} of it, the text encoder training")
     else:
         run.log(f"new run; config {json.dumps(CONFIG)}; args {vars(a)}")
     t_sess = time.time()
@@ -809,6 +837,10 @@ def main():
                 return
             peer_proc.wait()
         st.update({"stage": "done", "unet_steps": st["step"], "unet_elapsed": st["elapsed"]})
+        if a.text_phase_minutes > 0:  # the next start of this command runs the text phase
+            st["text_phase"], st["text_phase_from_s"] = True, st["elapsed"]
+            if phase_at < 1 and "shape_phase_at" not in st:  # begun at --shape-phase-at: the rebase needs it
+                st["shape_phase_at"] = phase_at
         snap = snapshot(stage_weights())
         save_ckpt(ck, snap)
         final = {"config": CONFIG, "clip": ema_clip.state_dict(), "unet": ema_unet.state_dict(),
@@ -816,9 +848,12 @@ def main():
                  "train": dict({k: snap.get(k) for k in ("vae_steps", "vae_elapsed", "vae_rescale", "unet_steps",
                                                           "unet_elapsed", "wall_used", "history", "notes")},
                                wall_total_s=time.time() - st["wall_start"]),
-                 "args": vars(a)}
+                 "args": vars(a_given)}
         torch.save(final, os.path.join(a.out, "final.pt"))
         run.log(f"training done: wall time used {snap['wall_used'] / 60:.1f} min; wrote final.pt")
+        if a.text_phase_minutes > 0:
+            run.log(f"starting the text phase ({a.text_phase_minutes:g} min)")
+            sys.exit(subprocess.run([sys.executable, os.path.abspath(__file__)] + sys.argv[1:]).returncode)
     if not a.no_finish:
         run.log("running train/finish.py")
         subprocess.run([sys.executable, os.path.join(HERE, "finish.py"), "--run", a.out], check=False)
