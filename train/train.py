@@ -1,6 +1,6 @@
 """Train the sd-native tiny SD1 model from scratch on procedural shapes (CPU, time-budgeted, resumable).
 
-    nice -n 19 /usr/bin/python3 train/train.py --out train/runs/small
+    /usr/bin/python3 train/train.py --out train/runs/one     # on an idle machine: the budgets are wall-clock
 
 Stage 1: VAE (L1 + MSE + edge L1 + small KL), then rescale so that scaled latents have unit std.
 Stage 2: UNet + CLIP text encoder jointly on the frozen VAE's scaled latents (eps MSE, AdamW, 10% empty captions;
@@ -8,8 +8,9 @@ options: items at t=999 with the signal removed, x0 weighting at low SNR, two da
 Each stage runs for a wall-clock budget (--vae-minutes, --unet-minutes); LR schedules follow the fraction of the
 budget used. In the UNet stage a shape phase (low-noise steps only) starts once a position check passes, with the
 text encoder frozen; after the budget a text phase (--text-phase-minutes) continues it with the text encoder
-training again, run as a resumed run of the same command. A checkpoint (models, optimiser, step, elapsed time, RNG states) is written every few minutes;
-re-running the same command resumes. At the end `final.pt` is written and train/finish.py is run.
+training again, run as a resumed run of the same command. A checkpoint (models, optimiser, step, elapsed time,
+RNG states) is written every few minutes; re-running the same command resumes. At the end `final.pt` is written
+and train/finish.py is run.
 """
 import argparse
 import copy

@@ -1,4 +1,5 @@
 // Loading: map the file, detect the family from the tensors present, build the models.
+#include <cmath>
 #include <cstdlib>
 
 #include "core/error.h"
@@ -43,6 +44,13 @@ float meta_number(const io::SafetensorsFile& f, const std::string& key, float fa
   char* end = nullptr;
   const float v = std::strtof(it->second.c_str(), &end);
   return end != it->second.c_str() && *end == '\0' && v >= lo && v <= hi ? v : fallback;
+}
+
+// A count such as the step count: "40.5" is as unusable as "forty" (truncating it would run a setting the
+// file never named), so it falls back too.
+int meta_count(const io::SafetensorsFile& f, const std::string& key, int fallback, int lo, int hi) {
+  const float v = meta_number(f, key, float(fallback), float(lo), float(hi));
+  return v == std::floor(v) ? int(v) : fallback;
 }
 
 }  // namespace
@@ -101,7 +109,7 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   if (pred != "eps" && pred != "v") throw Error("prediction must be \"eps\" or \"v\", got \"" + pred + "\"");
   info_.prediction = pred;
   info_.default_size = meta_int(f, "sd_native.resolution", info_.default_size);
-  info_.default_steps = int(meta_number(f, "sd_native.steps", float(info_.default_steps), 1, 1000));
+  info_.default_steps = meta_count(f, "sd_native.steps", info_.default_steps, 1, 1000);
   info_.default_cfg_scale = meta_number(f, "sd_native.cfg_scale", info_.default_cfg_scale, 0, 100);
   const auto& u = unet_->config();
   info_.unet_model_channels = u.model_channels;

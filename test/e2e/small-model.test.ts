@@ -46,12 +46,14 @@ test('a file whose recorded settings are not sane numbers gets the usual 20 step
   const dir = mkdtempSync(join(tmpdir(), 'sd-native-meta-'));
   const path = join(dir, 'bad-settings.safetensors');
   try {
-    writeSafetensors(path, file.tensors, { ...file.metadata, 'sd_native.steps': '40 steps', 'sd_native.cfg_scale': '1e9' });
-    const sd = await StableDiffusion.load(path);
-    try {
-      assert.deepEqual([sd.info.defaultSteps, sd.info.defaultCfgScale], [20, 7]);
-    } finally {
-      sd.dispose();
+    for (const [steps, cfg] of [['40 steps', '1e9'], ['40.5', 'nan']]) {
+      writeSafetensors(path, file.tensors, { ...file.metadata, 'sd_native.steps': steps, 'sd_native.cfg_scale': cfg });
+      const sd = await StableDiffusion.load(path);
+      try {
+        assert.deepEqual([sd.info.defaultSteps, sd.info.defaultCfgScale], [20, 7], `steps ${steps}, cfg ${cfg}`);
+      } finally {
+        sd.dispose();
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
