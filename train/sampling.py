@@ -59,8 +59,9 @@ class CFGDenoiser:
 
     def __call__(self, x, sigma):
         s = torch.as_tensor(sigma, dtype=torch.float32).reshape(1)
+        t = sigma_to_t(s).to(x.device)  # the schedule's tables stay on the CPU
+        s = s.to(x.device)
         c_in = 1 / (s ** 2 + 1) ** 0.5
-        t = sigma_to_t(s)
         xx = torch.cat([x, x])
         eps = self.unet(xx * c_in, t.expand(xx.shape[0]), self.ctx)
         self.calls.append(eps)
@@ -131,18 +132,19 @@ def generate(clip, unet, vae, tok, prompts, seeds, sampler="euler", steps=20, cf
     randn [1,4,8,8] (ancestral noise continues from the same generator); prompts run in batches."""
     fn, sched = SAMPLERS[sampler]
     sig = [float(v) for v in sched(steps)]
-    un = clip(torch.tensor([tok.encode_sd1(negative)]))
+    dev = next(unet.parameters()).device  # noise is drawn on the CPU either way: the same images on any device
+    un = clip(torch.tensor([tok.encode_sd1(negative)], device=dev))
     out = []
     for b in range(0, len(prompts), batch):
         ps, ss = prompts[b:b + batch], seeds[b:b + batch]
         gens = [torch.Generator().manual_seed(s) for s in ss]
-        x = torch.cat([torch.randn(1, 4, 8, 8, generator=g) for g in gens]) * sig[0]
-        cond = clip(torch.tensor([tok.encode_sd1(p) for p in ps]))
+        x = torch.cat([torch.randn(1, 4, 8, 8, generator=g) for g in gens]).to(dev) * sig[0]
+        cond = clip(torch.tensor([tok.encode_sd1(p) for p in ps], device=dev))
         model = CFGDenoiser(unet, cond, un, cfg)
 
         def noise(y):
-            return torch.cat([torch.randn(1, *y.shape[1:], generator=g) for g in gens])
+            return torch.cat([torch.randn(1, *y.shape[1:], generator=g) for g in gens]).to(y.device)
         lat = fn(model, x, sig, noise)
         img = vae.decode(lat / SCALE_FACTOR)
-        out.append(((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy())
+        out.append(((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())
     return np.concatenate(out)

@@ -12,9 +12,10 @@ import torch.nn.functional as F
 class UsedTokenRows:
     def __init__(self, embedding, token_ids):
         self.embedding = embedding
-        self.ids = torch.tensor(sorted({int(i) for i in token_ids}), dtype=torch.long)
-        self.index = torch.full((embedding.num_embeddings,), -1, dtype=torch.long)
-        self.index[self.ids] = torch.arange(len(self.ids))
+        dev = embedding.weight.device
+        self.ids = torch.tensor(sorted({int(i) for i in token_ids}), dtype=torch.long, device=dev)
+        self.index = torch.full((embedding.num_embeddings,), -1, dtype=torch.long, device=dev)
+        self.index[self.ids] = torch.arange(len(self.ids), device=dev)
         self.rows = torch.nn.Parameter(embedding.weight.detach()[self.ids].clone())
         embedding.weight.requires_grad_(False)
         embedding.forward = self.lookup  # this module only: an EMA copy made before keeps the plain table

@@ -11,6 +11,10 @@ text encoder frozen; after the budget a text phase (--text-phase-minutes) contin
 training again, run as a resumed run of the same command. A checkpoint (models, optimiser, step, elapsed time,
 RNG states) is written every few minutes; re-running the same command resumes. At the end `final.pt` is written
 and train/finish.py is run.
+
+On a GPU (`--device cuda --procs 1`) the same recipe runs in minutes; with `--sim-clock` every step is charged what
+it costs on the 2-core CPU instead of its own time, so the GPU replays the CPU run's schedules step for step
+(train/replay_sweep.sh runs several such replays at once).
 """
 import argparse
 import copy
@@ -36,7 +40,10 @@ import sampling  # noqa: E402
 from tiny_config import CONFIG, build  # noqa: E402
 from token_rows import UsedTokenRows  # noqa: E402
 from tokenizer import ClipTokenizer  # noqa: E402
-from torch.nn.utils.stateless import functional_call  # noqa: E402
+try:  # torch >= 2.0 (a GPU machine's); Debian 12's 1.13 has only the older home
+    from torch.func import functional_call  # noqa: E402
+except ImportError:
+    from torch.nn.utils.stateless import functional_call  # noqa: E402
 
 
 class Run:
@@ -90,6 +97,25 @@ class ThreadTuner:
                 self.best, self.recent = self.other(), list(tr)
             self.trial = []
         self.i += 1
+
+
+# --sim-clock: what each unit of work costs on the 2-core Zen 3 the recipe is budgeted for (run `one`, session 16:
+# 3338 VAE steps in 37 min, 0.44 s on 32x32 crops and 0.87 s on whole images; UNet steps of 64 on two processes,
+# 0.98 s with the text encoder training and 0.77 s with it frozen; a position check 10 s; the frozen encoder's
+# contexts of ~16k captions 34 s). A faster device charged these instead of its own time replays the CPU's
+# schedules step for step.
+SIM_SECONDS = {"vae_step_crops": 0.44, "vae_step": 0.87, "unet_step": 0.98, "unet_step_frozen_text": 0.77,
+               "position_check": 10.0, "contexts": 34.0}
+
+
+def load(path):
+    """A checkpoint onto the CPU (load_state_dict then copies into the models' device); it holds numpy RNG
+    state, so not weights-only."""
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def cpu_state(sd):
+    return {k: v.detach().cpu() for k, v in sd.items()}
 
 
 # the UNet's full-resolution (8x8 latent) level: where a shape's detail is drawn (--zero-scope coarse)
@@ -155,14 +181,15 @@ def rescale_vae(vae, rng, n=512, target_std=1.0):
     """Make scale_factor * posterior mean have std target_std: exact reparametrisation of quant/post_quant convs.
     A target below 1 shifts the whole noise schedule towards noise for this model while the runtime keeps SD1's
     scale factor and sigmas (at sigma_max = 14.6 a unit-std 8x8 latent still shows where its object is)."""
+    dev = next(vae.parameters()).device
     means = []
     for _ in range(n // 64):
-        x = torch.from_numpy(data.batch(rng, 64)[0])
+        x = torch.from_numpy(data.batch(rng, 64)[0]).to(dev)
         means.append(vae.encode_moments(x)[:, :4])
     m = torch.cat(means)
     s = m.std().item()
     c = (target_std / CONFIG["scale_factor"]) / s
-    x = torch.from_numpy(data.batch(rng, 8)[0])
+    x = torch.from_numpy(data.batch(rng, 8)[0]).to(dev)
     mom0 = vae.encode_moments(x)
     before = vae.decode(mom0[:, :4])
     vae.quant_conv.weight[:4] *= c
@@ -172,7 +199,8 @@ def rescale_vae(vae, rng, n=512, target_std=1.0):
     mom1 = vae.encode_moments(x)
     after = vae.decode(mom1[:, :4])
     diff = ((after - before).norm() / before.norm()).item()
-    m2 = torch.cat([vae.encode_moments(torch.from_numpy(data.batch(rng, 64)[0]))[:, :4] for _ in range(4)])
+    m2 = torch.cat([vae.encode_moments(torch.from_numpy(data.batch(rng, 64)[0]).to(dev))[:, :4]
+                    for _ in range(4)])
     return {"posterior_mean_std_before": s, "c": c, "decode_rel_change": diff,
             "scaled_latent_std_after": (m2 * CONFIG["scale_factor"]).std().item(),
             "scaled_latent_mean_after": (m2 * CONFIG["scale_factor"]).mean().item(),
@@ -192,8 +220,8 @@ def vae_ceiling(vae):
         img = data.render([{"shape": it["shape"], "color": it["color"], "side": side, "cx": px * data.RES + rng.uniform(-2, 2),
                             "cy": py * data.RES + rng.uniform(-2, 2)}], it["background"])
         x = torch.from_numpy(img.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1.0)
-        rec = vae.decode(vae.encode_moments(x)[:, :4])[0]
-        im = ((rec.clamp(-1, 1) + 1) / 2 * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        rec = vae.decode(vae.encode_moments(x.to(next(vae.parameters()).device))[:, :4])[0]
+        im = ((rec.clamp(-1, 1) + 1) / 2 * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         r = eval_metrics.score(im, it, spec)
         acc += [r["color_ok"], r["shape_ok"], r["position_ok"]]
     return acc / len(spec["prompts"])
@@ -205,23 +233,24 @@ def build_latent_cache(vae, rng, n, chunk=64):
     """Encode n training images once (posterior mean and std + caption): encoding on the fly would cost about
     a third of every UNet step; each cached image is seen a few times, with fresh posterior noise and fresh
     diffusion noise each time."""
+    dev = next(vae.parameters()).device
     means, stds, covers, caps = [], [], [], []
     for _ in range((n + chunk - 1) // chunk):
         x, c = data.batch(rng, chunk)
-        x = torch.from_numpy(x)
+        x = torch.from_numpy(x).to(dev)
         mom = vae.encode_moments(x)
         means.append(mom[:, :4].clone())
         stds.append(torch.exp(0.5 * mom[:, 4:].clamp(-30, 20)))
         covers.append(object_cover(x).half())
         caps += c
-    return {"mean": torch.cat(means)[:n], "std": torch.cat(stds)[:n], "cover": torch.cat(covers)[:n],
-            "captions": caps[:n]}
+    return {"mean": torch.cat(means)[:n].cpu(), "std": torch.cat(stds)[:n].cpu(),
+            "cover": torch.cat(covers)[:n].cpu(), "captions": caps[:n]}
 
 
 def gaussian_blur(x, sigma):
     """Separable Gaussian blur of [N,C,H,W] with reflected borders (radius 2 sigma, at least 1)."""
     r = max(1, int(math.ceil(2 * sigma)))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / sigma) ** 2)
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
     k = k / k.sum()
     c = x.shape[1]
     x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
@@ -260,7 +289,7 @@ def take_vae_stage(src_dir, out, ck, run, seed=0):
     """Begin a run at its UNet stage with the VAE and latent cache of another run's finished VAE stage, so a
     change to the UNet recipe is not paid for with a retrained VAE. The wall time counts the source's VAE
     stage (its total minus its UNet steps, so its UNet evaluations are counted too: an upper bound)."""
-    src = torch.load(os.path.join(src_dir, "ckpt.pt"))
+    src = load(os.path.join(src_dir, "ckpt.pt"))
     if src["stage"] == "vae" or "vae_rescale" not in src:
         raise SystemExit(f"--vae-from {src_dir}: that run has not finished its VAE stage")
     vae_wall = src["wall_used"] - (src["elapsed"] if src["stage"] in ("unet", "done") else 0.0)
@@ -304,7 +333,7 @@ def caption_contexts(clip, ids_of, captions, rank=0, world=1, chunk=256):
     for i in range(rank * chunk, len(uniq), world * chunk):
         h = clip(ids_of(uniq[i:i + chunk]))
         if rows is None:
-            rows = torch.zeros(len(uniq), *h.shape[1:])
+            rows = torch.zeros(len(uniq), *h.shape[1:], device=h.device)
         rows[i:i + len(h)] = h
     if world > 1:
         data_parallel.sum_tensor(rows)
@@ -312,9 +341,10 @@ def caption_contexts(clip, ids_of, captions, rank=0, world=1, chunk=256):
 
 
 def ema_update(ema, model, decay):
-    with torch.no_grad():
-        for pe, pm in zip(ema.parameters(), model.parameters()):
-            pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+    with torch.no_grad():  # one fused pass over all tensors: a loop launches ~800 tiny kernels a step on a GPU
+        pe, pm = list(ema.parameters()), [p.detach() for p in model.parameters()]
+        torch._foreach_mul_(pe, decay)
+        torch._foreach_add_(pe, pm, alpha=1 - decay)
 
 
 def main():
@@ -440,7 +470,19 @@ def main():
     ap.add_argument("--seed", type=int, default=0,
                     help="another UNet/CLIP initialisation and data stream (0: the shipped run's)")
     ap.add_argument("--no-finish", action="store_true")
+    ap.add_argument("--device", default="cpu",
+                    help="where to train: cpu, or cuda (one process; the samples' noise is still drawn on the CPU)")
+    ap.add_argument("--sim-clock", action="store_true",
+                    help="charge each step and check what it costs on the 2-core CPU the budgets are set for "
+                         "(SIM_SECONDS) instead of its own time: a GPU then replays the CPU recipe step for step")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        # the CPU computes in full f32: so does the GPU (PyTorch's default lets cuDNN convolve in TF32)
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    if dev.type != "cpu" and a.procs > 1:
+        raise SystemExit(f"--device {a.device} trains in one process: add --procs 1")
     a_given = a  # the command as typed: the recipe that final.pt records, whatever phase this start runs
     peer = a.rank > 0
     tuner = ThreadTuner(1 if peer else a.threads)
@@ -448,7 +490,7 @@ def main():
     ck = os.path.join(a.out, "ckpt.pt")
     if a.seed:  # 0 keeps torch's default stream, which initialised the shipped run
         torch.manual_seed(a.seed)
-    clip, unet, vae = build()
+    clip, unet, vae = (m.to(dev) for m in build())
     tok = ClipTokenizer()
     st = {"stage": "vae", "step": 0, "elapsed": 0.0, "wall_start": time.time(), "history": []}
     torch.manual_seed(a.seed)
@@ -459,12 +501,14 @@ def main():
     if a.vae_from and not os.path.exists(ck):
         take_vae_stage(a.vae_from, a.out, ck, run, a.seed)
     if os.path.exists(ck):
-        st = torch.load(ck)
+        st = load(ck)
         vae.load_state_dict(st["vae"])
         if st["stage"] == "vae" and "vopt" in st:
             vopt.load_state_dict(st["vopt"])
         rng.set_state(st["np_rng"])
         torch.set_rng_state(st["torch_rng"])
+        if dev.type == "cuda" and st.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(st["cuda_rng"])
         run.log(f"resumed stage {st['stage']} step {st['step']} elapsed {st['elapsed']:.0f}s")
         if st.get("text_phase") and a.text_phase_minutes > 0:
             a_given, a = a, text_phase_args(a, st["text_phase_from_s"])
@@ -476,7 +520,8 @@ def main():
 
     def snapshot(extra):
         d = dict(st)  # bookkeeping first: a resumed `st` also holds the stale tensors it was loaded with
-        d.update({"vae": vae.state_dict(), "np_rng": rng.get_state(), "torch_rng": torch.get_rng_state()})
+        d.update({"vae": cpu_state(vae.state_dict()), "np_rng": rng.get_state(), "torch_rng": torch.get_rng_state(),
+                  "cuda_rng": torch.cuda.get_rng_state() if dev.type == "cuda" else None})
         d.update(extra)
         d["wall_used"] = st.get("wall_used", 0.0) + (time.time() - t_sess)
         return d
@@ -502,19 +547,22 @@ def main():
             lr = lr_at(st["elapsed"] / budget, st["step"], a.vae_lr, 50)
             for g in vopt.param_groups:
                 g["lr"] = lr
-            if st["elapsed"] / budget < a.vae_crop_frac:  # cheap phase: random 32x32 crops, 2x batch
+            crops = st["elapsed"] / budget < a.vae_crop_frac
+            if crops:  # cheap phase: random 32x32 crops, 2x batch
                 xb = data.batch(rng, 2 * a.vae_batch)[0]
                 oy, ox = rng.randint(0, 33, len(xb)), rng.randint(0, 33, len(xb))
                 x = torch.from_numpy(np.stack([im[:, y:y + 32, x_:x_ + 32] for im, y, x_ in zip(xb, oy, ox)]))
             else:
                 x = torch.from_numpy(data.batch(rng, a.vae_batch)[0])
+            x = x.to(dev)
             loss, parts = vae_loss(vae, x, a.kl_weight)
             vopt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
             vopt.step()
             st["step"] += 1
-            st["elapsed"] += time.time() - t0
+            st["elapsed"] += (SIM_SECONDS["vae_step_crops" if crops else "vae_step"] if a.sim_clock
+                              else time.time() - t0)
             tuner.after(time.time() - t0)
             agg.append([loss.item()] + list(parts.values()))
             if st["step"] % 25 == 0:
@@ -563,13 +611,13 @@ def main():
             if c not in tok_cache:
                 tok_cache[c] = tok.encode_sd1(c)
             out.append(tok_cache[c])
-        return torch.tensor(out)
+        return torch.tensor(out, device=dev)
 
     cache, token_rows = None, None
     if st["stage"] == "unet":
         cache_path = os.path.join(a.out, "latents.pt")
         if os.path.exists(cache_path):
-            cache = torch.load(cache_path)
+            cache = load(cache_path)
             if "cover" not in cache and a.obj_weight > 0 and not peer:
                 tc = time.time()
                 add_cover(cache)
@@ -607,14 +655,18 @@ def main():
 
     def stage_weights():
         """What a UNet-stage checkpoint holds besides the bookkeeping."""
-        d = {"clip": clip.state_dict(), "unet": unet.state_dict(), "ema_clip": ema_clip.state_dict(),
-             "ema_unet": ema_unet.state_dict(), "opt": opt.state_dict()}
+        d = {"clip": cpu_state(clip.state_dict()), "unet": cpu_state(unet.state_dict()),
+             "ema_clip": cpu_state(ema_clip.state_dict()), "ema_unet": cpu_state(ema_unet.state_dict()),
+             "opt": opt.state_dict()}
         if opt_zero is not None:
             d["opt_zero"] = opt_zero.state_dict()
         return d
 
     if st["stage"] == "unet":
         n_cache = len(cache["captions"])
+        cache_dev = {k: cache[k].to(dev) for k in ("mean", "std", "cover") if k in cache}
+        cache_dev["mean"], cache_dev["std"] = cache_dev["mean"].float(), cache_dev["std"].float()
+        ac = ac.to(dev)
         budget = a.unet_minutes * 60
         if not peer and st.get("unet_budget_s") not in (None, budget):  # the cosine schedule was stretched
             st["notes"] = (st.get("notes") or "") + (f"the UNet budget changed from {st['unet_budget_s'] / 60:g} to "
@@ -662,7 +714,8 @@ def main():
                 params = [p for p in params if p.requires_grad]
                 if not peer:  # export takes the EMA text encoder: make it the frozen one the UNet now trains on
                     ema_clip.load_state_dict(clip.state_dict())
-                    st["elapsed"] += time.time() - tf  # part of the stage's cost: the budget must include it
+                    # part of the stage's cost: the budget must include it
+                    st["elapsed"] += SIM_SECONDS["contexts"] if a.sim_clock else time.time() - tf
                     run.log(f"text encoder frozen at step {st['step']}; contexts of {len(text_rows[1])} captions "
                             f"in {time.time() - tf:.0f}s")
             t0 = time.time()
@@ -673,20 +726,20 @@ def main():
             drawn = rng.randint(0, n_cache, per_rank // repeats)
             drawn_caps = ["" if rng.rand() < 0.1 else cache["captions"][i] for i in drawn.tolist()]
             # tiled, not interleaved: the zero-signal items (the first rows) stay distinct entries
-            idx, caps = torch.from_numpy(np.tile(drawn, repeats)), drawn_caps * repeats
-            mean, std = cache["mean"][idx], cache["std"][idx]
+            idx, caps = torch.from_numpy(np.tile(drawn, repeats)).to(dev), drawn_caps * repeats
+            mean, std = cache_dev["mean"][idx], cache_dev["std"][idx]
             z = (mean + std * torch.randn_like(mean)) * CONFIG["scale_factor"]
-            t = torch.randint(0, 1000, (z.shape[0],))
+            t = torch.randint(0, 1000, (z.shape[0],), device=dev)
             if a.t_band_frac > 0:
-                in_band = torch.rand(z.shape[0]) < a.t_band_frac
-                t = torch.where(in_band, torch.randint(a.t_band[0], a.t_band[1], (z.shape[0],)), t)
+                in_band = torch.rand(z.shape[0], device=dev) < a.t_band_frac
+                t = torch.where(in_band, torch.randint(a.t_band[0], a.t_band[1], (z.shape[0],), device=dev), t)
             noise = torch.randn_like(z)
-            keep = torch.ones(z.shape[0], 1, 1, 1)
+            keep = torch.ones(z.shape[0], 1, 1, 1, device=dev)
             progress = min(1.0, clock / budget)
             zf = a.shape_phase_zero_frac if shaping else a.zero_frac + (a.zero_frac_end - a.zero_frac) * progress
             n_zero = int(round(per_rank * zf))
             if shaping:
-                t = torch.randint(a.shape_phase_band[0], a.shape_phase_band[1], (z.shape[0],))
+                t = torch.randint(a.shape_phase_band[0], a.shape_phase_band[1], (z.shape[0],), device=dev)
             if n_zero:  # pure noise at the first sampling step's level: position must come from the caption
                 t[:n_zero] = 999
                 keep[:n_zero] = 0.0
@@ -704,9 +757,9 @@ def main():
             pixel_w = snr_w = None  # per-pixel and per-item loss weights of the whole batch
             if a.obj_weight > 0:  # the object's latent pixels carry its shape but are a tenth of the loss
                 k_ordinary = 0.0 if shaping else a.obj_weight if a.obj_weight_ordinary is None else a.obj_weight_ordinary
-                k = torch.full((per_rank, 1, 1), k_ordinary)
+                k = torch.full((per_rank, 1, 1), k_ordinary, device=dev)
                 k[:n_zero] = a.obj_weight
-                w = 1 + k * cache["cover"][idx].float()
+                w = 1 + k * cache_dev["cover"][idx].float()
                 pixel_w = (w / w.mean(dim=[1, 2], keepdim=True))[:, None]
             if a.min_snr > 0:  # min-SNR-gamma (Hang et al. 2023): the nearly clean steps, which decide no
                 snr = ac[t] / (1 - ac[t])  # layout, stop dominating the gradient; below the SNR floor the
@@ -725,8 +778,8 @@ def main():
                 if text_rows is None:
                     rows = clip(ids_of(distinct))
                 else:
-                    rows = text_rows[0][torch.tensor([text_rows[1][c] for c in distinct])]
-                context = rows[torch.tensor([row_of[c] for c in caps_sel])]
+                    rows = text_rows[0][torch.tensor([text_rows[1][c] for c in distinct], device=dev)]
+                context = rows[torch.tensor([row_of[c] for c in caps_sel], device=dev)]
                 if coarse_only:
                     pred = functional_call(unet, fine_as_constants, (xt[sel], t[sel].float(), context))
                 else:
@@ -794,7 +847,10 @@ def main():
             decay = min(0.995, (1 + st["step"]) / (10 + st["step"]))
             ema_update(ema_unet, unet, decay)
             ema_update(ema_clip, clip, decay)
-            st["elapsed"] += time.time() - t0
+            if a.sim_clock:
+                st["elapsed"] += SIM_SECONDS["unet_step" if text_rows is None else "unet_step_frozen_text"]
+            else:
+                st["elapsed"] += time.time() - t0
             if world == 1:
                 tuner.after(time.time() - t0)
             agg.append([loss.item(), float(gn)])
@@ -810,7 +866,8 @@ def main():
                     and st["elapsed"] - last_check >= a.shape_phase_check_minutes * 60):
                 te = time.time()
                 acc = quick_eval(ema_clip, ema_unet, vae, tok)
-                st["elapsed"] += time.time() - te  # the checks are part of the recipe: the budget pays for them
+                # the checks are part of the recipe: the budget pays for them
+                st["elapsed"] += SIM_SECONDS["position_check"] if a.sim_clock else time.time() - te
                 last_check = st["elapsed"]
                 st["history"].append({"step": st["step"], "elapsed": st["elapsed"], "acc": acc.tolist(), "check": 1})
                 placed = acc[2] >= a.shape_phase_when_placed
@@ -844,8 +901,8 @@ def main():
                 st["shape_phase_at"] = phase_at
         snap = snapshot(stage_weights())
         save_ckpt(ck, snap)
-        final = {"config": CONFIG, "clip": ema_clip.state_dict(), "unet": ema_unet.state_dict(),
-                 "vae": vae.state_dict(),
+        final = {"config": CONFIG, "clip": cpu_state(ema_clip.state_dict()),
+                 "unet": cpu_state(ema_unet.state_dict()), "vae": cpu_state(vae.state_dict()),
                  "train": dict({k: snap.get(k) for k in ("vae_steps", "vae_elapsed", "vae_rescale", "unet_steps",
                                                           "unet_elapsed", "wall_used", "history", "notes")},
                                wall_total_s=time.time() - st["wall_start"]),
