@@ -132,6 +132,16 @@ def lr_at(progress, step, peak, warmup):
 TEXT_PHASE_RESUME = 0.1246
 
 
+# written into a run's notes when a resumed command names another --unet-minutes: finish.py reads it as "the
+# phases were started by hand", since the arguments final.pt records are then only the last segment's
+BUDGET_CHANGED = "the UNet budget changed"
+
+
+def text_phase_resume_lr_factor():
+    """The text phase's first lr as a fraction of the shape phase's peak."""
+    return lr_at(TEXT_PHASE_RESUME, step=10**9, peak=1.0, warmup=1)
+
+
 def text_phase_args(a, ended_s):
     """The arguments that run the text phase as a resumed run (the code path of a hand-extended run, so it is
     resumable like any other): the budget grows by --text-phase-minutes, the phase's start moves so that its
@@ -669,7 +679,7 @@ def main():
         ac = ac.to(dev)
         budget = a.unet_minutes * 60
         if not peer and st.get("unet_budget_s") not in (None, budget):  # the cosine schedule was stretched
-            st["notes"] = (st.get("notes") or "") + (f"the UNet budget changed from {st['unet_budget_s'] / 60:g} to "
+            st["notes"] = (st.get("notes") or "") + (f"{BUDGET_CHANGED} from {st['unet_budget_s'] / 60:g} to "
                                                      f"{a.unet_minutes:g} min at step {st['step']}; ")
             if a.rebase_phase_at is not None and "shape_phase_at" in st:
                 # a started phase keeps its fraction of the old budget, which on a longer one can lie after the

@@ -24,33 +24,36 @@ std::unique_ptr<Pipeline> Pipeline::load(const std::string& path, const LoadOpti
 namespace runtime {
 namespace {
 
-// Head counts are not visible in tensor shapes; models we train record them in the metadata.
-// Both spellings are accepted: "sd_native.unet_heads" and "sd_native.unet.num_heads".
-int meta_int(const io::SafetensorsFile& f, const std::string& key, int fallback) {
+// Both spellings of a per-model key are accepted: "sd_native.unet_heads" and "sd_native.unet.num_heads".
+const std::string* find_meta(const io::SafetensorsFile& f, const std::string& key) {
   auto it = f.metadata().find(key);
-  if (it == f.metadata().end()) {
-    const size_t us = key.rfind('_');
-    if (us == std::string::npos) return fallback;
-    it = f.metadata().find(key.substr(0, us) + "." + (key.substr(us + 1) == "heads" ? "num_heads" : key.substr(us + 1)));
-    if (it == f.metadata().end()) return fallback;
-  }
-  return std::atoi(it->second.c_str());
+  if (it != f.metadata().end()) return &it->second;
+  const size_t us = key.rfind('_'), dot = key.rfind('.');
+  if (us == std::string::npos || (dot != std::string::npos && us < dot)) return nullptr;
+  const std::string field = key.substr(us + 1);
+  it = f.metadata().find(key.substr(0, us) + "." + (field == "heads" ? "num_heads" : field));
+  return it != f.metadata().end() ? &it->second : nullptr;
 }
 
 // A recorded setting outside [lo, hi] (or not a number) is ignored rather than trusted: metadata is user data.
 float meta_number(const io::SafetensorsFile& f, const std::string& key, float fallback, float lo, float hi) {
-  auto it = f.metadata().find(key);
-  if (it == f.metadata().end()) return fallback;
+  const std::string* text = find_meta(f, key);
+  if (!text) return fallback;
   char* end = nullptr;
-  const float v = std::strtof(it->second.c_str(), &end);
-  return end != it->second.c_str() && *end == '\0' && v >= lo && v <= hi ? v : fallback;
+  const float v = std::strtof(text->c_str(), &end);
+  return end != text->c_str() && *end == '\0' && v >= lo && v <= hi ? v : fallback;
 }
 
-// A count such as the step count: "40.5" is as unusable as "forty" (truncating it would run a setting the
-// file never named), so it falls back too.
+// A count such as the step count or a head count: "40.5" is as unusable as "forty" (truncating it would run a
+// setting the file never named), so it falls back too.
 int meta_count(const io::SafetensorsFile& f, const std::string& key, int fallback, int lo, int hi) {
   const float v = meta_number(f, key, float(fallback), float(lo), float(hi));
   return v == std::floor(v) ? int(v) : fallback;
+}
+
+// Head counts are not visible in tensor shapes; models we train record them in the metadata (0: derive them).
+int meta_heads(const io::SafetensorsFile& f, const std::string& key, int fallback) {
+  return meta_count(f, key, fallback, 1, 4096);
 }
 
 }  // namespace
@@ -74,28 +77,28 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   cpu_opt.precision = options.compute == Compute::Bf16 ? cpu::GemmPrecision::Bf16 : cpu::GemmPrecision::F32;
   backend_ = std::make_unique<cpu::CpuBackend>(cpu_opt);
   model::Weights root(file_, weights_ctx_, "");
-  const int clip_heads = meta_int(f, "sd_native.clip_heads", 0);
+  const int clip_heads = meta_heads(f, "sd_native.clip_heads", 0);
   if (xl_unet || xl_g) {
     if (!xl_unet || !xl_g || !xl_l)
       throw Error("\"" + path + "\" looks like SDXL but lacks " + std::string(!xl_unet ? "the UNet's label embedding" : !xl_g ? "its second text encoder (conditioner.embedders.1, OpenCLIP bigG)" : "its first text encoder (conditioner.embedders.0, CLIP-L)") +
                   "; the file is incomplete (an SDXL UNet alone cannot generate)");
     info_.family = Family::SDXL;
     clip_l_.emplace(root.sub("conditioner.embedders.0.transformer.text_model."), model::ClipLayout::HuggingFace, clip_heads);
-    clip_g_.emplace(root.sub("conditioner.embedders.1.model."), model::ClipLayout::OpenClip, meta_int(f, "sd_native.clip_g_heads", 0));
-    unet_.emplace(root.sub("model.diffusion_model."), 0, meta_int(f, "sd_native.unet_head_dim", 64));
+    clip_g_.emplace(root.sub("conditioner.embedders.1.model."), model::ClipLayout::OpenClip, meta_heads(f, "sd_native.clip_g_heads", 0));
+    unet_.emplace(root.sub("model.diffusion_model."), 0, meta_heads(f, "sd_native.unet_head_dim", 64));
     info_.vae_scale_factor = 0.13025f;
     info_.default_size = 1024;
     info_.pad_token = 49407;
   } else if (sd2_text) {
     info_.family = Family::SD2;
     clip_g_.emplace(root.sub("cond_stage_model.model."), model::ClipLayout::OpenClip, clip_heads);
-    unet_.emplace(root.sub("model.diffusion_model."), 0, meta_int(f, "sd_native.unet_head_dim", 64));
+    unet_.emplace(root.sub("model.diffusion_model."), 0, meta_heads(f, "sd_native.unet_head_dim", 64));
     info_.default_size = 768;
     info_.pad_token = 0;
   } else if (sd1_text) {
     info_.family = Family::SD1;
     clip_l_.emplace(root.sub("cond_stage_model.transformer.text_model."), model::ClipLayout::HuggingFace, clip_heads);
-    unet_.emplace(root.sub("model.diffusion_model."), meta_int(f, "sd_native.unet_heads", 8), 0);
+    unet_.emplace(root.sub("model.diffusion_model."), meta_heads(f, "sd_native.unet_heads", 8), 0);
   } else {
     throw Error("\"" + path + "\" has a UNet and a VAE but no text encoder this version knows (cond_stage_model.transformer.* for SD1, cond_stage_model.model.* for SD2, conditioner.embedders.* for SDXL)");
   }
@@ -108,7 +111,10 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   }
   if (pred != "eps" && pred != "v") throw Error("prediction must be \"eps\" or \"v\", got \"" + pred + "\"");
   info_.prediction = pred;
-  info_.default_size = meta_int(f, "sd_native.resolution", info_.default_size);
+  // a default size generate() would refuse (not a multiple of the VAE's downscale) is ignored like any bad setting
+  const int downscale = vae_->config().downscale();
+  const int size = meta_count(f, "sd_native.resolution", info_.default_size, downscale, 256 * downscale);
+  info_.default_size = size % downscale == 0 ? size : info_.default_size;
   info_.default_steps = meta_count(f, "sd_native.steps", info_.default_steps, 1, 1000);
   info_.default_cfg_scale = meta_number(f, "sd_native.cfg_scale", info_.default_cfg_scale, 0, 100);
   const auto& u = unet_->config();

@@ -41,16 +41,20 @@ test("shipped model: generate() without steps or CFG uses the settings recorded 
   }
 });
 
-test('a file whose recorded settings are not sane numbers gets the usual 20 steps at CFG 7', async () => {
+test('a file whose recorded settings are not sane numbers gets the usual 20 steps at CFG 7 and 512²', async () => {
   const file = readSafetensors(model);
   const dir = mkdtempSync(join(tmpdir(), 'sd-native-meta-'));
   const path = join(dir, 'bad-settings.safetensors');
   try {
-    for (const [steps, cfg] of [['40 steps', '1e9'], ['40.5', 'nan']]) {
-      writeSafetensors(path, file.tensors, { ...file.metadata, 'sd_native.steps': steps, 'sd_native.cfg_scale': cfg });
+    // a resolution of 64.5 or 60 must not become 64 or a size generate() refuses
+    const cases = [['40 steps', '1e9', '64.5'], ['40.5', 'nan', '60'], ['-3', '-1', '1e9']];
+    for (const [steps, cfg, size] of cases) {
+      const metadata = { ...file.metadata, 'sd_native.steps': steps, 'sd_native.cfg_scale': cfg, 'sd_native.resolution': size };
+      writeSafetensors(path, file.tensors, metadata);
       const sd = await StableDiffusion.load(path);
       try {
-        assert.deepEqual([sd.info.defaultSteps, sd.info.defaultCfgScale], [20, 7], `steps ${steps}, cfg ${cfg}`);
+        const got = [sd.info.defaultSteps, sd.info.defaultCfgScale, sd.info.defaultSize];
+        assert.deepEqual(got, [20, 7, 512], `steps ${steps}, cfg ${cfg}, resolution ${size}`);
       } finally {
         sd.dispose();
       }
