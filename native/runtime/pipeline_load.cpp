@@ -25,23 +25,25 @@ namespace runtime {
 namespace {
 
 // Both spellings of a per-model key are accepted: "sd_native.unet_heads" and "sd_native.unet.num_heads".
-const std::string* find_meta(const io::SafetensorsFile& f, const std::string& key) {
+// Returns the entry (its key is the spelling the file used) or null.
+const std::pair<const std::string, std::string>* find_meta(const io::SafetensorsFile& f, const std::string& key) {
   auto it = f.metadata().find(key);
-  if (it != f.metadata().end()) return &it->second;
+  if (it != f.metadata().end()) return &*it;
   const size_t us = key.rfind('_'), dot = key.rfind('.');
   if (us == std::string::npos || (dot != std::string::npos && us < dot)) return nullptr;
   const std::string field = key.substr(us + 1);
   it = f.metadata().find(key.substr(0, us) + "." + (field == "heads" ? "num_heads" : field));
-  return it != f.metadata().end() ? &it->second : nullptr;
+  return it != f.metadata().end() ? &*it : nullptr;
 }
 
 // A recorded setting outside [lo, hi] (or not a number) is ignored rather than trusted: metadata is user data.
 float meta_number(const io::SafetensorsFile& f, const std::string& key, float fallback, float lo, float hi) {
-  const std::string* text = find_meta(f, key);
-  if (!text) return fallback;
+  const auto* entry = find_meta(f, key);
+  if (!entry) return fallback;
+  const char* text = entry->second.c_str();
   char* end = nullptr;
-  const float v = std::strtof(text->c_str(), &end);
-  return end != text->c_str() && *end == '\0' && v >= lo && v <= hi ? v : fallback;
+  const float v = std::strtof(text, &end);
+  return end != text && *end == '\0' && v >= lo && v <= hi ? v : fallback;
 }
 
 // A count such as the step count or a head count: "40.5" is as unusable as "forty" (truncating it would run a
@@ -51,9 +53,17 @@ int meta_count(const io::SafetensorsFile& f, const std::string& key, int fallbac
   return v == std::floor(v) ? int(v) : fallback;
 }
 
-// Head counts are not visible in tensor shapes; models we train record them in the metadata (0: derive them).
+// Head counts are not visible in tensor shapes; models we train record them in the metadata (an absent key
+// gives the fallback, 0 meaning "derive from the width"). Unlike a sampling default, a wrong head count computes
+// a different model, so a recorded value that is not a count is an error rather than a silent fallback.
 int meta_heads(const io::SafetensorsFile& f, const std::string& key, int fallback) {
-  return meta_count(f, key, fallback, 1, 4096);
+  const auto* entry = find_meta(f, key);
+  if (!entry) return fallback;
+  const int heads = meta_count(f, key, -1, 1, 4096);
+  if (heads < 1)
+    throw Error("\"" + f.path() + "\" records " + entry->first + " = \"" + entry->second + "\", which is not a head count (1..4096); "
+                "correct or remove that metadata entry");
+  return heads;
 }
 
 }  // namespace

@@ -64,6 +64,22 @@ test('a file whose recorded settings are not sane numbers gets the usual 20 step
   }
 });
 
+test('a recorded head count that is not a count, or does not divide the width, is a load error', async () => {
+  const file = readSafetensors(model);
+  const dir = mkdtempSync(join(tmpdir(), 'sd-native-heads-'));
+  const path = join(dir, 'bad-heads.safetensors');
+  try {
+    const cases: [string, RegExp][] = [['4.5', /sd_native\.unet\.num_heads = "4\.5", which is not a head count/],
+      ['0', /not a head count/], ['four', /not a head count/], ['3', /3 heads/]];
+    for (const [heads, message] of cases) {
+      writeSafetensors(path, file.tensors, { ...file.metadata, 'sd_native.unet.num_heads': heads });
+      await assert.rejects(StableDiffusion.load(path), message, `heads ${heads}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('shipped model: text context and final latent match PyTorch (CFG 7, euler, 8 steps, seed 42)', async () => {
   const sd = await StableDiffusion.load(model);
   try {
