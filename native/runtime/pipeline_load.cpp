@@ -37,20 +37,27 @@ const std::pair<const std::string, std::string>* find_meta(const io::Safetensors
 }
 
 // A recorded setting outside [lo, hi] (or not a number) is ignored rather than trusted: metadata is user data.
-float meta_number(const io::SafetensorsFile& f, const std::string& key, float fallback, float lo, float hi) {
-  const auto* entry = find_meta(f, key);
-  if (!entry) return fallback;
-  const char* text = entry->second.c_str();
+float parse_number(const std::string& text, float fallback, float lo, float hi) {
   char* end = nullptr;
-  const float v = std::strtof(text, &end);
-  return end != text && *end == '\0' && v >= lo && v <= hi ? v : fallback;
+  const float v = std::strtof(text.c_str(), &end);
+  return end != text.c_str() && *end == '\0' && v >= lo && v <= hi ? v : fallback;
 }
 
 // A count such as the step count or a head count: "40.5" is as unusable as "forty" (truncating it would run a
 // setting the file never named), so it falls back too.
-int meta_count(const io::SafetensorsFile& f, const std::string& key, int fallback, int lo, int hi) {
-  const float v = meta_number(f, key, float(fallback), float(lo), float(hi));
+int parse_count(const std::string& text, int fallback, int lo, int hi) {
+  const float v = parse_number(text, float(fallback), float(lo), float(hi));
   return v == std::floor(v) ? int(v) : fallback;
+}
+
+float meta_number(const io::SafetensorsFile& f, const std::string& key, float fallback, float lo, float hi) {
+  const auto* entry = find_meta(f, key);
+  return entry ? parse_number(entry->second, fallback, lo, hi) : fallback;
+}
+
+int meta_count(const io::SafetensorsFile& f, const std::string& key, int fallback, int lo, int hi) {
+  const auto* entry = find_meta(f, key);
+  return entry ? parse_count(entry->second, fallback, lo, hi) : fallback;
 }
 
 // Head counts are not visible in tensor shapes; models we train record them in the metadata (an absent key
@@ -59,7 +66,7 @@ int meta_count(const io::SafetensorsFile& f, const std::string& key, int fallbac
 int meta_heads(const io::SafetensorsFile& f, const std::string& key, int fallback) {
   const auto* entry = find_meta(f, key);
   if (!entry) return fallback;
-  const int heads = meta_count(f, key, -1, 1, 4096);
+  const int heads = parse_count(entry->second, -1, 1, 4096);
   if (heads < 1)
     throw Error("\"" + f.path() + "\" records " + entry->first + " = \"" + entry->second + "\", which is not a head count (1..4096); "
                 "correct or remove that metadata entry");
