@@ -91,7 +91,8 @@ def shape_phase_note(args, notes):
         note += " The text encoder is frozen when it begins."
     if args.get("text_phase_minutes"):
         note += (f" After the {args['unet_minutes']:g}-minute budget the text phase continues the shape phase for "
-                 f"{args['text_phase_minutes']:g} more minutes with the text encoder training again, the phase's "
+                 f"{args['text_phase_minutes']:g} more minutes with the text encoder "
+                 f"{'still frozen' if args.get('text_phase_frozen') else 'training again'}, the phase's "
                  f"cosine restarted at {train.text_phase_resume_lr_factor():.2f} x its peak (session 16).")
     return note
 

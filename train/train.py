@@ -146,11 +146,11 @@ def text_phase_args(a, ended_s):
     """The arguments that run the text phase as a resumed run (the code path of a hand-extended run, so it is
     resumable like any other): the budget grows by --text-phase-minutes, the phase's start moves so that its
     cosine resumes at TEXT_PHASE_RESUME where the budget's last step ended (ended_s), and the text encoder
-    trains again."""
+    trains again (unless --text-phase-frozen)."""
     total = a.unet_minutes + a.text_phase_minutes
     start = (ended_s / 60 - TEXT_PHASE_RESUME * total) / (1 - TEXT_PHASE_RESUME)
     return argparse.Namespace(**dict(vars(a), unet_minutes=total, rebase_phase_at=start / total,
-                                     freeze_text_with_phase=False, text_phase_minutes=0.0))
+                                     freeze_text_with_phase=a.text_phase_frozen, text_phase_minutes=0.0))
 
 
 def save_ckpt(path, st):
@@ -368,10 +368,13 @@ def main():
                     help="the UNet stage's budget up to the text phase: its schedules (lr cosine, zero-signal "
                          "fraction) are fractions of it, so a longer one places the object later (session 15's probe "
                          "r65: position 0.66 at 46 min, against 0.97 at 32 min at 46.3)")
-    ap.add_argument("--text-phase-minutes", type=float, default=22.0,
+    ap.add_argument("--text-phase-minutes", type=float, default=14.7,
                     help="after --unet-minutes, continue the shape phase this long with the text encoder training "
-                         "again and the phase's cosine restarted (the shipped run lA's second segment: its ~1130 "
-                         "phase steps took shape 0.44 -> 0.88 on the in-training check; 0: off)")
+                         "again and the phase's cosine restarted (the shipped run tzA's text phase: 1052 steps of "
+                         "64 on two processes took shape 0.25-0.28 -> 0.77-0.81; 0: off)")
+    ap.add_argument("--text-phase-frozen", action="store_true",
+                    help="keep the text encoder frozen in the text phase too (cheaper steps, but session 19's "
+                         "probe fzA, lA's text phase frozen, learned shape 0.44-0.55 where lA learned 0.77-0.81)")
     ap.add_argument("--latent-std", type=float, default=1.0,
                     help="std of scale_factor * latent after the VAE stage (SD1 itself: about 1; 0.5 was tried in "
                          "session 3 and trained worse on the CPU: train/run_notes.md)")
@@ -523,7 +526,8 @@ def main():
         if st.get("text_phase") and a.text_phase_minutes > 0:
             a_given, a = a, text_phase_args(a, st["text_phase_from_s"])
             run.log(f"text phase: UNet budget {a.unet_minutes:g} min, the shape phase re-anchored at "
-                    f"{a.rebase_phase_at:.3f} of it, the text encoder training")
+                    f"{a.rebase_phase_at:.3f} of it, the text encoder "
+                    f"{'frozen' if a.text_phase_frozen else 'training'}")
     else:
         run.log(f"new run; config {json.dumps(CONFIG)}; args {vars(a)}")
     t_sess = time.time()
