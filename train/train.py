@@ -373,8 +373,9 @@ def main():
                          "again and the phase's cosine restarted (the shipped run tzA's text phase: 1052 steps of "
                          "64 on two processes took shape 0.25-0.28 -> 0.77-0.81; 0: off)")
     ap.add_argument("--text-phase-frozen", action="store_true",
-                    help="keep the text encoder frozen in the text phase too (cheaper steps, but session 19's "
-                         "probe fzA, lA's text phase frozen, learned shape 0.44-0.55 where lA learned 0.77-0.81)")
+                    help="keep the text encoder frozen in the text phase too (steps ~0.76 s instead of ~0.83 s, but "
+                         "session 19's probe fzA, tzA's 14.7 minutes with it frozen, learned shape 0.44-0.55 where "
+                         "tzA learned 0.77-0.81)")
     ap.add_argument("--latent-std", type=float, default=1.0,
                     help="std of scale_factor * latent after the VAE stage (SD1 itself: about 1; 0.5 was tried in "
                          "session 3 and trained worse on the CPU: train/run_notes.md)")
@@ -450,7 +451,7 @@ def main():
                     help="UNet minutes between position checks (their time counts in the budget)")
     ap.add_argument("--freeze-text-with-phase", action=argparse.BooleanOptionalAction, default=True,
                     help="freeze the text encoder when the shape phase starts, until the text phase (its steps cost "
-                         "~0.75 s instead of ~1.05 s; session 11's run ad90 learned no shape in 1105 frozen phase "
+                         "~0.75 s instead of ~0.83-1.05 s; session 11's run ad90 learned no shape in 1105 frozen phase "
                          "steps, yet with the text phase after them they are the shipped run lA)")
     ap.add_argument("--rebase-phase-at", type=float, default=None,
                     help="when a run whose shape phase has begun is resumed with a new --unet-minutes, the phase's "
