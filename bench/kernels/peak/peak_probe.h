@@ -74,10 +74,13 @@ __attribute__((target("avx512f,avx512bf16"))) inline float peak_bf16_loop(long i
 }
 #undef SD_PEAK_CHAINS
 
-// Median over 5 runs of ~20 ms each, all pool threads at once.
+// Median over 5 runs, all pool threads at once. Each task must outlast a worker's wake-up by far: tasks
+// are handed out dynamically, and with the 1.3 ms tasks of 400k iterations the calling thread took both
+// tasks before the second thread woke on session 20's Zen 4, which read 115 GFLOP/s on 2 threads against
+// 118 on one. 10M iterations are 20-35 ms per task (12 FMAs an iteration, 1-2 vector FMAs a cycle).
 template <class Loop>
 double peak_gflops(sd::cpu::ThreadPool& pool, Loop loop, double flops_per_iter) {
-  const long iters = 400000;
+  const long iters = 10000000;
   std::vector<double> runs;
   std::atomic<float> sink{0};
   for (int r = 0; r < 5; ++r) {
