@@ -361,14 +361,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(HERE, "runs", "small"))
     ap.add_argument("--vae-minutes", type=float, default=28.0,
-                    help="the shipped run z90 (session 20, a 2-core Zen 4): 28, 4254 steps; on the Zen 3 of sessions 2-19, where a step took ~2x as long, 37")
+                    help="the shipped run z90 (session 20, a 2-core Zen 4): 28, 4254 steps; 37 on the Zen 3 of sessions "
+                         "2-19, where a VAE step took ~2x as long")
     ap.add_argument("--vae-max-steps", type=int, default=6000)
     ap.add_argument("--vae-crop-frac", type=float, default=0.32,
                     help="fraction of the VAE budget trained on 32x32 crops (4x cheaper per image)")
     ap.add_argument("--unet-minutes", type=float, default=42.0,
                     help="the UNet stage's budget up to the text phase: its schedules (lr cosine, zero-signal "
                          "fraction) are fractions of it, so a longer one places the object later (session 15's probe "
-                         "r65: position 0.66 at 46 min, against 0.97 at 32 min at 46.3); z90, session 20: 42 min, 4142 steps, the shape phase from the fallback at step 2875, unplaced)")
+                         "r65: position 0.66 at 46 min, against 0.97 at 32 min at 46.3; the shipped z90, session 20: 42, 4142 steps, its shape phase from the "
+                         "fallback at step 2875, unplaced)")
     ap.add_argument("--text-phase-minutes", type=float, default=13.0,
                     help="after --unet-minutes, continue the shape phase this long with the text encoder training "
                          "again and the phase's cosine restarted (the shipped run tzA's text phase: 1052 steps of "
