@@ -369,12 +369,13 @@ def main():
     ap.add_argument("--unet-minutes", type=float, default=42.0,
                     help="the UNet stage's budget up to the text phase: its schedules (lr cosine, zero-signal "
                          "fraction) are fractions of it, so a longer one places the object later (session 15's probe "
-                         "r65: position 0.66 at 46 min, against 0.97 at 32 min at 46.3; the shipped z90, session 20: 42, 4142 steps, its shape phase from the "
-                         "fallback at step 2875, unplaced)")
+                         "r65: position 0.66 at 46 min, against 0.97 at 32 min at 46.3; the shipped z90, session 20: 42, "
+                         "4142 steps, its shape phase from the fallback at step 2875, unplaced)")
     ap.add_argument("--text-phase-minutes", type=float, default=13.0,
                     help="after --unet-minutes, continue the shape phase this long with the text encoder training "
-                         "again and the phase's cosine restarted (the shipped run tzA's text phase: 1052 steps of "
-                         "64 on two processes took shape 0.25-0.28 -> 0.77-0.81; the shipped z90: 13 minutes; 0: off)")
+                         "again and the phase's cosine restarted (run tzA's, shipped until session 20: 1052 steps of "
+                         "64 on two processes took shape 0.25-0.28 -> 0.77-0.81; the shipped z90: 13 minutes, 1120 "
+                         "steps, 0.75 -> 0.875; 0: off)")
     ap.add_argument("--text-phase-frozen", action="store_true",
                     help="keep the text encoder frozen in the text phase too (steps ~0.76 s instead of ~0.83 s, but "
                          "session 19's probe fzA, tzA's 14.7 minutes with it frozen, learned shape 0.44-0.55 where "
@@ -455,7 +456,7 @@ def main():
     ap.add_argument("--freeze-text-with-phase", action=argparse.BooleanOptionalAction, default=True,
                     help="freeze the text encoder when the shape phase starts, until the text phase (its steps cost "
                          "~0.75 s instead of ~0.83-1.05 s; session 11's run ad90 learned no shape in 1105 frozen phase "
-                         "steps, yet with the text phase after them they are the shipped run lA)")
+                         "steps, yet with the text phase after them they became runs lA and tzA)")
     ap.add_argument("--rebase-phase-at", type=float, default=None,
                     help="when a run whose shape phase has begun is resumed with a new --unet-minutes, the phase's "
                          "start as a fraction of the new budget (its own cosine restarts from there; the shipped "
