@@ -1,6 +1,7 @@
 {
-  # The CPU addon, built by node-gyp when no prebuild matches (npm install's fallback).
-  # Same sources as CMakeLists.txt; files named *_<isa>.cpp get that ISA's flags only.
+  # The CPU addon, for node-gyp: `npx sd-native build` (a source build on request) and `npm install`
+  # in a clone. Sources and per-ISA flags come from native/sources.json, the list CMakeLists.txt reads
+  # too; the native test programs are built by CMake from `npm test`, never here.
   "target_defaults": {
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
     "cflags": ["-fPIC"],
@@ -10,99 +11,64 @@
   },
   "targets": [
     {
-      "target_name": "sd_core_avx2",
-      "type": "static_library",
-      "cflags": ["-mavx2", "-mfma", "-mf16c"],
-      "sources": ["<!@(find native/core native/io native/sample native/model native/runtime -name '*_avx2.cpp' 2>/dev/null)"]
-    },
-    {
-      "target_name": "sd_core_avx512",
-      "type": "static_library",
-      "cflags": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl"],
-      "sources": ["<!@(find native/core native/io native/sample native/model native/runtime -name '*_avx512.cpp' 2>/dev/null)"]
-    },
-    {
-      "target_name": "sd_core_avx512bf16",
-      "type": "static_library",
-      "cflags": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx512bf16"],
-      "sources": ["<!@(find native/core native/io native/sample native/model native/runtime -name '*_avx512bf16.cpp' 2>/dev/null)"]
-    },
-    {
       "target_name": "sd_core",
       "type": "static_library",
-      "dependencies": ["sd_core_avx2", "sd_core_avx512", "sd_core_avx512bf16"],
-      "sources": ["<!@(find native/core native/io native/sample native/model native/runtime -maxdepth 2 -name '*.cpp' ! -name '*_avx2.cpp' ! -name '*_avx512.cpp' ! -name '*_avx512bf16.cpp' ! -path '*/cuda/*' 2>/dev/null)"]
+      "sources": ["<!@(node native/sources.cjs core)"],
+      "conditions": [
+        ["target_arch=='x64'", {
+          "dependencies": ["sd_core_avx2", "sd_core_avx512", "sd_core_avx512bf16"]
+        }],
+        ["target_arch=='arm64'", {
+          "dependencies": ["sd_core_neon", "sd_core_neonbf16"]
+        }]
+      ]
     },
     {
       "target_name": "sd_native",
-      "sources": ["<!@(find native/addon -name '*.cpp')"],
+      "sources": ["<!@(node native/sources.cjs addon)"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["sd_core"],
       "libraries": ["-lpthread"]
-    },
-    {
-      "target_name": "test_ops",
-      "type": "executable",
-      "sources": ["test/native/test_ops.cpp", "test/native/op_reference.cpp"],
-      "include_dirs": ["test/native"],
-      "dependencies": ["sd_core"],
-      "libraries": ["-lpthread"]
-    },
-    {
-      "target_name": "test_gemm",
-      "type": "executable",
-      "sources": ["test/native/test_gemm.cpp"],
-      "include_dirs": ["test/native"],
-      "dependencies": ["sd_core"],
-      "libraries": ["-lpthread"]
-    },
-    {
-      "target_name": "test_thread_pool",
-      "type": "executable",
-      "sources": ["test/native/test_thread_pool.cpp"],
-      "include_dirs": ["test/native"],
-      "dependencies": ["sd_core"],
-      "libraries": ["-lpthread"]
-    },
-    {
-      "target_name": "test_attention",
-      "type": "executable",
-      "sources": ["test/native/test_attention.cpp"],
-      "include_dirs": ["test/native"],
-      "dependencies": ["sd_core"],
-      "libraries": ["-lpthread"]
-    },
-    {
-      "target_name": "test_safetensors",
-      "type": "executable",
-      "sources": ["test/native/test_safetensors.cpp"],
-      "include_dirs": ["test/native"],
-      "dependencies": ["sd_core"],
-      "libraries": ["-lpthread"]
-    },
-    {
-      "target_name": "test_samplers",
-      "type": "executable",
-      "sources": ["test/native/test_samplers.cpp"],
-      "include_dirs": ["test/native"],
-      "dependencies": ["sd_core"],
-      "libraries": ["-lpthread"]
-    },
-    {
-      "target_name": "test_rng",
-      "type": "executable",
-      "sources": ["test/native/test_rng.cpp"],
-      "include_dirs": ["test/native"],
-      "dependencies": ["sd_core"],
-      "libraries": ["-lpthread"]
-    },
-    {
-      "target_name": "test_parity",
-      "type": "executable",
-      "sources": ["test/native/test_parity.cpp"],
-      "include_dirs": ["test/native"],
-      "dependencies": ["sd_core"],
-      "libraries": ["-lpthread"]
     }
+  ],
+  "conditions": [
+    ["target_arch=='x64'", {
+      "targets": [
+        {
+          "target_name": "sd_core_avx2",
+          "type": "static_library",
+          "cflags": ["<!@(node native/sources.cjs isa x64 avx2 flags)"],
+          "sources": ["<!@(node native/sources.cjs isa x64 avx2 sources)"]
+        },
+        {
+          "target_name": "sd_core_avx512",
+          "type": "static_library",
+          "cflags": ["<!@(node native/sources.cjs isa x64 avx512 flags)"],
+          "sources": ["<!@(node native/sources.cjs isa x64 avx512 sources)"]
+        },
+        {
+          "target_name": "sd_core_avx512bf16",
+          "type": "static_library",
+          "cflags": ["<!@(node native/sources.cjs isa x64 avx512bf16 flags)"],
+          "sources": ["<!@(node native/sources.cjs isa x64 avx512bf16 sources)"]
+        }
+      ]
+    }],
+    ["target_arch=='arm64'", {
+      "targets": [
+        {
+          "target_name": "sd_core_neon",
+          "type": "static_library",
+          "cflags": ["<!@(node native/sources.cjs isa arm64 neon flags)"],
+          "sources": ["<!@(node native/sources.cjs isa arm64 neon sources)"]
+        },
+        {
+          "target_name": "sd_core_neonbf16",
+          "type": "static_library",
+          "cflags": ["<!@(node native/sources.cjs isa arm64 neonbf16 flags)"],
+          "sources": ["<!@(node native/sources.cjs isa arm64 neonbf16 sources)"]
+        }
+      ]
+    }]
   ]
 }

@@ -1,8 +1,6 @@
 #!/usr/bin/env node
-// sd-native command line: registers tsx so Node runs the TypeScript sources, then hands the
-// arguments to lib/cli/main.ts. Exit codes: 0 done, 1 failed, 2 bad usage.
-import { register } from 'tsx/esm/api';
+// sd-native command line (compiled to dist/ by `npm run build:dist`). Exit codes: 0 done,
+// 1 failed, 2 bad usage.
+import { run } from '../dist/esm/cli/main.js';
 
-register();
-const { run } = await import('../lib/cli/main.ts');
 process.exitCode = await run(process.argv.slice(2));

@@ -1,54 +1,80 @@
-// The only file that loads the native addon. If nothing loads, the error says what was tried
-// and what the user can do about it.
+// The only file that loads the native addon: the platform package that matches this machine
+// first (@sd-native/<platform>-<arch>, an optional dependency with a prebuilt binary), then a
+// local build (`npx sd-native build`). If nothing loads, the error says what was tried and
+// what the user can do about it.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 
-export interface TensorHeader { name: string; dtype: string; shape: number[]; bytes: number }
-export interface SafetensorsHeader { tensors: TensorHeader[]; metadata: Record<string, string>; fileBytes: number }
-export interface SystemInfo { isa: string; cpuPaths: string[]; hardwareThreads: number; cuda: boolean }
+import type { NativeBinding } from './native.js';
+import { moduleUrl, packageRoot } from './package-root.js';
 
-export interface NativeBinding {
-  systemInfo(): SystemInfo;
-  inspectSafetensors(path: string): SafetensorsHeader;
-  [name: string]: unknown;
+export type { SafetensorsHeader, SystemInfo, TensorHeader } from './native.js';
+
+const require = createRequire(moduleUrl);
+
+/** the platforms we publish prebuilt binaries for */
+export const PREBUILT_PLATFORMS = ['linux-x64', 'linux-arm64'] as const;
+
+/** glibc or musl on Linux (the prebuilt binaries need glibc), undefined elsewhere */
+export function linuxLibc(): 'glibc' | 'musl' | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return report?.header?.glibcVersionRuntime ? 'glibc' : 'musl';
 }
 
-const require = createRequire(import.meta.url);
-export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** the platform package for this machine, e.g. @sd-native/linux-x64 */
+export function platformPackage(): string {
+  const musl = linuxLibc() === 'musl' ? 'musl' : '';
+  return `@sd-native/${process.platform}${musl}-${process.arch}`;
+}
 
-function candidates(): string[] {
-  const tried: string[] = [];
-  if (process.env.SD_NATIVE_BINARY) tried.push(resolve(process.env.SD_NATIVE_BINARY));
-  const prebuildDir = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
-  if (existsSync(prebuildDir)) for (const f of readdirSync(prebuildDir)) if (f.endsWith('.node')) tried.push(join(prebuildDir, f));
-  tried.push(join(packageRoot, 'build', 'Release', 'sd_native.node'));
-  tried.push(join(packageRoot, 'build', 'Debug', 'sd_native.node'));
-  return tried;
+/** where `npx sd-native build` (node-gyp) leaves the addon */
+export const localBuildPath: string = join(packageRoot, 'build', 'Release', 'sd_native.node');
+
+interface Candidate { path: string | undefined; label: string; missing: string }
+
+function candidates(): Candidate[] {
+  const list: Candidate[] = [];
+  const override = process.env.SD_NATIVE_BINARY;
+  if (override) list.push({ path: resolve(override), label: `SD_NATIVE_BINARY=${override}`, missing: 'file not found' });
+  const pkg = platformPackage();
+  let prebuilt: string | undefined;
+  try {
+    prebuilt = require.resolve(`${pkg}/sd_native.node`);
+  } catch {
+    prebuilt = undefined;
+  }
+  list.push({ path: prebuilt, label: pkg, missing: 'not installed' });
+  list.push({ path: localBuildPath, label: 'local build', missing: 'not built' });
+  return list;
 }
 
 function load(): { binding: NativeBinding; path: string } {
   const errors: string[] = [];
-  for (const path of candidates()) {
-    if (!existsSync(path)) {
-      errors.push(`  ${path}: not found`);
+  for (const c of candidates()) {
+    if (c.path === undefined || !existsSync(c.path)) {
+      errors.push(`  ${c.label}: ${c.missing}${c.path ? ` (${c.path})` : ''}`);
       continue;
     }
     try {
-      return { binding: require(path) as NativeBinding, path };
+      return { binding: require(c.path) as NativeBinding, path: c.path };
     } catch (e) {
-      errors.push(`  ${path}: ${(e as Error).message.split('\n')[0]}`);
+      errors.push(`  ${c.label} (${c.path}): ${(e as Error).message.split('\n')[0]}`);
     }
   }
+  const platform = `${process.platform}-${process.arch}`;
+  const published = (PREBUILT_PLATFORMS as readonly string[]).includes(platform) && linuxLibc() !== 'musl';
   throw new Error(
-    `sd-native could not load its native addon for ${process.platform}-${process.arch} (Node ${process.versions.node}, N-API ${process.versions.napi}).\n` +
+    `sd-native could not load its native addon for ${platform}${linuxLibc() ? ` (${linuxLibc()})` : ''} ` +
+      `(Node ${process.versions.node}, N-API ${process.versions.napi}).\n` +
       `Tried:\n${errors.join('\n')}\n` +
       'Possible solutions:\n' +
-      '- Build it from source: `npm rebuild sd-native` (needs python3, make and a C++17 compiler).\n' +
-      '- In a clone of the repository: `npm install` builds it, or `npm run build`.\n' +
-      '- For the CUDA build: `npm run build:cuda`, then set SD_NATIVE_BINARY to build/Release/sd_native.node.\n' +
-      '- Check that `npm install` ran with --ignore-scripts off.',
+      (published
+        ? `- Install the prebuilt binary: \`npm install ${platformPackage()}\`, or reinstall without --omit=optional / --no-optional.\n`
+        : `- No prebuilt binary is published for ${platform}${linuxLibc() === 'musl' ? ' with musl' : ''} (we publish ${PREBUILT_PLATFORMS.join(', ')}, glibc).\n`) +
+      '- Build it from source: `npx sd-native build` (needs python3, make and a C++17 compiler).\n' +
+      '- Point SD_NATIVE_BINARY at a sd_native.node you built (e.g. the CUDA build, `npm run build:cuda` in a clone).',
   );
 }
 

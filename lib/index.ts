@@ -4,9 +4,9 @@
 //   await using sd = await StableDiffusion.load('v1-5-pruned-emaonly.safetensors');
 //   const [image] = await sd.generate({ prompt: 'a photo of a cat', steps: 20, seed: 42 });
 //   writeFileSync('cat.png', image.toPNG());      // A1111 "parameters" chunk included
-import { createRequire } from 'node:module';
-
-import { native, nativePath, type SafetensorsHeader, type SystemInfo } from './binding.js';
+import { native, nativePath } from './binding.js';
+import type { SafetensorsHeader, SystemInfo } from './native.js';
+import { packageVersion } from './package-root.js';
 import { fromNative } from './errors.js';
 
 export { StableDiffusion } from './pipeline.js';
@@ -20,10 +20,10 @@ export { GENERATE_OPTIONS, LOAD_OPTIONS } from './options.js';
 export type { OptionSpec } from './options.js';
 export { samplers, schedulers } from './samplers.js';
 export type { SamplerName, SchedulerName } from './samplers.js';
-export type { SafetensorsHeader, SystemInfo, TensorHeader } from './binding.js';
+export type { SafetensorsHeader, SystemInfo, TensorHeader } from './native.js';
 
 /** The package version. */
-export const version: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+export const version: string = packageVersion;
 
 /** What this binary can use: CPU paths (scalar … avx512bf16), the one selected, threads, CUDA. */
 export function systemInfo(): SystemInfo & { binary: string } {

@@ -8,6 +8,8 @@
 import { basename } from 'node:path';
 
 import { native } from './binding.js';
+import { requireDefaultModel } from './default-model.js';
+import type { NativeModel, NativePrompt, NativeResult } from './native.js';
 import { SdError, fromNative } from './errors.js';
 import { GeneratedImage, formatParameters, toRgb, type ImageLike, type RgbImage } from './image.js';
 import {
@@ -92,29 +94,12 @@ export interface NoiseImage {
   timestep: number;
 }
 
-// ---- the addon's model API (lib/binding.ts types only what every build has) -----------------
-
-interface NativePrompt { ids: Int32Array; weights: Float32Array; eot: Int32Array }
-interface NativeResult {
-  images: Buffer[]; width: number; height: number; latent: Float32Array; seeds: number[]; cancelled: boolean;
-  secondsText: number; secondsSampling: number; secondsDecode: number; peakActivationBytes: number;
-}
-interface NativeHandle {
-  info(): ModelInfo;
-  generate(params: object, onStep: ((e: StepEvent) => void) | undefined, cancel: Int32Array): Promise<NativeResult>;
-  encodeText(prompt: NativePrompt, clipSkip: number): Promise<Float32Array>;
-  dispose(): void;
-  noiseStrip?: (rgb: Uint8Array, width: number, height: number, timesteps: number[], seed: number) => Promise<Buffer[]>;
-  addNoise(latent: Float32Array, t: number, noise: Float32Array): Float32Array;
-}
 /** One image of generateBatch(): its prompt, negative prompt and seed. */
 export interface BatchItem {
   prompt: string;
   negativePrompt?: string;
   seed?: number;
 }
-
-const addon = native as unknown as { loadModel(path: string, options: object): Promise<NativeHandle> };
 
 function toNativePrompt(t: WeightedTokens): NativePrompt {
   const n = t.chunks.length;
@@ -148,19 +133,29 @@ export class StableDiffusion {
   readonly info: ModelInfo;
   /** the checkpoint path as given to load() */
   readonly path: string;
-  #handle: NativeHandle;
+  #handle: NativeModel;
   #disposed = false;
   #queue: Promise<void> = Promise.resolve();
   #tokenizer: ClipTokenizer | undefined;
 
-  private constructor(handle: NativeHandle, path: string) {
+  private constructor(handle: NativeModel, path: string) {
     this.#handle = handle;
     this.path = path;
     this.info = Object.freeze(handle.info());
   }
 
-  /** Maps a single-file SD 1.x / 2.x / XL safetensors checkpoint and builds the pipeline. */
-  static async load(path: string, options: LoadOptions = {}): Promise<StableDiffusion> {
+  /**
+   * Maps a single-file SD 1.x / 2.x / XL safetensors checkpoint and builds the pipeline. Without a
+   * path it loads the small model shipped in @sd-native/tiny-model, as the CLI does.
+   */
+  static async load(path?: string, options: LoadOptions = {}): Promise<StableDiffusion> {
+    if (path === undefined) {
+      try {
+        path = requireDefaultModel();
+      } catch (e) {
+        throw new SdError((e as Error).message, 'ERR_SD_LOAD');
+      }
+    }
     if (typeof path !== 'string' || path === '') {
       throw new SdError(`path must be the path of a .safetensors checkpoint, got ${JSON.stringify(path) ?? String(path)}`, 'ERR_SD_INVALID_OPTION');
     }
@@ -168,8 +163,8 @@ export class StableDiffusion {
     if (o.signal?.aborted) throw o.signal.reason;
     const progress = o.onProgress as LoadOptions['onProgress'];
     progress?.({ phase: 'loading', fraction: 0 });
-    const pending = addon.loadModel(path, { threads: o.threads, compute: o.dtype, prediction: o.prediction === 'auto' ? '' : o.prediction });
-    let handle: NativeHandle;
+    const pending = native.loadModel(path, { threads: o.threads, compute: o.dtype, prediction: o.prediction === 'auto' ? '' : o.prediction });
+    let handle: NativeModel;
     try {
       await untilOrAbort(pending.catch(() => {}), o.signal);
       handle = await pending;

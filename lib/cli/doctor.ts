@@ -1,10 +1,8 @@
 // sd-native doctor: what this installation is and can do, for bug reports.
-import { existsSync } from 'node:fs';
-
 import { nativePath } from '../binding.js';
 import { systemInfo, version } from '../index.js';
 import { parse, processIo, type Io } from './args.js';
-import { DEFAULT_MODEL } from './model.js';
+import { DEFAULT_MODEL_PACKAGE, defaultModelPath } from '../default-model.js';
 
 export const DOCTOR_USAGE = `usage: sd-native doctor
 
@@ -21,7 +19,7 @@ export function doctorReport(): string {
     `cpu         ${s.isa} selected; paths this CPU runs: ${s.cpuPaths.join(', ')}`,
     `threads     ${s.hardwareThreads} hardware threads`,
     `cuda        ${s.cuda ? 'yes (this binary has the CUDA backend)' : 'no (CPU-only binary; `npm run build:cuda` builds the CUDA one)'}`,
-    `model       ${DEFAULT_MODEL}: ${existsSync(DEFAULT_MODEL) ? 'present' : 'missing (pass -m to commands)'}`,
+    `model       ${defaultModelPath() ?? `${DEFAULT_MODEL_PACKAGE} not installed (pass -m to commands)`}`,
   ].join('\n');
 }
 

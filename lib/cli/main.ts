@@ -1,10 +1,6 @@
 // sd-native command line: generate, info, doctor, noise, serve. Exit codes: 0 done, 1 failed, 2 bad usage.
 import { SdError } from '../errors.js';
 import { UsageError, processIo, type Io } from './args.js';
-import { doctorCommand } from './doctor.js';
-import { generateCommand } from './generate.js';
-import { infoCommand } from './info.js';
-import { noiseCommand } from './noise.js';
 
 export const USAGE = `usage: sd-native <command> [options]
 
@@ -13,16 +9,19 @@ export const USAGE = `usage: sd-native <command> [options]
   doctor                CPU paths, threads, CUDA, which native binary loaded, versions
   noise <image.png>     forward diffusion strip of an image at chosen timesteps
   serve                 HTTP server: A1111 + OpenAI APIs; sd-native serve --help
+  build                 compile the native addon from source (when no prebuilt binary fits)
   help [command]        this text, or a command's options
   --version             the package version`;
 
+// Each command loads on demand: `--help` and `build` start without the addon, fastify loads
+// only for the server.
 const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = {
-  generate: generateCommand,
-  info: infoCommand,
-  doctor: doctorCommand,
-  noise: noiseCommand,
-  // Lazy: fastify loads only for the server.
+  generate: async (args, io) => (await import('./generate.js')).generateCommand(args, io),
+  info: async (args, io) => (await import('./info.js')).infoCommand(args, io),
+  doctor: async (args, io) => (await import('./doctor.js')).doctorCommand(args, io),
+  noise: async (args, io) => (await import('./noise.js')).noiseCommand(args, io),
   serve: async (args, io) => (await import('../server/serve.js')).serveCommand(args, io),
+  build: async (args, io) => (await import('./build.js')).buildCommand(args, io),
 };
 
 /** Runs one command line (without `node sd-native`); returns the exit code. */
@@ -34,8 +33,8 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
       return command === undefined ? 2 : 0;
     }
     if (command === '--version' || command === '-v') {
-      const { version } = await import('../index.js');
-      io.stdout.write(`${version}\n`);
+      const { packageVersion } = await import('../package-root.js');
+      io.stdout.write(`${packageVersion}\n`);
       return 0;
     }
     if (command === 'help') {

@@ -7,9 +7,10 @@
 //   49406, 49407  '<|startoftext|>', '<|endoftext|>'
 
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
+
+import { packageRoot } from '../package-root.js';
 
 export const VOCAB_FILE = 'bpe_simple_vocab_16e6.txt.gz';
 export const SOT = 49406;
@@ -32,21 +33,13 @@ export function bytesToUnicode(): Array<[number, string]> {
   return pairs;
 }
 
-/** native/data/<file>, found by walking up from this module (works from lib/ and from a build dir). */
+/** native/data/<file> in this package (the same file native/ builds against). */
 export function defaultVocabPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, 'native', 'data', VOCAB_FILE);
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) {
-      throw new Error(
-        `CLIP vocabulary ${VOCAB_FILE} not found in native/data/ above ${fileURLToPath(import.meta.url)}; ` +
-          'pass its path to ClipTokenizer.load({ vocabPath })',
-      );
-    }
-    dir = parent;
+  const path = join(packageRoot, 'native', 'data', VOCAB_FILE);
+  if (!existsSync(path)) {
+    throw new Error(`CLIP vocabulary ${path} not found; pass its path to ClipTokenizer.load({ vocabPath })`);
   }
+  return path;
 }
 
 /**

@@ -11,7 +11,7 @@ static Napi::Value system_info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("isa", cpu::isa_name(cpu::detect_isa()));
   Napi::Array paths = Napi::Array::New(env);
-  for (int i = 0; i <= int(cpu::Isa::Avx512Bf16); ++i)
+  for (int i = 0; i < cpu::kIsaCount; ++i)
     if (cpu::isa_supported(cpu::Isa(i))) paths.Set(paths.Length(), cpu::isa_name(cpu::Isa(i)));
   o.Set("cpuPaths", paths);
   o.Set("hardwareThreads", double(std::thread::hardware_concurrency()));

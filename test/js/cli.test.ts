@@ -1,4 +1,5 @@
-// The sd-native command, spawned as users run it (bin/sd-native.js → tsx → lib/cli/main.ts).
+// The sd-native command, spawned as users run it (bin/sd-native.js → dist/esm/cli/main.js, built by
+// `npm run build:dist` before the tests).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -8,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { StableDiffusion, readPngText, systemInfo } from '../../lib/index.js';
 import { native } from '../../lib/binding.js';
 import { encodePng } from '../../lib/png.js';
-import { DEFAULT_MODEL } from '../../lib/cli/model.js';
+import { defaultModelPath } from '../../lib/default-model.js';
 import { run } from '../../lib/cli/main.js';
 import { formatDuration, progressLine } from '../../lib/cli/progress.js';
 import { readSafetensors } from '../helpers/safetensors.js';
@@ -92,15 +93,14 @@ test('usage paths of run(): unknown command, missing prompt, help, version', asy
   assert.equal(v.stdout, `${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version}\n`);
 });
 
-test('runtime failures exit 1: an unreadable model, a missing default model', () => {
+test('runtime failures exit 1: an unreadable model', () => {
   const r = cli('generate', 'x', '-m', join(tempDir(), 'no-such.safetensors'));
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^sd-native: ".*no-such\.safetensors": cannot open the file: No such file or directory; check the path\n$/);
-  if (!existsSync(DEFAULT_MODEL)) {
-    const d = cli('generate', 'x');
-    assert.equal(d.code, 1);
-    assert.match(d.stderr, /no model given, and the default model .*sd-native-tiny\.safetensors is not there.*Pass a checkpoint with -m path\/to\/model\.safetensors/);
-  }
+});
+
+test('the default model comes from @sd-native/tiny-model (in a clone: the workspace, reading models/)', () => {
+  assert.equal(defaultModelPath(), join(root, 'models', 'sd-native-tiny.safetensors'));
 });
 
 test('doctor prints the ISA, the binary and the versions', () => {

@@ -133,7 +133,7 @@ void run_case(const Case& c, int threads) {
     p.o_batch_stride = ref.batch_stride, p.o_head_stride = ref.head_stride;
     attention_reference(p);
     const std::vector<float> want = window(ref);
-    for (int ii = 0; ii <= int(Isa::Avx512Bf16); ++ii) {
+    for (int ii = 0; ii < kIsaCount; ++ii) {
       const Isa isa = Isa(ii);
       if (!isa_supported(isa)) continue;
       Tensor got = make_tensor(c, c.tq, dv, false);

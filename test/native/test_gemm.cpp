@@ -168,7 +168,7 @@ void run_case(Case cs, int threads) {
     }
     // convs: both drivers (B packed per K block, and the whole B packed once)
     for (int64_t whole_b_max : cs.im2col ? std::vector<int64_t>{0, int64_t(1) << 40} : std::vector<int64_t>{-1})
-    for (int isa_i = 0; isa_i <= int(Isa::Avx512Bf16); ++isa_i) {
+    for (int isa_i = 0; isa_i < kIsaCount; ++isa_i) {
       const Isa isa = Isa(isa_i);
       if (!isa_supported(isa)) continue;
       p.im2col_whole_b_max = whole_b_max;

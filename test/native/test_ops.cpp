@@ -236,7 +236,7 @@ bool is_product(const std::string& name) {
 
 int main() {
   int run = 0;
-  for (int i = 0; i <= int(cpu::Isa::Avx512Bf16); ++i) {
+  for (int i = 0; i < cpu::kIsaCount; ++i) {
     cpu::Isa isa = cpu::Isa(i);
     if (!cpu::isa_supported(isa)) {
       std::printf("skipping %s: not supported by this CPU\n", cpu::isa_name(isa));

@@ -47,6 +47,7 @@ void validate(const AttentionParams& p) {
 // vdpbf16ps pays off from ~2 key blocks on: with tk = 77 (cross-attention, CLIP) its extra
 // packing costs more than it saves (measured 22 vs 28 GFLOP/s at 4096x77x40, bench/RESULTS.md);
 // both give Bf16 numerics (same rounding of q, k, v and p; only the summation order differs).
+// AArch64 runs Bf16 attention on the NEON f32 kernel with emulated rounding (BFMMLA not wired yet).
 const AttentionKernels& select(Isa isa, GemmPrecision precision, int64_t tk) {
 #if defined(__x86_64__) || defined(_M_X64)
   switch (isa) {
@@ -55,9 +56,16 @@ const AttentionKernels& select(Isa isa, GemmPrecision precision, int64_t tk) {
       return *attention_kernels_avx512();
     case Isa::Avx512: return *attention_kernels_avx512();
     case Isa::Avx2: return *attention_kernels_avx2();
-    case Isa::Scalar: return *attention_kernels_scalar();
+    default: break;
   }
-#else  // the x86 TUs are not built elsewhere; detect_isa() reports Scalar
+#elif defined(__aarch64__)
+  (void)precision, (void)tk;
+  switch (isa) {
+    case Isa::NeonBf16:
+    case Isa::Neon: return *attention_kernels_neon();
+    default: break;
+  }
+#else  // only the portable TU is built elsewhere; detect_isa() reports Scalar
   (void)isa, (void)precision, (void)tk;
 #endif
   return *attention_kernels_scalar();

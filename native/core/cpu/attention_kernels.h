@@ -51,5 +51,6 @@ const AttentionKernels* attention_kernels_scalar();
 const AttentionKernels* attention_kernels_avx2();
 const AttentionKernels* attention_kernels_avx512();
 const AttentionKernels* attention_kernels_avx512bf16();  // Bf16 precision only
+const AttentionKernels* attention_kernels_neon();  // AArch64 builds only
 
 }  // namespace sd::cpu::attention_detail

@@ -29,9 +29,17 @@ const GemmKernels* select_kernels(Isa isa, GemmPrecision precision) {
       return gemm_kernels_avx512();
     case Isa::Avx512: return gemm_kernels_avx512();
     case Isa::Avx2: return gemm_kernels_avx2();
-    case Isa::Scalar: return gemm_kernels_scalar();
+    default: break;
   }
-#else  // the x86 TUs are not built elsewhere; detect_isa() reports Scalar
+#elif defined(__aarch64__)
+  switch (isa) {
+    case Isa::NeonBf16:
+      if (precision == GemmPrecision::Bf16) return gemm_kernels_neonbf16();
+      return gemm_kernels_neon();
+    case Isa::Neon: return gemm_kernels_neon();
+    default: break;
+  }
+#else  // only the portable TU is built elsewhere; detect_isa() reports Scalar
   (void)isa, (void)precision;
 #endif
   return gemm_kernels_scalar();

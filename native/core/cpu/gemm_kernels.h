@@ -1,16 +1,22 @@
 // Private to the gemm files: the table of packing routines and micro-kernels that each
-// ISA-specific translation unit (gemm_scalar/avx2/avx512/avx512bf16.cpp, each compiled with its
-// own -m flags) hands to the driver in gemm.cpp (compiled with no ISA flags).
+// ISA-specific translation unit (gemm_scalar/avx2/avx512/avx512bf16.cpp on x86-64,
+// gemm_scalar/neon/neonbf16.cpp on AArch64, each compiled with its own flags) hands to the
+// driver in gemm.cpp (compiled with no ISA flags).
 //
 // Only plain data crosses this boundary (pointers, ints, the Im2col struct): no inline
 // functions, templates or standard-library objects are shared, so no code compiled with
-// AVX-512 flags can be picked by the linker for a plain x86-64 caller.
+// AVX-512 (or +bf16) flags can be picked by the linker for a baseline caller.
 //
 // Packed layouts (all k beyond K and rows/cols beyond the edge are zero):
 //   f32 kernels  (kstep 16): A panel [kc/16][mr][16] floats, B panel [kc][nr] floats.
 //   bf16 kernels (kstep 32): A panel [kc/32][mr][32] bf16,  B panel [kc/2][nr][2] bf16.
 // A panels keep k contiguous in chunks (a plain row copy to pack); the kernel broadcasts A
 // from memory and loads B as vectors along n.
+// The NEON kernels take A from a vector lane (vfmaq_laneq_f32) or as BFMMLA 2x4 blocks, so
+// their panels are k-major instead:
+//   neon f32     (kstep 4):  A panel [kc][mr] floats, B panel [kc][nr] floats.
+//   neonbf16     (kstep 4):  A panel [kc/4][mr/2][2][4] bf16, B panel [kc/4][nr/2][2][4] bf16.
+// The driver treats panels as opaque bytes (mr or nr x kc x elem_bytes).
 #pragma once
 #include <cstdint>
 
@@ -55,5 +61,7 @@ const GemmKernels* gemm_kernels_scalar();
 const GemmKernels* gemm_kernels_avx2();
 const GemmKernels* gemm_kernels_avx512();
 const GemmKernels* gemm_kernels_avx512bf16();
+const GemmKernels* gemm_kernels_neon();      // AArch64 builds only (as the x86 ones are x86 only)
+const GemmKernels* gemm_kernels_neonbf16();
 
 }  // namespace sd::cpu::gemm_detail

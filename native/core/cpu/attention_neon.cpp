@@ -1,0 +1,174 @@
+// Flash attention, AArch64 NEON path: register-tiled q.k^T (4 queries x 16 keys) and p.v
+// (4 queries x 16 output columns), each FMA taking its query or probability from a vector lane
+// (four d or four keys per load), and a vectorised exp. Bf16 precision is emulated (q, k, v
+// and p rounded by attention_impl.h). No extra flags; the x86 builds compile this file empty.
+// Everything except the accessor lives in an anonymous namespace (see attention_kernels.h).
+#if defined(__aarch64__)
+#include <arm_neon.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "attention_kernels.h"
+
+namespace sd::cpu::attention_detail {
+namespace {
+
+#define SD_ATTN_GENERIC_HELPERS_ONLY
+#include "attention_generic.h"  // q_finalize, row_max, round_row_bf16
+
+// acc[r][0..3] += lane L of a[r] times the four vectors at m (one row of 16 keys or columns).
+// Always inlined: out of line, the accumulators passed by reference live in memory.
+#define SD_INLINE inline __attribute__((always_inline))
+
+template <int L, int R>
+SD_INLINE void fma_step(float32x4_t (&acc)[R][4], const float32x4_t (&a)[R], const float* m) {
+  const float32x4_t m0 = vld1q_f32(m), m1 = vld1q_f32(m + 4), m2 = vld1q_f32(m + 8),
+                    m3 = vld1q_f32(m + 12);
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = vfmaq_laneq_f32(acc[r][0], m0, a[r], L);
+    acc[r][1] = vfmaq_laneq_f32(acc[r][1], m1, a[r], L);
+    acc[r][2] = vfmaq_laneq_f32(acc[r][2], m2, a[r], L);
+    acc[r][3] = vfmaq_laneq_f32(acc[r][3], m3, a[r], L);
+  }
+}
+
+// acc[r] (R rows x 16 columns) += sum over t < n of a[r * lda + t] * m[t * ldm + 0..15]:
+// fours of t (one vector load of a per row), then single t.
+template <int R>
+SD_INLINE void fma_rows(float32x4_t (&acc)[R][4], const float* a, int64_t lda, const float* m,
+                     int64_t ldm, int n) {
+  int t = 0;
+  for (; t + 4 <= n; t += 4) {
+    float32x4_t av[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) av[r] = vld1q_f32(a + r * lda + t);
+    fma_step<0>(acc, av, m + (t + 0) * ldm);
+    fma_step<1>(acc, av, m + (t + 1) * ldm);
+    fma_step<2>(acc, av, m + (t + 2) * ldm);
+    fma_step<3>(acc, av, m + (t + 3) * ldm);
+  }
+  for (; t < n; ++t) {  // m rows past n may hold anything (unpacked key dims), so stop at n
+    const float* mr = m + t * ldm;
+    const float32x4_t m0 = vld1q_f32(mr), m1 = vld1q_f32(mr + 4), m2 = vld1q_f32(mr + 8),
+                      m3 = vld1q_f32(mr + 12);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const float x = a[r * lda + t];
+      acc[r][0] = vfmaq_n_f32(acc[r][0], m0, x);
+      acc[r][1] = vfmaq_n_f32(acc[r][1], m1, x);
+      acc[r][2] = vfmaq_n_f32(acc[r][2], m2, x);
+      acc[r][3] = vfmaq_n_f32(acc[r][3], m3, x);
+    }
+  }
+}
+
+template <int R>
+void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d, float32x4_t scale) {
+  float32x4_t acc[R][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) acc[r][v] = vdupq_n_f32(0.0f);
+  fma_rows<R>(acc, q, ldq, kt, kBlockK, d);
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) vst1q_f32(s + r * kBlockK + v * 4, vmulq_f32(acc[r][v], scale));
+}
+
+void s_block(const float* q, int64_t ldq, const float* kt, float* s, int rows, int d, float scale_f) {
+  const float32x4_t scale = vdupq_n_f32(scale_f);
+  for (int j0 = 0; j0 < kBlockK; j0 += 16) {
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) s_rows<4>(q + r * ldq, ldq, kt + j0, s + r * kBlockK + j0, d, scale);
+    const float* qr = q + r * ldq;
+    float* sr = s + r * kBlockK + j0;
+    switch (rows - r) {
+      case 1: s_rows<1>(qr, ldq, kt + j0, sr, d, scale); break;
+      case 2: s_rows<2>(qr, ldq, kt + j0, sr, d, scale); break;
+      case 3: s_rows<3>(qr, ldq, kt + j0, sr, d, scale); break;
+      default: break;
+    }
+  }
+}
+
+template <int R>
+void pv_rows(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo,
+             const float* alpha, int bk4) {
+  float32x4_t acc[R][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    const float32x4_t a = vdupq_n_f32(alpha[r]);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) acc[r][c] = vmulq_f32(a, vld1q_f32(o + r * ldo + c * 4));
+  }
+  fma_rows<R>(acc, p, kBlockK, v, ldv, bk4);
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) vst1q_f32(o + r * ldo + c * 4, acc[r][c]);
+}
+
+// Keys are taken in fours up to bk rounded up: probabilities past the valid keys are zero and
+// the packed value rows past bk are zero (attention_pack), so the extra products add nothing.
+void pv_block(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo,
+              const float* alpha, int rows, int bk, int dv) {
+  const int dvp = (dv + 15) / 16 * 16;
+  const int bk4 = (bk + 3) / 4 * 4;
+  for (int c0 = 0; c0 < dvp; c0 += 16) {
+    int r = 0;
+    for (; r + 4 <= rows; r += 4)
+      pv_rows<4>(p + r * kBlockK, v + c0, ldv, o + r * ldo + c0, ldo, alpha + r, bk4);
+    const float* pr = p + r * kBlockK;
+    float* orow = o + r * ldo + c0;
+    switch (rows - r) {
+      case 1: pv_rows<1>(pr, v + c0, ldv, orow, ldo, alpha + r, bk4); break;
+      case 2: pv_rows<2>(pr, v + c0, ldv, orow, ldo, alpha + r, bk4); break;
+      case 3: pv_rows<3>(pr, v + c0, ldv, orow, ldo, alpha + r, bk4); break;
+      default: break;
+    }
+  }
+}
+
+// Same polynomial as exp_poly in attention_generic.h, four lanes at a time.
+inline float32x4_t exp_neon(float32x4_t x) {
+  x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.0f)), vdupq_n_f32(88.0f));
+  const float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504f)));
+  float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693145752f));
+  r = vfmsq_f32(r, n, vdupq_n_f32(1.42860677e-6f));
+  float32x4_t y = vdupq_n_f32(1.0f / 720);
+  y = vfmaq_f32(vdupq_n_f32(1.0f / 120), y, r);
+  y = vfmaq_f32(vdupq_n_f32(1.0f / 24), y, r);
+  y = vfmaq_f32(vdupq_n_f32(1.0f / 6), y, r);
+  y = vfmaq_f32(vdupq_n_f32(0.5f), y, r);
+  y = vfmaq_f32(vdupq_n_f32(1.0f), y, r);
+  y = vfmaq_f32(vdupq_n_f32(1.0f), y, r);
+  const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+  return vmulq_f32(y, vreinterpretq_f32_s32(e));
+}
+
+float exp_sub_row(float* s, int n, float m) {  // all kBlockK entries; first n summed
+  const float32x4_t mv = vdupq_n_f32(m);
+  const int32x4_t lane = {0, 1, 2, 3};
+  float32x4_t sum = vdupq_n_f32(0.0f);
+  for (int j = 0; j < kBlockK; j += 4) {
+    const float32x4_t e = exp_neon(vsubq_f32(vld1q_f32(s + j), mv));
+    vst1q_f32(s + j, e);
+    const uint32x4_t keep = vcltq_s32(lane, vdupq_n_s32(n - j));
+    sum = vaddq_f32(sum, vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(e), keep)));
+  }
+  return vaddvq_f32(sum);
+}
+
+#undef SD_INLINE
+
+#include "attention_impl.h"
+
+}  // namespace
+
+const AttentionKernels* attention_kernels_neon() { return &kAttentionKernels; }
+
+}  // namespace sd::cpu::attention_detail
+#endif  // __aarch64__
