@@ -25,7 +25,7 @@ export interface ServerImage {
   seed: number;
   parameters: string;
   toPNG(): Buffer;
-  stats?: { samplingSeconds: number };
+  stats?: { samplingSeconds: number } | undefined;
 }
 
 /** What the server needs of a model: StableDiffusion has it; tests pass a fake. */

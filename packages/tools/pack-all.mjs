@@ -5,42 +5,15 @@
 //   sd-native-tiny-model-<v>.tgz      the small model and its card
 // and packages/dist/manifest.json (each tarball's file and size).
 //   --skip-missing-toolchains   leave out a platform whose cross compiler is not installed
-import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { cmakeBuild, hasCommand, platforms, root, run } from './platforms.mjs';
+
 const out = join(root, 'packages', 'dist');
 const stage = join(root, 'build-native', 'stage');
-const require = createRequire(import.meta.url);
 const skipMissing = process.argv.includes('--skip-missing-toolchains');
-const jobs = String(availableParallelism());
-
-function run(cmd, args, cwd = root) {
-  const r = spawnSync(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
-}
-const has = (cmd) => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;
-
-const platforms = [
-  { name: 'linux-x64', cxx: 'g++', strip: 'strip', cmake: [] },
-  {
-    name: 'linux-arm64', cxx: 'aarch64-linux-gnu-g++', strip: 'aarch64-linux-gnu-strip',
-    cmake: [`-DCMAKE_TOOLCHAIN_FILE=${join(root, 'packages', 'linux-arm64', 'toolchain.cmake')}`],
-    hint: 'apt-get install g++-aarch64-linux-gnu',
-  },
-];
-
-function buildAddon(p) {
-  const dir = join(root, 'build-native', p.name);
-  run('cmake', ['-S', root, '-B', dir, '-DCMAKE_BUILD_TYPE=Release', '-DSD_STATIC_RUNTIME=ON',
-    `-DSD_NODE_INCLUDE_DIR=${require('node-api-headers').include_dir}`, ...p.cmake]);
-  run('cmake', ['--build', dir, '--target', 'sd_native', '-j', jobs]);
-  return join(dir, 'sd_native.node');
-}
 
 function pack(dir) {
   const json = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', out], { cwd: dir, encoding: 'utf8' });
@@ -65,12 +38,12 @@ const results = [];
 const skipped = [];
 results.push(pack(root));
 for (const p of platforms) {
-  if (!has(p.cxx)) {
+  if (!hasCommand(p.cxx)) {
     if (!skipMissing) throw new Error(`${p.name}: ${p.cxx} not found (${p.hint})`);
     skipped.push({ name: p.name, reason: `${p.cxx} not found (${p.hint})` });
     continue;
   }
-  const addon = buildAddon(p);
+  const addon = join(cmakeBuild(p, ['sd_native']), 'sd_native.node');
   const dir = stagePackage(p.name, [[addon, 'sd_native.node']]);
   run(p.strip, ['--strip-unneeded', join(dir, 'sd_native.node')]);
   results.push(pack(dir));

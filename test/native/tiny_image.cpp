@@ -1,7 +1,7 @@
 // Cross-architecture smoke test: one 64x64 image of the small model through the public C++
 // API (sd.h), seed 42, 8 euler steps at the model's own CFG, and a fingerprint of its RGBA
-// bytes (FNV-1a 64 and mean). packages/linux-arm64/cross-test.sh --tiny runs it natively and
-// under qemu-aarch64 and compares the raw images with --compare.
+// bytes (FNV-1a 64 and mean). test/e2e/arm64.test.ts runs it natively and under qemu-aarch64
+// and compares the raw images with --compare.
 //   tiny_image <model.safetensors> <tokens.txt> [out.rgba] [f32|bf16]
 //   tiny_image --compare <a.rgba> <b.rgba>
 #include <chrono>

@@ -1,0 +1,189 @@
+// The package as users get it: `npm run pack:all` writes the tarballs, which are installed into a
+// fresh project with every compiler shadowed by a stub that records any call and fails. Then plain
+// node (ESM and CommonJS) makes images, a strict TypeScript consumer type-checks, `npx sd-native
+// generate` writes a PNG, the README's examples run as written, and nothing was compiled.
+import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { test } from 'node:test';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const npmCli = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
+const npxCli = join(dirname(npmCli), 'npx-cli.js');
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+interface Manifest { packages: Array<{ name: string; file: string; bytes: number }>; skipped: Array<{ name: string; reason: string }> }
+
+const work = mkdtempSync(join(tmpdir(), 'sd-native-package-'));
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+const project = join(work, 'consumer');
+const stubs = join(work, 'stubs');
+const compileLog = join(work, 'compiler-calls.log');
+
+// Compilers and build tools, shadowed: a call is recorded and fails, as on a machine without them.
+mkdirSync(stubs);
+for (const tool of ['cc', 'gcc', 'g++', 'c++', 'clang', 'clang++', 'make', 'cmake', 'python', 'python3', 'node-gyp']) {
+  writeFileSync(join(stubs, tool), `#!/bin/sh\necho "${tool} $*" >> '${compileLog}'\nexit 127\n`);
+  chmodSync(join(stubs, tool), 0o755);
+}
+const env = {
+  ...process.env,
+  PATH: `${stubs}:${dirname(process.execPath)}:/usr/bin:/bin`,
+  npm_config_node_gyp: join(stubs, 'node-gyp'),
+  NODE_OPTIONS: '',
+  SD_NATIVE_BINARY: '',
+  npm_config_audit: 'false',
+  npm_config_fund: 'false',
+  npm_config_update_notifier: 'false',
+};
+function sh(cmd: string, args: string[], options: SpawnSyncOptions = {}) {
+  const r = spawnSync(cmd, args, { cwd: project, env, encoding: 'utf8', maxBuffer: 64 << 20, ...options });
+  return { code: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+let manifest: Manifest;
+let installed = false;
+
+test('npm run pack:all writes the main, platform and model tarballs', { timeout: 30 * 60_000 }, (t) => {
+  const r = spawnSync(process.execPath, [join(root, 'packages', 'tools', 'pack-all.mjs'), '--skip-missing-toolchains'], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.equal(r.status, 0, `pack:all failed:\n${(r.stdout + r.stderr).slice(-4000)}`);
+  manifest = JSON.parse(readFileSync(join(root, 'packages', 'dist', 'manifest.json'), 'utf8')) as Manifest;
+  const names = manifest.packages.map((p) => p.name);
+  for (const name of ['sd-native', '@sd-native/linux-x64', '@sd-native/tiny-model']) assert.ok(names.includes(name), `${name} was not packed`);
+  for (const p of manifest.packages) t.diagnostic(`${p.name}: ${(p.bytes / 1e6).toFixed(2)} MB`);
+  for (const s of manifest.skipped) t.diagnostic(`${s.name}: skipped, ${s.reason}`);
+  const main = manifest.packages.find((p) => p.name === 'sd-native')!;
+  assert.ok(main.bytes < 3e6, `the main tarball should hold no model or binaries: ${main.bytes} bytes`);
+});
+
+test('the tarballs install into a fresh project without compiling anything', { timeout: 10 * 60_000 }, (t) => {
+  if (!manifest) return t.skip('no tarballs');
+  mkdirSync(project);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+  const files = manifest.packages.filter((p) => p.name !== '@sd-native/linux-arm64').map((p) => p.file);
+  const start = performance.now();
+  const r = sh(process.execPath, [npmCli, 'install', '--no-audit', '--no-fund', ...files]);
+  const seconds = (performance.now() - start) / 1000;
+  assert.equal(r.code, 0, `npm install failed:\n${r.stdout}\n${r.stderr}`);
+  t.diagnostic(`npm install of the tarballs: ${seconds.toFixed(1)} s`);
+  assert.ok(!existsSync(compileLog), `the install called build tools:\n${existsSync(compileLog) ? readFileSync(compileLog, 'utf8') : ''}`);
+  assert.ok(!existsSync(join(project, 'node_modules', 'sd-native', 'build')), 'the install made a build directory');
+  assert.ok(existsSync(join(project, 'node_modules', '@sd-native', 'linux-x64', 'sd_native.node')), 'no prebuilt binary installed');
+  installed = true;
+});
+
+const PROMPT = 'a red circle on a white background';
+
+test('plain node, ESM: import, one 64×64 image from the prebuilt binary, fastify not loaded', (t) => {
+  if (!installed) return t.skip('not installed');
+  const code = `
+    import { createRequire } from 'node:module';
+    import { StableDiffusion, systemInfo } from 'sd-native';
+    const cache = () => Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('/node_modules/fastify/')).length;
+    const sd = await StableDiffusion.load();
+    const [img] = await sd.generate({ prompt: ${JSON.stringify(PROMPT)}, seed: 42, steps: 8 });
+    sd.dispose();
+    const before = cache();
+    await import('sd-native/server');
+    console.log(JSON.stringify({ w: img.width, h: img.height, bytes: img.data.length, mean: img.data.reduce((a, b) => a + b, 0) / img.data.length,
+      binary: systemInfo().binary, fastifyBefore: before, fastifyAfter: cache() }));`;
+  const r = sh(process.execPath, ['--input-type=module', '-e', code]);
+  assert.equal(r.code, 0, r.stderr);
+  const o = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number | string>;
+  assert.equal(o.w, 64);
+  assert.equal(o.h, 64);
+  assert.equal(o.bytes, 64 * 64 * 4);
+  assert.ok(Number(o.mean) > 20 && Number(o.mean) < 250, `image mean ${o.mean}: blank?`);
+  assert.match(String(o.binary), /node_modules\/@sd-native\/linux-x64\/sd_native\.node$/);
+  assert.equal(o.fastifyBefore, 0, 'importing sd-native loaded fastify');
+  assert.ok(Number(o.fastifyAfter) > 0, 'sd-native/server did not load fastify (the check cannot see it)');
+});
+
+test('plain node, CommonJS: require, one image equal to the ESM one, fastify not loaded', (t) => {
+  if (!installed) return t.skip('not installed');
+  const image = (kind: 'esm' | 'cjs') => {
+    const body = `const [img] = await sd.generate({ prompt: ${JSON.stringify(PROMPT)}, seed: 42, steps: 8 }); sd.dispose();
+      console.log(require('node:crypto').createHash('sha256').update(img.data).digest('hex'),
+        Object.keys(require.cache).filter((k) => k.includes('/node_modules/fastify/')).length);`;
+    const code = kind === 'cjs'
+      ? `const { StableDiffusion } = require('sd-native'); (async () => { const sd = await StableDiffusion.load(); ${body} })();`
+      : `import { createRequire } from 'node:module'; const require = createRequire(import.meta.url); import { StableDiffusion } from 'sd-native';
+         const sd = await StableDiffusion.load(); ${body}`;
+    const r = sh(process.execPath, kind === 'cjs' ? ['-e', code] : ['--input-type=module', '-e', code]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim().split(/\s+/);
+  };
+  const [cjsHash, cjsFastify] = image('cjs');
+  const [esmHash] = image('esm');
+  assert.equal(cjsFastify, '0', 'require("sd-native") loaded fastify');
+  assert.equal(cjsHash, esmHash, 'CommonJS and ESM builds made different images');
+});
+
+test('a strict TypeScript consumer (ESM and CommonJS files) type-checks with zero errors', (t) => {
+  if (!installed) return t.skip('not installed');
+  const dir = join(project, 'ts');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      strict: true, exactOptionalPropertyTypes: true, noPropertyAccessFromIndexSignature: true, noUncheckedIndexedAccess: true,
+      module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: false,
+      typeRoots: [join(root, 'node_modules', '@types')], types: ['node'],
+    },
+    include: ['*.mts', '*.cts'],
+  }));
+  writeFileSync(join(dir, 'app.mts'), `
+    import { StableDiffusion, SdError, systemInfo, type GenerateOptions, type StepEvent } from 'sd-native';
+    import { createServer } from 'sd-native/server';
+    const options: GenerateOptions = { prompt: 'a red circle', seed: 1, sampler: 'euler', onStep: (e: StepEvent) => void e.step };
+    const sd = await StableDiffusion.load(undefined, { threads: 2 });
+    const [image] = await sd.generate(options);
+    const png: Buffer | undefined = image?.toPNG();
+    const info: string = systemInfo().isa;
+    const app = createServer(sd, { queueSize: 4 });
+    await app.close();
+    try { await sd.generate({ prompt: 'x', width: 500 }); } catch (e) { if (e instanceof SdError) console.log(e.code, png?.length, info); }
+    sd.dispose();
+  `);
+  writeFileSync(join(dir, 'app.cts'), `
+    import sdNative = require('sd-native');
+    async function main(): Promise<number> {
+      const sd = await sdNative.StableDiffusion.load();
+      const images = await sd.generate({ prompt: 'a blue star', steps: 4 });
+      sd.dispose();
+      return images.length + sdNative.version.length;
+    }
+    void main();
+  `);
+  const r = sh(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir]);
+  assert.equal(r.code, 0, `tsc reported errors:\n${r.stdout}${r.stderr}`);
+});
+
+test('npx sd-native generate writes a PNG, and --help starts without the addon', (t) => {
+  if (!installed) return t.skip('not installed');
+  const out = join(project, 'cli.png');
+  const r = sh(process.execPath, [npxCli, '--no-install', 'sd-native', 'generate', PROMPT, '-o', out, '--seed', '3']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(readFileSync(out).subarray(0, 8), PNG_SIGNATURE);
+  const help = sh(process.execPath, [npxCli, '--no-install', 'sd-native', '--help']);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^usage: sd-native <command>/);
+});
+
+test("the README's examples run as written", (t) => {
+  if (!installed) return t.skip('not installed');
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/```js\n\/\/ (example\.[cm]js)\n([\s\S]*?)```/g)];
+  assert.equal(blocks.length, 2, 'README should hold example.mjs and example.cjs');
+  for (const [, name, body] of blocks) {
+    const file = join(project, name!);
+    writeFileSync(file, body!);
+    rmSync(join(project, 'out.png'), { force: true });
+    const r = sh(process.execPath, [file]);
+    assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+    if (name === 'example.mjs') assert.deepEqual(readFileSync(join(project, 'out.png')).subarray(0, 8), PNG_SIGNATURE);
+    else assert.match(r.stdout, /^64 64 7\n$/);
+  }
+  assert.ok(!existsSync(compileLog), 'something called a compiler');
+});
