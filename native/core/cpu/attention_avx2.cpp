@@ -15,8 +15,11 @@ namespace {
 #define SD_ATTN_GENERIC_HELPERS_ONLY
 #include "attention_generic.h"  // q_finalize, row_max, round_row_bf16
 
+constexpr int kSRows = 2, kSCols = 32, kPvRows = 4, kPvKeyStep = 1;
+
 template <int R>
-void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d, __m256 scale) {
+void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d, float scale_f) {
+  const __m256 scale = _mm256_set1_ps(scale_f);
   __m256 acc[R][4];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -39,15 +42,6 @@ void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d, __m25
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int v = 0; v < 4; ++v) _mm256_store_ps(s + r * kBlockK + v * 8, _mm256_mul_ps(acc[r][v], scale));
-}
-
-void s_block(const float* q, int64_t ldq, const float* kt, float* s, int rows, int d, float scale_f) {
-  const __m256 scale = _mm256_set1_ps(scale_f);
-  for (int j0 = 0; j0 < kBlockK; j0 += 32) {
-    int r = 0;
-    for (; r + 2 <= rows; r += 2) s_rows<2>(q + r * ldq, ldq, kt + j0, s + r * kBlockK + j0, d, scale);
-    if (r < rows) s_rows<1>(q + r * ldq, ldq, kt + j0, s + r * kBlockK + j0, d, scale);
-  }
 }
 
 template <int R>
@@ -76,17 +70,7 @@ void pv_rows(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo,
   }
 }
 
-void pv_block(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo,
-              const float* alpha, int rows, int bk, int dv) {
-  const int dvp = (dv + 15) / 16 * 16;
-  for (int c0 = 0; c0 < dvp; c0 += 16) {
-    int r = 0;
-    for (; r + 4 <= rows; r += 4)
-      pv_rows<4>(p + r * kBlockK, v + c0, ldv, o + r * ldo + c0, ldo, alpha + r, bk);
-    for (; r < rows; ++r)
-      pv_rows<1>(p + r * kBlockK, v + c0, ldv, o + r * ldo + c0, ldo, alpha + r, bk);
-  }
-}
+#include "attention_tiled.h"  // s_block, pv_block
 
 // Same polynomial as exp_poly in attention_generic.h (and exp512), 8 lanes at a time.
 inline __m256 exp256(__m256 x) {

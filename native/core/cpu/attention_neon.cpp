@@ -64,8 +64,11 @@ SD_INLINE void fma_rows(float32x4_t (&acc)[R][4], const float* a, int64_t lda, c
   }
 }
 
+constexpr int kSRows = 4, kSCols = 16, kPvRows = 4, kPvKeyStep = 4;
+
 template <int R>
-void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d, float32x4_t scale) {
+void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d, float scale_f) {
+  const float32x4_t scale = vdupq_n_f32(scale_f);
   float32x4_t acc[R][4];
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
@@ -78,25 +81,10 @@ void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d, float
     for (int v = 0; v < 4; ++v) vst1q_f32(s + r * kBlockK + v * 4, vmulq_f32(acc[r][v], scale));
 }
 
-void s_block(const float* q, int64_t ldq, const float* kt, float* s, int rows, int d, float scale_f) {
-  const float32x4_t scale = vdupq_n_f32(scale_f);
-  for (int j0 = 0; j0 < kBlockK; j0 += 16) {
-    int r = 0;
-    for (; r + 4 <= rows; r += 4) s_rows<4>(q + r * ldq, ldq, kt + j0, s + r * kBlockK + j0, d, scale);
-    const float* qr = q + r * ldq;
-    float* sr = s + r * kBlockK + j0;
-    switch (rows - r) {
-      case 1: s_rows<1>(qr, ldq, kt + j0, sr, d, scale); break;
-      case 2: s_rows<2>(qr, ldq, kt + j0, sr, d, scale); break;
-      case 3: s_rows<3>(qr, ldq, kt + j0, sr, d, scale); break;
-      default: break;
-    }
-  }
-}
-
+// bk is a multiple of kPvKeyStep (attention_tiled.h), so fma_rows takes all keys in fours.
 template <int R>
 void pv_rows(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo,
-             const float* alpha, int bk4) {
+             const float* alpha, int bk) {
   float32x4_t acc[R][4];
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) {
@@ -104,33 +92,14 @@ void pv_rows(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo,
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) acc[r][c] = vmulq_f32(a, vld1q_f32(o + r * ldo + c * 4));
   }
-  fma_rows<R>(acc, p, kBlockK, v, ldv, bk4);
+  fma_rows<R>(acc, p, kBlockK, v, ldv, bk);
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) vst1q_f32(o + r * ldo + c * 4, acc[r][c]);
 }
 
-// Keys are taken in fours up to bk rounded up: probabilities past the valid keys are zero and
-// the packed value rows past bk are zero (attention_pack), so the extra products add nothing.
-void pv_block(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo,
-              const float* alpha, int rows, int bk, int dv) {
-  const int dvp = (dv + 15) / 16 * 16;
-  const int bk4 = (bk + 3) / 4 * 4;
-  for (int c0 = 0; c0 < dvp; c0 += 16) {
-    int r = 0;
-    for (; r + 4 <= rows; r += 4)
-      pv_rows<4>(p + r * kBlockK, v + c0, ldv, o + r * ldo + c0, ldo, alpha + r, bk4);
-    const float* pr = p + r * kBlockK;
-    float* orow = o + r * ldo + c0;
-    switch (rows - r) {
-      case 1: pv_rows<1>(pr, v + c0, ldv, orow, ldo, alpha + r, bk4); break;
-      case 2: pv_rows<2>(pr, v + c0, ldv, orow, ldo, alpha + r, bk4); break;
-      case 3: pv_rows<3>(pr, v + c0, ldv, orow, ldo, alpha + r, bk4); break;
-      default: break;
-    }
-  }
-}
+#include "attention_tiled.h"  // s_block, pv_block
 
 // Same polynomial as exp_poly in attention_generic.h, four lanes at a time.
 inline float32x4_t exp_neon(float32x4_t x) {

@@ -29,6 +29,19 @@ inline void round_row_bf16(float* x, int n) { round_row_bf16_scalar(x, n); }
 
 #include "gemm_pack_impl.h"
 
+// Eight-float vector ops for gemm_tile_impl.h.
+struct F32x8 {
+  using T = __m256;
+  static constexpr int kWidth = 8;
+  static T load(const float* p) { return _mm256_load_ps(p); }
+  static T loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeu(float* p, T x) { _mm256_storeu_ps(p, x); }
+  static T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static T set1(float x) { return _mm256_set1_ps(x); }
+};
+
+#include "gemm_tile_impl.h"
+
 constexpr int kMr = 6, kNr = 16;
 
 // 8x8 transpose of ymm rows r[0..7] in place.
@@ -111,28 +124,7 @@ void kernel_avx2(int kc, const void* a_v, const void* b_v, float* c, int64_t ldc
   _mm256_store_ps(tile[3], c30), _mm256_store_ps(tile[3] + 8, c31);
   _mm256_store_ps(tile[4], c40), _mm256_store_ps(tile[4] + 8, c41);
   _mm256_store_ps(tile[5], c50), _mm256_store_ps(tile[5] + 8, c51);
-  if (n_valid == kNr) {
-    for (int r = 0; r < m_valid; ++r) {
-      for (int v = 0; v < 2; ++v) {
-        __m256 x = _mm256_load_ps(tile[r] + v * 8);
-        float* cp = c + r * ldc + v * 8;
-        if (flags & kLoadC) x = _mm256_add_ps(x, _mm256_loadu_ps(cp));
-        if (bias_n) x = _mm256_add_ps(x, _mm256_loadu_ps(bias_n + v * 8));
-        if (bias_m) x = _mm256_add_ps(x, _mm256_set1_ps(bias_m[r]));
-        _mm256_storeu_ps(cp, x);
-      }
-    }
-    return;
-  }
-  for (int r = 0; r < m_valid; ++r) {
-    for (int j = 0; j < n_valid; ++j) {
-      float v = tile[r][j];
-      if (flags & kLoadC) v += c[r * ldc + j];
-      if (bias_n) v += bias_n[j];
-      if (bias_m) v += bias_m[r];
-      c[r * ldc + j] = v;
-    }
-  }
+  store_tile<F32x8>(tile, c, ldc, m_valid, n_valid, flags, bias_m, bias_n);
 }
 
 const GemmKernels kKernels = {

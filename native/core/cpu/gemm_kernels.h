@@ -5,7 +5,10 @@
 //
 // Only plain data crosses this boundary (pointers, ints, the Im2col struct): no inline
 // functions, templates or standard-library objects are shared, so no code compiled with
-// AVX-512 (or +bf16) flags can be picked by the linker for a baseline caller.
+// AVX-512 (or +bf16) flags can be picked by the linker for a baseline caller. Code written
+// once for several ISA TUs (gemm_pack_impl.h, gemm_tile_impl.h; attention_impl.h,
+// attention_tiled.h) is #included INSIDE each TU's anonymous namespace, so every copy has
+// internal linkage and is compiled with that TU's flags; no other file includes those headers.
 //
 // Packed layouts (all k beyond K and rows/cols beyond the edge are zero):
 //   f32 kernels  (kstep 16): A panel [kc/16][mr][16] floats, B panel [kc][nr] floats.

@@ -20,6 +20,8 @@ namespace {
 
 #include "gemm_pack_impl.h"
 
+#include "gemm_tile_impl.h"
+
 constexpr int kMr = 8, kNr = 12;
 
 // Rows [r0, r0 + rows) of a K-contiguous operand into a k-major panel [kc][W], four rows by
@@ -82,28 +84,7 @@ void kernel_neon(int kc, const void* a_v, const void* b_v, float* c, int64_t ldc
   alignas(16) float tile[kMr][kNr];
   SD_STORE_ROW(0); SD_STORE_ROW(1); SD_STORE_ROW(2); SD_STORE_ROW(3);
   SD_STORE_ROW(4); SD_STORE_ROW(5); SD_STORE_ROW(6); SD_STORE_ROW(7);
-  if (n_valid == kNr) {
-    for (int r = 0; r < m_valid; ++r) {
-      for (int v = 0; v < kNr; v += 4) {
-        float32x4_t x = vld1q_f32(tile[r] + v);
-        float* cp = c + r * ldc + v;
-        if (flags & kLoadC) x = vaddq_f32(x, vld1q_f32(cp));
-        if (bias_n) x = vaddq_f32(x, vld1q_f32(bias_n + v));
-        if (bias_m) x = vaddq_f32(x, vdupq_n_f32(bias_m[r]));
-        vst1q_f32(cp, x);
-      }
-    }
-    return;
-  }
-  for (int r = 0; r < m_valid; ++r) {
-    for (int j = 0; j < n_valid; ++j) {
-      float v = tile[r][j];
-      if (flags & kLoadC) v += c[r * ldc + j];
-      if (bias_n) v += bias_n[j];
-      if (bias_m) v += bias_m[r];
-      c[r * ldc + j] = v;
-    }
-  }
+  store_tile<F32x4>(tile, c, ldc, m_valid, n_valid, flags, bias_m, bias_n);
 }
 
 #undef SD_FMA_ROW

@@ -1,6 +1,7 @@
-// Private to the NEON gemm TUs: row primitives for gemm_pack_impl.h (cvt_row, round_row_bf16)
-// and the 4x4 transposes the k-major packers use. Included INSIDE the TU's anonymous namespace
-// after <arm_neon.h>, <cstdint>, <cstring> and gemm_scalar_prims.h.
+// Private to the NEON gemm TUs: row primitives for gemm_pack_impl.h (cvt_row, round_row_bf16),
+// the vector ops for gemm_tile_impl.h and the 4x4 transposes the k-major packers use. Included
+// INSIDE the TU's anonymous namespace after <arm_neon.h>, <cstdint>, <cstring> and
+// gemm_scalar_prims.h.
 
 // Four f32, f16 or bf16 values as f32 (f16 widening is baseline AArch64: FCVTL).
 inline float32x4_t load4(const void* src, DType dt) {
@@ -55,3 +56,14 @@ inline void transpose4(float32x4_t r[4]) {
   r[2] = vcombine_f32(vget_high_f32(t01.val[0]), vget_high_f32(t23.val[0]));
   r[3] = vcombine_f32(vget_high_f32(t01.val[1]), vget_high_f32(t23.val[1]));
 }
+
+// Four-float vector ops for gemm_tile_impl.h.
+struct F32x4 {
+  using T = float32x4_t;
+  static constexpr int kWidth = 4;
+  static T load(const float* p) { return vld1q_f32(p); }
+  static T loadu(const float* p) { return vld1q_f32(p); }
+  static void storeu(float* p, T x) { vst1q_f32(p, x); }
+  static T add(T a, T b) { return vaddq_f32(a, b); }
+  static T set1(float x) { return vdupq_n_f32(x); }
+};

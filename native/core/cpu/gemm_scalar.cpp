@@ -16,6 +16,8 @@ inline void round_row_bf16(float* x, int n) { round_row_bf16_scalar(x, n); }
 
 #include "gemm_pack_impl.h"
 
+#include "gemm_tile_impl.h"
+
 constexpr int kMr = 4, kNr = 8;
 
 void kernel_scalar(int kc, const void* a_v, const void* b_v, float* c, int64_t ldc, int m_valid,
@@ -31,15 +33,7 @@ void kernel_scalar(int kc, const void* a_v, const void* b_v, float* c, int64_t l
       }
     }
   }
-  for (int r = 0; r < m_valid; ++r) {
-    for (int j = 0; j < n_valid; ++j) {
-      float v = acc[r][j];
-      if (flags & kLoadC) v += c[r * ldc + j];
-      if (bias_n) v += bias_n[j];
-      if (bias_m) v += bias_m[r];
-      c[r * ldc + j] = v;
-    }
-  }
+  store_tile<F32x1>(acc, c, ldc, m_valid, n_valid, flags, bias_m, bias_n);
 }
 
 const GemmKernels kKernels = {

@@ -1,0 +1,58 @@
+// Private to the register-tiled attention ISA TUs (attention_avx2.cpp, attention_neon.cpp):
+// s_block and pv_block for attention_impl.h, written once over the TU's register tiles.
+// Included INSIDE the TU's anonymous namespace (internal linkage, that TU's flags; see
+// attention_kernels.h). The TU defines first:
+//   constexpr int kSRows, kSCols;  // s tile: queries x keys (kSCols divides kBlockK)
+//   constexpr int kPvRows;         // pv tile: queries (x 16 output columns)
+//   constexpr int kPvKeyStep;      // pv_rows takes keys in multiples of this
+//   template <int R> void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d,
+//                                float scale);
+//       s[r*kBlockK + j] = scale * sum_x q[r*ldq + x] * kt[x*kBlockK + j], r < R, j < kSCols
+//   template <int R> void pv_rows(const float* p, const float* v, int64_t ldv, float* o,
+//                                 int64_t ldo, const float* alpha, int bk);
+//       o[r][0..16) = o[r] * alpha[r] + sum_{j<bk} p[r*kBlockK + j] * v[j*ldv + 0..16), r < R
+// Every row of a tile is computed alone, so the tile height changes no result.
+
+template <int R>
+struct RowTile {
+  static constexpr int rows = R;
+};
+
+// f(RowTile<R>{}, r) covers rows [r, r + R): R = RMAX while a whole tile fits, then one call
+// for the rows left (1 .. RMAX-1), none when no row is left.
+template <int R, class F>
+inline void row_tile_tail(int left, int r, F& f) {
+  if constexpr (R > 0) {
+    if (left == R) f(RowTile<R>{}, r);
+    else row_tile_tail<R - 1>(left, r, f);
+  }
+}
+
+template <int RMAX, class F>
+inline void for_row_tiles(int rows, F&& f) {
+  int r = 0;
+  for (; r + RMAX <= rows; r += RMAX) f(RowTile<RMAX>{}, r);
+  row_tile_tail<RMAX - 1>(rows - r, r, f);
+}
+
+void s_block(const float* q, int64_t ldq, const float* kt, float* s, int rows, int d, float scale) {
+  for (int j0 = 0; j0 < kBlockK; j0 += kSCols) {
+    for_row_tiles<kSRows>(rows, [&](auto tile, int r) {
+      s_rows<decltype(tile)::rows>(q + r * ldq, ldq, kt + j0, s + r * kBlockK + j0, d, scale);
+    });
+  }
+}
+
+// Keys are taken up to bk rounded up to kPvKeyStep: probabilities past the valid keys are zero
+// and the packed value rows past bk are zero (attention_pack), so the extra products add nothing.
+void pv_block(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo,
+              const float* alpha, int rows, int bk, int dv) {
+  const int dvp = (dv + 15) / 16 * 16;  // o and v rows are zero-padded to this
+  const int bk_step = (bk + kPvKeyStep - 1) / kPvKeyStep * kPvKeyStep;
+  for (int c0 = 0; c0 < dvp; c0 += 16) {
+    for_row_tiles<kPvRows>(rows, [&](auto tile, int r) {
+      pv_rows<decltype(tile)::rows>(p + r * kBlockK, v + c0, ldv, o + r * ldo + c0, ldo,
+                                    alpha + r, bk_step);
+    });
+  }
+}
