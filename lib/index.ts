@@ -25,7 +25,7 @@ export type { SafetensorsHeader, SystemInfo, TensorHeader } from './native.js';
 /** The package version. */
 export const version: string = packageVersion;
 
-/** What this binary can use: CPU paths (scalar … avx512bf16), the one selected, threads, CUDA. */
+/** What this binary can use: CPU paths (scalar … avx512bf16, neon, neonbf16), the one selected, threads, CUDA. */
 export function systemInfo(): SystemInfo & { binary: string } {
   return { ...native.systemInfo(), binary: nativePath };
 }

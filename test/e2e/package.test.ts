@@ -1,10 +1,11 @@
 // The package as users get it: `npm run pack:all` writes the tarballs, which are installed into a
 // fresh project with every compiler shadowed by a stub that records any call and fails. Then plain
 // node (ESM and CommonJS) makes images, a strict TypeScript consumer type-checks, `npx sd-native
-// generate` writes a PNG, the README's examples run as written, and nothing was compiled.
+// generate` writes a PNG, the README's examples run as written, and nothing was compiled. Last, the
+// shipped sources compile when asked (`npx sd-native build`, with the real compilers).
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -169,6 +170,13 @@ test('npx sd-native generate writes a PNG, and --help starts without the addon',
   const help = sh(process.execPath, [npxCli, '--no-install', 'sd-native', '--help']);
   assert.equal(help.code, 0, help.stderr);
   assert.match(help.stdout, /^usage: sd-native <command>/);
+  const bin = join(project, 'node_modules', '.bin', 'sd-native');
+  const times = Array.from({ length: 5 }, () => {
+    const start = performance.now();
+    assert.equal(sh(bin, ['--help']).code, 0);
+    return performance.now() - start;
+  }).sort((a, b) => a - b);
+  t.diagnostic(`sd-native --help: median ${(times[2]! / 1000).toFixed(3)} s of 5 runs`);
 });
 
 test("the README's examples run as written", (t) => {
@@ -186,4 +194,49 @@ test("the README's examples run as written", (t) => {
     else assert.match(r.stdout, /^64 64 7\n$/);
   }
   assert.ok(!existsSync(compileLog), 'something called a compiler');
+});
+
+test('the type declarations resolve under every module mode (@arethetypeswrong/cli)', (t) => {
+  if (!manifest) return t.skip('no tarballs');
+  const main = manifest.packages.find((p) => p.name === 'sd-native')!;
+  const attw = join(root, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js');
+  const r = spawnSync(process.execPath, [attw, main.file, '--format', 'json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  // problems: grouped by kind, {} when there are none
+  const report = JSON.parse(r.stdout) as { problems?: Record<string, unknown> };
+  assert.deepEqual(report.problems ?? {}, {}, 'attw found problems');
+  assert.equal(r.status, 0, r.stderr);
+});
+
+test('without the platform package and without a local build, loading fails with what was tried and what to do', (t) => {
+  if (!installed) return t.skip('not installed');
+  const platform = join(project, 'node_modules', '@sd-native', 'linux-x64');
+  renameSync(platform, `${platform}.hidden`);
+  try {
+    const r = sh(process.execPath, ['-e', "require('sd-native')"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /could not load its native addon for linux-x64/);
+    assert.match(r.stderr, /@sd-native\/linux-x64: not installed/);
+    assert.match(r.stderr, /local build: not built/);
+    assert.match(r.stderr, /Possible solutions:[\s\S]*npm install @sd-native\/linux-x64[\s\S]*npx sd-native build/);
+    const help = sh(join(project, 'node_modules', '.bin', 'sd-native'), ['--help']);
+    assert.equal(help.code, 0, 'the CLI needs no addon for --help');
+  } finally {
+    renameSync(`${platform}.hidden`, platform);
+  }
+});
+
+test('npx sd-native build compiles the shipped sources when asked, and the local build then loads', { timeout: 20 * 60_000 }, (t) => {
+  if (!installed) return t.skip('not installed');
+  const realEnv = { ...env, PATH: process.env.PATH ?? '', npm_config_node_gyp: '' };
+  const r = sh(process.execPath, [npxCli, '--no-install', 'sd-native', 'build'], { env: realEnv });
+  assert.equal(r.code, 0, `sd-native build failed:\n${r.stderr.slice(-3000)}`);
+  const platform = join(project, 'node_modules', '@sd-native', 'linux-x64');
+  renameSync(platform, `${platform}.hidden`);
+  try {
+    const load = sh(process.execPath, ['-e', `const sd = require('sd-native'); console.log(sd.systemInfo().binary)`]);
+    assert.equal(load.code, 0, load.stderr);
+    assert.match(load.stdout, /node_modules\/sd-native\/build\/Release\/sd_native\.node/);
+  } finally {
+    renameSync(`${platform}.hidden`, platform);
+  }
 });
