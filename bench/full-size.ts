@@ -2,8 +2,7 @@
 //   node --import tsx bench/full-size.ts --model /tmp/sd15-random.safetensors --size 512 --steps 2 --compute bf16
 // Prints seconds per CFG step, text encoding, VAE decode and peak RSS; last line is JSON.
 import { parseArgs } from 'node:util';
-import { native } from '../lib/binding.js';
-import { ClipTokenizer } from '../lib/tokenizer/index.js';
+import { StableDiffusion } from '../lib/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -16,43 +15,24 @@ const { values } = parseArgs({
   },
 });
 if (!values.model) throw new Error('--model <checkpoint.safetensors> is required');
-
-interface Handle {
-  info(): { family: string; padToken: number; backend: string };
-  generate(p: object, onStep?: (e: { step: number; elapsedMs: number }) => void): Promise<{
-    secondsText: number; secondsSampling: number; secondsDecode: number; peakActivationBytes: number; cancelled: boolean;
-  }>;
-  dispose(): void;
-}
+if (values.compute !== 'f32' && values.compute !== 'bf16') throw new Error('--compute is f32 or bf16');
 
 const size = Number(values.size);
 const steps = Number(values.steps);
 const t0 = performance.now();
-const handle = (await (native.loadModel as (p: string, o: object) => Promise<Handle>)(values.model, {
-  threads: Number(values.threads),
-  compute: values.compute,
-})) as Handle;
+const sd = await StableDiffusion.load(values.model, { threads: Number(values.threads), dtype: values.compute });
 const loadSeconds = (performance.now() - t0) / 1000;
-const info = handle.info();
-const tok = ClipTokenizer.load();
-const encode = (text: string) => {
-  const { chunks } = tok.tokenizeWeighted(text, { padId: info.padToken });
-  const ids = new Int32Array(chunks.length * 77);
-  const weights = new Float32Array(chunks.length * 77);
-  chunks.forEach((c, i) => { ids.set(c.ids, i * 77); weights.set(c.weights, i * 77); });
-  return { ids, weights, eot: Int32Array.from(chunks.map((c) => c.eotIndex)) };
-};
+const info = sd.info;
 const stepTimes: number[] = [];
 let last = 0;
-const r = await handle.generate(
-  {
-    cond: encode('a photograph of an astronaut riding a horse'),
-    uncond: encode(''),
-    width: size, height: size, steps, batch: 1, cfgScale: 7, seed: 42, sampler: values.sampler, scheduler: '', rng: 'cpu', preview: false,
-  },
-  (e) => { stepTimes.push((e.elapsedMs - last) / 1000); last = e.elapsedMs; },
-);
-handle.dispose();
+const [image] = await sd.generate({
+  prompt: 'a photograph of an astronaut riding a horse', width: size, height: size, steps, cfgScale: 7, seed: 42,
+  sampler: values.sampler, preview: false,
+  onStep: (e) => { stepTimes.push((e.elapsedMs - last) / 1000); last = e.elapsedMs; },
+});
+sd.dispose();
+const stats = image!.stats!;
+const r = { secondsText: stats.textSeconds, secondsSampling: stats.samplingSeconds, secondsDecode: stats.decodeSeconds, peakActivationBytes: stats.peakActivationBytes };
 const peakRssMB = process.resourceUsage().maxRSS / 1024;
 const perStep = r.secondsSampling / steps;
 console.log(`model ${values.model} (${info.family}), ${info.backend}, ${size}x${size}, ${steps} steps, CFG batch of 2`);

@@ -14,7 +14,7 @@ export interface NativeResult {
   secondsText: number; secondsSampling: number; secondsDecode: number; peakActivationBytes: number;
 }
 
-export interface NativeLoadOptions { threads: number | undefined; compute: string | undefined; prediction: string | undefined }
+export interface NativeLoadOptions { threads: number; compute: 'f32' | 'bf16'; prediction: '' | 'eps' | 'v' }
 
 /** a loaded checkpoint (native/addon/model.cpp) */
 export interface NativeModel {
@@ -26,8 +26,34 @@ export interface NativeModel {
   addNoise(latent: Float32Array, t: number, noise: Float32Array): Float32Array;
 }
 
+/** one option of the native table (native/runtime/contract.cpp) */
+export interface NativeOptionSpec {
+  name: string;
+  type: 'string' | 'integer' | 'number' | 'seed' | 'enum' | 'boolean' | 'function' | 'signal' | 'image';
+  min?: number;
+  max?: number;
+  multipleOf?: number;
+  values?: string[];
+  default?: unknown;
+  required?: boolean;
+  doc: string;
+}
+
+export interface NativeNameSpec { name: string; aliases: string[]; defaultScheduler?: string }
+
+/** the core's contract: option tables, sampler and scheduler names, CLIP token constants */
+export interface NativeContract {
+  generateOptions: NativeOptionSpec[];
+  loadOptions: NativeOptionSpec[];
+  samplers: NativeNameSpec[];
+  schedulers: NativeNameSpec[];
+  automaticScheduler: string[];
+  tokens: { start: number; end: number; perChunk: number };
+}
+
 export interface NativeBinding {
   systemInfo(): SystemInfo;
+  contract(): NativeContract;
   inspectSafetensors(path: string): SafetensorsHeader;
   loadModel(path: string, options: NativeLoadOptions): Promise<NativeModel>;
 }

@@ -6,52 +6,21 @@
 //
 // Sizes are written for SD's 8× VAE; a model whose VAE downscales by f uses multiples of f between
 // 8·f and 512·f (the tiny test VAE: f = 2, so 16..1024 in steps of 2).
+import { native } from './binding.js';
 import { SdError } from './errors.js';
-import { resolveSamplerSpec, resolveScheduler, type SamplerName, type SchedulerName } from './samplers.js';
+import type { NativeOptionSpec } from './native.js';
+import { resolveNames, resolveSamplerSpec, type SamplerName, type SchedulerName } from './samplers.js';
 
-export type OptionType = 'string' | 'integer' | 'number' | 'seed' | 'enum' | 'boolean' | 'function' | 'signal' | 'image';
+export type OptionType = NativeOptionSpec['type'];
 
-export interface OptionSpec {
-  name: string;
-  type: OptionType;
-  min?: number;
-  max?: number;
-  multipleOf?: number;
-  values?: readonly string[];
-  /** undefined: no default (optional, or required when `required`) */
-  default?: unknown;
-  required?: boolean;
-  doc: string;
-}
+/** One option: name, type, range, default and meaning, as the native core's table defines it. */
+export type OptionSpec = Readonly<NativeOptionSpec>;
 
-export const GENERATE_OPTIONS: readonly OptionSpec[] = [
-  { name: 'prompt', type: 'string', required: true, doc: 'A1111 prompt syntax: (word:1.2), [word], BREAK' },
-  { name: 'negativePrompt', type: 'string', default: '', doc: 'what to steer away from' },
-  { name: 'width', type: 'integer', min: 64, max: 4096, multipleOf: 8, doc: "pixels; default: the family's size (SD1 512, SD2 768, SDXL 1024)" },
-  { name: 'height', type: 'integer', min: 64, max: 4096, multipleOf: 8, doc: 'pixels; default as width' },
-  { name: 'steps', type: 'integer', min: 1, max: 1000, default: 20, doc: "sampling steps (the model's recorded default if its file has one)" },
-  { name: 'cfgScale', type: 'number', min: 0, max: 100, default: 7, doc: "classifier-free guidance scale (the model's recorded default if its file has one); 1 skips the negative pass" },
-  { name: 'seed', type: 'seed', min: -1, max: Number.MAX_SAFE_INTEGER, default: -1, doc: '-1: random; image i of a batch uses seed + i' },
-  { name: 'sampler', type: 'string', default: 'euler_ancestral', doc: 'any name samplers() lists ("Euler a", "DPM++ 2M Karras", "dpmpp_2m")' },
-  { name: 'scheduler', type: 'string', default: 'automatic', doc: "any name schedulers() lists; 'automatic': the sampler's default" },
-  { name: 'rng', type: 'enum', values: ['cpu', 'cuda', 'nv'], default: 'cpu', doc: "'cpu': torch CPU generator; 'cuda' (= A1111 'NV'): Philox, as on NVIDIA GPUs" },
-  { name: 'eta', type: 'number', min: 0, max: 10, default: 1, doc: 'noise multiplier of ancestral samplers' },
-  { name: 'clipSkip', type: 'integer', min: 1, max: 12, default: 1, doc: "1: last CLIP layer; 2: penultimate (A1111 'Clip skip')" },
-  { name: 'batchSize', type: 'integer', min: 1, max: 16, default: 1, doc: 'images per call' },
-  { name: 'initImage', type: 'image', doc: 'img2img input: PNG bytes or { data, width, height, channels } of the output size' },
-  { name: 'strength', type: 'number', min: 0, max: 1, default: 0.75, doc: 'img2img denoising strength' },
-  { name: 'preview', type: 'boolean', default: true, doc: 'send a small RGB preview with each onStep event' },
-  { name: 'signal', type: 'signal', doc: 'AbortSignal: aborting stops within one step and rejects with signal.reason' },
-  { name: 'onStep', type: 'function', doc: '({ step, steps, sigma, elapsedMs, preview }) => void' },
-];
-
-export const LOAD_OPTIONS: readonly OptionSpec[] = [
-  { name: 'threads', type: 'integer', min: 0, max: 1024, default: 0, doc: 'worker threads; 0: all hardware threads' },
-  { name: 'dtype', type: 'enum', values: ['f32', 'bf16'], default: 'f32', doc: "compute precision of products; 'bf16' needs AVX512-BF16 to be fast" },
-  { name: 'prediction', type: 'enum', values: ['auto', 'eps', 'v'], default: 'auto', doc: "what the UNet predicts; 'auto': the checkpoint's metadata or eps (SD2-768 needs 'v')" },
-  { name: 'signal', type: 'signal', doc: 'AbortSignal: rejects with signal.reason (the file is released once the load ends)' },
-  { name: 'onProgress', type: 'function', doc: "({ phase: 'loading' | 'ready', fraction }) => void" },
-];
+const contract = native.contract();
+/** generate()'s options (the native table: native/runtime/contract.cpp) */
+export const GENERATE_OPTIONS: readonly OptionSpec[] = Object.freeze(contract.generateOptions.map((o) => Object.freeze(o)));
+/** load()'s options (the native table) */
+export const LOAD_OPTIONS: readonly OptionSpec[] = Object.freeze(contract.loadOptions.map((o) => Object.freeze(o)));
 
 export interface ModelLimits {
   /** the VAE's downscale factor (8 for every released SD model) */
@@ -77,13 +46,20 @@ export interface GenerateSettings {
   /** the schedule the native core runs */
   scheduler: SchedulerName;
   /** 'automatic' when the caller left the choice to the sampler (for the infotext) */
-  schedulerLabel: SchedulerName | 'automatic';
+  schedulerLabel: SchedulerName;
   rng: 'cpu' | 'cuda';
   eta: number;
   clipSkip: number;
   batchSize: number;
   strength: number;
   preview: boolean;
+  /** SDXL size / crop conditioning (0: the output size, uncropped) */
+  originalWidth: number;
+  originalHeight: number;
+  cropTop: number;
+  cropLeft: number;
+  targetWidth: number;
+  targetHeight: number;
   initImage?: unknown;
   signal?: AbortSignal;
   onStep?: (event: never) => void;
@@ -224,6 +200,13 @@ export function validate(table: readonly OptionSpec[], options: unknown, what: s
   return out;
 }
 
+/** An option's default in the native table (throws for an option without one). */
+export function defaultOf(name: string, table: readonly OptionSpec[] = GENERATE_OPTIONS): unknown {
+  const spec = table.find((o) => o.name === name);
+  if (spec?.default === undefined) throw new Error(`option ${name} has no default`);
+  return spec.default;
+}
+
 /** A random seed as A1111 draws one (0 … 2^32-2). */
 export function randomSeed(): number {
   return Math.floor(Math.random() * 4294967294);
@@ -232,20 +215,14 @@ export function randomSeed(): number {
 /** generate() options → the settings the pipeline uses (defaults filled, names resolved). */
 export function resolveGenerateOptions(options: unknown, limits: ModelLimits): GenerateSettings {
   const o = validate(GENERATE_OPTIONS, options, 'generate()', limits);
-  let spec;
   try {
-    spec = resolveSamplerSpec(o.sampler as string);
+    resolveSamplerSpec(o.sampler as string);
   } catch (e) {
     throw invalid(`sampler: ${(e as Error).message}`);
   }
-  let scheduler: SchedulerName;
-  let schedulerLabel: SchedulerName | 'automatic';
+  let names;
   try {
-    const given = resolveScheduler(o.scheduler as string, spec.sampler);
-    const automatic = /^(auto(matic)?|default)$/i.test((o.scheduler as string).trim());
-    // "DPM++ 2M Karras" carries its schedule; an explicit scheduler option wins over it.
-    scheduler = automatic && spec.scheduler ? spec.scheduler : given;
-    schedulerLabel = automatic && !spec.scheduler ? 'automatic' : scheduler;
+    names = resolveNames(o.sampler as string, o.scheduler as string);
   } catch (e) {
     throw invalid(`scheduler: ${(e as Error).message}`);
   }
@@ -258,15 +235,21 @@ export function resolveGenerateOptions(options: unknown, limits: ModelLimits): G
     steps: o.steps as number,
     cfgScale: o.cfgScale as number,
     seed: o.seed === -1 ? randomSeed() : (o.seed as number),
-    sampler: spec.sampler,
-    scheduler,
-    schedulerLabel,
+    sampler: names.sampler,
+    scheduler: names.scheduler,
+    schedulerLabel: names.schedulerLabel,
     rng: o.rng === 'cpu' ? 'cpu' : 'cuda',
     eta: o.eta as number,
     clipSkip: o.clipSkip as number,
     batchSize: o.batchSize as number,
     strength: o.strength as number,
     preview: o.preview as boolean,
+    originalWidth: o.originalWidth as number,
+    originalHeight: o.originalHeight as number,
+    cropTop: o.cropTop as number,
+    cropLeft: o.cropLeft as number,
+    targetWidth: o.targetWidth as number,
+    targetHeight: o.targetHeight as number,
     initImage: o.initImage,
     signal: o.signal as AbortSignal | undefined,
     onStep: o.onStep as GenerateSettings['onStep'],

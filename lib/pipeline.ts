@@ -10,10 +10,14 @@ import { basename } from 'node:path';
 import { native } from './binding.js';
 import { requireDefaultModel } from './default-model.js';
 import type { NativeModel, NativePrompt, NativeResult } from './native.js';
+
+// The core pads each text encoder's ids as that encoder was trained (OpenCLIP: zeros after the
+// first end token); it receives them padded with the end token.
+const END_TOKEN = native.contract().tokens.end;
 import { SdError, fromNative } from './errors.js';
 import { GeneratedImage, formatParameters, toRgb, type ImageLike, type RgbImage } from './image.js';
 import {
-  GENERATE_OPTIONS, checkValue, forModel, resolveGenerateOptions, resolveLoadOptions, validate,
+  GENERATE_OPTIONS, checkValue, forModel, randomSeed, resolveGenerateOptions, resolveLoadOptions, validate,
   type GenerateSettings, type ModelLimits, type OptionSpec,
 } from './options.js';
 import { ClipTokenizer, type WeightedTokens } from './tokenizer/index.js';
@@ -37,7 +41,6 @@ export interface ModelInfo {
   tensors: number;
   fileBytes: number;
   backend: string;
-  padToken: number;
 }
 
 export interface LoadOptions {
@@ -75,6 +78,14 @@ export interface GenerateOptions {
   initImage?: ImageLike | Uint8Array;
   strength?: number;
   preview?: boolean;
+  /** SDXL size conditioning (A1111 / generative-models): the original size the model is told the
+   * picture comes from, the crop's top-left, and the target size; 0 = the output size, uncropped */
+  originalWidth?: number;
+  originalHeight?: number;
+  cropTop?: number;
+  cropLeft?: number;
+  targetWidth?: number;
+  targetHeight?: number;
   signal?: AbortSignal;
   onStep?: (event: StepEvent) => void;
 }
@@ -189,7 +200,7 @@ export class StableDiffusion {
 
   #tokens(prompt: string): NativePrompt {
     this.#tokenizer ??= ClipTokenizer.load();
-    return toNativePrompt(this.#tokenizer.tokenizeWeighted(prompt, { padId: this.info.padToken }));
+    return toNativePrompt(this.#tokenizer.tokenizeWeighted(prompt, { padId: END_TOKEN }));
   }
 
   // Runs job after every earlier call has finished; a signal that aborts while waiting rejects at once.
@@ -245,7 +256,7 @@ export class StableDiffusion {
       const seed = it.seed ?? -1;
       if (!Number.isInteger(seed) || seed < -1 || seed > Number.MAX_SAFE_INTEGER)
         throw new SdError(`items[${i}].seed must be an integer between 0 and 2^53-1 (or -1 for random), got ${seed}`, 'ERR_SD_INVALID_OPTION');
-      return seed === -1 ? Math.floor(Math.random() * 4294967294) : seed;
+      return seed === -1 ? randomSeed() : seed;
     });
     for (const [i, it] of items.entries())
       if (typeof it.prompt !== 'string') throw new SdError(`items[${i}].prompt must be a string`, 'ERR_SD_INVALID_OPTION');
@@ -277,7 +288,9 @@ export class StableDiffusion {
     const params = {
       cond, uncond, width: s.width, height: s.height, steps: s.steps, batch: s.batchSize, clipSkip: s.clipSkip,
       cfgScale: s.cfgScale, seed: s.seed, sampler: s.sampler, scheduler: s.scheduler, rng: s.rng, eta: s.eta,
-      strength: s.strength, preview: s.preview && !!userStep, ...(init ? { initImage: init } : {}),
+      strength: s.strength, preview: s.preview && !!userStep, originalWidth: s.originalWidth, originalHeight: s.originalHeight,
+      cropTop: s.cropTop, cropLeft: s.cropLeft, targetWidth: s.targetWidth, targetHeight: s.targetHeight,
+      ...(init ? { initImage: { data: init.data, width: init.width, height: init.height } } : {}),
       ...(batch ? { conds: batch.conds, unconds: batch.unconds, seeds: batch.seeds } : {}),
     };
     let r: NativeResult;
@@ -320,7 +333,7 @@ export class StableDiffusion {
     const table = GENERATE_OPTIONS.filter((o) => o.name === 'prompt' || o.name === 'clipSkip');
     const o = validate(table, { ...options, prompt }, 'encodeText()', this.#limits());
     this.#tokenizer ??= ClipTokenizer.load();
-    const tokens = this.#tokenizer.tokenizeWeighted(o.prompt as string, { padId: this.info.padToken });
+    const tokens = this.#tokenizer.tokenizeWeighted(o.prompt as string, { padId: END_TOKEN });
     const handle = this.#handle;
     return this.#enqueue(async () => {
       let data: Float32Array;

@@ -1,88 +1,40 @@
-// Sampler and scheduler names: the canonical (k-diffusion / ComfyUI) names the native core uses, and
-// the names users bring from AUTOMATIC1111, ComfyUI, stable-diffusion.cpp, k-diffusion and diffusers.
-// Matching ignores case, spaces, underscores and hyphens ("DPM++ 2M" = "dpm++2m" = "dpm++_2m"); the
-// table test checks that no two names collide under that folding.
+// Sampler and scheduler names. The names, their aliases and each sampler's default schedule come
+// from the native core's contract (native/include/sd_contract.h); this file only matches what users
+// type against them. Matching ignores case, spaces, underscores and hyphens ("DPM++ 2M" = "dpm++2m"
+// = "dpm++_2m"); building the index rejects two names that collide under that folding.
 //
-//   resolveSampler('Euler a')          // 'euler_ancestral'
-//   resolveScheduler('Karras')         // 'karras'
+//   resolveSampler('Euler a')              // 'euler_ancestral'
+//   resolveScheduler('Karras')             // 'karras'
 //   resolveScheduler('Automatic', 'ddim')  // 'ddim_uniform' (the sampler's own default)
 //   resolveSamplerSpec('DPM++ 2M Karras')  // { sampler: 'dpmpp_2m', scheduler: 'karras' } (old A1111 names)
+//   resolveNames('DPM++ 2M Karras', 'automatic')  // { sampler, scheduler: 'karras', schedulerLabel: 'karras' }
+import { native } from './binding.js';
 
-export const SAMPLER_NAMES = [
-  'euler',
-  'euler_ancestral',
-  'heun',
-  'dpm_2',
-  'dpm_2_ancestral',
-  'lms',
-  'dpmpp_2m',
-  'dpmpp_2s_ancestral',
-  'dpmpp_2m_sde',
-  'ddim',
-  'lcm',
-] as const;
-export type SamplerName = (typeof SAMPLER_NAMES)[number];
+/** a canonical sampler name: one of samplers().map((s) => s.name) */
+export type SamplerName = string;
+/** a canonical scheduler name: one of schedulers().map((s) => s.name) */
+export type SchedulerName = string;
 
-export const SCHEDULER_NAMES = ['normal', 'karras', 'exponential', 'sgm_uniform', 'simple', 'ddim_uniform'] as const;
-export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
-
-export interface NameInfo<T extends string> {
-  name: T;
+export interface NameInfo {
+  name: string;
   aliases: readonly string[];
 }
 
-// A1111 label first, then sd.cpp, k-diffusion / A1111 internal, diffusers.
-const SAMPLER_ALIASES: Record<SamplerName, readonly string[]> = {
-  euler: ['Euler', 'k_euler', 'sample_euler', 'EulerDiscreteScheduler'],
-  euler_ancestral: ['Euler a', 'euler_a', 'k_euler_a', 'k_euler_ancestral', 'sample_euler_ancestral', 'EulerAncestralDiscreteScheduler'],
-  heun: ['Heun', 'k_heun', 'sample_heun', 'HeunDiscreteScheduler'],
-  dpm_2: ['DPM2', 'k_dpm_2', 'sample_dpm_2', 'KDPM2DiscreteScheduler'],
-  dpm_2_ancestral: ['DPM2 a', 'dpm2_a', 'k_dpm_2_a', 'k_dpm_2_ancestral', 'sample_dpm_2_ancestral', 'KDPM2AncestralDiscreteScheduler'],
-  lms: ['LMS', 'k_lms', 'sample_lms', 'LMSDiscreteScheduler'],
-  dpmpp_2m: ['DPM++ 2M', 'dpm++2m', 'k_dpmpp_2m', 'sample_dpmpp_2m', 'DPMSolverMultistepScheduler'],
-  dpmpp_2s_ancestral: ['DPM++ 2S a', 'dpm++2s_a', 'dpmpp_2s_a', 'k_dpmpp_2s_a', 'k_dpmpp_2s_ancestral', 'sample_dpmpp_2s_ancestral'],
-  dpmpp_2m_sde: ['DPM++ 2M SDE', 'dpm++2m_sde', 'k_dpmpp_2m_sde', 'sample_dpmpp_2m_sde'],
-  ddim: ['DDIM', 'DDIMScheduler'],
-  lcm: ['LCM', 'sample_lcm'],
-};
+const contract = native.contract();
 
-// A1111 "Uniform" and "Normal" both give k-diffusion get_sigmas(n); sd.cpp calls it "discrete".
-// A1111's scheduler "DDIM" is ComfyUI's ddim_uniform.
-const SCHEDULER_ALIASES: Record<SchedulerName, readonly string[]> = {
-  normal: ['Normal', 'Uniform', 'discrete'],
-  karras: ['Karras'],
-  exponential: ['Exponential'],
-  sgm_uniform: ['SGM Uniform'],
-  simple: ['Simple'],
-  ddim_uniform: ['DDIM'],
-};
-
-// "Automatic" (A1111), "default" (sd.cpp): the sampler's own default schedule.
-const AUTOMATIC_ALIASES = ['automatic', 'auto', 'default'] as const;
-
-const DEFAULT_SCHEDULER: Record<SamplerName, SchedulerName> = {
-  euler: 'normal',
-  euler_ancestral: 'normal',
-  heun: 'normal',
-  dpm_2: 'normal',
-  dpm_2_ancestral: 'normal',
-  lms: 'normal',
-  dpmpp_2m: 'normal',
-  dpmpp_2s_ancestral: 'normal',
-  dpmpp_2m_sde: 'normal',
-  ddim: 'ddim_uniform',
-  lcm: 'normal',
-};
+export const SAMPLER_NAMES: readonly SamplerName[] = Object.freeze(contract.samplers.map((s) => s.name));
+export const SCHEDULER_NAMES: readonly SchedulerName[] = Object.freeze(contract.schedulers.map((s) => s.name));
+const DEFAULT_SCHEDULER = new Map(contract.samplers.map((s) => [s.name, s.defaultScheduler!]));
 
 /** Folding used for matching: lower case, without spaces, underscores and hyphens. */
 export function foldName(name: string): string {
   return name.toLowerCase().replace(/[\s_-]+/g, '');
 }
 
-function buildIndex<T extends string>(names: readonly T[], aliases: Record<T, readonly string[]>): Map<string, T> {
-  const index = new Map<string, T>();
-  for (const name of names) {
-    for (const spelling of [name, ...aliases[name]]) {
+function buildIndex(entries: ReadonlyArray<{ name: string; aliases: readonly string[] }>): Map<string, string> {
+  const index = new Map<string, string>();
+  for (const { name, aliases } of entries) {
+    for (const spelling of [name, ...aliases]) {
       const key = foldName(spelling);
       const prev = index.get(key);
       if (prev !== undefined && prev !== name) throw new Error(`name table: "${spelling}" is ambiguous (${prev}, ${name})`);
@@ -92,20 +44,16 @@ function buildIndex<T extends string>(names: readonly T[], aliases: Record<T, re
   return index;
 }
 
-const samplerIndex = buildIndex(SAMPLER_NAMES, SAMPLER_ALIASES);
-const schedulerIndex = buildIndex(SCHEDULER_NAMES, SCHEDULER_ALIASES);
-const automaticKeys = new Set<string>(AUTOMATIC_ALIASES.map(foldName));
+const samplerIndex = buildIndex(contract.samplers);
+const schedulerIndex = buildIndex(contract.schedulers);
+const automaticKeys = new Set(contract.automaticScheduler.map(foldName));
 
-export function samplers(): NameInfo<SamplerName>[] {
-  return SAMPLER_NAMES.map((name) => ({ name, aliases: SAMPLER_ALIASES[name] }));
+export function samplers(): NameInfo[] {
+  return contract.samplers.map(({ name, aliases }) => ({ name, aliases }));
 }
 
-export function schedulers(): NameInfo<SchedulerName>[] {
-  return SCHEDULER_NAMES.map((name) => ({ name, aliases: SCHEDULER_ALIASES[name] }));
-}
-
-export function isSamplerName(name: string): name is SamplerName {
-  return (SAMPLER_NAMES as readonly string[]).includes(name);
+export function schedulers(): NameInfo[] {
+  return contract.schedulers.map(({ name, aliases }) => ({ name, aliases }));
 }
 
 /** Canonical sampler name for any known spelling; throws `unknown sampler "x"; known: …`. */
@@ -117,7 +65,12 @@ export function resolveSampler(name: string): SamplerName {
 
 /** The schedule "Automatic" means for a sampler (ddim: its own uniform timesteps; others: normal). */
 export function defaultScheduler(sampler: string): SchedulerName {
-  return DEFAULT_SCHEDULER[resolveSampler(sampler)];
+  return DEFAULT_SCHEDULER.get(resolveSampler(sampler))!;
+}
+
+/** Whether a scheduler spelling means "the sampler's default" (A1111 "Automatic", sd.cpp "default"). */
+export function isAutomaticScheduler(name: string): boolean {
+  return automaticKeys.has(foldName(name));
 }
 
 /**
@@ -125,12 +78,9 @@ export function defaultScheduler(sampler: string): SchedulerName {
  * (`sampler` defaults to euler). Throws `unknown scheduler "x"; known: automatic, normal, …`.
  */
 export function resolveScheduler(name: string, sampler: string = 'euler'): SchedulerName {
-  const key = foldName(name);
-  if (automaticKeys.has(key)) return defaultScheduler(sampler);
-  const hit = schedulerIndex.get(key);
-  if (hit === undefined) {
-    throw new Error(`unknown scheduler "${name}"; known: automatic, ${SCHEDULER_NAMES.join(', ')}`);
-  }
+  if (isAutomaticScheduler(name)) return defaultScheduler(sampler);
+  const hit = schedulerIndex.get(foldName(name));
+  if (hit === undefined) throw new Error(`unknown scheduler "${name}"; known: automatic, ${SCHEDULER_NAMES.join(', ')}`);
   return hit;
 }
 
@@ -144,5 +94,17 @@ export function resolveSamplerSpec(name: string): { sampler: SamplerName; schedu
   const m = /^(.*\S)\s+(karras|exponential)$/i.exec(name.trim());
   const base = m ? samplerIndex.get(foldName(m[1]!)) : undefined;
   if (m && base !== undefined) return { sampler: base, scheduler: resolveScheduler(m[2]!) };
-  return { sampler: resolveSampler(name), scheduler: undefined };  // throws the usual message
+  return { sampler: resolveSampler(name), scheduler: undefined }; // throws the usual message
+}
+
+/**
+ * A sampler and a scheduler as users give them → what the core runs. A schedule carried by an
+ * old combined name ("DPM++ 2M Karras") applies when the scheduler is automatic; an explicit
+ * scheduler wins. schedulerLabel is 'automatic' when the choice was left to the sampler (infotext).
+ */
+export function resolveNames(sampler: string, scheduler: string): { sampler: SamplerName; scheduler: SchedulerName; schedulerLabel: SchedulerName } {
+  const spec = resolveSamplerSpec(sampler);
+  const automatic = isAutomaticScheduler(scheduler);
+  const resolved = automatic && spec.scheduler ? spec.scheduler : resolveScheduler(scheduler, spec.sampler);
+  return { sampler: spec.sampler, scheduler: resolved, schedulerLabel: automatic && !spec.scheduler ? 'automatic' : resolved };
 }

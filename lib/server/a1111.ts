@@ -14,6 +14,7 @@
 // be left out); validation errors are 422 with one sentence; an interrupted job answers 409.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
+import { defaultOf } from '../options.js';
 import { resolveSamplerSpec, resolveScheduler, samplers, schedulers } from '../samplers.js';
 import { HttpError, show } from './errors.js';
 import { decodeImageField, previewBase64 } from './images.js';
@@ -103,7 +104,7 @@ const samplerLabel = (canonical: string) => samplers().find((s) => s.name === ca
 
 function resolveNames(b: Body): { sampler: string; scheduler: string; label: string } {
   const sampler = String(b.sampler_name ?? b.sampler_index ?? 'Euler');
-  const scheduler = String(b.scheduler ?? 'automatic');
+  const scheduler = String(b.scheduler ?? defaultOf('scheduler'));
   let canonical: string;
   try {
     canonical = resolveSamplerSpec(sampler).sampler;

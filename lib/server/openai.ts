@@ -11,7 +11,8 @@
 // shape, { error: { message, type, param, code } }, which its clients show as the message.
 import type { FastifyInstance } from 'fastify';
 
-import { resolveSamplerSpec, resolveScheduler } from '../samplers.js';
+import { defaultOf } from '../options.js';
+import { resolveNames } from '../samplers.js';
 import { HttpError } from './errors.js';
 import { requestedJobId, runJob, type ServerContext } from './context.js';
 
@@ -65,10 +66,10 @@ export function registerOpenAi(app: FastifyInstance, ctx: ServerContext): void {
       throw new HttpError(400, `output_format ${JSON.stringify(b.output_format)} is not supported; sd-native returns "png"`);
     }
     const { width, height } = parseSize(ctx, b.size as string | null | undefined);
-    const sampler = (b.sampler as string | undefined) ?? 'euler_ancestral';
-    const scheduler = (b.scheduler as string | undefined) ?? 'automatic';
+    const sampler = (b.sampler as string | undefined) ?? String(defaultOf('sampler'));
+    const scheduler = (b.scheduler as string | undefined) ?? String(defaultOf('scheduler'));
     try {
-      resolveScheduler(scheduler, resolveSamplerSpec(sampler).sampler);
+      resolveNames(sampler, scheduler);
     } catch (e) {
       throw new HttpError(400, (e as Error).message);
     }

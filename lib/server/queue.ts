@@ -14,7 +14,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 
 import type { GenerateOptions, ModelInfo, StepEvent } from '../pipeline.js';
-import { resolveSamplerSpec, resolveScheduler } from '../samplers.js';
+import { defaultOf, randomSeed } from '../options.js';
+import { resolveNames } from '../samplers.js';
 import { HttpError, JobCancelledError, JobTimeoutError, QueueFullError, ServerClosingError } from './errors.js';
 
 /** What the server needs of an image: GeneratedImage has it. */
@@ -90,7 +91,6 @@ const MAX_RETAINED = 256;
 const MAX_KEPT_RESULTS = 32;
 
 /** A random seed as A1111 draws one (0 … 2^32-2). */
-export const randomSeed = (): number => Math.floor(Math.random() * 4294967294);
 
 function withoutPrompt(settings: Omit<JobSettings, 'initImage'>): Omit<GenerateOptions, 'prompt' | 'negativePrompt' | 'seed' | 'batchSize'> {
   const { prompt: _prompt, negativePrompt: _negative, ...rest } = settings;
@@ -101,12 +101,9 @@ function withoutPrompt(settings: Omit<JobSettings, 'initImage'>): Omit<GenerateO
  * (for pipelines with generateBatch, which takes a prompt and seed per image). */
 export function batchKey(input: JobInput, withPrompt = true): string {
   const s = input.settings;
-  let sampler: string = s.sampler ?? 'euler_ancestral', scheduler: string = s.scheduler ?? 'automatic';
+  let sampler = s.sampler ?? String(defaultOf('sampler')), scheduler = s.scheduler ?? String(defaultOf('scheduler'));
   try {
-    const spec = resolveSamplerSpec(sampler);
-    sampler = spec.sampler;
-    const automatic = /^(auto(matic)?|default)$/i.test(scheduler.trim());
-    scheduler = automatic && spec.scheduler ? spec.scheduler : resolveScheduler(scheduler, spec.sampler);
+    ({ sampler, scheduler } = resolveNames(sampler, scheduler));
   } catch {
     // unknown names: keep them as given; generate() will reject the job with its message
   }

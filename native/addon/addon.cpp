@@ -8,6 +8,7 @@ namespace sd::addon {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_system(env, exports);
+  register_contract(env, exports);
   register_inspect(env, exports);
   register_model(env, exports);
   return exports;

@@ -11,6 +11,7 @@
 namespace sd::addon {
 
 void register_system(Napi::Env env, Napi::Object exports);
+void register_contract(Napi::Env env, Napi::Object exports);
 void register_inspect(Napi::Env env, Napi::Object exports);
 void register_model(Napi::Env env, Napi::Object exports);
 

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "addon_common.h"
+#include "strict_object.h"
 #include "sample/rng_torch_cpu.h"
 #include "sd.h"
 
@@ -19,24 +20,23 @@ struct Shared {
   std::atomic<bool> disposed{false};
 };
 
-PromptTokens read_prompt(const Napi::Object& o) {
+PromptTokens read_prompt(const Napi::Object& object) {
+  StrictObject o(object, "prompt tokens");
   PromptTokens t;
-  auto ids = o.Get("ids").As<Napi::Int32Array>();
-  auto weights = o.Get("weights").As<Napi::Float32Array>();
+  auto ids = o.object("ids").As<Napi::Int32Array>();
+  auto weights = o.object("weights").As<Napi::Float32Array>();
+  auto eot = o.object("eot").As<Napi::Int32Array>();
+  o.finish();
   t.ids.assign(ids.Data(), ids.Data() + ids.ElementLength());
   t.weights.assign(weights.Data(), weights.Data() + weights.ElementLength());
-  if (o.Has("eot")) {
-    auto eot = o.Get("eot").As<Napi::Int32Array>();
-    t.eot_index.assign(eot.Data(), eot.Data() + eot.ElementLength());
-  }
+  t.eot_index.assign(eot.Data(), eot.Data() + eot.ElementLength());
   return t;
 }
 
-std::string str(const Napi::Object& o, const char* key, const char* fallback) {
-  return o.Has(key) && o.Get(key).IsString() ? std::string(o.Get(key).As<Napi::String>()) : std::string(fallback);
-}
-double num(const Napi::Object& o, const char* key, double fallback) {
-  return o.Has(key) && o.Get(key).IsNumber() ? o.Get(key).As<Napi::Number>().DoubleValue() : fallback;
+std::vector<PromptTokens> read_prompts(const Napi::Array& list) {
+  std::vector<PromptTokens> out;
+  for (uint32_t i = 0; i < list.Length(); ++i) out.push_back(read_prompt(list.Get(i).As<Napi::Object>()));
+  return out;
 }
 
 Napi::Object info_object(Napi::Env env, const ModelInfo& i) {
@@ -58,7 +58,6 @@ Napi::Object info_object(Napi::Env env, const ModelInfo& i) {
   o.Set("tensors", double(i.tensors));
   o.Set("fileBytes", double(i.file_bytes));
   o.Set("backend", i.backend);
-  o.Set("padToken", i.pad_token);
   return o;
 }
 
@@ -201,47 +200,46 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   Napi::Value Generate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto s = live(env);
-    Napi::Object o = info[0].As<Napi::Object>();
+    StrictObject o(info[0].As<Napi::Object>(), "generate()");
     auto params = std::make_shared<GenerateParams>();
-    params->cond = read_prompt(o.Get("cond").As<Napi::Object>());
-    params->uncond = read_prompt(o.Get("uncond").As<Napi::Object>());
-    if (o.Has("conds") && o.Get("conds").IsArray()) {
-      Napi::Array conds = o.Get("conds").As<Napi::Array>(), unconds = o.Get("unconds").As<Napi::Array>();
-      for (uint32_t i = 0; i < conds.Length(); ++i) params->image_conds.push_back(read_prompt(conds.Get(i).As<Napi::Object>()));
-      for (uint32_t i = 0; i < unconds.Length(); ++i) params->image_unconds.push_back(read_prompt(unconds.Get(i).As<Napi::Object>()));
-    }
-    if (o.Has("seeds") && o.Get("seeds").IsArray()) {
-      Napi::Array seeds = o.Get("seeds").As<Napi::Array>();
+    params->cond = read_prompt(o.object("cond"));
+    params->uncond = read_prompt(o.object("uncond"));
+    if (o.has("conds")) {
+      params->image_conds = read_prompts(o.object("conds").As<Napi::Array>());
+      params->image_unconds = read_prompts(o.object("unconds").As<Napi::Array>());
+      Napi::Array seeds = o.object("seeds").As<Napi::Array>();
       for (uint32_t i = 0; i < seeds.Length(); ++i) params->image_seeds.push_back(uint64_t(seeds.Get(i).As<Napi::Number>().DoubleValue()));
     }
-    params->width = int(num(o, "width", 512));
-    params->height = int(num(o, "height", 512));
-    params->steps = int(num(o, "steps", 20));
-    params->batch = int(num(o, "batch", 1));
-    params->clip_skip = int(num(o, "clipSkip", 1));
-    params->cfg_scale = float(num(o, "cfgScale", 7));
-    params->seed = uint64_t(num(o, "seed", 0));
-    params->sampler = str(o, "sampler", "euler_ancestral");
-    params->scheduler = str(o, "scheduler", "");
-    params->rng = str(o, "rng", "cpu");
-    params->eta = float(num(o, "eta", 1));
-    params->strength = float(num(o, "strength", 0.75));
-    params->preview = !o.Has("preview") || o.Get("preview").ToBoolean();
-    params->original_width = int(num(o, "originalWidth", 0));
-    params->original_height = int(num(o, "originalHeight", 0));
-    params->crop_top = int(num(o, "cropTop", 0));
-    params->crop_left = int(num(o, "cropLeft", 0));
-    params->target_width = int(num(o, "targetWidth", 0));
-    params->target_height = int(num(o, "targetHeight", 0));
+    params->width = o.integer("width");
+    params->height = o.integer("height");
+    params->steps = o.integer("steps");
+    params->batch = o.integer("batch");
+    params->clip_skip = o.integer("clipSkip");
+    params->cfg_scale = float(o.number("cfgScale"));
+    params->seed = uint64_t(o.number("seed"));
+    params->sampler = o.string("sampler");
+    params->scheduler = o.string("scheduler");
+    params->rng = o.string("rng");
+    params->eta = float(o.number("eta"));
+    params->strength = float(o.number("strength"));
+    params->preview = o.boolean("preview");
+    params->original_width = o.integer("originalWidth");
+    params->original_height = o.integer("originalHeight");
+    params->crop_top = o.integer("cropTop");
+    params->crop_left = o.integer("cropLeft");
+    params->target_width = o.integer("targetWidth");
+    params->target_height = o.integer("targetHeight");
     auto init = std::make_shared<InitImage>();
-    if (o.Has("initImage") && o.Get("initImage").IsObject()) {
-      Napi::Object im = o.Get("initImage").As<Napi::Object>();
-      auto data = im.Get("data").As<Napi::Uint8Array>();
+    if (o.has("initImage")) {
+      StrictObject im(o.object("initImage"), "generate() initImage");
+      auto data = im.object("data").As<Napi::Uint8Array>();
       init->rgb.assign(data.Data(), data.Data() + data.ElementLength());
-      init->width = int(num(im, "width", 0));
-      init->height = int(num(im, "height", 0));
+      init->width = im.integer("width");
+      init->height = im.integer("height");
+      im.finish();
       params->init_image = init.get();
     }
+    o.finish();
     // Cancellation flag: element 0 of an Int32Array that JS sets to 1.
     std::shared_ptr<Napi::ObjectReference> flag_ref;
     int32_t* flag = nullptr;
@@ -323,12 +321,14 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "loadModel(path, options): path must be a string");
   std::string path = info[0].As<Napi::String>();
   LoadOptions opt;
-  if (info.Length() > 1 && info[1].IsObject()) {
-    Napi::Object o = info[1].As<Napi::Object>();
-    opt.threads = int(num(o, "threads", 0));
-    opt.compute = str(o, "compute", "f32") == "bf16" ? Compute::Bf16 : Compute::F32;
-    opt.prediction = str(o, "prediction", "");
-  }
+  if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(env, "loadModel(path, options): options must be an object");
+  StrictObject o(info[1].As<Napi::Object>(), "loadModel()");
+  opt.threads = o.integer("threads");
+  const std::string compute = o.string("compute");
+  if (compute != "f32" && compute != "bf16") throw Napi::TypeError::New(env, "loadModel(): compute must be \"f32\" or \"bf16\", got \"" + compute + "\"");
+  opt.compute = compute == "bf16" ? Compute::Bf16 : Compute::F32;
+  opt.prediction = o.string("prediction");
+  o.finish();
   auto shared = std::make_shared<Shared>();
   auto* job = new Job(env, [shared, path, opt] { shared->pipeline = Pipeline::load(path, opt); },
                       [shared](Napi::Env e) -> Napi::Value {

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "sd_contract.h"
+
 namespace sd {
 
 enum class Compute { F32, Bf16 };
@@ -28,7 +30,8 @@ struct LoadOptions {
 
 // Token ids from the tokenizer: chunks of 77 (SOT, 75 tokens, EOT/padding) and their weights.
 struct PromptTokens {
-  std::vector<int32_t> ids;        // chunks × 77
+  std::vector<int32_t> ids;        // chunks × 77: SOT, tokens, EOT, padded with EOT (each encoder
+                                   // re-pads as it was trained: OpenCLIP with 0 after the first EOT)
   std::vector<float> weights;      // same length; 1.0 = unweighted
   std::vector<int32_t> eot_index;  // per chunk: first end token (pooled vector for SDXL)
   int chunks() const { return int(ids.size() / 77); }
@@ -54,14 +57,14 @@ struct GenerateParams {
   // Empty: every image uses cond/uncond and seed + i.
   std::vector<PromptTokens> image_conds, image_unconds;
   std::vector<uint64_t> image_seeds;
-  int width = 512, height = 512, steps = 20, batch = 1, clip_skip = 1;
-  float cfg_scale = 7.0f;
+  int width = 512, height = 512, steps = defaults::kSteps, batch = defaults::kBatch, clip_skip = defaults::kClipSkip;
+  float cfg_scale = defaults::kCfgScale;
   uint64_t seed = 0;               // image i uses seed + i
-  std::string sampler = "euler_ancestral", scheduler = "";  // "" = the sampler's default
-  std::string rng = "cpu";         // "cpu" (torch CPU generator) or "cuda"/"nv" (Philox)
-  float eta = 1.0f;
+  std::string sampler = defaults::kSampler, scheduler = "";  // "" = the sampler's default
+  std::string rng = defaults::kRng;  // "cpu" (torch CPU generator) or "cuda"/"nv" (Philox)
+  float eta = defaults::kEta;
   const InitImage* init_image = nullptr;  // img2img when set
-  float strength = 0.75f;
+  float strength = defaults::kStrength;
   bool preview = true;
   // SDXL size conditioning (0 = the generated width/height, crop 0,0), as the reference pipelines default.
   int original_width = 0, original_height = 0, crop_top = 0, crop_left = 0, target_width = 0, target_height = 0;
@@ -89,11 +92,10 @@ struct ModelInfo {
   int default_size = 512;
   // The sampling settings a model was evaluated at, when its file records them ("sd_native.steps",
   // "sd_native.cfg_scale"): a small model can need other settings than SD's usual 20 steps at CFG 7.
-  int default_steps = 20;
-  float default_cfg_scale = 7.0f;
+  int default_steps = defaults::kSteps;
+  float default_cfg_scale = defaults::kCfgScale;
   size_t tensors = 0, file_bytes = 0;
   std::string backend;
-  int pad_token = 49407;           // SD1 pads prompts with the end token, OpenCLIP with 0
 };
 
 class Pipeline {

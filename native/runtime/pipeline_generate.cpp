@@ -153,11 +153,10 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   std::vector<PromptTokens> unconds = prompt_per_image ? p.image_unconds : std::vector<PromptTokens>{p.uncond};
   auto pad_to = [&](PromptTokens& t, int chunks) {
     while (t.chunks() < chunks) {
-      std::vector<int32_t> empty(77, info_.pad_token);
-      empty[0] = 49406;
-      empty[1] = 49407;
+      std::vector<int32_t> empty(kTokensPerChunk, kEndToken);
+      empty[0] = kStartToken;
       t.ids.insert(t.ids.end(), empty.begin(), empty.end());
-      t.weights.insert(t.weights.end(), 77, 1.0f);
+      t.weights.insert(t.weights.end(), kTokensPerChunk, 1.0f);
       t.eot_index.push_back(1);
     }
   };

@@ -105,13 +105,11 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
     unet_.emplace(root.sub("model.diffusion_model."), 0, meta_heads(f, "sd_native.unet_head_dim", 64));
     info_.vae_scale_factor = 0.13025f;
     info_.default_size = 1024;
-    info_.pad_token = 49407;
   } else if (sd2_text) {
     info_.family = Family::SD2;
     clip_g_.emplace(root.sub("cond_stage_model.model."), model::ClipLayout::OpenClip, clip_heads);
     unet_.emplace(root.sub("model.diffusion_model."), 0, meta_heads(f, "sd_native.unet_head_dim", 64));
     info_.default_size = 768;
-    info_.pad_token = 0;
   } else if (sd1_text) {
     info_.family = Family::SD1;
     clip_l_.emplace(root.sub("cond_stage_model.transformer.text_model."), model::ClipLayout::HuggingFace, clip_heads);

@@ -8,12 +8,28 @@
 #include "pipeline_impl.h"
 
 namespace sd::runtime {
+namespace {
+
+// OpenCLIP (SD2's encoder, SDXL's bigG) was trained on open_clip.tokenize's ids: zeros after each
+// chunk's first end token. CLIP-L keeps the end-token padding the tokens arrive with.
+PromptTokens with_openclip_padding(const PromptTokens& tokens) {
+  PromptTokens t = tokens;
+  for (int c = 0; c < t.chunks(); ++c) {
+    int32_t* ids = t.ids.data() + size_t(c) * kTokensPerChunk;
+    int i = 0;
+    while (i < kTokensPerChunk && ids[i] != kEndToken) ++i;
+    for (++i; i < kTokensPerChunk; ++i) ids[i] = 0;
+  }
+  return t;
+}
+
+}  // namespace
 
 std::vector<float> PipelineImpl::run_clip(const model::ClipTextEncoder& clip, const PromptTokens& tokens, int skip,
                                           bool final_norm, std::vector<float>* pooled) {
   const int chunks = tokens.chunks();
   const int64_t T = clip.config().context, W = clip.config().width;
-  if (T != 77) throw Error("text encoder context " + std::to_string(T) + " is not 77");
+  if (T != kTokensPerChunk) throw Error("text encoder context " + std::to_string(T) + " is not " + std::to_string(kTokensPerChunk));
   Context ctx;
   Tensor* ids = ctx.new_tensor(DType::I32, {chunks * T}, "ids");
   model::ClipOutputs out = clip.forward(ctx, ids, chunks, skip, final_norm, pooled != nullptr);
@@ -64,17 +80,17 @@ std::vector<float> PipelineImpl::run_clip(const model::ClipTextEncoder& clip, co
 }
 
 std::vector<float> PipelineImpl::encode_prompt(const PromptTokens& tokens, int clip_skip, std::vector<float>* pooled) {
-  if (tokens.ids.empty() || tokens.ids.size() % 77 || tokens.weights.size() != tokens.ids.size())
+  if (tokens.ids.empty() || tokens.ids.size() % kTokensPerChunk || tokens.weights.size() != tokens.ids.size())
     throw Error("prompt tokens must come in chunks of 77 ids with one weight each");
   const int skip = std::max(0, clip_skip - 1);
   switch (info_.family) {
     case Family::SD1:
       return run_clip(*clip_l_, tokens, skip, true, nullptr);
     case Family::SD2:  // OpenCLIP penultimate layer, then ln_final
-      return run_clip(*clip_g_, tokens, std::max(1, skip), true, nullptr);
+      return run_clip(*clip_g_, with_openclip_padding(tokens), std::max(1, skip), true, nullptr);
     case Family::SDXL: {
       std::vector<float> l = run_clip(*clip_l_, tokens, std::max(1, skip), false, nullptr);
-      std::vector<float> g = run_clip(*clip_g_, tokens, std::max(1, skip), false, pooled);
+      std::vector<float> g = run_clip(*clip_g_, with_openclip_padding(tokens), std::max(1, skip), false, pooled);
       const int64_t rows = int64_t(tokens.ids.size()), wl = clip_l_->config().width, wg = clip_g_->config().width;
       std::vector<float> z(static_cast<size_t>(rows * (wl + wg)));
       for (int64_t r = 0; r < rows; ++r) {

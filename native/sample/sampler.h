@@ -84,6 +84,8 @@ struct SamplerInfo {
   SamplerFn fn;
   bool needs_noise;           // draws noise (with eta/ddim_eta at their defaults)
   const char* default_scheduler;  // what A1111 "Automatic" means for it
+  // Other spellings users bring: A1111 label first, then sd.cpp, k-diffusion / A1111 internal, diffusers.
+  std::vector<const char*> aliases;
 };
 
 const std::vector<SamplerInfo>& samplers();

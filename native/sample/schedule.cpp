@@ -157,13 +157,24 @@ std::vector<float> make_sigmas(const DiscreteSchedule& sched, Scheduler kind, in
 }
 
 namespace {
-struct SchedName { Scheduler kind; const char* name; };
-constexpr SchedName kSchedNames[] = {
-    {Scheduler::Normal, "normal"},           {Scheduler::Karras, "karras"},
-    {Scheduler::Exponential, "exponential"}, {Scheduler::SgmUniform, "sgm_uniform"},
-    {Scheduler::Simple, "simple"},           {Scheduler::DdimUniform, "ddim_uniform"},
+// A1111 "Uniform" and "Normal" both give k-diffusion get_sigmas(n); sd.cpp calls it "discrete".
+// A1111's scheduler "DDIM" is ComfyUI's ddim_uniform.
+struct SchedName { Scheduler kind; const char* name; std::vector<const char*> aliases; };
+const SchedName kSchedNames[] = {
+    {Scheduler::Normal, "normal", {"Normal", "Uniform", "discrete"}},
+    {Scheduler::Karras, "karras", {"Karras"}},
+    {Scheduler::Exponential, "exponential", {"Exponential"}},
+    {Scheduler::SgmUniform, "sgm_uniform", {"SGM Uniform"}},
+    {Scheduler::Simple, "simple", {"Simple"}},
+    {Scheduler::DdimUniform, "ddim_uniform", {"DDIM"}},
 };
 }  // namespace
+
+std::vector<const char*> scheduler_aliases(const std::string& name) {
+  for (const auto& s : kSchedNames)
+    if (name == s.name) return s.aliases;
+  return {};
+}
 
 const char* scheduler_name(Scheduler kind) {
   for (const auto& s : kSchedNames)

@@ -43,3 +43,18 @@ export function tinyCheckpoint(): string {
   cached = path;
   return path;
 }
+
+/**
+ * A checkpoint made of parts of golden files (keys under `from` renamed to `to`), in tempDir();
+ * `transform` may replace a tensor (by its new key).
+ */
+export function assemble(name: string, parts: Array<[file: string, from: string, to: string]>, metadata: Record<string, string>,
+                         transform: (key: string, t: StTensor) => StTensor = (_key, t) => t): string {
+  const tensors: Array<[string, StTensor]> = [];
+  for (const [file, from, to] of parts)
+    for (const [key, t] of readSafetensors(join(fixtures, file)).tensors)
+      if (key.startsWith(from) && !key.startsWith('golden.')) tensors.push([to + key.slice(from.length), transform(to + key.slice(from.length), t)]);
+  const path = join(tempDir(), name);
+  writeSafetensors(path, tensors, metadata);
+  return path;
+}

@@ -5,18 +5,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 
 import { StableDiffusion } from '../../lib/index.js';
-import { readSafetensors, writeSafetensors, type StTensor } from '../helpers/safetensors.js';
-import { fixtures, tempDir } from '../helpers/tiny-checkpoint.js';
-
-function assemble(name: string, parts: Array<[file: string, from: string, to: string]>, metadata: Record<string, string>): string {
-  const tensors: Array<[string, StTensor]> = [];
-  for (const [file, from, to] of parts)
-    for (const [key, t] of readSafetensors(join(fixtures, file)).tensors)
-      if (key.startsWith(from) && !key.startsWith('golden.')) tensors.push([to + key.slice(from.length), t]);
-  const path = join(tempDir(), name);
-  writeSafetensors(path, tensors, metadata);
-  return path;
-}
+import { readSafetensors, writeSafetensors } from '../helpers/safetensors.js';
+import { assemble, fixtures, tempDir } from '../helpers/tiny-checkpoint.js';
 
 test('an SD2 checkpoint (OpenCLIP + linear proj UNet) loads as sd2 and generates', async () => {
   const path = assemble('sd2-tiny.safetensors', [

@@ -30,14 +30,13 @@ test('the tiny checkpoint loads as SD1 with the golden configs', async () => {
   assert.equal(sd.info.unetContextDim, 64);
   assert.equal(sd.info.clipWidth, 64);
   assert.equal(sd.info.clipLayers, 2);
-  assert.equal(sd.info.padToken, 49407);
 });
 
 test('prompt tokens and text context match the golden inputs', async (t) => {
   const sd = await model();
   const tok = ClipTokenizer.load();
-  const cond = tok.tokenizeWeighted('a photo of a cat', { padId: sd.info.padToken });
-  const uncond = tok.tokenizeWeighted('', { padId: sd.info.padToken });
+  const cond = tok.tokenizeWeighted('a photo of a cat', { padId: 49407 });
+  const uncond = tok.tokenizeWeighted('', { padId: 49407 });
   assert.deepEqual([...cond.chunks[0]!.ids], i64(golden.get('golden.input.cond_token_ids')));
   assert.deepEqual([...uncond.chunks[0]!.ids], i64(golden.get('golden.input.uncond_token_ids')));
   const c = await sd.encodeText('a photo of a cat');

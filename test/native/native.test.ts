@@ -21,6 +21,7 @@ const suites: Array<{ name: string; args: () => string[] }> = [
   { name: 'test_samplers', args: () => [fixtures] },
   { name: 'test_rng', args: () => [fixtures] },
   { name: 'test_parity', args: () => [fixtures] },
+  { name: 'test_contract', args: () => [] },
 ];
 
 const cmake = (args: string[]) => spawnSync('cmake', args, { cwd: root, stdio: 'inherit' });

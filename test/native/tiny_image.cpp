@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     auto pipe = sd::Pipeline::load(argv[1], lo);
     const sd::ModelInfo& info = pipe->info();
     sd::GenerateParams p;
-    if (!read_tokens(argv[2], info.pad_token, p.cond, p.uncond)) {
+    if (!read_tokens(argv[2], sd::kEndToken, p.cond, p.uncond)) {
       std::fprintf(stderr, "%s: expected one 'cond' and one 'uncond' line of at most 77 ids\n", argv[2]);
       return 2;
     }

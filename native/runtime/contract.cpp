@@ -1,0 +1,133 @@
+// The option tables of sd_contract.h. Docs are what users read (the addon hands them to JS, which
+// prints them in errors and --help), so they say what a value does, in the caller's terms.
+#include <cmath>
+
+#include "sample/sampler.h"
+#include "sample/schedule.h"
+#include "sd_contract.h"
+
+namespace sd {
+namespace {
+
+std::string number_json(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(int64_t(v));
+  std::string s = std::to_string(v);
+  while (!s.empty() && s.back() == '0') s.pop_back();
+  return s;
+}
+std::string string_json(const char* s) { return std::string("\"") + s + "\""; }
+
+OptionSpec integer(const char* name, double min, double max, std::string def, const char* doc, int multiple_of = 0) {
+  OptionSpec o;
+  o.name = name, o.type = OptionType::Integer, o.min = min, o.max = max, o.multiple_of = multiple_of, o.default_json = std::move(def), o.doc = doc;
+  return o;
+}
+OptionSpec number(const char* name, double min, double max, double def, const char* doc) {
+  OptionSpec o;
+  o.name = name, o.type = OptionType::Number, o.min = min, o.max = max, o.default_json = number_json(def), o.doc = doc;
+  return o;
+}
+OptionSpec of_type(const char* name, OptionType type, std::string def, const char* doc) {
+  OptionSpec o;
+  o.name = name, o.type = type, o.default_json = std::move(def), o.doc = doc;
+  return o;
+}
+OptionSpec enumeration(const char* name, std::vector<std::string> values, const char* def, const char* doc) {
+  OptionSpec o = of_type(name, OptionType::Enum, string_json(def), doc);
+  o.values = std::move(values);
+  return o;
+}
+
+// Largest safe integer of a double: seeds pass through JavaScript numbers.
+constexpr double kMaxSeed = 9007199254740991.0;
+
+}  // namespace
+
+const char* option_type_name(OptionType type) {
+  switch (type) {
+    case OptionType::String: return "string";
+    case OptionType::Integer: return "integer";
+    case OptionType::Number: return "number";
+    case OptionType::Seed: return "seed";
+    case OptionType::Enum: return "enum";
+    case OptionType::Boolean: return "boolean";
+    case OptionType::Function: return "function";
+    case OptionType::Signal: return "signal";
+    case OptionType::Image: return "image";
+  }
+  return "?";
+}
+
+const std::vector<OptionSpec>& generate_option_specs() {
+  static const std::vector<OptionSpec> table = [] {
+    std::vector<OptionSpec> t;
+    OptionSpec prompt = of_type("prompt", OptionType::String, "", "A1111 prompt syntax: (word:1.2), [word], BREAK");
+    prompt.required = true;
+    t.push_back(prompt);
+    t.push_back(of_type("negativePrompt", OptionType::String, "\"\"", "what to steer away from"));
+    t.push_back(integer("width", 64, 4096, "", "pixels; default: the family's size (SD1 512, SD2 768, SDXL 1024)", 8));
+    t.push_back(integer("height", 64, 4096, "", "pixels; default as width", 8));
+    t.push_back(integer("steps", 1, 1000, number_json(defaults::kSteps), "sampling steps (the model's recorded default if its file has one)"));
+    t.push_back(number("cfgScale", 0, 100, defaults::kCfgScale,
+                       "classifier-free guidance scale (the model's recorded default if its file has one); 1 skips the negative pass"));
+    OptionSpec seed = of_type("seed", OptionType::Seed, "-1", "-1: random; image i of a batch uses seed + i");
+    seed.min = -1, seed.max = kMaxSeed;
+    t.push_back(seed);
+    t.push_back(of_type("sampler", OptionType::String, string_json(defaults::kSampler), "any name samplers() lists (\"Euler a\", \"DPM++ 2M Karras\", \"dpmpp_2m\")"));
+    t.push_back(of_type("scheduler", OptionType::String, string_json(defaults::kScheduler), "any name schedulers() lists; 'automatic': the sampler's default"));
+    t.push_back(enumeration("rng", {"cpu", "cuda", "nv"}, defaults::kRng,
+                            "'cpu': torch CPU generator; 'cuda' (= A1111 'NV'): Philox, as on NVIDIA GPUs"));
+    t.push_back(number("eta", 0, 10, defaults::kEta, "noise multiplier of ancestral samplers"));
+    t.push_back(integer("clipSkip", 1, 12, number_json(defaults::kClipSkip), "1: last CLIP layer; 2: penultimate (A1111 'Clip skip')"));
+    t.push_back(integer("batchSize", 1, 16, number_json(defaults::kBatch), "images per call"));
+    t.push_back(of_type("initImage", OptionType::Image, "", "img2img input: PNG bytes or { data, width, height, channels } of the output size"));
+    t.push_back(number("strength", 0, 1, defaults::kStrength, "img2img denoising strength"));
+    t.push_back(of_type("preview", OptionType::Boolean, "true", "send a small RGB preview with each onStep event"));
+    t.push_back(integer("originalWidth", 0, 16384, "0", "SDXL size conditioning: the original image width it was 'taken from' (0: the output width)"));
+    t.push_back(integer("originalHeight", 0, 16384, "0", "SDXL size conditioning: original height (0: the output height)"));
+    t.push_back(integer("cropTop", 0, 16384, "0", "SDXL crop conditioning: top offset of the crop (0: uncropped)"));
+    t.push_back(integer("cropLeft", 0, 16384, "0", "SDXL crop conditioning: left offset of the crop (0: uncropped)"));
+    t.push_back(integer("targetWidth", 0, 16384, "0", "SDXL size conditioning: target width (0: the output width)"));
+    t.push_back(integer("targetHeight", 0, 16384, "0", "SDXL size conditioning: target height (0: the output height)"));
+    t.push_back(of_type("signal", OptionType::Signal, "", "AbortSignal: aborting stops within one step and rejects with signal.reason"));
+    t.push_back(of_type("onStep", OptionType::Function, "", "({ step, steps, sigma, elapsedMs, preview }) => void"));
+    return t;
+  }();
+  return table;
+}
+
+const std::vector<OptionSpec>& load_option_specs() {
+  static const std::vector<OptionSpec> table = [] {
+    std::vector<OptionSpec> t;
+    t.push_back(integer("threads", 0, 1024, "0", "worker threads; 0: all hardware threads"));
+    t.push_back(enumeration("dtype", {"f32", "bf16"}, "f32", "compute precision of products; 'bf16' needs AVX512-BF16 or ARM BF16 to be fast"));
+    t.push_back(enumeration("prediction", {"auto", "eps", "v"}, "auto",
+                            "what the UNet predicts; 'auto': the checkpoint's metadata or eps (SD2-768 needs 'v')"));
+    t.push_back(of_type("signal", OptionType::Signal, "", "AbortSignal: rejects with signal.reason (the file is released once the load ends)"));
+    t.push_back(of_type("onProgress", OptionType::Function, "", "({ phase: 'loading' | 'ready', fraction }) => void"));
+    return t;
+  }();
+  return table;
+}
+
+std::vector<NameSpec> sampler_specs() {
+  std::vector<NameSpec> out;
+  for (const auto& s : sample::samplers()) out.push_back({s.name, {s.aliases.begin(), s.aliases.end()}, s.default_scheduler});
+  return out;
+}
+
+std::vector<NameSpec> scheduler_specs() {
+  std::vector<NameSpec> out;
+  for (const std::string& name : sample::scheduler_names()) {
+    const std::vector<const char*> aliases = sample::scheduler_aliases(name);
+    out.push_back({name, {aliases.begin(), aliases.end()}, ""});
+  }
+  return out;
+}
+
+const std::vector<std::string>& automatic_scheduler_aliases() {
+  static const std::vector<std::string> names = {"automatic", "auto", "default"};
+  return names;
+}
+
+}  // namespace sd
