@@ -1,0 +1,28 @@
+// Small helpers every kernel lab shares: deterministic inputs, a wall clock, and the number
+// format of the JSON line each lab prints last.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace lab {
+
+// Inputs in [-1, 1): the high half of a 64-bit LCG. `Lcg frand{seed}; frand()`.
+struct Lcg {
+  uint64_t state;
+  float operator()() {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return float(int32_t(state >> 32)) * (1.0f / 2147483648.0f);
+  }
+};
+
+inline double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+inline std::string sci(double x) {  // std::to_string would print 1e-7 as 0.000000
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3e", x);
+  return b;
+}
+
+}  // namespace lab
