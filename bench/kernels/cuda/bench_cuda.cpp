@@ -32,6 +32,7 @@ int main() {
 #include <string>
 #include <vector>
 
+#include "../lab.h"
 #include "core/context.h"
 #include "core/cuda/cuda_backend.h"
 #include "core/error.h"
@@ -42,11 +43,7 @@ using namespace sd;
 
 namespace {
 
-uint64_t g_rng = 12345;
-float frand() {
-  g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
-  return float(int32_t(g_rng >> 32)) * (1.0f / 2147483648.0f);
-}
+lab::Lcg frand{12345};
 
 enum class Kind { Linear, Conv, Attention };
 
@@ -132,7 +129,7 @@ Tensor* weight(Context& ctx, Inputs& in, std::initializer_list<int64_t> shape, f
 
 // The op under test (attention: also the unfused version when `unfused`).
 Tensor* build(Context& ctx, Inputs& in, const Shape& s, bool unfused) {
-  g_rng = 12345;  // identical inputs for every variant
+  frand.state = 12345;  // identical inputs for every variant
   switch (s.kind) {
     case Kind::Linear: {
       Tensor* x = act(ctx, in, {s.a, s.c});
