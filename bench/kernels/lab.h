@@ -2,9 +2,11 @@
 // format of the JSON line each lab prints last.
 #pragma once
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace lab {
 
@@ -18,6 +20,17 @@ struct Lcg {
 };
 
 inline double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// ||got - want|| / ||want|| in double: how the labs validate a path against its reference.
+inline double rel_l2(const std::vector<float>& got, const std::vector<float>& want) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double d = double(got[i]) - want[i];
+    num += d * d;
+    den += double(want[i]) * want[i];
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
 
 inline std::string sci(double x) {  // std::to_string would print 1e-7 as 0.000000
   char b[32];

@@ -102,12 +102,7 @@ int main(int argc, char** argv) {
         attention_reference(c);
         c.out = got.data();
         attention(c, pool);
-        double num = 0, den = 0;
-        for (size_t i = 0; i < got.size(); ++i) {
-          num += double(got[i] - want[i]) * (got[i] - want[i]);
-          den += double(want[i]) * want[i];
-        }
-        var.err = std::sqrt(num / den);
+        var.err = lab::rel_l2(got, want);
         vs.push_back(var);
       }
     }

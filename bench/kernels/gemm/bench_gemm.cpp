@@ -113,12 +113,7 @@ double validate(const Shape& s, Isa isa, GemmPrecision pr, ThreadPool& pool) {
   gemm_reference(p);
   p.c = got.data();
   gemm(p, pool);
-  double num = 0, den = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    num += double(got[i] - want[i]) * (got[i] - want[i]);
-    den += double(want[i]) * want[i];
-  }
-  return std::sqrt(num / den);
+  return lab::rel_l2(got, want);
 }
 
 struct Variant {
