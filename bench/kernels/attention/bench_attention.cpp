@@ -56,8 +56,7 @@ int main(int argc, char** argv) {
   const char* filter = argc > 2 ? argv[2] : "";
   const char* isa_filter = argc > 3 ? argv[3] : "";
   ThreadPool pool(threads);
-  const PeakNow peak = measure_peak(pool);
-  std::printf("peak now (%d threads): fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", threads, peak.fp32, peak.bf16);
+  const PeakNow peak = measure_peak_and_print(pool);
   std::string json = "{\"bench\":\"attention\",\"threads\":" + std::to_string(threads) +
                      ",\"peak_fp32\":" + std::to_string(peak.fp32) + ",\"results\":[";
   bool first = true;

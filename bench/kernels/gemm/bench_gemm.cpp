@@ -150,8 +150,7 @@ int main(int argc, char** argv) {
   ThreadPool pool(threads);
   // The machine is shared: measure the FMA peak now, on the same threads, and report each
   // figure both absolute and as a fraction of it.
-  const PeakNow peak = measure_peak(pool);
-  std::printf("peak now (%d threads): fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", threads, peak.fp32, peak.bf16);
+  const PeakNow peak = measure_peak_and_print(pool);
   std::string json = "{\"bench\":\"gemm\",\"threads\":" + std::to_string(threads) +
                      ",\"peak_fp32\":" + std::to_string(peak.fp32) +
                      ",\"peak_bf16\":" + std::to_string(peak.bf16) + ",\"results\":[";

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <vector>
 
 #include "core/cpu/isa.h"
@@ -97,6 +98,13 @@ inline PeakNow measure_peak(sd::cpu::ThreadPool& pool) {
   }
   if (sd::cpu::isa_supported(sd::cpu::Isa::Avx512Bf16))
     p.bf16 = peak_gflops(pool, peak_bf16_loop, 12 * 16 * 4);
+  return p;
+}
+
+// measure_peak, announced on the lab's first line.
+inline PeakNow measure_peak_and_print(sd::cpu::ThreadPool& pool) {
+  const PeakNow p = measure_peak(pool);
+  std::printf("peak now (%d threads): fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", pool.size(), p.fp32, p.bf16);
   return p;
 }
 
