@@ -23,4 +23,15 @@ inline Geom4 geom4(const Tensor* t) {
   return g;
 }
 
+// Row stride if x [..., K] is a stack of dense rows (inner stride 1, leading dims collapse), else
+// -1: the linear layers of both backends read such an input in place as a [M, K] matrix.
+inline int64_t dense_row_stride(const Tensor* x) {
+  const int nd = x->ndim;
+  if (x->stride[nd - 1] != 1 && x->shape[nd - 1] != 1) return -1;
+  if (nd == 1) return x->shape[0];
+  for (int i = 0; i < nd - 2; ++i)
+    if (x->shape[i] != 1 && x->stride[i] != x->stride[i + 1] * x->shape[i + 1]) return -1;
+  return x->shape[nd - 2] == 1 ? x->shape[nd - 1] : x->stride[nd - 2];
+}
+
 }  // namespace sd

@@ -266,6 +266,12 @@ Tensor* attention(Context& ctx, Tensor* q, Tensor* k, Tensor* v, int heads, floa
   return t;
 }
 
+AttentionGeometry attention_geometry(const Tensor* t) {
+  Tensor *q = t->src[0], *k = t->src[1], *v = t->src[2];
+  const int64_t heads = t->iparam[0];
+  return {q, k, v, q->shape[0], heads, q->shape[1], k->shape[1], q->shape[2] / heads, v->shape[2] / heads, t->fparam[0], t->iparam[1] != 0};
+}
+
 Tensor* timestep_embedding(Context& ctx, Tensor* t, int dim, float max_period) {
   require_f32("timestep_embedding", t);
   if (t->ndim != 1 || dim <= 0 || dim % 2) shape_error("timestep_embedding", "expects t [B] and an even dim");

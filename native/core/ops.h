@@ -50,6 +50,14 @@ inline Tensor* conv2d(Context& ctx, Tensor* x, Tensor* w, Tensor* b, int stride 
 }
 // q [B, Tq, H·d], k [B, Tk, H·d], v [B, Tk, H·dv] (may be strided views) -> [B, Tq, H·dv]
 Tensor* attention(Context& ctx, Tensor* q, Tensor* k, Tensor* v, int heads, float scale, bool causal = false);
+// An attention node's operands and sizes as the backends read them back.
+struct AttentionGeometry {
+  Tensor *q, *k, *v;
+  int64_t batch, heads, tq, tk, head_dim, head_dim_v;
+  float scale;
+  bool causal;
+};
+AttentionGeometry attention_geometry(const Tensor* node);
 
 // ---- diffusion helpers
 // t [B] f32 -> [B, dim]: cat[cos(t·f), sin(t·f)], f_i = exp(-ln(max_period)·i/half)

@@ -164,25 +164,35 @@ void Reader::begin_array() {
   ++pos_;
 }
 
-bool Reader::next_key(std::string& key) {
-  if (stack_.empty() || !stack_.back().is_object) fail("internal error: next_key outside an object");
-  Frame& f = stack_.back();
+// The start of every object member and array element: false (frame popped) at the closing
+// bracket, else past the ',' that precedes every entry but the first.
+bool Reader::next_entry(bool object) {
+  const char close = object ? '}' : ']';
+  if (stack_.empty() || stack_.back().is_object != object)
+    fail(object ? "internal error: next_key outside an object" : "internal error: next_element outside an array");
+  const Frame& f = stack_.back();
   skip_ws();
-  if (pos_ >= s_.size()) fail(f.first ? "unexpected end of input, expected a key or '}'"
-                                      : "unexpected end of input, expected ',' or '}'");
-  char c = s_[pos_];
-  if (c == '}') {
+  if (pos_ >= s_.size())
+    fail(std::string("unexpected end of input, expected ") + (f.first ? (object ? "a key" : "a value") : "','") + " or '" + close + "'");
+  const char c = s_[pos_];
+  if (c == close) {
     ++pos_;
     stack_.pop_back();
     return false;
   }
   if (!f.first) {
-    if (c != ',') fail("expected ',' or '}', found " + describe_byte((unsigned char)c));
+    if (c != ',') fail(std::string("expected ',' or '") + close + "', found " + describe_byte((unsigned char)c));
     ++pos_;
-    skip_ws();
-    if (pos_ >= s_.size()) fail("unexpected end of input, expected a key");
-    c = s_[pos_];
   }
+  return true;
+}
+
+bool Reader::next_key(std::string& key) {
+  if (!next_entry(true)) return false;
+  Frame& f = stack_.back();
+  skip_ws();
+  if (pos_ >= s_.size()) fail("unexpected end of input, expected a key");
+  const char c = s_[pos_];
   if (c != '"') fail("expected a string key, found " + describe_byte((unsigned char)c));
   size_t key_offset = pos_;
   key.clear();
@@ -201,22 +211,8 @@ bool Reader::next_key(std::string& key) {
 }
 
 bool Reader::next_element() {
-  if (stack_.empty() || stack_.back().is_object) fail("internal error: next_element outside an array");
-  Frame& f = stack_.back();
-  skip_ws();
-  if (pos_ >= s_.size()) fail(f.first ? "unexpected end of input, expected a value or ']'"
-                                      : "unexpected end of input, expected ',' or ']'");
-  char c = s_[pos_];
-  if (c == ']') {
-    ++pos_;
-    stack_.pop_back();
-    return false;
-  }
-  if (!f.first) {
-    if (c != ',') fail("expected ',' or ']', found " + describe_byte((unsigned char)c));
-    ++pos_;
-  }
-  f.first = false;
+  if (!next_entry(false)) return false;
+  stack_.back().first = false;
   return true;
 }
 

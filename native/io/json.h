@@ -101,6 +101,7 @@ class Reader {
     std::set<std::string> keys;  // seen so far (objects only), for duplicate detection
   };
   void skip_ws();
+  bool next_entry(bool object);  // shared start of next_key / next_element
   void expect_value_start(Type t, const char* what);
   void scan_string(std::string* out);  // pos_ at the opening quote
   uint32_t read_hex4();

@@ -60,8 +60,11 @@ std::vector<double> Interpreter::eval(const Tensor* t) const {
   const int64_t n = t->numel();
   std::vector<double> y(size_t(n), 0.0);
   auto in = [&](int i) { return logical(t->src[i]); };
-  auto maybe_bf16 = [&](std::vector<double>& v) {
+  auto in_opt = [&](int i) { return t->src[i] ? in(i) : std::vector<double>{}; };  // empty when absent
+  auto in_product = [&](int i) {  // a product operand, rounded like the bf16 path rounds it
+    std::vector<double> v = in(i);
     if (opt_.bf16_products) for (double& x : v) x = bf16(x);
+    return v;
   };
   switch (t->op) {
     case Op::Add:
@@ -165,9 +168,7 @@ std::vector<double> Interpreter::eval(const Tensor* t) const {
     }
     case Op::LayerNorm: {
       auto x = in(0);
-      std::vector<double> g, b;
-      if (t->src[1]) g = in(1);
-      if (t->src[2]) b = in(2);
+      const std::vector<double> g = in_opt(1), b = in_opt(2);
       const int64_t c = t->shape[t->ndim - 1];
       for (int64_t r = 0; r < n / c; ++r) {
         double m = 0, v = 0;
@@ -182,9 +183,7 @@ std::vector<double> Interpreter::eval(const Tensor* t) const {
     }
     case Op::GroupNorm: {
       auto x = in(0);
-      std::vector<double> g, b;
-      if (t->src[1]) g = in(1);
-      if (t->src[2]) b = in(2);
+      const std::vector<double> g = in_opt(1), b = in_opt(2);
       const int64_t N = t->shape[0], C = t->shape[1], G = t->iparam[0], S = n / (N * C), cg = C / G;
       for (int64_t i = 0; i < N; ++i)
         for (int64_t gi = 0; gi < G; ++gi) {
@@ -204,12 +203,7 @@ std::vector<double> Interpreter::eval(const Tensor* t) const {
       break;
     }
     case Op::Linear: {
-      auto x = in(0), w = in(1);
-      maybe_bf16(x);
-      maybe_bf16(w);
-      std::vector<double> b, r;
-      if (t->src[2]) b = in(2);
-      if (t->src[3]) r = in(3);
+      const std::vector<double> x = in_product(0), w = in_product(1), b = in_opt(2), r = in_opt(3);
       const int64_t K = t->src[0]->shape[t->src[0]->ndim - 1], N = t->shape[t->ndim - 1], M = n / N;
       for (int64_t m = 0; m < M; ++m)
         for (int64_t o = 0; o < N; ++o) {
@@ -220,9 +214,7 @@ std::vector<double> Interpreter::eval(const Tensor* t) const {
       break;
     }
     case Op::Matmul: {
-      auto a = in(0), b = in(1);
-      maybe_bf16(a);
-      maybe_bf16(b);
+      const std::vector<double> a = in_product(0), b = in_product(1);
       const int64_t B = t->shape[0], M = t->shape[1], N = t->shape[2], K = t->src[0]->shape[2];
       const bool bcast = t->src[1]->shape[0] == 1;
       for (int64_t i = 0; i < B; ++i)
@@ -235,12 +227,7 @@ std::vector<double> Interpreter::eval(const Tensor* t) const {
       break;
     }
     case Op::Conv2d: {
-      auto x = in(0), w = in(1);
-      maybe_bf16(x);
-      maybe_bf16(w);
-      std::vector<double> b, r;
-      if (t->src[2]) b = in(2);
-      if (t->src[3]) r = in(3);
+      const std::vector<double> x = in_product(0), w = in_product(1), b = in_opt(2), r = in_opt(3);
       const Tensor* tx = t->src[0];
       const Tensor* tw = t->src[1];
       const int64_t N = tx->shape[0], C = tx->shape[1], H = tx->shape[2], W = tx->shape[3];

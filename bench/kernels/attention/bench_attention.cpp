@@ -14,11 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "../lab.h"
 #include "../peak/peak_probe.h"
 #include "core/cpu/attention.h"
 
 using namespace sd;
 using namespace sd::cpu;
+using lab::now;
+using lab::sci;
 
 namespace {
 
@@ -37,15 +40,7 @@ const Shape kShapes[] = {
     {"clip_causal_77x64_h12", 1, 12, 77, 77, 64, true},
 };
 
-uint64_t g_rng = 7;
-float frand() {
-  g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
-  return float(int32_t(g_rng >> 32)) * (1.0f / 2147483648.0f);
-}
-
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+lab::Lcg frand{7};
 
 struct Variant {
   Isa isa;
@@ -56,19 +51,12 @@ struct Variant {
 
 }  // namespace
 
-std::string sci(double x) {  // std::to_string would print 1e-7 as 0.000000
-  char b[32];
-  std::snprintf(b, sizeof b, "%.3e", x);
-  return b;
-}
-
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const char* filter = argc > 2 ? argv[2] : "";
   const char* isa_filter = argc > 3 ? argv[3] : "";
   ThreadPool pool(threads);
-  const PeakNow peak = measure_peak(pool);
-  std::printf("peak now (%d threads): fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", threads, peak.fp32, peak.bf16);
+  const PeakNow peak = measure_peak_and_print(pool);
   std::string json = "{\"bench\":\"attention\",\"threads\":" + std::to_string(threads) +
                      ",\"peak_fp32\":" + std::to_string(peak.fp32) + ",\"results\":[";
   bool first = true;
@@ -113,12 +101,7 @@ int main(int argc, char** argv) {
         attention_reference(c);
         c.out = got.data();
         attention(c, pool);
-        double num = 0, den = 0;
-        for (size_t i = 0; i < got.size(); ++i) {
-          num += double(got[i] - want[i]) * (got[i] - want[i]);
-          den += double(want[i]) * want[i];
-        }
-        var.err = std::sqrt(num / den);
+        var.err = lab::rel_l2(got, want);
         vs.push_back(var);
       }
     }

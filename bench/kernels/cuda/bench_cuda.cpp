@@ -32,6 +32,7 @@ int main() {
 #include <string>
 #include <vector>
 
+#include "../lab.h"
 #include "core/context.h"
 #include "core/cuda/cuda_backend.h"
 #include "core/error.h"
@@ -42,11 +43,7 @@ using namespace sd;
 
 namespace {
 
-uint64_t g_rng = 12345;
-float frand() {
-  g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
-  return float(int32_t(g_rng >> 32)) * (1.0f / 2147483648.0f);
-}
+lab::Lcg frand{12345};
 
 enum class Kind { Linear, Conv, Attention };
 
@@ -132,7 +129,7 @@ Tensor* weight(Context& ctx, Inputs& in, std::initializer_list<int64_t> shape, f
 
 // The op under test (attention: also the unfused version when `unfused`).
 Tensor* build(Context& ctx, Inputs& in, const Shape& s, bool unfused) {
-  g_rng = 12345;  // identical inputs for every variant
+  frand.state = 12345;  // identical inputs for every variant
   switch (s.kind) {
     case Kind::Linear: {
       Tensor* x = act(ctx, in, {s.a, s.c});
@@ -192,16 +189,6 @@ Run run(const Shape& s, cuda::Precision prec, cuda::GemmPath path, bool unfused,
   return r;
 }
 
-double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = double(a[i]) - b[i];
-    num += d * d;
-    den += double(b[i]) * b[i];
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
-
 double peak_tflops(bool tensor_cores, const cuda::DeviceInfo& info) {
   const char* env = std::getenv(tensor_cores ? "SD_PEAK_TC_TFLOPS" : "SD_PEAK_F32_TFLOPS");
   if (env) return std::atof(env);
@@ -240,7 +227,7 @@ int main(int argc, char** argv) {
         const Run r = run(s, v.precision, v.path, false, iters);
         const Run ref = s.kind == Kind::Attention ? run(s, cuda::Precision::F32, cuda::GemmPath::Reference, true, 0)
                                                   : run(s, v.precision, cuda::GemmPath::Reference, false, 0);
-        const double err = rel_l2(r.out, ref.out);
+        const double err = lab::rel_l2(r.out, ref.out);
         const bool tc = v.tensor_cores;
         const double gflops = flops(s) / r.seconds / 1e9;
         const double pct = 100.0 * gflops / ((tc ? peak_tc : peak_f32) * 1e3);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the CUDA kernel lab (bench_cuda) and the GPU op test (test_cuda) with nvcc, without
 # cmake: the graph core (native/core/*.cpp), the CPU backend (the op test's yardstick) and every
-# native/core/cuda source.
+# native/core/cuda source; test_cuda also links the op table (test/native/op_table.cpp) and the
+# double reference it is built around (op_reference.cpp).
 #   bench/kernels/cuda/build.sh [out_dir]        (default /tmp/sd_cuda_lab)
 # Env: SD_CUDA_ARCH (default 90: H100; 80 for A100, 89 for L4/RTX 40xx), NVCC, JOBS (default 2).
 # Produces $OUT/bench_cuda and $OUT/test_cuda.
@@ -38,8 +39,14 @@ done
 for main in bench/kernels/cuda/bench_cuda.cpp test/native/test_cuda.cpp; do
   cmds+=("$NVCC $CXXFLAGS -DSD_WITH_CUDA=1 -Inative -Itest/native -c $main -o $OUT/obj/$(basename "${main%.cpp}").main.o")
 done
-printf '%s\n' "${cmds[@]}" | xargs -P "$JOBS" -I{} sh -c '{}'
-for name in bench_cuda test_cuda; do
-  "$NVCC" -arch=sm_$ARCH "$OUT/obj/$name.main.o" "${objs[@]}" -o "$OUT/$name" -lpthread
+# The op table and its reference interpreter (test_cuda only).
+table_objs=()
+for src in test/native/op_table.cpp test/native/op_reference.cpp; do
+  obj="$OUT/obj/$(basename "${src%.cpp}").o"
+  cmds+=("${CXX:-g++} $CXXFLAGS -Inative -Itest/native -c $src -o $obj")
+  table_objs+=("$obj")
 done
+printf '%s\n' "${cmds[@]}" | xargs -P "$JOBS" -I{} sh -c '{}'
+"$NVCC" -arch=sm_$ARCH "$OUT/obj/bench_cuda.main.o" "${objs[@]}" -o "$OUT/bench_cuda" -lpthread
+"$NVCC" -arch=sm_$ARCH "$OUT/obj/test_cuda.main.o" "${table_objs[@]}" "${objs[@]}" -o "$OUT/test_cuda" -lpthread
 echo "built $OUT/bench_cuda and $OUT/test_cuda for sm_$ARCH"

@@ -4,8 +4,9 @@
 // last line, one JSON object with every figure.
 //
 //   bench/kernels/gemm/build.sh && /tmp/sd_kernels_lab/bench_gemm [threads] [shape] [isa]
-// Env: SD_BENCH_V1=1 also times the first driver (gemm_v1_driver.cpp) on the AVX-512 paths;
-//      SD_BENCH_NO_VALIDATE=1 skips the reference check (faster reruns).
+// Convs are also timed with each of gemm.cpp's two im2col drivers forced (-perK: a shared B pack
+// per K block, the first driver's scheme; -wholeB: B packed once).
+// Env: SD_BENCH_NO_VALIDATE=1 skips the reference check (faster reruns).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,22 +18,17 @@
 #include <vector>
 
 #include "core/cpu/gemm.h"
+#include "../lab.h"
 #include "../peak/peak_probe.h"
 
 using namespace sd;
 using namespace sd::cpu;
-
-namespace sd::cpu::gemm_lab {
-void gemm_v1(const GemmParams& p, ThreadPool& pool);  // gemm_v1_driver.cpp: the first driver
-}
+using lab::now;
+using lab::sci;
 
 namespace {
 
-uint64_t g_rng = 12345;
-float frand() {
-  g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
-  return float(int32_t(g_rng >> 32)) * (1.0f / 2147483648.0f);
-}
+lab::Lcg frand{12345};
 
 struct Shape {
   const char* name;
@@ -65,30 +61,25 @@ struct Buffers {
 GemmParams make(const Shape& s, Buffers& buf) {
   GemmParams p;
   p.m = s.m, p.n = s.n, p.k = s.k;
-  auto fill16 = [](std::vector<uint16_t>& v, size_t n, DType dt) {
-    v.resize(n);
-    for (auto& x : v) x = dt == DType::F16 ? f32_to_f16(frand() * 0.1f) : f32_to_bf16(frand());
+  // A dense [rows, k] operand of random values in v32 (f32) or v16 (f16 scaled by 0.1, bf16).
+  auto dense = [&](std::vector<float>& v32, std::vector<uint16_t>& v16, int64_t rows, DType dt) {
+    if (dt == DType::F32) {
+      v32.resize(size_t(rows * s.k));
+      for (auto& x : v32) x = frand();
+      return GemmOperand::dense(v32.data(), dt, s.k);
+    }
+    v16.resize(size_t(rows * s.k));
+    for (auto& x : v16) x = dt == DType::F16 ? f32_to_f16(frand() * 0.1f) : f32_to_bf16(frand());
+    return GemmOperand::dense(v16.data(), dt, s.k);
   };
-  if (s.a_dtype == DType::F32) {
-    buf.a32.resize(size_t(s.m * s.k));
-    for (auto& x : buf.a32) x = frand();
-    p.a = GemmOperand::dense(buf.a32.data(), DType::F32, s.k);
-  } else {
-    fill16(buf.a16, size_t(s.m * s.k), s.a_dtype);
-    p.a = GemmOperand::dense(buf.a16.data(), s.a_dtype, s.k);
-  }
+  p.a = dense(buf.a32, buf.a16, s.m, s.a_dtype);
   if (s.conv) {
     buf.image.resize(size_t(s.c) * s.h * s.w);
     for (auto& x : buf.image) x = frand();
     p.b.kind = GemmOperand::Kind::Im2col;
     p.b.im2col = Im2col{buf.image.data(), s.c, s.h, s.w, s.kk, s.kk, 1, s.kk / 2, s.kk / 2, s.h, s.w};
-  } else if (s.b_dtype == DType::F32) {
-    buf.b32.resize(size_t(s.n * s.k));
-    for (auto& x : buf.b32) x = frand();
-    p.b = GemmOperand::dense(buf.b32.data(), DType::F32, s.k);
   } else {
-    fill16(buf.b16, size_t(s.n * s.k), s.b_dtype);
-    p.b = GemmOperand::dense(buf.b16.data(), s.b_dtype, s.k);
+    p.b = dense(buf.b32, buf.b16, s.n, s.b_dtype);
   }
   buf.c.assign(size_t(s.m * s.n), 0.0f);
   p.c = buf.c.data();
@@ -110,12 +101,8 @@ void naive(const GemmParams& p) {
     }
 }
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
 // Validates a path on a crop of the shape (m, n <= 64 rows/cols, full k) against the reference.
-using GemmFn = void (*)(const GemmParams&, ThreadPool&);
-
-double validate(const Shape& s, Isa isa, GemmPrecision pr, ThreadPool& pool, GemmFn fn) {
+double validate(const Shape& s, Isa isa, GemmPrecision pr, ThreadPool& pool) {
   Buffers buf;
   GemmParams p = make(s, buf);
   const int64_t m = std::min<int64_t>(p.m, 64);
@@ -125,20 +112,14 @@ double validate(const Shape& s, Isa isa, GemmPrecision pr, ThreadPool& pool, Gem
   p.c = want.data();
   gemm_reference(p);
   p.c = got.data();
-  fn(p, pool);
-  double num = 0, den = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    num += double(got[i] - want[i]) * (got[i] - want[i]);
-    den += double(want[i]) * want[i];
-  }
-  return std::sqrt(num / den);
+  gemm(p, pool);
+  return lab::rel_l2(got, want);
 }
 
 struct Variant {
   std::string isa, prec;
   GemmParams p;
   bool naive = false;
-  GemmFn fn = gemm;
   double err = 0;
   std::vector<double> times;
 };
@@ -146,13 +127,13 @@ struct Variant {
 // Variants of one shape are timed round-robin (one call each per round) so that load from
 // other processes on this shared machine hits them alike; we report the median and the best.
 void time_round_robin(std::vector<Variant>& vs, ThreadPool& pool, double budget) {
-  for (auto& v : vs) v.naive ? naive(v.p) : v.fn(v.p, pool);  // warm-up: scratch, caches
+  for (auto& v : vs) v.naive ? naive(v.p) : gemm(v.p, pool);  // warm-up: scratch, caches
   const double start = now();
   for (int round = 0; round < 41; ++round) {
     for (auto& v : vs) {
       if (v.naive && round >= 3) continue;
       const double t0 = now();
-      v.naive ? naive(v.p) : v.fn(v.p, pool);
+      v.naive ? naive(v.p) : gemm(v.p, pool);
       v.times.push_back(now() - t0);
     }
     if (round >= 4 && now() - start > budget) break;
@@ -161,23 +142,15 @@ void time_round_robin(std::vector<Variant>& vs, ThreadPool& pool, double budget)
 
 }  // namespace
 
-std::string sci(double x) {  // std::to_string would print 1e-7 as 0.000000
-  char b[32];
-  std::snprintf(b, sizeof b, "%.3e", x);
-  return b;
-}
-
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const char* filter = argc > 2 ? argv[2] : "";
   const char* isa_filter = argc > 3 ? argv[3] : "";  // substring of the isa name, e.g. "avx512"
   const bool validate_paths = !std::getenv("SD_BENCH_NO_VALIDATE");
-  const bool with_v1 = std::getenv("SD_BENCH_V1") != nullptr;  // also time the v1 driver
   ThreadPool pool(threads);
   // The machine is shared: measure the FMA peak now, on the same threads, and report each
   // figure both absolute and as a fraction of it.
-  const PeakNow peak = measure_peak(pool);
-  std::printf("peak now (%d threads): fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", threads, peak.fp32, peak.bf16);
+  const PeakNow peak = measure_peak_and_print(pool);
   std::string json = "{\"bench\":\"gemm\",\"threads\":" + std::to_string(threads) +
                      ",\"peak_fp32\":" + std::to_string(peak.fp32) +
                      ",\"peak_bf16\":" + std::to_string(peak.bf16) + ",\"results\":[";
@@ -198,23 +171,19 @@ int main(int argc, char** argv) {
       if (isa == Isa::Scalar && s.m * s.n * s.k > (int64_t(1) << 30)) continue;
       for (GemmPrecision pr : {GemmPrecision::F32, GemmPrecision::Bf16}) {
         if (isa == Isa::Avx512Bf16 && pr == GemmPrecision::F32) continue;  // same as avx512
-        for (int driver = 0; driver < (isa >= Isa::Avx512 && with_v1 ? 2 : 1); ++driver) {
-          Variant v{std::string(isa_name(isa)) + (driver ? "-v1" : ""),
-                    pr == GemmPrecision::F32 ? "f32" : "bf16", base};
-          v.fn = driver ? gemm_lab::gemm_v1 : gemm;
-          v.p.isa = isa, v.p.precision = pr;
-          v.err = validate_paths ? validate(s, isa, pr, pool, v.fn) : 0.0;
-          if (s.conv && !driver && pr == GemmPrecision::F32) {  // both conv drivers forced, same run
-            for (const auto& [suffix, whole_b_max] : {std::pair<const char*, int64_t>{"-perK", 0},
-                                                     {"-wholeB", int64_t(1) << 40}}) {
-              Variant w = v;
-              w.isa += suffix;
-              w.p.im2col_whole_b_max = whole_b_max;
-              vs.push_back(std::move(w));
-            }
+        Variant v{isa_name(isa), pr == GemmPrecision::F32 ? "f32" : "bf16", base};
+        v.p.isa = isa, v.p.precision = pr;
+        v.err = validate_paths ? validate(s, isa, pr, pool) : 0.0;
+        if (s.conv && pr == GemmPrecision::F32) {  // both conv drivers forced, same run
+          for (const auto& [suffix, whole_b_max] : {std::pair<const char*, int64_t>{"-perK", 0},
+                                                   {"-wholeB", int64_t(1) << 40}}) {
+            Variant w = v;
+            w.isa += suffix;
+            w.p.im2col_whole_b_max = whole_b_max;
+            vs.push_back(std::move(w));
           }
-          vs.push_back(std::move(v));
         }
+        vs.push_back(std::move(v));
       }
     }
     const PeakNow pk_now = measure_peak(pool);  // load changes by the minute: probe per shape

@@ -33,12 +33,7 @@ for p in "${pids[@]}"; do wait "$p"; done
 pids=()
 link() {  # name main.cpp
   $CXX $CXXFLAGS -Inative -Itest/native -c "$2" -o "$OUT/obj/$1.main.o"
-  extra=()
-  if [ "$1" = bench_gemm ]; then  # lab variants
-    $CXX $CXXFLAGS -Inative -c bench/kernels/gemm/gemm_v1_driver.cpp -o "$OUT/obj/gemm_v1_driver.lab.o"
-    extra+=("$OUT/obj/gemm_v1_driver.lab.o")
-  fi
-  $CXX $CXXFLAGS "$OUT/obj/$1.main.o" "${extra[@]}" "${objs[@]}" -o "$OUT/$1" -lpthread
+  $CXX $CXXFLAGS "$OUT/obj/$1.main.o" "${objs[@]}" -o "$OUT/$1" -lpthread
 }
 for pair in bench_gemm:bench/kernels/gemm/bench_gemm.cpp \
             bench_attention:bench/kernels/attention/bench_attention.cpp \

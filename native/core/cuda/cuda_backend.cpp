@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../error.h"
+#include "../ops.h"
 #include "attention.cuh"
 #include "conv.cuh"
 #include "cuda_util.h"
@@ -28,16 +29,6 @@ constexpr size_t kWeightAlign = 256;
 
 std::string label(const Tensor* t) { return (t->name.empty() ? std::string("<unnamed>") : t->name) + " " + t->shape_str(); }
 std::string mib(size_t bytes) { return std::to_string((bytes + (1 << 19)) >> 20) + " MiB"; }
-
-// Row stride if x [..., K] is a stack of dense rows (inner stride 1, leading dims collapse), else -1.
-int64_t dense_row_stride(const Tensor* x) {
-  const int nd = x->ndim;
-  if (x->stride[nd - 1] != 1 && x->shape[nd - 1] != 1) return -1;
-  if (nd == 1) return x->shape[0];
-  for (int i = 0; i < nd - 2; ++i)
-    if (x->shape[i] != 1 && x->stride[i] != x->stride[i + 1] * x->shape[i + 1]) return -1;
-  return x->shape[nd - 2] == 1 ? x->shape[nd - 1] : x->stride[nd - 2];
-}
 
 int to_int(int64_t v, const char* what) {
   if (v < 0 || v >= (int64_t(1) << 31)) throw Error(std::string("cuda: ") + what + " " + std::to_string(v) + " exceeds the 32-bit kernel limit");
@@ -491,27 +482,24 @@ void CudaBackend::Impl::products(Tensor* t) {
       return;
     }
     case Op::Attention: {
-      Tensor* q = t->src[0];
-      Tensor* k = t->src[1];
-      Tensor* v = t->src[2];
-      const int heads = t->iparam[0];
+      const AttentionGeometry g = attention_geometry(t);
       AttnArgs a;
-      a.q = static_cast<const float*>(dev(q));
-      a.k = static_cast<const float*>(dev(k));
-      a.v = static_cast<const float*>(dev(v));
+      a.q = static_cast<const float*>(dev(g.q));
+      a.k = static_cast<const float*>(dev(g.k));
+      a.v = static_cast<const float*>(dev(g.v));
       a.o = y;
-      a.q_bs = q->stride[0]; a.q_ts = q->stride[1];
-      a.k_bs = k->stride[0]; a.k_ts = k->stride[1];
-      a.v_bs = v->stride[0]; a.v_ts = v->stride[1];
+      a.q_bs = g.q->stride[0]; a.q_ts = g.q->stride[1];
+      a.k_bs = g.k->stride[0]; a.k_ts = g.k->stride[1];
+      a.v_bs = g.v->stride[0]; a.v_ts = g.v->stride[1];
       a.o_ts = t->shape[2]; a.o_bs = t->shape[1] * t->shape[2];
-      a.batch = to_int(q->shape[0], "attention batch");
-      a.heads = heads;
-      a.tq = to_int(q->shape[1], "attention queries");
-      a.tk = to_int(k->shape[1], "attention keys");
-      a.d = to_int(q->shape[2] / heads, "attention head dim");
-      a.dv = to_int(v->shape[2] / heads, "attention value head dim");
-      a.scale = t->fparam[0];
-      a.causal = t->iparam[1] != 0;
+      a.batch = to_int(g.batch, "attention batch");
+      a.heads = int(g.heads);
+      a.tq = to_int(g.tq, "attention queries");
+      a.tk = to_int(g.tk, "attention keys");
+      a.d = to_int(g.head_dim, "attention head dim");
+      a.dv = to_int(g.head_dim_v, "attention value head dim");
+      a.scale = g.scale;
+      a.causal = g.causal;
       const size_t bytes = attention_scratch_bytes(caps, a);
       float* scratch = bytes ? static_cast<float*>(scratch_buf(bytes, kSlotAttention)) : nullptr;
       launch_attention(stream, cfg, caps, a, scratch);

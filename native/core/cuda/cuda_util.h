@@ -42,4 +42,16 @@ inline unsigned grid_for(int64_t n, int threads, int64_t max_blocks = int64_t(1)
   return unsigned(b < max_blocks ? b : max_blocks);
 }
 
+// Launches a grid-stride kernel over n elements (nothing when n <= 0) and checks the launch:
+// launch(grid, count) gets the count as uint32_t when it fits in 31 bits (cheaper index
+// arithmetic in the kernel), else as int64_t, and picks its kernel from decltype(count).
+template <class Launch>
+inline void launch_elements(int64_t n, int threads, const char* kernel_name, Launch&& launch) {
+  if (n <= 0) return;
+  const unsigned grid = grid_for(n, threads);
+  if (n < (int64_t(1) << 31)) launch(grid, uint32_t(n));
+  else launch(grid, n);
+  SD_CUDA_CHECK_LAUNCH(kernel_name);
+}
+
 }  // namespace sd::cuda

@@ -74,25 +74,20 @@ bool same_shape(const Geom4& a, const Geom4& b) {
 
 template <Unary OP, DType D>
 void unary_typed(cudaStream_t st, const void* x, const Geom4& gx, float* y, const Geom4& gy, int64_t n, float s, float b) {
-  const unsigned grid = grid_for(n, kThreads);
   const bool contig = is_dense(gx);
-  if (n < (int64_t(1) << 31)) {
-    if (contig) unary_kernel<OP, D, true, uint32_t><<<grid, kThreads, 0, st>>>(x, gx, gy, y, uint32_t(n), s, b);
-    else unary_kernel<OP, D, false, uint32_t><<<grid, kThreads, 0, st>>>(x, gx, gy, y, uint32_t(n), s, b);
-  } else {
-    if (contig) unary_kernel<OP, D, true, int64_t><<<grid, kThreads, 0, st>>>(x, gx, gy, y, n, s, b);
-    else unary_kernel<OP, D, false, int64_t><<<grid, kThreads, 0, st>>>(x, gx, gy, y, n, s, b);
-  }
-  SD_CUDA_CHECK_LAUNCH("unary_kernel");
+  launch_elements(n, kThreads, "unary_kernel", [&](unsigned grid, auto count) {
+    using I = decltype(count);
+    if (contig) unary_kernel<OP, D, true, I><<<grid, kThreads, 0, st>>>(x, gx, gy, y, count, s, b);
+    else unary_kernel<OP, D, false, I><<<grid, kThreads, 0, st>>>(x, gx, gy, y, count, s, b);
+  });
 }
 
 template <bool MUL, DType DB>
 void binary_typed(cudaStream_t st, const float* a, const Geom4& ga, const void* b, const Geom4& gb, float* y,
                   const Geom4& gy, int64_t n) {
-  const unsigned grid = grid_for(n, kThreads);
-  if (n < (int64_t(1) << 31)) binary_kernel<MUL, DB, uint32_t><<<grid, kThreads, 0, st>>>(a, ga, b, gb, y, gy, uint32_t(n));
-  else binary_kernel<MUL, DB, int64_t><<<grid, kThreads, 0, st>>>(a, ga, b, gb, y, gy, n);
-  SD_CUDA_CHECK_LAUNCH("binary_kernel");
+  launch_elements(n, kThreads, "binary_kernel", [&](unsigned grid, auto count) {
+    binary_kernel<MUL, DB, decltype(count)><<<grid, kThreads, 0, st>>>(a, ga, b, gb, y, gy, count);
+  });
 }
 
 template <bool MUL>
@@ -143,11 +138,9 @@ void launch_binary(cudaStream_t st, bool mul, const float* a, const Geom4& ga, c
 }
 
 void launch_geglu(cudaStream_t st, const float* x, const Geom4& gx, float* y, const Geom4& gy, int64_t n) {
-  if (n <= 0) return;
-  const unsigned grid = grid_for(n, kThreads);
-  if (n < (int64_t(1) << 31)) geglu_kernel<uint32_t><<<grid, kThreads, 0, st>>>(x, gx, y, gy, uint32_t(n));
-  else geglu_kernel<int64_t><<<grid, kThreads, 0, st>>>(x, gx, y, gy, n);
-  SD_CUDA_CHECK_LAUNCH("geglu_kernel");
+  launch_elements(n, kThreads, "geglu_kernel", [&](unsigned grid, auto count) {
+    geglu_kernel<decltype(count)><<<grid, kThreads, 0, st>>>(x, gx, y, gy, count);
+  });
 }
 
 }  // namespace sd::cuda

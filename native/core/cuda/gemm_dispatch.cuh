@@ -66,16 +66,12 @@ void run_gemm(cudaStream_t st, const GemmConfig& cfg, const SA& a, const SB& b, 
       }
       break;
     case Kernel::WmmaBf16:
-      if constexpr ((KERNELS & kWmma) != 0) {
-        gemm_wmma<__nv_bfloat16, SA, SB, Epi><<<grid, kWmmaThreads, 0, st>>>(a, b, epi, M, N, K);
-        SD_CUDA_CHECK_LAUNCH("gemm_wmma<bf16>");
-        return;
-      }
-      break;
     case Kernel::WmmaF16:
       if constexpr ((KERNELS & kWmma) != 0) {
-        gemm_wmma<__half, SA, SB, Epi><<<grid, kWmmaThreads, 0, st>>>(a, b, epi, M, N, K);
-        SD_CUDA_CHECK_LAUNCH("gemm_wmma<f16>");
+        const bool bf16 = kernel == Kernel::WmmaBf16;
+        if (bf16) gemm_wmma<__nv_bfloat16, SA, SB, Epi><<<grid, kWmmaThreads, 0, st>>>(a, b, epi, M, N, K);
+        else gemm_wmma<__half, SA, SB, Epi><<<grid, kWmmaThreads, 0, st>>>(a, b, epi, M, N, K);
+        SD_CUDA_CHECK_LAUNCH(bf16 ? "gemm_wmma<bf16>" : "gemm_wmma<f16>");
         return;
       }
       break;

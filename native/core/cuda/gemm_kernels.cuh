@@ -25,10 +25,11 @@ namespace sd::cuda::gemm_detail {
 
 // ---- sources ------------------------------------------------------------------------------
 
-// Element (r, k) of batch z at p[z*batch_stride + r*ld + k].
-template <DType D>
-struct DenseK {
-  static constexpr bool kRowFastest = false;  // threads walk k: coalesced along contiguous k
+// Element (r, k) of batch z: DenseK at p[z*batch_stride + r*ld + k] (k contiguous), DenseN at
+// p[z*batch_stride + k*ld + r] (rows contiguous). Threads walk the contiguous axis (coalesced).
+template <DType D, bool RowFastest>
+struct Dense {
+  static constexpr bool kRowFastest = RowFastest;
   const void* p;
   int64_t ld, batch_stride;
   int rows, K;
@@ -36,26 +37,19 @@ struct DenseK {
     int64_t off;
     bool ok;
   };
-  __device__ __forceinline__ Ctx ctx(int z, int r) const { return {int64_t(z) * batch_stride + int64_t(r) * ld, r < rows}; }
-  __device__ __forceinline__ float at(const Ctx& c, int k) const { return (c.ok && k < K) ? load_f<D>(p, c.off + k) : 0.0f; }
-};
-
-// Element (r, k) of batch z at p[z*batch_stride + k*ld + r] (rows contiguous).
-template <DType D>
-struct DenseN {
-  static constexpr bool kRowFastest = true;  // threads walk rows: coalesced along contiguous r
-  const void* p;
-  int64_t ld, batch_stride;
-  int rows, K;
-  struct Ctx {
-    int64_t off;
-    bool ok;
-  };
-  __device__ __forceinline__ Ctx ctx(int z, int r) const { return {int64_t(z) * batch_stride + r, r < rows}; }
+  __device__ __forceinline__ Ctx ctx(int z, int r) const {
+    if constexpr (RowFastest) return {int64_t(z) * batch_stride + r, r < rows};
+    else return {int64_t(z) * batch_stride + int64_t(r) * ld, r < rows};
+  }
   __device__ __forceinline__ float at(const Ctx& c, int k) const {
-    return (c.ok && k < K) ? load_f<D>(p, c.off + int64_t(k) * ld) : 0.0f;
+    if constexpr (RowFastest) return (c.ok && k < K) ? load_f<D>(p, c.off + int64_t(k) * ld) : 0.0f;
+    else return (c.ok && k < K) ? load_f<D>(p, c.off + k) : 0.0f;
   }
 };
+template <DType D>
+using DenseK = Dense<D, false>;
+template <DType D>
+using DenseN = Dense<D, true>;
 
 // B[n, k] of a convolution: n = image·out_h·out_w + oy·out_w + ox, k = (c·kh + ky)·kw + kx.
 // x is [N, C, H, W] contiguous f32; zero padding. KH/KW > 0 fix the kernel size at compile time

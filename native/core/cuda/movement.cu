@@ -36,19 +36,15 @@ __global__ void upsample2x_kernel(const float* __restrict__ x, Geom4 gx, float* 
 
 void launch_concat(cudaStream_t st, const float* a, const Geom4& ga, const float* b, const Geom4& gb, float* y,
                    const Geom4& gy, int axis, int64_t len_a, int64_t n) {
-  if (n <= 0) return;
-  const unsigned grid = grid_for(n, kThreads);
-  if (n < (int64_t(1) << 31)) concat_kernel<uint32_t><<<grid, kThreads, 0, st>>>(a, ga, b, gb, y, gy, axis, len_a, uint32_t(n));
-  else concat_kernel<int64_t><<<grid, kThreads, 0, st>>>(a, ga, b, gb, y, gy, axis, len_a, n);
-  SD_CUDA_CHECK_LAUNCH("concat_kernel");
+  launch_elements(n, kThreads, "concat_kernel", [&](unsigned grid, auto count) {
+    concat_kernel<decltype(count)><<<grid, kThreads, 0, st>>>(a, ga, b, gb, y, gy, axis, len_a, count);
+  });
 }
 
 void launch_upsample2x(cudaStream_t st, const float* x, const Geom4& gx, float* y, const Geom4& gy, int64_t n) {
-  if (n <= 0) return;
-  const unsigned grid = grid_for(n, kThreads);
-  if (n < (int64_t(1) << 31)) upsample2x_kernel<uint32_t><<<grid, kThreads, 0, st>>>(x, gx, y, gy, uint32_t(n));
-  else upsample2x_kernel<int64_t><<<grid, kThreads, 0, st>>>(x, gx, y, gy, n);
-  SD_CUDA_CHECK_LAUNCH("upsample2x_kernel");
+  launch_elements(n, kThreads, "upsample2x_kernel", [&](unsigned grid, auto count) {
+    upsample2x_kernel<decltype(count)><<<grid, kThreads, 0, st>>>(x, gx, y, gy, count);
+  });
 }
 
 }  // namespace sd::cuda

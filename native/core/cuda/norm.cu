@@ -164,16 +164,12 @@ void launch_group_norm(cudaStream_t st, const float* x, float* y, int64_t batch,
   SD_CUDA_CHECK_LAUNCH("group_norm_partial_kernel");
   group_norm_stats_kernel<<<grid_for(p.count, 128), 128, 0, st>>>(x, p.span, p.splits, p.count, partial, stats, eps);
   SD_CUDA_CHECK_LAUNCH("group_norm_stats_kernel");
-  const unsigned grid = grid_for(n, kThreads);
   const int64_t per_group = channels / groups;
-  if (n < (int64_t(1) << 31)) {
-    if (silu) group_norm_apply_kernel<uint32_t, true><<<grid, kThreads, 0, st>>>(x, y, uint32_t(channels), uint32_t(per_group), uint32_t(spatial), uint32_t(n), stats, gamma, beta);
-    else group_norm_apply_kernel<uint32_t, false><<<grid, kThreads, 0, st>>>(x, y, uint32_t(channels), uint32_t(per_group), uint32_t(spatial), uint32_t(n), stats, gamma, beta);
-  } else {
-    if (silu) group_norm_apply_kernel<int64_t, true><<<grid, kThreads, 0, st>>>(x, y, channels, per_group, spatial, n, stats, gamma, beta);
-    else group_norm_apply_kernel<int64_t, false><<<grid, kThreads, 0, st>>>(x, y, channels, per_group, spatial, n, stats, gamma, beta);
-  }
-  SD_CUDA_CHECK_LAUNCH("group_norm_apply_kernel");
+  launch_elements(n, kThreads, "group_norm_apply_kernel", [&](unsigned grid, auto count) {
+    using I = decltype(count);
+    if (silu) group_norm_apply_kernel<I, true><<<grid, kThreads, 0, st>>>(x, y, I(channels), I(per_group), I(spatial), count, stats, gamma, beta);
+    else group_norm_apply_kernel<I, false><<<grid, kThreads, 0, st>>>(x, y, I(channels), I(per_group), I(spatial), count, stats, gamma, beta);
+  });
 }
 
 }  // namespace sd::cuda
