@@ -1,5 +1,5 @@
-// Private to the AVX-512 gemm TUs: vectorised packers for the nr = 32 layouts. Included INSIDE
-// the TU's anonymous namespace after gemm_avx512_prims.h and gemm_pack_impl.h.
+// Private to the AVX-512 gemm TUs: vectorised packers for the nr = 32 layouts. Included by
+// gemm_avx512_tu.h INSIDE its anonymous namespace, after gemm_avx512_prims.h and gemm_pack_impl.h.
 
 // ---- fast packers for the 32-column layouts (both AVX-512 kernels have nr = 32) ----------
 // (this part needs gemm_pack_impl.h included first: it uses im2col_row for strided convs)
