@@ -21,12 +21,7 @@ namespace {
 
 #include "attention_avx512_math.h"
 
-inline uint32_t bf16_rne(float f) {  // round to nearest even, NaN stays NaN
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  if ((b & 0x7fffffffu) > 0x7f800000u) return (b >> 16) | 0x40u;
-  return (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
-}
+#include "../dtype_bits.h"  // f32_to_bf16_word (this TU's copy)
 
 #define SD_ATTN_OWN_PACK
 void attention_pack(const AttnPackJob& t) {
@@ -39,8 +34,8 @@ void attention_pack(const AttnPackJob& t) {
     const float* kr = j < bk ? t.k + (t.k0 + j) * t.k_t_stride : nullptr;
     for (int xp = 0; xp < dp / 2; ++xp) {
       const int x = 2 * xp;
-      const uint32_t lo = kr && x < d ? bf16_rne(kr[x]) : 0;
-      const uint32_t hi = kr && x + 1 < d ? bf16_rne(kr[x + 1]) : 0;
+      const uint32_t lo = kr && x < d ? f32_to_bf16_word(kr[x]) : 0;
+      const uint32_t hi = kr && x + 1 < d ? f32_to_bf16_word(kr[x + 1]) : 0;
       kt[xp * kBlockK + j] = lo | (hi << 16);
     }
   }
@@ -48,8 +43,8 @@ void attention_pack(const AttnPackJob& t) {
     const float* v0 = 2 * jp < bk ? t.v + (t.k0 + 2 * jp) * t.v_t_stride : nullptr;
     const float* v1 = 2 * jp + 1 < bk ? t.v + (t.k0 + 2 * jp + 1) * t.v_t_stride : nullptr;
     for (int x = 0; x < dvp; ++x) {
-      const uint32_t lo = v0 && x < dv ? bf16_rne(v0[x]) : 0;
-      const uint32_t hi = v1 && x < dv ? bf16_rne(v1[x]) : 0;
+      const uint32_t lo = v0 && x < dv ? f32_to_bf16_word(v0[x]) : 0;
+      const uint32_t hi = v1 && x < dv ? f32_to_bf16_word(v1[x]) : 0;
       vb[jp * dvp + x] = lo | (hi << 16);
     }
   }
@@ -62,7 +57,7 @@ void q_finalize(float* q, int rows, int64_t ldq, int) {
     float* qr = q + r * ldq;
     uint32_t* w = reinterpret_cast<uint32_t*>(qr);
     for (int64_t i = 0; i < ldq / 2; ++i) {
-      const uint32_t lo = bf16_rne(qr[2 * i]), hi = bf16_rne(qr[2 * i + 1]);
+      const uint32_t lo = f32_to_bf16_word(qr[2 * i]), hi = f32_to_bf16_word(qr[2 * i + 1]);
       w[i] = lo | (hi << 16);
     }
   }
@@ -86,7 +81,7 @@ void pv_block(const float* p, const float* vbf, int64_t ldv, float* o, int64_t l
   alignas(64) uint32_t pp[kBlockQ * kBlockK / 2];
   for (int r = 0; r < rows; ++r)
     for (int jp = 0; jp < kBlockK / 2; ++jp)
-      pp[r * (kBlockK / 2) + jp] = bf16_rne(p[r * kBlockK + 2 * jp]) | (bf16_rne(p[r * kBlockK + 2 * jp + 1]) << 16);
+      pp[r * (kBlockK / 2) + jp] = f32_to_bf16_word(p[r * kBlockK + 2 * jp]) | (f32_to_bf16_word(p[r * kBlockK + 2 * jp + 1]) << 16);
   pv_block_zmm<ZmmBf16Pairs>(pp, vb, ldv, o, ldo, alpha, rows, (bk + 1) / 2, dv);
 }
 
