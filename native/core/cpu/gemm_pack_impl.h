@@ -59,6 +59,14 @@ inline void im2col_row(const Im2col& g, int64_t k, int64_t n0, int cols, float* 
   });
 }
 
+// Elements [k0, k0 + n) of one row of a K-contiguous operand into dst as f32 (bf16-rounded
+// when round_bf16).
+inline void load_row(const DenseView& v, int64_t row, int64_t k0, int n, bool round_bf16, float* dst) {
+  const size_t es = dtype_size_local(v.dtype);
+  cvt_row(static_cast<const char*>(v.data) + (row * v.row_stride + k0) * es, v.dtype, n, dst);
+  if (round_bf16) round_row_bf16(dst, n);
+}
+
 // ---- f32 layouts: A [kc/16][mr][16], B [kc][nr] ----------------------------------------
 
 template <int MR>
@@ -82,10 +90,8 @@ void pack_a_f32(const DenseView& a, int64_t K, int64_t r0, int rows, int64_t k0,
       continue;
     }
     if (r < rows) {
-      const char* src = static_cast<const char*>(a.data) + ((r0 + r) * a.row_stride + k0) * es;
-      cvt_row(src, a.dtype, valid, tmp);
+      load_row(a, r0 + r, k0, valid, round_bf16, tmp);
       for (int t = valid; t < kc; ++t) tmp[t] = 0.0f;
-      if (round_bf16) round_row_bf16(tmp, valid);
     } else {
       for (int t = 0; t < kc; ++t) tmp[t] = 0.0f;
     }
@@ -99,12 +105,9 @@ void pack_b_f32(const DenseView& b, int64_t K, int64_t n0, int cols, int64_t k0,
   float* dst = static_cast<float*>(dst_v);
   alignas(64) float tmp[kMaxKc];
   const int valid = int(K - k0 < kc ? K - k0 : kc);
-  const size_t es = dtype_size_local(b.dtype);
   for (int n = 0; n < NR; ++n) {
     if (n < cols) {
-      const char* src = static_cast<const char*>(b.data) + ((n0 + n) * b.row_stride + k0) * es;
-      cvt_row(src, b.dtype, valid, tmp);
-      if (round_bf16) round_row_bf16(tmp, valid);
+      load_row(b, n0 + n, k0, valid, round_bf16, tmp);
       for (int t = 0; t < valid; ++t) dst[t * NR + n] = tmp[t];
       for (int t = valid; t < kc; ++t) dst[t * NR + n] = 0.0f;
     } else {
