@@ -112,6 +112,30 @@ void validate(const GemmParams& p) {
       throw Error(std::string("gemm: operand dtype ") + dtype_name(op->dtype) + " is not f32/f16/bf16");
 }
 
+// A panels [ip0, ip1) (mr rows each) of K block [k0, k0 + kcb) into a_buf, one after another.
+void pack_a_panels(const GemmKernels& kr, const GemmParams& p, const DenseView& av, int64_t ip0,
+                   int64_t ip1, int64_t k0, int kcb, bool round_bf16, char* a_buf,
+                   int64_t a_panel_bytes) {
+  for (int64_t ip = ip0; ip < ip1; ++ip) {
+    const int rows = int(std::min<int64_t>(kr.mr, p.m - ip * kr.mr));
+    kr.pack_a(av, p.k, ip * kr.mr, rows, k0, kcb, round_bf16, a_buf + (ip - ip0) * a_panel_bytes);
+  }
+}
+
+// The micro-kernel over A panels [ip0, ip1) (packed by pack_a_panels) and the B panel bp of
+// columns [col, col + n_valid); biases only with the first K block.
+void run_kernels(const GemmKernels& kr, const GemmParams& p, int64_t ip0, int64_t ip1, int kcb,
+                 const char* a_buf, int64_t a_panel_bytes, const char* bp, int64_t col, int n_valid,
+                 int flags, bool first) {
+  for (int64_t ip = ip0; ip < ip1; ++ip) {
+    const int64_t row = ip * kr.mr;
+    const int m_valid = int(std::min<int64_t>(kr.mr, p.m - row));
+    kr.kernel(kcb, a_buf + (ip - ip0) * a_panel_bytes, bp, p.c + row * p.c_row_stride + col,
+              p.c_row_stride, m_valid, n_valid, flags, first && p.bias_m ? p.bias_m + row : nullptr,
+              first && p.bias_n ? p.bias_n + col : nullptr);
+  }
+}
+
 // Im2col B (convolutions): per K block, all threads first pack the shared B block (im2col is
 // the expensive packing, so it is done exactly once), then run tasks of (mc rows x a group of
 // panels) that pack their own A block. Measured 1.2-1.5x faster than per-task B packing on the
@@ -185,22 +209,12 @@ void gemm_shared_b_per_kblock(const GemmParams& p, ThreadPool& pool) {
         const int64_t ip0 = mt * mc_panels, ip_end = std::min(m_panels, ip0 + mc_panels);
         const int64_t jp_end = std::min(n_panels, (nt + 1) * ng_panels);
         char* a_buf = a_bufs + thread * a_block_bytes;
-        for (int64_t ip = ip0; ip < ip_end; ++ip) {
-          const int rows = int(std::min<int64_t>(mr, p.m - ip * mr));
-          kr.pack_a(av, p.k, ip * mr, rows, k0, kcb, round_bf16, a_buf + (ip - ip0) * a_panel_bytes);
-        }
+        pack_a_panels(kr, p, av, ip0, ip_end, k0, kcb, round_bf16, a_buf, a_panel_bytes);
         for (int64_t jp = nt * ng_panels; jp < jp_end; ++jp) {
           const int64_t col = j0 + jp * nr;
           const int n_valid = int(std::min<int64_t>(nr, j0 + ncols - col));
           const char* bp = b_buf + jp * b_panel_bytes;
-          for (int64_t ip = ip0; ip < ip_end; ++ip) {
-            const int64_t row = ip * mr;
-            const int m_valid = int(std::min<int64_t>(mr, p.m - row));
-            kr.kernel(kcb, a_buf + (ip - ip0) * a_panel_bytes, bp, p.c + row * p.c_row_stride + col,
-                      p.c_row_stride, m_valid, n_valid, flags,
-                      first && p.bias_m ? p.bias_m + row : nullptr,
-                      first && p.bias_n ? p.bias_n + col : nullptr);
-          }
+          run_kernels(kr, p, ip0, ip_end, kcb, a_buf, a_panel_bytes, bp, col, n_valid, flags, first);
         }
       });
     }
@@ -298,10 +312,7 @@ void gemm(const GemmParams& p, ThreadPool& pool) {
     for (int64_t kb = 0; kb < k_blocks; ++kb) {
       const int64_t k0 = kb * kc;
       const int kcb = int(std::min(kc, k_pad - k0));
-      for (int64_t ip = ip0; ip < ip1; ++ip) {
-        const int rows = int(std::min<int64_t>(mr, p.m - ip * mr));
-        kr.pack_a(av, p.k, ip * mr, rows, k0, kcb, round_bf16, a_buf + (ip - ip0) * a_panel_bytes);
-      }
+      pack_a_panels(kr, p, av, ip0, ip1, k0, kcb, round_bf16, a_buf, a_panel_bytes);
       const bool first = kb == 0;
       const int flags = (first && !p.accumulate) ? 0 : kLoadC;
       for (int64_t jp = jp0; jp < jp1; ++jp) {
@@ -315,14 +326,7 @@ void gemm(const GemmParams& p, ThreadPool& pool) {
         }
         const int64_t col = jp * nr;
         const int n_valid = int(std::min<int64_t>(nr, p.n - col));
-        for (int64_t ip = ip0; ip < ip1; ++ip) {
-          const int64_t row = ip * mr;
-          const int m_valid = int(std::min<int64_t>(mr, p.m - row));
-          kr.kernel(kcb, a_buf + (ip - ip0) * a_panel_bytes, bp, p.c + row * p.c_row_stride + col,
-                    p.c_row_stride, m_valid, n_valid, flags,
-                    first && p.bias_m ? p.bias_m + row : nullptr,
-                    first && p.bias_n ? p.bias_n + col : nullptr);
-        }
+        run_kernels(kr, p, ip0, ip1, kcb, a_buf, a_panel_bytes, bp, col, n_valid, flags, first);
       }
     }
   });

@@ -20,7 +20,7 @@ void cvt_row(const void* src, DType dt, int n, float* dst) {
     int i = 0;
     for (; i + 8 <= n; i += 8)
       _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
-    for (; i < n; ++i) dst[i] = half_to_float(s[i]);
+    for (; i < n; ++i) dst[i] = f16_to_f32(s[i]);
     return;
   }
   cvt_row_scalar(src, dt, n, dst);

@@ -1,5 +1,5 @@
-// Private to the AVX-512 gemm TUs: vectorised packers for the nr = 32 layouts. Included INSIDE
-// the TU's anonymous namespace after gemm_avx512_prims.h and gemm_pack_impl.h.
+// Private to the AVX-512 gemm TUs: vectorised packers for the nr = 32 layouts. Included by
+// gemm_avx512_tu.h INSIDE its anonymous namespace, after gemm_avx512_prims.h and gemm_pack_impl.h.
 
 // ---- fast packers for the 32-column layouts (both AVX-512 kernels have nr = 32) ----------
 // (this part needs gemm_pack_impl.h included first: it uses im2col_row for strided convs)
@@ -24,12 +24,7 @@ inline void im2col_row32(const Im2col& g, int64_t k, int64_t n0, int cols, __m51
   const float* plane = g.image + c * int64_t(g.height) * g.width;
   lo = _mm512_setzero_ps();
   hi = _mm512_setzero_ps();
-  int64_t n = n0;
-  int j = 0;
-  while (j < cols) {
-    const int64_t oy = n / g.out_w;
-    const int ox = int(n - oy * g.out_w);
-    const int len = int(g.out_w - ox < cols - j ? g.out_w - ox : cols - j);
+  for_each_row_run(g, n0, cols, [&](int j, int64_t oy, int ox, int len) {
     const int64_t iy = oy + ky - g.pad_top;
     if (iy >= 0 && iy < g.height) {
       const int ix0 = ox + kx - g.pad_left;
@@ -43,9 +38,7 @@ inline void im2col_row32(const Im2col& g, int64_t k, int64_t n0, int cols, __m51
         hi = _mm512_mask_loadu_ps(hi, __mmask16(bits >> 16), base + 16);
       }
     }
-    j += len;
-    n += len;
-  }
+  });
 }
 
 // Pairs (k0[n] | k1[n] << 16), both rounded to bf16, for 16 columns.
@@ -116,16 +109,10 @@ struct Im2colPanel {
   int64_t c;
   int ky, kx;
   Im2colPanel(const Im2col& gg, int64_t n0, int cols, int64_t k0) : g(gg) {
-    int64_t n = n0;
-    for (int j = 0; j < cols;) {
-      const int64_t y = n / g.out_w;
-      const int x = int(n - y * g.out_w);
-      const int l = g.out_w - x < cols - j ? g.out_w - x : cols - j;
+    for_each_row_run(g, n0, cols, [&](int j, int64_t y, int x, int l) {
       lane0[nseg] = j, len[nseg] = l, oy[nseg] = int(y), ox[nseg] = x;
       ++nseg;
-      j += l;
-      n += l;
-    }
+    });
     const int64_t taps = int64_t(g.kernel_h) * g.kernel_w;
     c = k0 / taps;
     ky = int((k0 % taps) / g.kernel_w);

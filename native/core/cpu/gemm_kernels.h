@@ -9,6 +9,8 @@
 // once for several ISA TUs (gemm_pack_impl.h, gemm_tile_impl.h; attention_impl.h,
 // attention_tiled.h) is #included INSIDE each TU's anonymous namespace, so every copy has
 // internal linkage and is compiled with that TU's flags; no other file includes those headers.
+// Two TUs that differ only in their dot-product intrinsics (gemm_avx512.cpp and
+// gemm_avx512bf16.cpp) share their whole body, gemm_avx512_tu.h, which opens that namespace.
 //
 // Packed layouts (all k beyond K and rows/cols beyond the edge are zero):
 //   f32 kernels  (kstep 16): A panel [kc/16][mr][16] floats, B panel [kc][nr] floats.

@@ -9,18 +9,28 @@ constexpr int kMaxKc = kGemmMaxKc;  // the driver never passes a larger kc
 
 inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
+// Cuts output pixels [n0, n0 + cols) into runs that lie in one output row: f(j, oy, ox, len)
+// for the run at columns [j, j + len), which starts at output pixel (oy, ox).
+template <class F>
+inline void for_each_row_run(const Im2col& g, int64_t n0, int cols, F&& f) {
+  int64_t n = n0;
+  for (int j = 0; j < cols;) {
+    const int64_t oy = n / g.out_w;
+    const int ox = int(n - oy * g.out_w);
+    const int len = int(g.out_w - ox < cols - j ? g.out_w - ox : cols - j);
+    f(j, oy, ox, len);
+    j += len;
+    n += len;
+  }
+}
+
 // Row k of the virtual im2col matrix, columns (output pixels) [n0, n0 + cols): dst[0..cols).
 inline void im2col_row(const Im2col& g, int64_t k, int64_t n0, int cols, float* dst) {
   const int64_t taps = int64_t(g.kernel_h) * g.kernel_w;
   const int64_t c = k / taps;
   const int ky = int((k % taps) / g.kernel_w), kx = int(k % g.kernel_w);
   const float* plane = g.image + c * int64_t(g.height) * g.width;
-  int64_t n = n0;
-  int j = 0;
-  while (j < cols) {
-    const int64_t oy = n / g.out_w;
-    const int ox = int(n - oy * g.out_w);
-    const int len = int(g.out_w - ox < cols - j ? g.out_w - ox : cols - j);
+  for_each_row_run(g, n0, cols, [&](int j, int64_t oy, int ox, int len) {
     const int64_t iy = oy * g.stride + ky - g.pad_top;
     float* d = dst + j;
     if (iy < 0 || iy >= g.height) {
@@ -46,9 +56,15 @@ inline void im2col_row(const Im2col& g, int64_t k, int64_t n0, int cols, float* 
         }
       }
     }
-    j += len;
-    n += len;
-  }
+  });
+}
+
+// Elements [k0, k0 + n) of one row of a K-contiguous operand into dst as f32 (bf16-rounded
+// when round_bf16).
+inline void load_row(const DenseView& v, int64_t row, int64_t k0, int n, bool round_bf16, float* dst) {
+  const size_t es = dtype_size_local(v.dtype);
+  cvt_row(static_cast<const char*>(v.data) + (row * v.row_stride + k0) * es, v.dtype, n, dst);
+  if (round_bf16) round_row_bf16(dst, n);
 }
 
 // ---- f32 layouts: A [kc/16][mr][16], B [kc][nr] ----------------------------------------
@@ -74,10 +90,8 @@ void pack_a_f32(const DenseView& a, int64_t K, int64_t r0, int rows, int64_t k0,
       continue;
     }
     if (r < rows) {
-      const char* src = static_cast<const char*>(a.data) + ((r0 + r) * a.row_stride + k0) * es;
-      cvt_row(src, a.dtype, valid, tmp);
+      load_row(a, r0 + r, k0, valid, round_bf16, tmp);
       for (int t = valid; t < kc; ++t) tmp[t] = 0.0f;
-      if (round_bf16) round_row_bf16(tmp, valid);
     } else {
       for (int t = 0; t < kc; ++t) tmp[t] = 0.0f;
     }
@@ -91,12 +105,9 @@ void pack_b_f32(const DenseView& b, int64_t K, int64_t n0, int cols, int64_t k0,
   float* dst = static_cast<float*>(dst_v);
   alignas(64) float tmp[kMaxKc];
   const int valid = int(K - k0 < kc ? K - k0 : kc);
-  const size_t es = dtype_size_local(b.dtype);
   for (int n = 0; n < NR; ++n) {
     if (n < cols) {
-      const char* src = static_cast<const char*>(b.data) + ((n0 + n) * b.row_stride + k0) * es;
-      cvt_row(src, b.dtype, valid, tmp);
-      if (round_bf16) round_row_bf16(tmp, valid);
+      load_row(b, n0 + n, k0, valid, round_bf16, tmp);
       for (int t = 0; t < valid; ++t) dst[t * NR + n] = tmp[t];
       for (int t = valid; t < kc; ++t) dst[t * NR + n] = 0.0f;
     } else {
@@ -114,13 +125,9 @@ void im2col_panel(const Im2col& g, int64_t K, int64_t k0, int rows, int64_t n0, 
   struct Run { int64_t oy; int ox, len, at; };
   Run runs[NR];
   int n_runs = 0;
-  for (int j = 0; j < cols;) {
-    const int64_t oy = (n0 + j) / g.out_w;
-    const int ox = int(n0 + j - oy * g.out_w);
-    const int len = g.out_w - ox < cols - j ? g.out_w - ox : cols - j;
+  for_each_row_run(g, n0, cols, [&](int j, int64_t oy, int ox, int len) {
     runs[n_runs++] = {oy, ox, len, j};
-    j += len;
-  }
+  });
   const int taps = g.kernel_h * g.kernel_w;
   int64_t c = k0 / taps;
   int ky = int(k0 % taps) / g.kernel_w, kx = int(k0 % taps) % g.kernel_w;
