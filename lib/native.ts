@@ -22,7 +22,7 @@ export interface NativeModel {
   generate(params: object, onStep: ((e: StepEvent) => void) | undefined, cancel: Int32Array): Promise<NativeResult>;
   encodeText(prompt: NativePrompt, clipSkip: number): Promise<Float32Array>;
   dispose(): void;
-  noiseStrip?: (rgb: Uint8Array, width: number, height: number, timesteps: number[], seed: number) => Promise<Buffer[]>;
+  noiseStrip(rgb: Uint8Array, width: number, height: number, timesteps: number[], seed: number): Promise<Buffer[]>;
   addNoise(latent: Float32Array, t: number, noise: Float32Array): Float32Array;
 }
 

@@ -364,14 +364,11 @@ export class StableDiffusion {
 
   /**
    * Forward diffusion q(x_t | x_0) of an image's latent at each timestep (0…999), decoded back
-   * to pixels: what the sampler starts from at each noise level. Needs an addon with noiseStrip.
+   * to pixels: what the sampler starts from at each noise level.
    */
   async noise(image: ImageLike | Uint8Array, options: { timesteps: number[]; seed?: number }): Promise<NoiseImage[]> {
     if (this.#disposed) throw disposedError();
     const handle = this.#handle;
-    if (typeof handle.noiseStrip !== 'function') {
-      throw new SdError('this build of the sd-native addon has no noiseStrip(); rebuild it (npm run build)', 'ERR_SD_UNSUPPORTED');
-    }
     const { timesteps, seed = 0 } = options ?? {};
     if (!Array.isArray(timesteps) || timesteps.length === 0 || timesteps.some((t) => !Number.isInteger(t) || t < 0 || t > 999)) {
       throw new SdError(`timesteps must be a non-empty array of integers between 0 and 999, got ${JSON.stringify(timesteps)}`, 'ERR_SD_INVALID_OPTION');
@@ -384,7 +381,7 @@ export class StableDiffusion {
     return this.#enqueue(async () => {
       let out: Buffer[];
       try {
-        out = await handle.noiseStrip!(rgb.data, rgb.width, rgb.height, timesteps, seed);
+        out = await handle.noiseStrip(rgb.data, rgb.width, rgb.height, timesteps, seed);
       } catch (e) {
         throw fromNative(e, 'ERR_SD_GENERATE');
       }

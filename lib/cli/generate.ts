@@ -22,7 +22,7 @@ export const GENERATE_USAGE = `usage: sd-native generate "<prompt>" [options]
       --clip-skip <n>      1 = last CLIP layer (default), 2 = penultimate
       --init <image.png>   img2img input (its size is the output size unless -W/-H are given)
       --strength <0..1>    img2img denoising strength (default 0.75)
-  -m, --model <file>       checkpoint (.safetensors); default models/sd-native-tiny.safetensors
+  -m, --model <file>       checkpoint (.safetensors); default: the small model (@sd-native/tiny-model)
   -o, --output <file.png>  output (default out.png); a batch writes out.png, out-1.png, …
       --threads <n>        worker threads (default: all)
       --dtype <f32|bf16>   compute precision (default f32)

@@ -7,7 +7,7 @@ import { modelPath } from './model.js';
 export const INFO_USAGE = `usage: sd-native info [<model.safetensors>]
 
 Family, tensor count, dtypes, parameters per component and a rough memory estimate per size,
-read from the file's header (fast: no weights are loaded). Default model: models/sd-native-tiny.safetensors.`;
+read from the file's header (fast: no weights are loaded). Default model: the small model (@sd-native/tiny-model).`;
 
 const COMPONENTS: Array<[prefix: string, label: string]> = [
   ['model.diffusion_model.', 'UNet'],

@@ -12,7 +12,7 @@ import { createServer, type SdServer, type ServerOptions } from './index.js';
 
 export const SERVE_USAGE = `usage: sd-native serve [options]
 
-  -m, --model <file>         checkpoint (.safetensors); default models/sd-native-tiny.safetensors
+  -m, --model <file>         checkpoint (.safetensors); default: the small model (@sd-native/tiny-model)
   -p, --port <n>             TCP port (default 7860; 0: any free port)
       --host <addr>          address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
       --token <secret>       require Authorization: Bearer <secret> (default: $SD_NATIVE_TOKEN, else none)

@@ -5,12 +5,20 @@
 //  - ftfyUnescapeHtml: ftfy 6's stricter unescape_html, run inside fix_text: only '&name;' forms
 //    (plus all-caps variants of lower-case names, e.g. '&EACUTE;' -> 'É') and numeric references.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { packageRoot } from '../package-root.js';
 import { CP1252_HIGH } from './cp1252.js';
-import { HTML5_ENTITIES } from './html_entities.js';
+
+// The WHATWG HTML5 named character references (2231 names without the leading '&'), equal to
+// Python's html.entities.html5; regenerate with
+//   python3 -c "import html.entities,json;print(json.dumps(html.entities.html5,sort_keys=True))"
+const ENTITIES_FILE = join('native', 'data', 'html5_entities.json');
 
 let html5: Map<string, string> | undefined;
 function entities(): Map<string, string> {
-  html5 ??= new Map(Object.entries(HTML5_ENTITIES));
+  html5 ??= new Map(Object.entries(JSON.parse(readFileSync(join(packageRoot, ENTITIES_FILE), 'utf8')) as Record<string, string>));
   return html5;
 }
 

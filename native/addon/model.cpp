@@ -91,6 +91,19 @@ class Job : public Napi::AsyncWorker {
   std::function<Napi::Value(Napi::Env)> result_;
 };
 
+// Queues work on a worker thread; the promise settles with make_result(env) or the error.
+Napi::Value run_job(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> make_result) {
+  auto* job = new Job(env, std::move(work), std::move(make_result));
+  job->Queue();
+  return job->promise();
+}
+
+Napi::Float32Array to_float32(Napi::Env env, const std::vector<float>& values) {
+  auto arr = Napi::Float32Array::New(env, values.size());
+  std::copy(values.begin(), values.end(), arr.Data());
+  return arr;
+}
+
 class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
  public:
   static Napi::FunctionReference* constructor;
@@ -135,10 +148,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     return guarded(env, [&]() -> Napi::Value {
       std::vector<float> l(latent.Data(), latent.Data() + latent.ElementLength());
       std::vector<float> n(noise.Data(), noise.Data() + noise.ElementLength());
-      std::vector<float> out = s->pipeline->add_noise(l, t, n);
-      auto arr = Napi::Float32Array::New(env, out.size());
-      std::copy(out.begin(), out.end(), arr.Data());
-      return arr;
+      return to_float32(env, s->pipeline->add_noise(l, t, n));
     });
   }
 
@@ -155,10 +165,10 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     Napi::Array ts = info[3].As<Napi::Array>();
     auto timesteps = std::make_shared<std::vector<int>>();
     for (uint32_t i = 0; i < ts.Length(); ++i) timesteps->push_back(ts.Get(i).As<Napi::Number>().Int32Value());
-    const uint64_t seed = info.Length() > 4 && info[4].IsNumber() ? uint64_t(info[4].As<Napi::Number>().DoubleValue()) : 0;
+    const uint64_t seed = uint64_t(info[4].As<Napi::Number>().DoubleValue());
     if (image->rgb.size() != size_t(image->width) * size_t(image->height) * 3) throw Napi::Error::New(env, "noiseStrip: rgb must hold width × height × 3 bytes");
     auto out = std::make_shared<std::vector<std::vector<uint8_t>>>();
-    auto* job = new Job(env, [s, image, timesteps, seed, out] {
+    return run_job(env, [s, image, timesteps, seed, out] {
       std::lock_guard<std::mutex> lock(s->busy);
       std::vector<float> z0 = s->pipeline->encode_image(*image, nullptr);
       std::vector<float> noise(z0.size());
@@ -175,26 +185,18 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       for (uint32_t i = 0; i < out->size(); ++i) arr.Set(i, Napi::Buffer<uint8_t>::Copy(e, (*out)[i].data(), (*out)[i].size()));
       return arr;
     });
-    job->Queue();
-    return job->promise();
   }
 
   Napi::Value EncodeText(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto s = live(env);
     auto tokens = std::make_shared<PromptTokens>(read_prompt(info[0].As<Napi::Object>()));
-    int clip_skip = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 1;
+    const int clip_skip = info[1].As<Napi::Number>().Int32Value();
     auto out = std::make_shared<std::vector<float>>();
-    auto* job = new Job(env, [s, tokens, clip_skip, out] {
+    return run_job(env, [s, tokens, clip_skip, out] {
       std::lock_guard<std::mutex> lock(s->busy);
       *out = s->pipeline->encode_text(*tokens, clip_skip);
-    }, [out](Napi::Env e) -> Napi::Value {
-      auto arr = Napi::Float32Array::New(e, out->size());
-      std::copy(out->begin(), out->end(), arr.Data());
-      return arr;
-    });
-    job->Queue();
-    return job->promise();
+    }, [out](Napi::Env e) -> Napi::Value { return to_float32(e, *out); });
   }
 
   Napi::Value Generate(const Napi::CallbackInfo& info) {
@@ -281,7 +283,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       };
     }
     auto result = std::make_shared<GenerateResult>();
-    auto* job = new Job(env, [s, params, init, result, tsfn, has_cb]() mutable {
+    return run_job(env, [s, params, init, result, tsfn, has_cb]() mutable {
       {
         std::lock_guard<std::mutex> lock(s->busy);
         if (!params->should_continue()) result->cancelled = true;
@@ -296,9 +298,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       o.Set("images", images);
       o.Set("width", result->width);
       o.Set("height", result->height);
-      auto latent = Napi::Float32Array::New(e, result->latent.size());
-      std::copy(result->latent.begin(), result->latent.end(), latent.Data());
-      o.Set("latent", latent);
+      o.Set("latent", to_float32(e, result->latent));
       Napi::Array seeds = Napi::Array::New(e, result->seeds.size());
       for (uint32_t i = 0; i < result->seeds.size(); ++i) seeds.Set(i, double(result->seeds[i]));
       o.Set("seeds", seeds);
@@ -309,8 +309,6 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       o.Set("peakActivationBytes", double(result->peak_activation_bytes));
       return o;
     });
-    job->Queue();
-    return job->promise();
   }
 };
 
@@ -330,14 +328,11 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
   opt.prediction = o.string("prediction");
   o.finish();
   auto shared = std::make_shared<Shared>();
-  auto* job = new Job(env, [shared, path, opt] { shared->pipeline = Pipeline::load(path, opt); },
-                      [shared](Napi::Env e) -> Napi::Value {
-                        Napi::Object handle = ModelHandle::constructor->New({});
-                        ModelHandle::Unwrap(handle)->shared = shared;
-                        return handle;
-                      });
-  job->Queue();
-  return job->promise();
+  return run_job(env, [shared, path, opt] { shared->pipeline = Pipeline::load(path, opt); }, [shared](Napi::Env e) -> Napi::Value {
+    Napi::Object handle = ModelHandle::constructor->New({});
+    ModelHandle::Unwrap(handle)->shared = shared;
+    return handle;
+  });
 }
 
 }  // namespace

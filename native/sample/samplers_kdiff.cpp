@@ -68,58 +68,68 @@ bool sample_euler_ancestral(Denoiser& model, float* x, int64_t n, const std::vec
   return true;
 }
 
-bool sample_heun(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams& p) {
-  check_args("heun", x, n, sigmas);
+namespace {
+
+// k-diffusion's sample_heun / sample_dpm_2 loop: churn, first evaluation, an Euler step to the
+// last sigma (0), `second_stage(x, d, sigma_hat, s_next)` to every other one.
+template <typename SecondStage>
+bool churned_second_order(const char* name, Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas,
+                          const SampleParams& p, SecondStage second_stage) {
+  check_args(name, x, n, sigmas);
   const int steps = int(sigmas.size()) - 1;
-  Buf den = buf(n), d = buf(n), eps = buf(n), x_2 = buf(n), d_2 = buf(n);
+  Buf den = buf(n), d = buf(n), eps = buf(n);
   for (int i = 0; i < steps; ++i) {
-    const float sigma_hat = churn("heun", x, n, sigmas, i, p, eps);
+    const float sigma_hat = churn(name, x, n, sigmas, i, p, eps);
     const float s_next = sigmas[size_t(i) + 1];
     model.denoise(x, sigma_hat, den.data());
     to_d(x, den.data(), sigma_hat, d.data(), n);
     if (!report(p, i, steps, x, den.data(), sigmas[size_t(i)])) return false;
-    const float dt = s_next - sigma_hat;
-    if (s_next == 0) {
-      axpy(x, d.data(), dt, n);  // Euler method
-    } else {  // Heun's method
-      for (int64_t k = 0; k < n; ++k) x_2[size_t(k)] = x[k] + d[size_t(k)] * dt;
-      model.denoise(x_2.data(), s_next, den.data());
-      to_d(x_2.data(), den.data(), s_next, d_2.data(), n);
-      for (int64_t k = 0; k < n; ++k) x[k] = x[k] + (d[size_t(k)] + d_2[size_t(k)]) / 2.0f * dt;
-    }
+    if (s_next == 0) axpy(x, d.data(), s_next - sigma_hat, n);  // Euler method
+    else second_stage(x, d.data(), sigma_hat, s_next);
   }
   return true;
 }
 
-bool sample_dpm_2(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams& p) {
-  check_args("dpm_2", x, n, sigmas);
-  const int steps = int(sigmas.size()) - 1;
-  Buf den = buf(n), d = buf(n), eps = buf(n), x_2 = buf(n), d_2 = buf(n);
-  for (int i = 0; i < steps; ++i) {
-    const float sigma_hat = churn("dpm_2", x, n, sigmas, i, p, eps);
-    const float s_next = sigmas[size_t(i) + 1];
-    model.denoise(x, sigma_hat, den.data());
-    to_d(x, den.data(), sigma_hat, d.data(), n);
-    if (!report(p, i, steps, x, den.data(), sigmas[size_t(i)])) return false;
-    if (s_next == 0) {
-      axpy(x, d.data(), s_next - sigma_hat, n);  // Euler method
-    } else {  // DPM-Solver-2: midpoint in log sigma
-      const float sigma_mid = exp_f(lerp_half(log_f(sigma_hat), log_f(s_next)));
-      const float dt_1 = sigma_mid - sigma_hat, dt_2 = s_next - sigma_hat;
-      for (int64_t k = 0; k < n; ++k) x_2[size_t(k)] = x[k] + d[size_t(k)] * dt_1;
-      model.denoise(x_2.data(), sigma_mid, den.data());
-      to_d(x_2.data(), den.data(), sigma_mid, d_2.data(), n);
-      axpy(x, d_2.data(), dt_2, n);
-    }
+// DPM-Solver-2 from sigma to sigma_to, given d at sigma: the midpoint in log sigma.
+struct Dpm2Midpoint {
+  Denoiser& model;
+  int64_t n;
+  Buf den, x_2, d_2;
+  Dpm2Midpoint(Denoiser& m, int64_t count) : model(m), n(count), den(buf(count)), x_2(buf(count)), d_2(buf(count)) {}
+  void operator()(float* x, const float* d, float sigma, float sigma_to) {
+    const float sigma_mid = exp_f(lerp_half(log_f(sigma), log_f(sigma_to)));
+    const float dt_1 = sigma_mid - sigma, dt_2 = sigma_to - sigma;
+    for (int64_t k = 0; k < n; ++k) x_2[size_t(k)] = x[k] + d[k] * dt_1;
+    model.denoise(x_2.data(), sigma_mid, den.data());
+    to_d(x_2.data(), den.data(), sigma_mid, d_2.data(), n);
+    axpy(x, d_2.data(), dt_2, n);
   }
-  return true;
+};
+
+}  // namespace
+
+bool sample_heun(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams& p) {
+  Buf den = buf(n), x_2 = buf(n), d_2 = buf(n);
+  return churned_second_order("heun", model, x, n, sigmas, p, [&](float* xs, const float* d, float sigma_hat, float s_next) {
+    const float dt = s_next - sigma_hat;  // Heun's method
+    for (int64_t k = 0; k < n; ++k) x_2[size_t(k)] = xs[k] + d[k] * dt;
+    model.denoise(x_2.data(), s_next, den.data());
+    to_d(x_2.data(), den.data(), s_next, d_2.data(), n);
+    for (int64_t k = 0; k < n; ++k) xs[k] = xs[k] + (d[k] + d_2[size_t(k)]) / 2.0f * dt;
+  });
+}
+
+bool sample_dpm_2(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams& p) {
+  Dpm2Midpoint midpoint(model, n);
+  return churned_second_order("dpm_2", model, x, n, sigmas, p, midpoint);
 }
 
 bool sample_dpm_2_ancestral(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas,
                             const SampleParams& p) {
   check_args("dpm_2_ancestral", x, n, sigmas);
   const int steps = int(sigmas.size()) - 1;
-  Buf den = buf(n), d = buf(n), x_2 = buf(n), d_2 = buf(n), noise = buf(n);
+  Buf den = buf(n), d = buf(n), noise = buf(n);
+  Dpm2Midpoint midpoint(model, n);
   for (int i = 0; i < steps; ++i) {
     const float s = sigmas[size_t(i)], s_next = sigmas[size_t(i) + 1];
     model.denoise(x, s, den.data());
@@ -129,12 +139,7 @@ bool sample_dpm_2_ancestral(Denoiser& model, float* x, int64_t n, const std::vec
     if (a.sigma_down == 0) {
       axpy(x, d.data(), a.sigma_down - s, n);  // Euler method
     } else {  // DPM-Solver-2 to sigma_down, then noise up to sigma_next
-      const float sigma_mid = exp_f(lerp_half(log_f(s), log_f(a.sigma_down)));
-      const float dt_1 = sigma_mid - s, dt_2 = a.sigma_down - s;
-      for (int64_t k = 0; k < n; ++k) x_2[size_t(k)] = x[k] + d[size_t(k)] * dt_1;
-      model.denoise(x_2.data(), sigma_mid, den.data());
-      to_d(x_2.data(), den.data(), sigma_mid, d_2.data(), n);
-      axpy(x, d_2.data(), dt_2, n);
+      midpoint(x, d.data(), s, a.sigma_down);
       ancestral_noise("dpm_2_ancestral", p, a.sigma_up, x, noise.data(), n);
     }
   }
