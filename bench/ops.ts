@@ -23,7 +23,7 @@ const lastJson = (text: string) => JSON.parse(text.trim().split('\n').filter((l)
 const peakText = execFileSync(peakBin, { encoding: 'utf8' });
 process.stdout.write(peakText);
 const peak = lastJson(peakText);
-const opsText = execFileSync(opsBin, [process.env.REPS ?? '5'], { encoding: 'utf8' });
+const opsText = execFileSync(opsBin, [process.env.SD_NATIVE_REPS ?? '5'], { encoding: 'utf8' });
 process.stdout.write(opsText);
 const ops = lastJson(opsText);
 console.log(JSON.stringify({ bench: 'ops', date: new Date().toISOString(), peak, ops: ops.results }));

@@ -14,14 +14,14 @@ import type { HeldoutSpec } from '../test/helpers/shape-score.js';
 
 const root = resolve(import.meta.dirname, '..');
 const spec = JSON.parse(readFileSync(join(root, 'train', 'heldout_prompts.json'), 'utf8')) as HeldoutSpec;
-const model = process.env.MODEL ?? join(root, 'models', 'sd-native-tiny.safetensors');
-const seeds = (process.env.SEEDS ?? '0,1').split(',').map(Number);
-const samplers = process.env.SAMPLERS ? process.env.SAMPLERS.split(',') : [...SAMPLER_NAMES];
-const steps = Number(process.env.STEPS ?? 20);
-const cfgScale = Number(process.env.CFG ?? 6);
+const model = process.env.SD_NATIVE_MODEL ?? join(root, 'models', 'sd-native-tiny.safetensors');
+const seeds = (process.env.SD_NATIVE_SEEDS ?? '0,1').split(',').map(Number);
+const samplers = process.env.SD_NATIVE_SAMPLERS ? process.env.SD_NATIVE_SAMPLERS.split(',') : [...SAMPLER_NAMES];
+const steps = Number(process.env.SD_NATIVE_STEPS ?? 20);
+const cfgScale = Number(process.env.SD_NATIVE_CFG ?? 6);
 const BAR = { color: 0.9, shape: 0.7, position: 0.8 };
 
-const sd = await StableDiffusion.load(model, { threads: Number(process.env.THREADS ?? 2) });
+const sd = await StableDiffusion.load(model, { threads: Number(process.env.SD_NATIVE_THREADS ?? 2) });
 const cases = heldoutCases(spec, seeds);
 const results: Record<string, { color: number; shape: number; position: number; images: number; seconds: number }> = {};
 console.log(`${model}: ${spec.prompts.length} held-out prompts × seeds ${seeds.join(',')}, ${steps} steps, CFG ${cfgScale}, rng cpu`);

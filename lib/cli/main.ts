@@ -20,7 +20,7 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = {
   info: async (args, io) => (await import('./info.js')).infoCommand(args, io),
   doctor: async (args, io) => (await import('./doctor.js')).doctorCommand(args, io),
   noise: async (args, io) => (await import('./noise.js')).noiseCommand(args, io),
-  serve: async (args, io) => (await import('../server/serve.js')).serveCommand(args, io),
+  serve: async (args, io) => (await import('./serve.js')).serveCommand(args, io),
   build: async (args, io) => (await import('./build.js')).buildCommand(args, io),
 };
 

@@ -5,7 +5,7 @@
 //   import { StableDiffusion } from 'sd-native';
 //   import { createServer } from 'sd-native/server';
 //   const sd = await StableDiffusion.load('model.safetensors');
-//   const app = createServer(sd, { token: process.env.SD_TOKEN, queueSize: 16, batchWindowMs: 50 });
+//   const app = createServer(sd, { token: process.env.SD_NATIVE_TOKEN, queueSize: 16, batchWindowMs: 50 });
 //   await app.listen({ host: '127.0.0.1', port: 7860 });
 //
 // Inside an existing fastify app: `app.register(sdNative, { pipeline: sd, prefix: '/sd' })`.

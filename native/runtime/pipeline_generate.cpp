@@ -96,7 +96,7 @@ std::vector<std::vector<uint8_t>> PipelineImpl::decode_latent(const std::vector<
   Graph g(*backend_, {image});
   g.plan();
   Graph::Profile profile;
-  const char* want_profile = std::getenv("SD_PROFILE");
+  const char* want_profile = std::getenv("SD_NATIVE_PROFILE");
   if (want_profile && *want_profile && *want_profile != '0') g.set_profile(&profile);
   std::vector<std::vector<uint8_t>> out;
   for (int b = 0; b < batch; ++b) {
@@ -192,7 +192,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   UNetRunner& runner = *runner_owner;
   // SD_PROFILE=1 prints where the UNet's time goes (per op kind) to stderr after sampling.
   Graph::Profile profile;
-  const char* want_profile = std::getenv("SD_PROFILE");
+  const char* want_profile = std::getenv("SD_NATIVE_PROFILE");
   if (want_profile && *want_profile && *want_profile != '0') runner.profile = &profile;
   runner.set_latent_shape(c, h, w);
   runner.set_conditioning(std::move(context), int64_t(chunks) * 77, std::move(y));

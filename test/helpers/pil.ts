@@ -1,7 +1,7 @@
 // Pillow as a reference PNG codec (python3 + PIL when installed; tests skip otherwise).
 import { spawnSync } from 'node:child_process';
 
-const PYTHON = process.env.SD_TEST_PYTHON ?? '/usr/bin/python3';
+const PYTHON = process.env.SD_NATIVE_TEST_PYTHON ?? '/usr/bin/python3';
 
 let available: boolean | undefined;
 export function hasPil(): boolean {

@@ -4,7 +4,7 @@
 // test/native/test_cuda.cpp (built with -DSD_CUDA=ON), which skips cleanly without one.
 //
 // Skipped when nvcc is not on PATH, in $CUDA_HOME/bin or /usr/local/cuda/bin. At most two
-// compilers run at once, largest files first. ptxas runs at -O0 (SD_CUDA_CHECK_PTXAS_OPT=3 for
+// compilers run at once, largest files first. ptxas runs at -O0 (SD_NATIVE_CUDA_PTXAS_OPT=3 for
 // the release setting): it still checks every kernel's resources (shared memory, registers)
 // but takes a third of the time on the template-heavy GEMM files (conv: 30 s instead of 96 s
 // of CPU), and this check is about the code compiling, not about its speed.
@@ -32,7 +32,7 @@ interface Job {
 }
 
 function compile(nvcc: string, job: Job, outDir: string): Promise<{ job: Job; code: number; output: string; seconds: number }> {
-  const ptxasOpt = process.env.SD_CUDA_CHECK_PTXAS_OPT ?? '0';
+  const ptxasOpt = process.env.SD_NATIVE_CUDA_PTXAS_OPT ?? '0';
   const args = ['-std=c++17', '-arch=sm_80', `-Xptxas=-O${ptxasOpt}`, '-I', join(root, 'native'), ...job.extra, '-c', job.source,
     '-o', join(outDir, `${basename(job.source)}.o`)];
   const start = Date.now();

@@ -474,7 +474,7 @@ test('closing the server answers waiting and running requests with 503', async (
 });
 
 test('serve command: --help, and flag errors as usage errors', async () => {
-  const { serveCommand, SERVE_USAGE } = await import('../../lib/server/serve.js');
+  const { serveCommand, SERVE_USAGE } = await import('../../lib/cli/serve.js');
   const { UsageError } = await import('../../lib/cli/args.js');
   let out = '';
   const io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: () => true } };

@@ -154,7 +154,7 @@ void compare(const std::vector<float>& got, const std::vector<double>& want, dou
   const double err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
   CHECK_MSG(finite, tag + ": NaN or inf in output");
   CHECK_MSG(err <= tol, tag + ": normalised error " + std::to_string(err) + " > " + std::to_string(tol) + " (max abs " + std::to_string(max_abs) + ")");
-  if (std::getenv("SD_TEST_VERBOSE")) std::printf("%-72s err %.2e\n", tag.c_str(), err);
+  if (std::getenv("SD_NATIVE_TEST_VERBOSE")) std::printf("%-72s err %.2e\n", tag.c_str(), err);
 }
 
 const std::vector<Case>& cases() {

@@ -3,12 +3,12 @@
 //   sd-native serve --model model.safetensors --port 7860 [--host 127.0.0.1] [--token …]
 //                   [--queue 16] [--timeout 300] [--batch-window-ms 50] [--max-batch 8]
 //
-// lib/cli/main.ts wires it as `serve: serveCommand`. The first stdout line is
+// lib/cli/main.ts loads it on demand (fastify loads only for the server). The first stdout line is
 // "listening on http://HOST:PORT" (the real port when --port 0), for scripts and the bench.
 import { isIP } from 'node:net';
 
-import { UsageError, num, parse, processIo, str, type Io } from '../cli/args.js';
-import { createServer, type SdServer, type ServerOptions } from './index.js';
+import { createServer, type SdServer, type ServerOptions } from '../server/index.js';
+import { UsageError, num, parse, processIo, str, type Io } from './args.js';
 
 export const SERVE_USAGE = `usage: sd-native serve [options]
 
@@ -124,7 +124,7 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
     ...(dtype !== undefined ? { dtype: dtype as 'f32' | 'bf16' } : {}),
     ...(quiet ? {} : { log: (line: string) => io.stderr.write(`${line}\n`) }),
     // after the flags: a usage error is reported before a missing model (and the addon loads only now)
-    model: (await import('../cli/model.js')).modelPath(str(v, 'model')),
+    model: (await import('./model.js')).modelPath(str(v, 'model')),
   };
   const t0 = performance.now();
   const server = await serve(options);
