@@ -176,12 +176,6 @@ std::vector<const char*> scheduler_aliases(const std::string& name) {
   return {};
 }
 
-const char* scheduler_name(Scheduler kind) {
-  for (const auto& s : kSchedNames)
-    if (s.kind == kind) return s.name;
-  return "?";
-}
-
 std::vector<std::string> scheduler_names() {
   std::vector<std::string> out;
   for (const auto& s : kSchedNames) out.emplace_back(s.name);

@@ -59,7 +59,6 @@ std::vector<float> sigmas_exponential(int n, float sigma_min, float sigma_max);
 
 // Canonical names ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform")
 // (the aliases below are resolved to them by lib/options.ts from the contract). scheduler_from_name throws sd::Error listing the known names.
-const char* scheduler_name(Scheduler kind);
 Scheduler scheduler_from_name(const std::string& name);
 std::vector<std::string> scheduler_names();
 // Other spellings of a canonical name (A1111 labels, sd.cpp names); empty for an unknown name.
