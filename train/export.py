@@ -1,6 +1,6 @@
 """Export a trained run to one SD1-layout single-file checkpoint (f16 weights, standard safetensors).
 
-    /usr/bin/python3 train/export.py --run train/runs/small --out models/sd-native-tiny.safetensors
+    python3 train/export.py --run train/runs/small --out models/sd-native-tiny.safetensors
 
 Keys: model.diffusion_model.*, first_stage_model.*, cond_stage_model.transformer.text_model.* (+ I64
 embeddings.position_ids [1,77], as real checkpoints carry). Also `load_exported()` for the other scripts.

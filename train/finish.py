@@ -1,6 +1,6 @@
 """After training: export -> reference fixture -> evaluation -> loss plot -> model card. One command:
 
-    nice -n 19 /usr/bin/python3 train/finish.py [--run train/runs/small]
+    nice -n 19 python3 train/finish.py [--run train/runs/small]
 
 Writes models/sd-native-tiny.safetensors, test/fixtures/small_model_reference.safetensors (+ .json),
 train/eval_results.json, models/samples.png, models/loss.png and models/README.md (from train/model_card.md.in).
@@ -18,7 +18,7 @@ ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, HERE)
 import export  # noqa: E402
 import make_reference  # noqa: E402
-import train  # noqa: E402
+from stages import text_phase  # noqa: E402
 
 
 def read_losses(path):
@@ -71,7 +71,7 @@ def plot(rows, history, out):
 
 def shape_phase_note(args, notes):
     """How the shape phase (and the text phase after it) ran, from the command's arguments."""
-    if train.BUDGET_CHANGED in notes and not args.get("text_phase_minutes"):
+    if text_phase.BUDGET_CHANGED in notes and not args.get("text_phase_minutes"):
         return (" The shape phase's segments were started by hand (train/run_notes.md's first section gives the "
                 "commands); the arguments below are the last segment's.")
     if args.get("shape_phase_at", 1.0) >= 1.0 and not args.get("shape_phase_when_placed"):
@@ -93,7 +93,7 @@ def shape_phase_note(args, notes):
         note += (f" After the {args['unet_minutes']:g}-minute budget the text phase continues the shape phase for "
                  f"{args['text_phase_minutes']:g} more minutes with the text encoder "
                  f"{'still frozen' if args.get('text_phase_frozen') else 'training again'}, the phase's "
-                 f"cosine restarted at {train.text_phase_resume_lr_factor():.2f} x its peak (session 16).")
+                 f"cosine restarted at {text_phase.text_phase_resume_lr_factor():.2f} x its peak (session 16).")
     return note
 
 

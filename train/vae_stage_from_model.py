@@ -1,6 +1,6 @@
 """Recreate run `small`'s finished VAE stage from the shipped model, for a checkout without train/runs.
 
-    /usr/bin/python3 train/vae_stage_from_model.py [N_CACHE_IMAGES]
+    python3 train/vae_stage_from_model.py [N_CACHE_IMAGES]
 
 Then `train.py --out DIR --vae-from train/runs/small` trains a UNet stage on it, as every run since session 5 has.
 The shipped f16 VAE upcast to f32 is session 2's rescaled VAE (encode -> decode of the held-out renders scores the
@@ -18,7 +18,9 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import export  # noqa: E402
-import train  # noqa: E402
+from checkpoint import save_ckpt  # noqa: E402
+from stages.latents import build_latent_cache  # noqa: E402
+from stages.vae import vae_ceiling  # noqa: E402
 from threads import set_threads  # noqa: E402
 
 SESSION2_VAE = {"steps": 2131, "step_seconds": 2220.0, "wall_before_cache_s": 38.2 * 60,
@@ -36,10 +38,10 @@ def main():
     _, _, vae, _ = export.load_exported()
     rng = np.random.RandomState(2)
     t0 = time.time()
-    cache = train.build_latent_cache(vae, rng, n_cache)
+    cache = build_latent_cache(vae, rng, n_cache)
     cache_s = time.time() - t0
     torch.save(cache, os.path.join(out, "latents.pt"))
-    ceiling = train.vae_ceiling(vae).tolist()
+    ceiling = vae_ceiling(vae).tolist()
     wall = SESSION2_VAE["wall_before_cache_s"] + cache_s
     st = {"stage": "unet", "step": 0, "elapsed": 0.0, "history": [], "vae": vae.state_dict(),
           "vae_steps": SESSION2_VAE["steps"], "vae_elapsed": SESSION2_VAE["step_seconds"],
@@ -47,7 +49,7 @@ def main():
           "np_rng": rng.get_state(), "torch_rng": torch.get_rng_state(), "wall_used": wall, "cache_seconds": cache_s,
           "notes": f"VAE weights: session 2's run small, read back from the shipped f16 model; latent cache "
                    f"re-encoded in {cache_s:.0f}s; "}
-    train.save_ckpt(os.path.join(out, "ckpt.pt"), st)
+    save_ckpt(os.path.join(out, "ckpt.pt"), st)
     print(json.dumps({"cache_s": round(cache_s), "heldout_recon_accuracy": ceiling, "vae_wall_min": wall / 60}))
 
 
