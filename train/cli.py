@@ -1,5 +1,5 @@
 """train.py's command line: the flags described in flags.json, one argument group per stage, their defaults
-read from the recipe (train/recipe.json, the shipped recipe, unless --recipe names another file)."""
+read from the recipe (train/recipe.json, the shipped recipe; --recipe FILE overrides the values it sets)."""
 import argparse
 import json
 import os
@@ -34,7 +34,8 @@ def add_flag(group, dest, default, spec):
 
 
 def parser(recipe_path=None):
-    values = dict(NOT_RECIPE, **read_recipe(recipe_path or RECIPE))
+    values = dict(NOT_RECIPE, **read_recipe(RECIPE))  # another recipe file may set only some values
+    values.update(read_recipe(recipe_path) if recipe_path else {})
     ap = argparse.ArgumentParser(prog="train.py", usage="%(prog)s --out DIR [options]", formatter_class=lambda prog:
                                  argparse.HelpFormatter(prog, max_help_position=32), description=(
         "Train the sd-native tiny model from scratch: VAE stage, UNet stage, text phase, then train/finish.py "
