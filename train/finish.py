@@ -8,6 +8,7 @@ the model card, models/README.md and packages/tiny-model/README.md (train/model_
 figures). `--card-only` writes just the card from the committed figures.
 """
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -109,6 +110,9 @@ def card(model, ev, figures):
     """The model card's text: train/model_card.md.in filled from the exported file, the evaluation and the run."""
     summ = export.summary(model)
     cfg, p, r, rt = summ["config"], summ["params"], figures["run"], figures["runtime"]
+    if rt.get("model_sha256") != hashlib.sha256(open(model, "rb").read()).hexdigest():  # measured on another file
+        rt = {"settings": "40 steps, CFG 3: not measured on this file yet (`STEPS=40 CFG=3 npm run bench:semantic`)",
+              "colour": "-", "shape": "-", "position": "-", "parity_rel_l2": "- (not measured on this file yet)"}
     table = "\n".join(f"| PyTorch, {ev['steps']} steps, CFG {ev['cfg']:g}, {k} | {v['color']:.3f} | {v['shape']:.3f} | "
                       f"{v['position']:.3f} |" for k, v in ev["samplers"].items())
     return fill(open(os.path.join(HERE, "model_card.md.in")).read(), {
