@@ -17,13 +17,14 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cli  # noqa: E402
-from session import Session  # noqa: E402
-from stages import final, vae as vae_stage  # noqa: E402
-from stages.unet import UNetStage  # noqa: E402
 
 
 def main():
-    s = Session(cli.parse_args())
+    a = cli.parse_args()  # before torch is imported: --help and a bad flag answer at once
+    from session import Session
+    from stages import final, vae as vae_stage
+    from stages.unet import UNetStage
+    s = Session(a)
     vae_stage.reopen_if_longer(s)
     if s.st["stage"] == "vae":
         vae_stage.train_vae(s)
