@@ -1,6 +1,6 @@
 """Seconds per training step of the small model on this CPU, f32 against bf16 autocast.
 
-Issue 4's 90 minutes are a budget of steps: the recipe (train/run_notes.md) needs ~2000 UNet steps of 64 before
+Issue 4's 90 minutes are a budget of steps: the recipe (docs/experiments/2026-11-28-small-model-runs.md) needs ~2000 UNet steps of 64 before
 position is learned and ~2200 more for shape, after a VAE stage of ~37 minutes. On a host without AVX512-BF16
 each step runs in f32; this measures what bf16 autocast would buy on the host it runs on, per stage, with the
 shapes the recipe trains (UNet stage: 32 items and their captions per process; VAE stage: 8 images of 64x64).

@@ -1,7 +1,7 @@
-"""Load the golden tiny SD1 weights (/work/shared/golden) into train/sd_modules.py and reproduce the golden
+"""Load the golden tiny SD1 weights (test/fixtures) into train/sd_modules.py and reproduce the golden
 outputs and intermediates. Exit 0 when every compared tensor has rel-L2 < 1e-5.
 
-    /usr/bin/python3 train/check_against_goldens.py [--golden /work/shared/golden]
+    python3 train/check_against_goldens.py [--golden test/fixtures]
 """
 import argparse
 import json
@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 import st_io  # noqa: E402
 from sd_modules import (CLIP_PREFIX, UNET_PREFIX, VAE_PREFIX, AutoencoderKL, CLIPTextModel,  # noqa: E402
                         UNetModel, timestep_embedding)
@@ -163,7 +164,8 @@ def check_tokenizer(g):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--golden", default="/work/shared/golden")
+    ap.add_argument("--golden", default=os.path.join(HERE, "..", "test", "fixtures"),
+                    help="folder of the goldens (unet_sd1_tiny, vae_tiny, clip_text_tiny, tokenizer_golden.json)")
     a = ap.parse_args()
     torch.set_num_threads(2)
     check_tokenizer(a.golden)

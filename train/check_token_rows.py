@@ -1,5 +1,5 @@
 """Training with UsedTokenRows must give the same weights as training the full token table (run by hand:
-/usr/bin/python3 train/check_token_rows.py). Prints the largest relative difference and the step times."""
+python3 train/check_token_rows.py). Prints the largest relative difference and the step times."""
 import copy
 import os
 import sys
@@ -13,7 +13,7 @@ from tiny_config import CONFIG  # noqa: E402
 from sd_modules import CLIPTextModel, UNetModel  # noqa: E402
 from token_rows import UsedTokenRows  # noqa: E402
 from tokenizer import ClipTokenizer  # noqa: E402
-from train import unet_stage_optimizer  # noqa: E402
+from stages.unet import unet_stage_optimizer  # noqa: E402
 
 
 def train(clip, unet, rows, batches):

@@ -1,7 +1,7 @@
 """Two-process data parallelism for the UNet stage on a 2-core machine.
 
 Why processes and not threads: PyTorch's intra-op threading on this model's small tensors is slower with 2
-threads than with 1 (1.41 vs 0.70 s per step of 32 items, measured in session 4, before threads.py also limited
+threads than with 1 (1.41 vs 0.70 s per step of 32 items on a 2-core machine, before threads.py also limited
 OpenBLAS's own pool, which was part of that slowdown), while two 1-thread processes each keep ~0.75 s per step.
 Every step the peers sum their gradients (one flat gloo all-reduce) and apply the same update, so their weights
 stay identical; rank 0 alone logs, evaluates, checkpoints and exports.

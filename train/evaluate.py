@@ -1,6 +1,6 @@
 """Evaluate the exported model (f16 weights upcast to f32) with the PyTorch samplers on the held-out prompts.
 
-    /usr/bin/python3 train/evaluate.py [--model models/sd-native-tiny.safetensors] [--samplers euler,heun,...]
+    python3 train/evaluate.py [--model models/sd-native-tiny.safetensors] [--samplers euler,heun,...]
 
 Scores colour / shape / position per train/eval_spec.md for every held-out prompt x seed x sampler; writes
 train/eval_results.json and the sample grid models/samples.png.

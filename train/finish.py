@@ -1,13 +1,18 @@
 """After training: export -> reference fixture -> evaluation -> loss plot -> model card. One command:
 
-    nice -n 19 /usr/bin/python3 train/finish.py [--run train/runs/small]
+    nice -n 19 python3 train/finish.py [--run train/runs/small]
 
 Writes models/sd-native-tiny.safetensors, test/fixtures/small_model_reference.safetensors (+ .json),
-train/eval_results.json, models/samples.png, models/loss.png and models/README.md (from train/model_card.md.in).
+train/eval_results.json, models/samples.png, models/loss.png, train/run_figures.json (what the run measured) and
+the model card, models/README.md and packages/tiny-model/README.md (train/model_card.md.in filled from those
+figures). `--card-only` writes just the card from the committed figures.
 """
 import argparse
+import hashlib
 import json
 import os
+import platform
+import subprocess
 import sys
 import time
 
@@ -18,7 +23,6 @@ ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, HERE)
 import export  # noqa: E402
 import make_reference  # noqa: E402
-import train  # noqa: E402
 
 
 def read_losses(path):
@@ -69,135 +73,101 @@ def plot(rows, history, out):
     fig.savefig(out, dpi=90)
 
 
-def shape_phase_note(args, notes):
-    """How the shape phase (and the text phase after it) ran, from the command's arguments."""
-    if train.BUDGET_CHANGED in notes and not args.get("text_phase_minutes"):
-        return (" The shape phase's segments were started by hand (train/run_notes.md's first section gives the "
-                "commands); the arguments below are the last segment's.")
-    if args.get("shape_phase_at", 1.0) >= 1.0 and not args.get("shape_phase_when_placed"):
-        return ""
-    what = (f"every item keeps its signal, with t drawn in [{args['shape_phase_band'][0]}, "
-            f"{args['shape_phase_band'][1]}), plain min-SNR weights and no object weight"
-            + (f", at an lr of its own (cosine from {args['shape_phase_lr']:g})" if args.get("shape_phase_lr") else ""))
-    if args.get("shape_phase_when_placed"):
-        start = (f" Once a position check (Euler 20, CFG 6, the 32 held-out prompts, seed 0, EMA weights; every "
-                 f"{args['shape_phase_check_minutes']:g} UNet minutes from {args['shape_phase_check_from']:g} of the "
-                 f"budget on) reads >= {args['shape_phase_when_placed']:g}, or at {args['shape_phase_at']:g} of the "
-                 f"budget at the latest, the shape phase begins: ")
-    else:
-        start = f" From {args['shape_phase_at']:g} of the stage on, the shape phase: "
-    note = start + what + ": the low-noise steps learn to shape the object the high-noise steps placed (session 9)."
-    if args.get("freeze_text_with_phase"):
-        note += " The text encoder is frozen when it begins."
-    if args.get("text_phase_minutes"):
-        note += (f" After the {args['unet_minutes']:g}-minute budget the text phase continues the shape phase for "
-                 f"{args['text_phase_minutes']:g} more minutes with the text encoder "
-                 f"{'still frozen' if args.get('text_phase_frozen') else 'training again'}, the phase's "
-                 f"cosine restarted at {train.text_phase_resume_lr_factor():.2f} x its peak (session 16).")
-    return note
-
-
-def recipe_note(args, notes=""):
-    """The zero-signal items and data parallelism, where a run used them (the template text predates them)."""
-    if not args.get("zero_frac") and not args.get("snr_floor") and args.get("procs", 1) == 1:
-        return ""
-    return (f"Split over {args.get('procs', 1)} data-parallel processes; a fraction {args.get('zero_frac', 0)} "
-            f"of every batch is drawn at t = 999 with the signal removed (only noise and caption, like the first "
-            f"sampling step) and scored on the clean latent it implies; loss weight clamp(SNR, "
-            f"{args.get('snr_floor', 0)}, {args.get('min_snr')}) / SNR, i.e. an x0 error below SNR "
-            f"{args.get('snr_floor', 0)}. This is what teaches position (train/run_notes.md, sessions 4 and 5)."
-            + (f" The zero-signal fraction falls linearly to {args['zero_frac_end']} over the stage."
-               if args.get("zero_frac_end") not in (None, args.get("zero_frac")) else "")
-            + (f" Latent pixels under an object weigh 1 + {args['obj_weight']} x their cover in the loss (normalised"
-               f" to mean 1 per image; session 6)." if args.get("obj_weight") else "")
-            + shape_phase_note(args, notes)
-            + (f" The text encoder is frozen from {args['freeze_text_at']:g} of the stage on."
-               if args.get("freeze_text_at", 1.0) < 1.0 else ""))
-
-
 def fill(template, values):
     for k, v in values.items():
         template = template.replace("@@" + k + "@@", str(v))
     return template
 
 
+def machine():
+    """The CPU and torch this process runs on, in words."""
+    name = platform.processor() or platform.machine()
+    if os.path.exists("/proc/cpuinfo"):
+        names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+        name = names[0] if names else name
+    return f"{name}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+
+
+def run_figures(final, rows, where):
+    """What the run measured, for train/run_figures.json: budgets, steps, final losses, in-training checks."""
+    tr, args = final["train"], final.get("args") or {}
+    last_v, last_u = (rows["vae"][-1][2] if rows["vae"] else {}), rows["unet"][-5:]
+    return {"machine": where, "date": time.strftime("%Y-%m-%d"),
+            "budgets_min": {"vae": args.get("vae_minutes"), "unet": args.get("unet_minutes"),
+                            "text_phase": args.get("text_phase_minutes", 0.0)},
+            "unet_batch": args.get("unet_batch"),
+            "vae_steps": tr.get("vae_steps"), "vae_minutes": round((tr.get("vae_elapsed") or 0) / 60, 1),
+            "unet_steps": tr.get("unet_steps"), "unet_minutes": round((tr.get("unet_elapsed") or 0) / 60, 1),
+            # the time the training processes ran (a resumed run's pauses are not counted)
+            "wall_minutes": round(tr.get("wall_used", tr.get("wall_total_s", 0)) / 60, 1),
+            "vae_l1": round(last_v.get("l1", float("nan")), 4), "vae_mse": round(last_v.get("mse", float("nan")), 5),
+            "unet_loss": round(sum(r[2]["loss"] for r in last_u) / max(1, len(last_u)), 4),
+            "history": [{"step": h["step"], "minutes": round(h["elapsed"] / 60, 1), "acc": [round(v, 3) for v in h["acc"]]}
+                        for h in tr.get("history") or [] if not h.get("check")]}
+
+
+def card(model, ev, figures):
+    """The model card's text: train/model_card.md.in filled from the exported file, the evaluation and the run."""
+    summ = export.summary(model)
+    cfg, p, r, rt = summ["config"], summ["params"], figures["run"], figures["runtime"]
+    if rt.get("model_sha256") != hashlib.sha256(open(model, "rb").read()).hexdigest():  # measured on another file
+        rt = {"settings": "40 steps, CFG 3: not measured on this file yet (`STEPS=40 CFG=3 npm run bench:semantic`)",
+              "colour": "-", "shape": "-", "position": "-", "parity_rel_l2": "- (not measured on this file yet)"}
+    table = "\n".join(f"| PyTorch, {ev['steps']} steps, CFG {ev['cfg']:g}, {k} | {v['color']:.3f} | {v['shape']:.3f} | "
+                      f"{v['position']:.3f} |" for k, v in ev["samplers"].items())
+    return fill(open(os.path.join(HERE, "model_card.md.in")).read(), {
+        "FILE_MB": f"{summ['file_bytes'] / 1e6:.1f}", "FILE_BYTES": f"{summ['file_bytes']:,}",
+        "CLIP_LAYERS": cfg["clip"]["layers"], "CLIP_WIDTH": cfg["clip"]["width"], "CLIP_HEADS": cfg["clip"]["heads"],
+        "UNET_CH": cfg["unet"]["model_channels"], "UNET_MULT": ", ".join(map(str, cfg["unet"]["channel_mult"])),
+        "UNET_HEADS": cfg["unet"]["num_heads"], "VAE_CH": cfg["vae"]["ch"],
+        "VAE_MULT": ", ".join(map(str, cfg["vae"]["ch_mult"])), "SCALE": cfg["scale_factor"],
+        "P_CLIP": f"{p['clip_text']:,}", "P_UNET": f"{p['unet']:,}", "P_VAE": f"{p['vae']:,}",
+        "P_TOTAL": f"{p['clip_text'] + p['unet'] + p['vae']:,}", "MACHINE": r["machine"], "DATE": r["date"],
+        "B_VAE": f"{r['budgets_min']['vae']:g}", "B_UNET": f"{r['budgets_min']['unet']:g}",
+        "B_TEXT": f"{r['budgets_min']['text_phase']:g}", "UNET_BATCH": r["unet_batch"],
+        "VAE_STEPS": r["vae_steps"], "UNET_STEPS": r["unet_steps"], "WALL_MIN": f"{r['wall_minutes']:.1f}",
+        "VAE_L1": f"{r['vae_l1']:.4f}", "VAE_MSE": f"{r['vae_mse']:.5f}", "UNET_LOSS": f"{r['unet_loss']:.4f}",
+        "EVAL_N": ev["n_prompts"], "EVAL_SEEDS": ", ".join(map(str, ev["seeds"])), "EVAL_TABLE": table,
+        "VAE_PSNR": f"{ev['vae']['psnr_db']:.1f}", "RT_SETTINGS": rt["settings"], "RT_COLOUR": rt["colour"],
+        "RT_SHAPE": rt["shape"], "RT_POSITION": rt["position"], "RT_PARITY": rt["parity_rel_l2"]})
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--run", default=os.path.join(HERE, "runs", "small"))
-    ap.add_argument("--samplers", default="euler,euler_a,heun,dpmpp_2m,ddim")
+    ap = argparse.ArgumentParser(description="After training: export, reference fixture, evaluation, loss plot, "
+                                             "model card.")
+    ap.add_argument("--run", default=os.path.join(HERE, "runs", "small"), help="the run folder (its final.pt)")
+    ap.add_argument("--samplers", default="euler,euler_a,heun,dpmpp_2m,ddim", help="samplers to evaluate")
     ap.add_argument("--skip-eval", action="store_true", help="reuse train/eval_results.json")
+    ap.add_argument("--machine", default=None, help="the training machine in words (default: this one's CPU)")
+    ap.add_argument("--card-only", action="store_true",
+                    help="only write the model card, from the shipped file, eval_results.json and run_figures.json")
     a = ap.parse_args()
     t0 = time.time()
     model = os.path.abspath(export.DEFAULT_OUT)
-    export.export(a.run, model)
-    summ = export.summary(model)
-    print("exported", model, summ["file_bytes"], "bytes", flush=True)
-    ref = make_reference.make(model, os.path.abspath(make_reference.FIX))
-    print("reference", ref["stats"], flush=True)
-    ev_path = os.path.join(HERE, "eval_results.json")
-    if not a.skip_eval:
-        r = os.system(f"{sys.executable} {os.path.join(HERE, 'evaluate.py')} --model {model} --samplers {a.samplers}")
-        if r != 0:
-            raise SystemExit("evaluate.py failed")
-    ev = json.load(open(ev_path))
-    final = torch.load(os.path.join(a.run, "final.pt"))
-    tr = final["train"]
-    rows = read_losses(os.path.join(a.run, "losses.csv"))
-    plot(rows, tr.get("history"), os.path.join(ROOT, "models", "loss.png"))
-    sam = ev["samplers"]
-    table = "\n".join(f"| {k} | {v['color']:.3f} | {v['shape']:.3f} | {v['position']:.3f} | {v['n']} |"
-                      for k, v in sam.items())
-    m = ev["mean_over_samplers"]
-    hist = "\n".join(f"| {h['step']} | {h['elapsed'] / 60:.1f} | {h['acc'][0]:.3f} | {h['acc'][1]:.3f} | {h['acc'][2]:.3f} |"
-                     for h in (tr.get("history") or []))
-    last_v = rows["vae"][-1][2] if rows["vae"] else {}
-    last_u = rows["unet"][-5:]
-    p = summ["params"]
-    vals = {
-        "FILE_MB": f"{summ['file_bytes'] / 1e6:.1f}", "FILE_BYTES": summ["file_bytes"],
-        "P_CLIP": f"{p['clip_text']:,}", "P_UNET": f"{p['unet']:,}", "P_VAE": f"{p['vae']:,}",
-        "P_VAE_ENC": f"{p['vae_encoder']:,}", "P_VAE_DEC": f"{p['vae_decoder']:,}",
-        "P_TOTAL": f"{p['clip_text'] + p['unet'] + p['vae']:,}",
-        # wall_used counts only the time the training processes ran; wall_total_s also spans the pauses of a
-        # run that was resumed later (lA: 650 min between its first start and its end, 125.8 of them training)
-        "WALL_MIN": f"{tr.get('wall_used', tr.get('wall_total_s', 0)) / 60:.1f}",
-        "VAE_STEPS": tr.get("vae_steps"), "VAE_MIN": f"{(tr.get('vae_elapsed') or 0) / 60:.1f}",
-        "UNET_STEPS": tr.get("unet_steps"), "UNET_MIN": f"{(tr.get('unet_elapsed') or 0) / 60:.1f}",
-        "VAE_L1": f"{last_v.get('l1', float('nan')):.4f}", "VAE_MSE": f"{last_v.get('mse', float('nan')):.5f}",
-        "UNET_LOSS": f"{sum(r[2]['loss'] for r in last_u) / max(1, len(last_u)):.4f}",
-        "RESCALE": json.dumps(tr.get("vae_rescale")), "NOTES": (tr.get("notes") or "").rstrip("; ") or "the run was stopped and resumed twice with new arguments (see the status section: the VAE stage was re-opened), so `Arguments` are those of the last segment",
-        "VAE_PSNR": f"{ev['vae']['psnr_db']:.1f}", "VAE_L1_255": f"{ev['vae']['l1_0_255']:.1f}",
-        "LAT_STD": f"{ev['vae']['scaled_latent_std']:.3f}", "LAT_MEAN": f"{ev['vae']['scaled_latent_mean']:.3f}",
-        "EVAL_TABLE": table, "MEAN_C": f"{m['color']:.3f}", "MEAN_S": f"{m['shape']:.3f}", "MEAN_P": f"{m['position']:.3f}",
-        "EVAL_N": ev["n_prompts"], "EVAL_SEEDS": ", ".join(map(str, ev["seeds"])), "EVAL_STEPS": ev["steps"],
-        "EVAL_CFG": ev["cfg"], "HISTORY": hist or "| - | - | - | - | - |",
-        "REF_STD": f"{ref['stats']['latent_std']:.3f}", "ARGS": json.dumps(final.get("args")),
-        "DATE": time.strftime("%Y-%m-%d"),
-        "UNET_HEADS": final["config"]["unet"]["num_heads"],
-        "UNET_DHEAD": " / ".join(str(final["config"]["unet"]["model_channels"] * m // final["config"]["unet"]["num_heads"])
-                                 for m in sorted(set(final["config"]["unet"]["channel_mult"]))),
-        "VAE_CH": final["config"]["vae"]["ch"], "VAE_MULT": final["config"]["vae"]["ch_mult"],
-        "VAE_TOP": final["config"]["vae"]["ch"] * final["config"]["vae"]["ch_mult"][0],
-        "CACHE": (final.get("args") or {}).get("cache_images", "-"),
-        "UNET_LR": (final.get("args") or {}).get("unet_lr", "-"),
-        "UNET_BATCH": (final.get("args") or {}).get("unet_batch", 32),
-        "RECIPE": recipe_note(final.get("args") or {}, tr.get("notes") or ""),
-        "MACHINE": open(os.path.join(HERE, "machine_note.txt")).read().strip()
-        if os.path.exists(os.path.join(HERE, "machine_note.txt")) else "see the note on issue 4",
-        "WHY": open(os.path.join(HERE, "run_notes.md")).read().strip()
-        if os.path.exists(os.path.join(HERE, "run_notes.md")) else "",
-        "STATUS": ("Meets the end-to-end bar (colour >= 0.9, shape >= 0.7, position >= 0.8)."
-                   + (f" Its training took {tr.get('wall_used', 0) / 60:.1f} min, **over issue 4's 90-minute budget**."
-                      if tr.get("wall_used", 0) > 90 * 60 else "")
-                   if m["color"] >= 0.9 and m["shape"] >= 0.7 and m["position"] >= 0.8 else
-                   f"**Below the end-to-end quality bar** (colour >= 0.9, shape >= 0.7, position >= 0.8): mean "
-                   f"colour {m['color']:.3f}, shape {m['shape']:.3f}, position {m['position']:.3f} over the samplers "
-                   f"(chance: 0.1, 0.167, 0.2). It loads as an SD1 checkpoint through the same path as real ones, and the "
-                   f"runtime matches PyTorch on it (reference fixture below)."),
-    }
-    tpl = open(os.path.join(HERE, "model_card.md.in")).read()
-    open(os.path.join(ROOT, "models", "README.md"), "w").write(fill(tpl, vals))
-    print(f"finish done in {time.time() - t0:.0f}s; mean accuracies {m}")
+    figures_path = os.path.join(HERE, "run_figures.json")
+    figures = json.load(open(figures_path))
+    if not a.card_only:
+        export.export(a.run, model)
+        print("exported", model, os.path.getsize(model), "bytes", flush=True)
+        ref = make_reference.make(model, os.path.abspath(make_reference.FIX))
+        print("reference", ref["stats"], flush=True)
+        if not a.skip_eval:
+            r = subprocess.run([sys.executable, os.path.join(HERE, "evaluate.py"), "--model", model,
+                                "--samplers", a.samplers])
+            if r.returncode != 0:
+                raise SystemExit("evaluate.py failed")
+        final = torch.load(os.path.join(a.run, "final.pt"))
+        rows = read_losses(os.path.join(a.run, "losses.csv"))
+        plot(rows, final["train"].get("history"), os.path.join(ROOT, "models", "loss.png"))
+        figures["run"] = run_figures(final, rows, a.machine or machine())
+        with open(figures_path, "w") as f:
+            json.dump(figures, f, indent=1)
+            f.write("\n")
+    text = card(model, json.load(open(os.path.join(HERE, "eval_results.json"))), figures)
+    for folder in ("models", os.path.join("packages", "tiny-model")):
+        if os.path.isdir(os.path.join(ROOT, folder)):
+            open(os.path.join(ROOT, folder, "README.md"), "w").write(text)
+    print(f"finish done in {time.time() - t0:.0f}s")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """PyTorch reference generation from the EXPORTED f16 weights (upcast to f32), for the C++ runtime's e2e check.
 
-    /usr/bin/python3 train/make_reference.py [--model models/sd-native-tiny.safetensors]
+    python3 train/make_reference.py [--model models/sd-native-tiny.safetensors]
         -> test/fixtures/small_model_reference.safetensors (+ .json)
 
 Prompt "a red circle on a white background", negative "", 64x64, k-diffusion Euler, 8 steps

@@ -4,7 +4,7 @@
 Renders of the held-out items, degraded in ways generated pictures are (noise, blur, colour drift, a stray
 blob, an empty canvas), so the cases cover wrong answers and ties as well as clean ones.
 
-    /usr/bin/python3 train/make_scorer_cases.py
+    python3 train/make_scorer_cases.py
 """
 import base64
 import json

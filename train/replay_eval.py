@@ -10,7 +10,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tiny_config import build  # noqa: E402
 from tokenizer import ClipTokenizer  # noqa: E402
-from train import load, quick_eval  # noqa: E402
+from checkpoint import load  # noqa: E402
+from stages.evaluation import quick_eval  # noqa: E402
 
 run = sys.argv[1]
 dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,11 +1,13 @@
 #!/bin/bash
 # GPU replays of CPU recipes (train.py --sim-clock): one VAE stage (or SRC=a run dir with a finished one), then
 # several UNet recipes on it at once under MPS, each scored by replay_eval.py. Usage:
-#   OUT=dir train/replay_sweep.sh END_S VAE_MINUTES VARIANTS_FILE   (a line per variant: name train.py-arguments)
+#   OUT=dir train/replay_sweep.sh END_S VAE_MINUTES VARIANTS_FILE   (a line per variant: name train.py-arguments;
+#   docs/experiments/2026-11-28-replay-variants.txt is an example)
 # END_S: seconds after the start at which unfinished runs stop and are scored from their last checkpoint.
 cd "$(dirname "$0")/.."
 export SD_NATIVE_BPE=$PWD/native/data/bpe_simple_vocab_16e6.txt.gz PYTHONUNBUFFERED=1
-END=${1:-470}; G=train; R=/tmp/g; S=$R/vae; mkdir -p $R
+END=${1:-470}; VARIANTS=${3:?VARIANTS_FILE: a line per variant, name then train.py arguments}
+G=train; R=/tmp/g; S=$R/vae; mkdir -p $R
 nvidia-smi -L; python3 -c "import torch;print(torch.__version__, torch.cuda.is_available())"
 nvidia-cuda-mps-control -d && echo mps on
 if [ -n "$SRC" ]; then S=$SRC; else
@@ -16,7 +18,7 @@ common="--vae-from $S --vae-minutes ${2:-24} --device cuda --sim-clock --procs 1
 start() { local name=$1; shift; echo "$name: $*" >> $R/variants.txt
   ( python3 $G/train.py --out $R/$name $common "$@" > $R/$name.out 2>&1 ) & echo $! > $R/$name.pid; }
 mkdir -p "$OUT"
-while read -r name args; do [ -n "$name" ] && start $name $args; done < "${3:-train/replay_variants.txt}"
+while read -r name args; do [ -n "$name" ] && start $name $args; done < "$VARIANTS"
 t0=$SECONDS
 while [ $SECONDS -lt $END ]; do
   alive=0; for p in $R/*.pid; do kill -0 $(cat $p) 2>/dev/null && alive=1; done

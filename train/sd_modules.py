@@ -5,7 +5,7 @@ the SD1 single-file checkpoint keys without their prefix:
   UNetModel      (CompVis) -> model.diffusion_model.*
   AutoencoderKL  (CompVis) -> first_stage_model.*
 
-Validated against /work/shared/golden by train/check_against_goldens.py.
+Validated against the goldens in test/fixtures by train/check_against_goldens.py.
 """
 import math
 

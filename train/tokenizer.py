@@ -1,6 +1,6 @@
 """CLIP byte-level BPE tokenizer (the algorithm of openai/CLIP SimpleTokenizer, written anew).
 
-Exact for plain ASCII text (checked against /work/shared/golden/tokenizer_golden.json by
+Exact for plain ASCII text (checked against test/fixtures/tokenizer_golden.json by
 check_against_goldens.py). Non-ASCII text is approximated (no ftfy, Python `re` letter classes).
 """
 import gzip
@@ -8,7 +8,8 @@ import html
 import os
 import re
 
-DEFAULT_VOCAB = os.environ.get("SD_NATIVE_BPE", "/work/shared/data/bpe_simple_vocab_16e6.txt.gz")
+DEFAULT_VOCAB = os.environ.get("SD_NATIVE_BPE", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "native",
+                                                             "data", "bpe_simple_vocab_16e6.txt.gz"))
 SOT, EOT = 49406, 49407
 
 

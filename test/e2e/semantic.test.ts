@@ -50,7 +50,7 @@ for (const sampler of ['euler', 'dpmpp_2m'] as const) {
 // Every sampler the pipeline ships, at the settings the model records in its file (and generate() uses by
 // default; models/README.md), judged against the prompts' own labels (PyTorch's evaluation covers 5 samplers
 // at 20 steps, CFG 6): the whole bar. At 30 steps, CFG 4, LMS (a 4th-order multistep method) gets 57 of 64
-// colours right on this small model's rough eps surface; at 40 it gets 64 (train/run_notes.md, sessions 14-15).
+// colours right on this small model's rough eps surface; at 40 it gets 64 (docs/experiments/2026-11-28-small-model-runs.md, sessions 14-15).
 const recorded = inspect(modelFile).metadata;
 const settings = { steps: Number(recorded['sd_native.steps'] ?? 20), cfgScale: Number(recorded['sd_native.cfg_scale'] ?? 7) };
 for (const sampler of SAMPLER_NAMES) {
