@@ -15,23 +15,15 @@ namespace {
 #define SD_ATTN_GENERIC_HELPERS_ONLY
 #include "attention_generic.h"  // q_finalize, row_max, round_row_bf16
 
+#include "vec_acc.h"
+
 // The f32 vector ops of attention_rows.h on ymm registers (8 lanes).
-struct YmmF32 {
-  using E = float;
-  using V = __m256;
-  using A = __m256;
-  static constexpr int kPer = 1, kLanes = 8;
-  static V load(const E* p) { return _mm256_load_ps(p); }
-  static V bcast(const E* p) { return _mm256_broadcast_ss(p); }
-  static A madd(A acc, V a, V b) { return _mm256_fmadd_ps(a, b, acc); }
-  static A zero() { return _mm256_setzero_ps(); }
+struct YmmAcc : VecAcc<F32x8> {
   static A set1(float x) { return _mm256_set1_ps(x); }
-  static A loadf(const float* p) { return _mm256_load_ps(p); }
-  static void storef(float* p, A x) { _mm256_store_ps(p, x); }
-  static A mul(A a, A b) { return _mm256_mul_ps(a, b); }
   static A fmadd(A a, A b, A c) { return _mm256_fmadd_ps(a, b, c); }
   static A fnmadd(A a, A b, A c) { return _mm256_fnmadd_ps(a, b, c); }
 };
+using YmmF32 = F32Dot<YmmAcc>;
 
 #include "attention_rows.h"  // s_rows, pv_rows, exp_reduced
 

@@ -17,23 +17,6 @@ namespace {
 #define SD_ATTN_GENERIC_HELPERS_ONLY
 #include "attention_generic.h"  // q_finalize, row_max, round_row_bf16
 
-// The f32 vector ops of attention_rows.h on q registers (4 lanes).
-struct QF32 {
-  using E = float;
-  using V = float32x4_t;
-  using A = float32x4_t;
-  static constexpr int kPer = 1, kLanes = 4;
-  static A zero() { return vdupq_n_f32(0.0f); }
-  static A set1(float x) { return vdupq_n_f32(x); }
-  static A loadf(const float* p) { return vld1q_f32(p); }
-  static void storef(float* p, A x) { vst1q_f32(p, x); }
-  static A mul(A a, A b) { return vmulq_f32(a, b); }
-  static A fmadd(A a, A b, A c) { return vfmaq_f32(c, a, b); }
-  static A fnmadd(A a, A b, A c) { return vfmsq_f32(c, a, b); }
-};
-
-#include "attention_rows.h"  // s_rows, pv_rows, exp_reduced
-
 // acc[r][0..3] += lane L of a[r] times the four vectors at m (one row of 16 keys or columns).
 // Always inlined: out of line, the accumulators passed by reference live in memory.
 #define SD_INLINE inline __attribute__((always_inline))
@@ -80,6 +63,18 @@ SD_INLINE void fma_rows(float32x4_t (&acc)[R][4], const float* a, int64_t lda, c
     }
   }
 }
+
+#include "vec_acc.h"
+
+// The f32 vector ops of attention_rows.h on q registers (4 lanes).
+struct QAcc : VecAcc<float32x4_t> {
+  static A set1(float x) { return vdupq_n_f32(x); }
+  static A fmadd(A a, A b, A c) { return vfmaq_f32(c, a, b); }
+  static A fnmadd(A a, A b, A c) { return vfmsq_f32(c, a, b); }
+};
+using QF32 = F32Dot<QAcc>;
+
+#include "attention_rows.h"  // s_rows, pv_rows, exp_reduced
 
 // q.k^T and p.v take a from vector lanes (fma_rows) rather than broadcasts.
 template <>

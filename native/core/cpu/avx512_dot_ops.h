@@ -5,30 +5,19 @@
 //   static V bcast(const E* p);                 // *p in every lane
 //   static __m512 madd(__m512 acc, V a, V b);   // acc + a * b, lane by lane (pairs: both halves)
 //   kPer: k values per element (1 or 2).
-// Both share the f32 accumulator ops of ZmmAcc (A, kLanes, zero ... fnmadd: attention_rows.h).
+// ZmmF32 is F32Dot over ZmmAcc (vec_acc.h); ZmmBf16Pairs shares ZmmAcc's f32 accumulators.
 // Included INSIDE the TU's anonymous namespace after <immintrin.h>, <cstdint> and <cstring>;
 // ZmmBf16Pairs only where the TU is compiled with -mavx512bf16.
 
-struct ZmmAcc {
-  using A = __m512;
-  static constexpr int kLanes = 16;
-  static A zero() { return _mm512_setzero_ps(); }
+#include "vec_acc.h"
+
+struct ZmmAcc : VecAcc<F32x16> {
   static A set1(float x) { return _mm512_set1_ps(x); }
-  static A loadf(const float* p) { return _mm512_load_ps(p); }
-  static void storef(float* p, A x) { _mm512_store_ps(p, x); }
-  static A mul(A a, A b) { return _mm512_mul_ps(a, b); }
   static A fmadd(A a, A b, A c) { return _mm512_fmadd_ps(a, b, c); }
   static A fnmadd(A a, A b, A c) { return _mm512_fnmadd_ps(a, b, c); }
 };
 
-struct ZmmF32 : ZmmAcc {
-  using E = float;
-  using V = __m512;
-  static constexpr int kPer = 1;
-  static V load(const E* p) { return _mm512_load_ps(p); }
-  static V bcast(const E* p) { return _mm512_set1_ps(*p); }
-  static __m512 madd(__m512 acc, V a, V b) { return _mm512_fmadd_ps(a, b, acc); }
-};
+using ZmmF32 = F32Dot<ZmmAcc>;
 
 #ifdef __AVX512BF16__
 struct ZmmBf16Pairs : ZmmAcc {
