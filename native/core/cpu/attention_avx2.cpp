@@ -18,7 +18,7 @@ namespace {
 #include "vec_acc.h"
 
 // The f32 vector ops of attention_rows.h on ymm registers (8 lanes).
-struct YmmAcc : VecAcc<F32x8> {
+struct YmmAcc : VecAcc<Vec8f> {
   static A set1(float x) { return _mm256_set1_ps(x); }
   static A fmadd(A a, A b, A c) { return _mm256_fmadd_ps(a, b, c); }
   static A fnmadd(A a, A b, A c) { return _mm256_fnmadd_ps(a, b, c); }

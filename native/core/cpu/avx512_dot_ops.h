@@ -11,7 +11,7 @@
 
 #include "vec_acc.h"
 
-struct ZmmAcc : VecAcc<F32x16> {
+struct ZmmAcc : VecAcc<Vec16f> {
   static A set1(float x) { return _mm512_set1_ps(x); }
   static A fmadd(A a, A b, A c) { return _mm512_fmadd_ps(a, b, c); }
   static A fnmadd(A a, A b, A c) { return _mm512_fnmadd_ps(a, b, c); }
