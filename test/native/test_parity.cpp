@@ -2,6 +2,7 @@
 // CLIP and OpenCLIP code) loaded as checkpoints through the same code as real ones, every output
 // and named intermediate compared by rel-L2 (limit 1e-4 in f32; we reach ~1e-6).
 #include <cmath>
+#include <map>
 #include <memory>
 
 #include "core/cpu/cpu_backend.h"
@@ -63,45 +64,43 @@ void vae_case() {
   model::Weights w(f, wctx, "first_stage_model.");
   model::Vae vae(w);
   golden::Watch watch{*f, {}, kTol, file, {}};
+  // Plans out's graph, writes data into in, runs it and compares the named nodes with goldens.
+  auto compare = [&](Tensor* in, Tensor* out, const std::vector<float>& data,
+                     std::multimap<std::string, std::string> node_to_key) {
+    cpu::CpuBackend backend;
+    Graph g(backend, {out});
+    g.plan();
+    write(in, data);
+    watch.node_to_key = std::move(node_to_key);
+    watch.attach(g);
+    g.compute();
+    watch.require_all_seen();
+  };
   {
     Context ctx;
     Tensor* img = ctx.new_tensor(DType::F32, {1, 3, 32, 32}, "image");
-    Tensor* moments = vae.encode(ctx, img);
-    cpu::CpuBackend backend;
-    Graph g(backend, {moments});
-    g.plan();
-    write(img, golden::floats(*f, "golden.input.image"));
-    watch.node_to_key = {{"vae.encoder.conv_in", "golden.intermediate.encoder.conv_in.out"},
-                         {"vae.encoder.down.0.downsample", "golden.intermediate.encoder.first_downsample.out"},
-                         {"vae.encoder.mid.attn_1", "golden.intermediate.encoder.mid.attn_1.out"},
-                         {"vae.encoder.out", "golden.intermediate.encoder.out"},
-                         {"vae.moments", "golden.output.moments"}};
-    watch.attach(g);
-    g.compute();
-    watch.require_all_seen();
+    compare(img, vae.encode(ctx, img), golden::floats(*f, "golden.input.image"),
+            {{"vae.encoder.conv_in", "golden.intermediate.encoder.conv_in.out"},
+             {"vae.encoder.down.0.downsample", "golden.intermediate.encoder.first_downsample.out"},
+             {"vae.encoder.mid.attn_1", "golden.intermediate.encoder.mid.attn_1.out"},
+             {"vae.encoder.out", "golden.intermediate.encoder.out"},
+             {"vae.moments", "golden.output.moments"}});
   }
-  for (const char* which : {"z", "z_scaled"}) {
+  const std::vector<float> z_in = golden::floats(*f, "golden.input.z");
+  std::vector<float> z_scaled = z_in;
+  for (float& v : z_scaled) v /= 0.18215f;
+  const std::multimap<std::string, std::string> decode_keys = {
+      {"vae.post_quant_conv", "golden.intermediate.post_quant_conv.out"},
+      {"vae.decoder.conv_in", "golden.intermediate.decoder.conv_in.out"},
+      {"vae.decoder.mid.attn_1", "golden.intermediate.decoder.mid.attn_1.out"},
+      {"vae.decoder.up.1.upsample", "golden.intermediate.decoder.first_upsample.out"},
+      {"vae.decoded", "golden.output.decoded"}};
+  for (const bool scaled : {false, true}) {
     Context ctx;
     Tensor* z = ctx.new_tensor(DType::F32, {1, 4, 16, 16}, "z");
-    Tensor* image = vae.decode(ctx, z);
-    cpu::CpuBackend backend;
-    Graph g(backend, {image});
-    g.plan();
-    std::vector<float> zin = golden::floats(*f, "golden.input.z");
-    if (std::string(which) == "z_scaled") for (float& v : zin) v /= 0.18215f;
-    write(z, zin);
-    if (std::string(which) == "z") {
-      watch.node_to_key = {{"vae.post_quant_conv", "golden.intermediate.post_quant_conv.out"},
-                           {"vae.decoder.conv_in", "golden.intermediate.decoder.conv_in.out"},
-                           {"vae.decoder.mid.attn_1", "golden.intermediate.decoder.mid.attn_1.out"},
-                           {"vae.decoder.up.1.upsample", "golden.intermediate.decoder.first_upsample.out"},
-                           {"vae.decoded", "golden.output.decoded"}};
-    } else {
-      watch.node_to_key = {{"vae.decoded", "golden.output.decoded_from_scaled"}};
-    }
-    watch.attach(g);
-    g.compute();
-    watch.require_all_seen();
+    compare(z, vae.decode(ctx, z), scaled ? z_scaled : z_in,
+            scaled ? std::multimap<std::string, std::string>{{"vae.decoded", "golden.output.decoded_from_scaled"}}
+                   : decode_keys);
   }
   std::printf("%s: %zu tensors compared, worst rel L2 %.2e\n", file, watch.errors.size(), watch.worst());
 }

@@ -52,16 +52,10 @@ struct Variant {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
-  const char* filter = argc > 2 ? argv[2] : "";
-  const char* isa_filter = argc > 3 ? argv[3] : "";
+  const auto [threads, filter, isa_filter] = lab::args(argc, argv);
   ThreadPool pool(threads);
   const PeakNow peak = measure_peak_and_print(pool);
-  std::string json = "{\"bench\":\"attention\",\"threads\":" + std::to_string(threads) +
-                     ",\"peak_fp32\":" + std::to_string(peak.fp32) + ",\"results\":[";
-  bool first = true;
-  std::printf("%-28s %-11s %-5s %9s %9s %9s %9s %7s\n", "shape", "isa", "prec", "med ms",
-              "med GF/s", "best GF/s", "rel_l2", "%peak");
+  lab::Report report("attention", threads, 11, {{"peak_fp32", peak.fp32}});
   for (const Shape& s : kShapes) {
     if (!std::strstr(s.name, filter)) continue;
     const int64_t width = s.heads * s.d;
@@ -121,22 +115,10 @@ int main(int argc, char** argv) {
       if (round >= 2 && now() - start > 4.0) break;
     }
     for (auto& var : vs) {
-      std::sort(var.times.begin(), var.times.end());
-      const double med = var.times[var.times.size() / 2], best = var.times[0];
       const char* prn = var.pr == GemmPrecision::F32 ? "f32" : "bf16";
       const double pk = var.pr == GemmPrecision::Bf16 && var.isa == Isa::Avx512Bf16 ? pk_now.bf16 : pk_now.fp32;
-      std::printf("%-28s %-11s %-5s %9.3f %9.2f %9.2f %9.1e %6.0f%%\n", s.name, isa_name(var.isa), prn,
-                  med * 1e3, flops / med * 1e-9, flops / best * 1e-9, var.err,
-                  pk > 0 ? 100 * flops / med * 1e-9 / pk : 0.0);
-      std::fflush(stdout);
-      json += std::string(first ? "" : ",") + "{\"shape\":\"" + s.name + "\",\"isa\":\"" +
-              isa_name(var.isa) + "\",\"prec\":\"" + prn + "\",\"median_ms\":" + std::to_string(med * 1e3) +
-              ",\"gflops\":" + std::to_string(flops / med * 1e-9) + ",\"best_gflops\":" +
-              std::to_string(flops / best * 1e-9) + ",\"rel_l2\":" + sci(var.err) +
-              ",\"peak_now\":" + std::to_string(pk) + "}";
-      first = false;
+      report.add(s.name, isa_name(var.isa), prn, var.times, flops, var.err, pk);
     }
   }
-  json += "]}";
-  std::printf("%s\n", json.c_str());
+  report.print();
 }

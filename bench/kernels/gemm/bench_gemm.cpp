@@ -143,20 +143,13 @@ void time_round_robin(std::vector<Variant>& vs, ThreadPool& pool, double budget)
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
-  const char* filter = argc > 2 ? argv[2] : "";
-  const char* isa_filter = argc > 3 ? argv[3] : "";  // substring of the isa name, e.g. "avx512"
+  const auto [threads, filter, isa_filter] = lab::args(argc, argv);  // isa_filter: e.g. "avx512"
   const bool validate_paths = !std::getenv("SD_BENCH_NO_VALIDATE");
   ThreadPool pool(threads);
   // The machine is shared: measure the FMA peak now, on the same threads, and report each
   // figure both absolute and as a fraction of it.
   const PeakNow peak = measure_peak_and_print(pool);
-  std::string json = "{\"bench\":\"gemm\",\"threads\":" + std::to_string(threads) +
-                     ",\"peak_fp32\":" + std::to_string(peak.fp32) +
-                     ",\"peak_bf16\":" + std::to_string(peak.bf16) + ",\"results\":[";
-  bool first = true;
-  std::printf("%-28s %-13s %-5s %9s %9s %9s %9s %7s\n", "shape", "isa", "prec", "med ms",
-              "med GF/s", "best GF/s", "rel_l2", "%peak");
+  lab::Report report("gemm", threads, 13, {{"peak_fp32", peak.fp32}, {"peak_bf16", peak.bf16}});
   for (const Shape& s : kShapes) {
     if (!std::strstr(s.name, filter)) continue;
     Buffers buf;
@@ -189,21 +182,9 @@ int main(int argc, char** argv) {
     const PeakNow pk_now = measure_peak(pool);  // load changes by the minute: probe per shape
     time_round_robin(vs, pool, 3.0);
     for (auto& v : vs) {
-      std::sort(v.times.begin(), v.times.end());
-      const double med = v.times[v.times.size() / 2], best = v.times[0];
       const double pk = v.prec == "bf16" && v.isa.rfind("avx512bf16", 0) == 0 ? pk_now.bf16 : pk_now.fp32;
-      std::printf("%-28s %-13s %-5s %9.3f %9.2f %9.2f %9.1e %6.0f%%\n", s.name, v.isa.c_str(),
-                  v.prec.c_str(), med * 1e3, flops / med * 1e-9, flops / best * 1e-9, v.err,
-                  pk > 0 ? 100 * flops / med * 1e-9 / pk : 0.0);
-      std::fflush(stdout);
-      json += std::string(first ? "" : ",") + "{\"shape\":\"" + s.name + "\",\"isa\":\"" + v.isa +
-              "\",\"prec\":\"" + v.prec + "\",\"median_ms\":" + std::to_string(med * 1e3) +
-              ",\"gflops\":" + std::to_string(flops / med * 1e-9) +
-              ",\"best_gflops\":" + std::to_string(flops / best * 1e-9) +
-              ",\"rel_l2\":" + sci(v.err) + ",\"peak_now\":" + std::to_string(pk) + "}";
-      first = false;
+      report.add(s.name, v.isa, v.prec, v.times, flops, v.err, pk);
     }
   }
-  json += "]}";
-  std::printf("%s\n", json.c_str());
+  report.print();
 }

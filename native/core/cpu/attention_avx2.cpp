@@ -15,77 +15,29 @@ namespace {
 #define SD_ATTN_GENERIC_HELPERS_ONLY
 #include "attention_generic.h"  // q_finalize, row_max, round_row_bf16
 
+#include "vec_acc.h"
+
+// The f32 vector ops of attention_rows.h on ymm registers (8 lanes).
+struct YmmAcc : VecAcc<Vec8f> {
+  static A set1(float x) { return _mm256_set1_ps(x); }
+  static A fmadd(A a, A b, A c) { return _mm256_fmadd_ps(a, b, c); }
+  static A fnmadd(A a, A b, A c) { return _mm256_fnmadd_ps(a, b, c); }
+};
+using YmmF32 = F32Dot<YmmAcc>;
+
+#include "attention_rows.h"  // s_rows, pv_rows, exp_reduced
+
+using TileOps = YmmF32;
 constexpr int kSRows = 2, kSCols = 32, kPvRows = 4, kPvKeyStep = 1;
-
-template <int R>
-void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d, float scale_f) {
-  const __m256 scale = _mm256_set1_ps(scale_f);
-  __m256 acc[R][4];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_ps();
-  for (int x = 0; x < d; ++x) {
-    const float* kr = kt + x * kBlockK;
-    const __m256 k0 = _mm256_load_ps(kr), k1 = _mm256_load_ps(kr + 8),
-                 k2 = _mm256_load_ps(kr + 16), k3 = _mm256_load_ps(kr + 24);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const __m256 qb = _mm256_broadcast_ss(q + r * ldq + x);
-      acc[r][0] = _mm256_fmadd_ps(qb, k0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(qb, k1, acc[r][1]);
-      acc[r][2] = _mm256_fmadd_ps(qb, k2, acc[r][2]);
-      acc[r][3] = _mm256_fmadd_ps(qb, k3, acc[r][3]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int v = 0; v < 4; ++v) _mm256_store_ps(s + r * kBlockK + v * 8, _mm256_mul_ps(acc[r][v], scale));
-}
-
-template <int R>
-void pv_rows(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo,
-             const float* alpha, int bk) {
-  __m256 acc[R][2];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    const __m256 a = _mm256_set1_ps(alpha[r]);
-    acc[r][0] = _mm256_mul_ps(a, _mm256_load_ps(o + r * ldo));
-    acc[r][1] = _mm256_mul_ps(a, _mm256_load_ps(o + r * ldo + 8));
-  }
-  for (int j = 0; j < bk; ++j) {
-    const __m256 v0 = _mm256_load_ps(v + j * ldv), v1 = _mm256_load_ps(v + j * ldv + 8);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const __m256 pb = _mm256_broadcast_ss(p + r * kBlockK + j);
-      acc[r][0] = _mm256_fmadd_ps(pb, v0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(pb, v1, acc[r][1]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    _mm256_store_ps(o + r * ldo, acc[r][0]);
-    _mm256_store_ps(o + r * ldo + 8, acc[r][1]);
-  }
-}
 
 #include "attention_tiled.h"  // s_block, pv_block
 
-// Same polynomial as exp_poly in attention_generic.h (and exp512), 8 lanes at a time.
+// Same reduction and polynomial as exp_poly in attention_generic.h (and exp512), 8 lanes at a time.
 inline __m256 exp256(__m256 x) {
   x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
   const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
-  __m256 y = _mm256_set1_ps(1.0f / 720);
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f / 120));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f / 24));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f / 6));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(0.5f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f));
+  const __m256 y = exp_reduced<YmmF32>(x, n);
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }

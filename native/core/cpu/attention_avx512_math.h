@@ -1,21 +1,13 @@
 // Private to the AVX-512 attention TUs: vector exp, row max and bf16 rounding used by
 // attention_impl.h. Included INSIDE the TU's anonymous namespace (internal linkage).
 
-// exp(x) for x <= 0 (inputs below -87 give ~1e-38 rather than 0): x = n ln2 + r, |r| <= ln2/2,
-// degree-6 Taylor polynomial for e^r (relative error ~1.2e-7), then scale by 2^n.
+// exp(x) for x <= 0 (inputs below -87 give ~1e-38 rather than 0): x = n ln2 + r, e^r by
+// exp_reduced (attention_rows.h), then scale by 2^n.
 inline __m512 exp512(__m512 x) {
   x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
-  __m512 y = _mm512_set1_ps(1.0f / 720);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 120));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 24));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 6));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(0.5f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
+  const __m512 y = exp_reduced<ZmmAcc>(x, n);
   return _mm512_scalef_ps(y, n);
 }
 

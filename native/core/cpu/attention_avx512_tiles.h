@@ -8,79 +8,24 @@
 
 constexpr int kRows = 6;
 
-// s[r][0..64) = scale * sum_{x<n} q[r][x] . kt[x][0..64), r < R.
-template <class D, int R>
-void s_rows(const typename D::E* q, int64_t ldq, const typename D::E* kt, float* s, int n,
-            __m512 scale) {
-  __m512 acc[R][4];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
-  for (int x = 0; x < n; ++x) {
-    const typename D::E* kr = kt + x * kBlockK;
-    const typename D::V k0 = D::load(kr), k1 = D::load(kr + 16), k2 = D::load(kr + 32),
-                        k3 = D::load(kr + 48);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const typename D::V qb = D::bcast(q + r * ldq + x);
-      acc[r][0] = D::madd(acc[r][0], qb, k0);
-      acc[r][1] = D::madd(acc[r][1], qb, k1);
-      acc[r][2] = D::madd(acc[r][2], qb, k2);
-      acc[r][3] = D::madd(acc[r][3], qb, k3);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int v = 0; v < 4; ++v) _mm512_store_ps(s + r * kBlockK + v * 16, _mm512_mul_ps(acc[r][v], scale));
-}
+#include "attention_rows.h"  // s_rows, pv_rows
 
 template <class D>
 void s_block_zmm(const typename D::E* q, int64_t ldq, const typename D::E* kt, float* s, int rows,
                  int n, float scale_f) {
   const __m512 scale = _mm512_set1_ps(scale_f);
   int r = 0;
-  for (; r + kRows <= rows; r += kRows) s_rows<D, kRows>(q + r * ldq, ldq, kt, s + r * kBlockK, n, scale);
+  for (; r + kRows <= rows; r += kRows) s_rows<D, kRows, 4>(q + r * ldq, ldq, kt, s + r * kBlockK, n, scale);
   const typename D::E* qr = q + r * ldq;
   float* sr = s + r * kBlockK;
   switch (rows - r) {
-    case 1: s_rows<D, 1>(qr, ldq, kt, sr, n, scale); break;
-    case 2: s_rows<D, 2>(qr, ldq, kt, sr, n, scale); break;
-    case 3: s_rows<D, 3>(qr, ldq, kt, sr, n, scale); break;
-    case 4: s_rows<D, 4>(qr, ldq, kt, sr, n, scale); break;
-    case 5: s_rows<D, 5>(qr, ldq, kt, sr, n, scale); break;
+    case 1: s_rows<D, 1, 4>(qr, ldq, kt, sr, n, scale); break;
+    case 2: s_rows<D, 2, 4>(qr, ldq, kt, sr, n, scale); break;
+    case 3: s_rows<D, 3, 4>(qr, ldq, kt, sr, n, scale); break;
+    case 4: s_rows<D, 4, 4>(qr, ldq, kt, sr, n, scale); break;
+    case 5: s_rows<D, 5, 4>(qr, ldq, kt, sr, n, scale); break;
     default: break;
   }
-}
-
-// o[r][0 : 16*NV] = o * alpha[r] + sum_{j<n} p[r][j] . v[j][0 : 16*NV], r < R.
-template <class D, int R, int NV>
-void pv_rows(const typename D::E* p, const typename D::E* v, int64_t ldv, float* o, int64_t ldo,
-             const float* alpha, int n) {
-  constexpr int ldp = kBlockK / D::kPer;
-  __m512 acc[R][NV];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    const __m512 a = _mm512_set1_ps(alpha[r]);
-#pragma GCC unroll 8
-    for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_mul_ps(a, _mm512_load_ps(o + r * ldo + c * 16));
-  }
-  for (int j = 0; j < n; ++j) {
-    typename D::V vv[NV];
-#pragma GCC unroll 8
-    for (int c = 0; c < NV; ++c) vv[c] = D::load(v + j * ldv + c * 16);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const typename D::V pb = D::bcast(p + r * ldp + j);
-#pragma GCC unroll 8
-      for (int c = 0; c < NV; ++c) acc[r][c] = D::madd(acc[r][c], pb, vv[c]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int c = 0; c < NV; ++c) _mm512_store_ps(o + r * ldo + c * 16, acc[r][c]);
 }
 
 template <class D, int R>

@@ -19,8 +19,6 @@
 namespace sd::cpu::attention_detail {
 namespace {
 
-#include "attention_avx512_math.h"
-
 #include "../dtype_bits.h"  // f32_to_bf16_word (this TU's copy)
 
 #define SD_ATTN_OWN_PACK
@@ -84,6 +82,8 @@ void pv_block(const float* p, const float* vbf, int64_t ldv, float* o, int64_t l
       pp[r * (kBlockK / 2) + jp] = f32_to_bf16_word(p[r * kBlockK + 2 * jp]) | (f32_to_bf16_word(p[r * kBlockK + 2 * jp + 1]) << 16);
   pv_block_zmm<ZmmBf16Pairs>(pp, vb, ldv, o, ldo, alpha, rows, (bk + 1) / 2, dv);
 }
+
+#include "attention_avx512_math.h"
 
 #include "attention_impl.h"
 

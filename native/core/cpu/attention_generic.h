@@ -41,20 +41,22 @@ void pv_block(const float* __restrict p, const float* __restrict v, int64_t ldv,
   }
 }
 
+// Scalar float as the vector ops of attention_rows.h (for exp_reduced).
+struct F32x1 {
+  using A = float;
+  static A set1(float x) { return x; }
+  static A fmadd(A a, A b, A c) { return a * b + c; }
+  static A fnmadd(A a, A b, A c) { return c - a * b; }
+};
+
+#include "attention_rows.h"  // exp_reduced
+
 // exp(x) for x <= 0 without libm calls, written so the compiler vectorises the row loop:
-// x = n ln2 + r, degree-6 polynomial for e^r (relative error ~1.2e-7), 2^n via the exponent bits.
+// x = n ln2 + r, e^r by exp_reduced, 2^n via the exponent bits.
 inline float exp_poly(float x) {
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   const float n = __builtin_floorf(x * 1.44269504f + 0.5f);
-  float r = x - n * 0.693145752f;
-  r = r - n * 1.42860677e-6f;
-  float y = 1.0f / 720;
-  y = y * r + 1.0f / 120;
-  y = y * r + 1.0f / 24;
-  y = y * r + 1.0f / 6;
-  y = y * r + 0.5f;
-  y = y * r + 1.0f;
-  y = y * r + 1.0f;
+  const float y = exp_reduced<F32x1>(x, n);
   const uint32_t bits = uint32_t(int32_t(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, 4);

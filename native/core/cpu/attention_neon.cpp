@@ -64,56 +64,40 @@ SD_INLINE void fma_rows(float32x4_t (&acc)[R][4], const float* a, int64_t lda, c
   }
 }
 
-constexpr int kSRows = 4, kSCols = 16, kPvRows = 4, kPvKeyStep = 4;
+#include "vec_acc.h"
 
-template <int R>
-void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d, float scale_f) {
-  const float32x4_t scale = vdupq_n_f32(scale_f);
-  float32x4_t acc[R][4];
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) acc[r][v] = vdupq_n_f32(0.0f);
-  fma_rows<R>(acc, q, ldq, kt, kBlockK, d);
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) vst1q_f32(s + r * kBlockK + v * 4, vmulq_f32(acc[r][v], scale));
-}
+// The f32 vector ops of attention_rows.h on q registers (4 lanes).
+struct QAcc : VecAcc<float32x4_t> {
+  static A set1(float x) { return vdupq_n_f32(x); }
+  static A fmadd(A a, A b, A c) { return vfmaq_f32(c, a, b); }
+  static A fnmadd(A a, A b, A c) { return vfmsq_f32(c, a, b); }
+};
+using QF32 = F32Dot<QAcc>;
 
-// bk is a multiple of kPvKeyStep (attention_tiled.h), so fma_rows takes all keys in fours.
-template <int R>
-void pv_rows(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo,
-             const float* alpha, int bk) {
-  float32x4_t acc[R][4];
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) {
-    const float32x4_t a = vdupq_n_f32(alpha[r]);
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; ++c) acc[r][c] = vmulq_f32(a, vld1q_f32(o + r * ldo + c * 4));
+#include "attention_rows.h"  // s_rows, pv_rows, exp_reduced
+
+// q.k^T and p.v take a from vector lanes (fma_rows) rather than broadcasts.
+template <>
+struct RowFma<QF32> {
+  template <int R, int NV>
+  static SD_INLINE void run(float32x4_t (&acc)[R][NV], const float* a, int64_t lda, const float* m,
+                            int64_t ldm, int n) {
+    static_assert(NV == 4, "fma_rows covers 16 columns");
+    fma_rows<R>(acc, a, lda, m, ldm, n);
   }
-  fma_rows<R>(acc, p, kBlockK, v, ldv, bk);
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; ++c) vst1q_f32(o + r * ldo + c * 4, acc[r][c]);
-}
+};
+
+using TileOps = QF32;
+// pv: bk is a multiple of kPvKeyStep (attention_tiled.h), so fma_rows takes all keys in fours.
+constexpr int kSRows = 4, kSCols = 16, kPvRows = 4, kPvKeyStep = 4;
 
 #include "attention_tiled.h"  // s_block, pv_block
 
-// Same polynomial as exp_poly in attention_generic.h, four lanes at a time.
+// Same reduction and polynomial as exp_poly in attention_generic.h, four lanes at a time.
 inline float32x4_t exp_neon(float32x4_t x) {
   x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.0f)), vdupq_n_f32(88.0f));
   const float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504f)));
-  float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693145752f));
-  r = vfmsq_f32(r, n, vdupq_n_f32(1.42860677e-6f));
-  float32x4_t y = vdupq_n_f32(1.0f / 720);
-  y = vfmaq_f32(vdupq_n_f32(1.0f / 120), y, r);
-  y = vfmaq_f32(vdupq_n_f32(1.0f / 24), y, r);
-  y = vfmaq_f32(vdupq_n_f32(1.0f / 6), y, r);
-  y = vfmaq_f32(vdupq_n_f32(0.5f), y, r);
-  y = vfmaq_f32(vdupq_n_f32(1.0f), y, r);
-  y = vfmaq_f32(vdupq_n_f32(1.0f), y, r);
+  const float32x4_t y = exp_reduced<QF32>(x, n);
   const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
   return vmulq_f32(y, vreinterpretq_f32_s32(e));
 }

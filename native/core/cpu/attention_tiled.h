@@ -1,16 +1,11 @@
 // Private to the register-tiled attention ISA TUs (attention_avx2.cpp, attention_neon.cpp):
 // s_block and pv_block for attention_impl.h, written once over the TU's register tiles.
 // Included INSIDE the TU's anonymous namespace (internal linkage, that TU's flags; see
-// attention_kernels.h). The TU defines first:
+// attention_kernels.h), after attention_rows.h. The TU defines first:
+//   using TileOps = ...;           // the vector ops of attention_rows.h (f32 elements)
 //   constexpr int kSRows, kSCols;  // s tile: queries x keys (kSCols divides kBlockK)
 //   constexpr int kPvRows;         // pv tile: queries (x 16 output columns)
-//   constexpr int kPvKeyStep;      // pv_rows takes keys in multiples of this
-//   template <int R> void s_rows(const float* q, int64_t ldq, const float* kt, float* s, int d,
-//                                float scale);
-//       s[r*kBlockK + j] = scale * sum_x q[r*ldq + x] * kt[x*kBlockK + j], r < R, j < kSCols
-//   template <int R> void pv_rows(const float* p, const float* v, int64_t ldv, float* o,
-//                                 int64_t ldo, const float* alpha, int bk);
-//       o[r][0..16) = o[r] * alpha[r] + sum_{j<bk} p[r*kBlockK + j] * v[j*ldv + 0..16), r < R
+//   constexpr int kPvKeyStep;      // its RowFma takes keys in multiples of this
 // Every row of a tile is computed alone, so the tile height changes no result.
 
 template <int R>
@@ -36,9 +31,11 @@ inline void for_row_tiles(int rows, F&& f) {
 }
 
 void s_block(const float* q, int64_t ldq, const float* kt, float* s, int rows, int d, float scale) {
+  const typename TileOps::A sv = TileOps::set1(scale);
   for (int j0 = 0; j0 < kBlockK; j0 += kSCols) {
     for_row_tiles<kSRows>(rows, [&](auto tile, int r) {
-      s_rows<decltype(tile)::rows>(q + r * ldq, ldq, kt + j0, s + r * kBlockK + j0, d, scale);
+      s_rows<TileOps, decltype(tile)::rows, kSCols / TileOps::kLanes>(q + r * ldq, ldq, kt + j0,
+                                                                      s + r * kBlockK + j0, d, sv);
     });
   }
 }
@@ -51,8 +48,9 @@ void pv_block(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo
   const int bk_step = (bk + kPvKeyStep - 1) / kPvKeyStep * kPvKeyStep;
   for (int c0 = 0; c0 < dvp; c0 += 16) {
     for_row_tiles<kPvRows>(rows, [&](auto tile, int r) {
-      pv_rows<decltype(tile)::rows>(p + r * kBlockK, v + c0, ldv, o + r * ldo + c0, ldo,
-                                    alpha + r, bk_step);
+      pv_rows<TileOps, decltype(tile)::rows, 16 / TileOps::kLanes>(p + r * kBlockK, v + c0, ldv,
+                                                                   o + r * ldo + c0, ldo, alpha + r,
+                                                                   bk_step);
     });
   }
 }

@@ -5,20 +5,22 @@
 //   static V bcast(const E* p);                 // *p in every lane
 //   static __m512 madd(__m512 acc, V a, V b);   // acc + a * b, lane by lane (pairs: both halves)
 //   kPer: k values per element (1 or 2).
+// ZmmF32 is F32Dot over ZmmAcc (vec_acc.h); ZmmBf16Pairs shares ZmmAcc's f32 accumulators.
 // Included INSIDE the TU's anonymous namespace after <immintrin.h>, <cstdint> and <cstring>;
 // ZmmBf16Pairs only where the TU is compiled with -mavx512bf16.
 
-struct ZmmF32 {
-  using E = float;
-  using V = __m512;
-  static constexpr int kPer = 1;
-  static V load(const E* p) { return _mm512_load_ps(p); }
-  static V bcast(const E* p) { return _mm512_set1_ps(*p); }
-  static __m512 madd(__m512 acc, V a, V b) { return _mm512_fmadd_ps(a, b, acc); }
+#include "vec_acc.h"
+
+struct ZmmAcc : VecAcc<Vec16f> {
+  static A set1(float x) { return _mm512_set1_ps(x); }
+  static A fmadd(A a, A b, A c) { return _mm512_fmadd_ps(a, b, c); }
+  static A fnmadd(A a, A b, A c) { return _mm512_fnmadd_ps(a, b, c); }
 };
 
+using ZmmF32 = F32Dot<ZmmAcc>;
+
 #ifdef __AVX512BF16__
-struct ZmmBf16Pairs {
+struct ZmmBf16Pairs : ZmmAcc {
   using E = uint32_t;
   using V = __m512bh;
   static constexpr int kPer = 2;

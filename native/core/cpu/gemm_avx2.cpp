@@ -30,14 +30,8 @@ inline void round_row_bf16(float* x, int n) { round_row_bf16_scalar(x, n); }
 #include "gemm_pack_impl.h"
 
 // Eight-float vector ops for gemm_tile_impl.h.
-struct F32x8 {
-  using T = __m256;
-  static constexpr int kWidth = 8;
-  static T load(const float* p) { return _mm256_load_ps(p); }
-  static T loadu(const float* p) { return _mm256_loadu_ps(p); }
-  static void storeu(float* p, T x) { _mm256_storeu_ps(p, x); }
-  static T add(T a, T b) { return _mm256_add_ps(a, b); }
-  static T set1(float x) { return _mm256_set1_ps(x); }
+struct F32x8 : VecAcc<Vec8f> {
+  static A set1(float x) { return _mm256_set1_ps(x); }
 };
 
 #include "gemm_tile_impl.h"

@@ -58,12 +58,6 @@ inline void transpose4(float32x4_t r[4]) {
 }
 
 // Four-float vector ops for gemm_tile_impl.h.
-struct F32x4 {
-  using T = float32x4_t;
-  static constexpr int kWidth = 4;
-  static T load(const float* p) { return vld1q_f32(p); }
-  static T loadu(const float* p) { return vld1q_f32(p); }
-  static void storeu(float* p, T x) { vst1q_f32(p, x); }
-  static T add(T a, T b) { return vaddq_f32(a, b); }
-  static T set1(float x) { return vdupq_n_f32(x); }
+struct F32x4 : VecAcc<float32x4_t> {
+  static A set1(float x) { return vdupq_n_f32(x); }
 };

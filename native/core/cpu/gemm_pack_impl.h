@@ -69,51 +69,59 @@ inline void load_row(const DenseView& v, int64_t row, int64_t k0, int n, bool ro
 
 // ---- f32 layouts: A [kc/16][mr][16], B [kc][nr] ----------------------------------------
 
-template <int MR>
-void pack_a_f32(const DenseView& a, int64_t K, int64_t r0, int rows, int64_t k0, int kc,
-                bool round_bf16, void* dst_v) {
-  float* dst = static_cast<float*>(dst_v);
+// Calls f(i, tmp) for i in [0, count): tmp holds elements [k0, k0 + kc) of row first + i of v
+// as f32 (bf16-rounded when round_bf16), zero past K; all zero for i >= present.
+template <class F>
+void for_padded_rows(const DenseView& v, int64_t K, int64_t first, int present, int count, int64_t k0,
+                     int kc, bool round_bf16, F&& f) {
   alignas(64) float tmp[kMaxKc];
   const int valid = int(K - k0 < kc ? K - k0 : kc);
-  const size_t es = dtype_size_local(a.dtype);
-  for (int r = 0; r < MR; ++r) {
-    if (r < rows && !round_bf16) {  // convert straight into the panel, 16 k at a time
-      const char* src = static_cast<const char*>(a.data) + ((r0 + r) * a.row_stride + k0) * es;
-      int g = 0;
-      for (; (g + 1) * 16 <= valid; ++g) cvt_row(src + g * 16 * es, a.dtype, 16, dst + (g * MR + r) * 16);
-      if (g < kc / 16) {
-        std::memset(tmp, 0, sizeof(float) * 16);
-        cvt_row(src + g * 16 * es, a.dtype, valid - g * 16, tmp);
-        std::memcpy(dst + (g * MR + r) * 16, tmp, 64);
-        for (++g; g < kc / 16; ++g) std::memset(dst + (g * MR + r) * 16, 0, 64);
-      }
-      continue;
-    }
-    if (r < rows) {
-      load_row(a, r0 + r, k0, valid, round_bf16, tmp);
+  for (int i = 0; i < count; ++i) {
+    if (i < present) {
+      load_row(v, first + i, k0, valid, round_bf16, tmp);
       for (int t = valid; t < kc; ++t) tmp[t] = 0.0f;
     } else {
       for (int t = 0; t < kc; ++t) tmp[t] = 0.0f;
     }
-    for (int g = 0; g < kc / 16; ++g) std::memcpy(dst + (g * MR + r) * 16, tmp + g * 16, 64);
+    f(i, static_cast<const float*>(tmp));
   }
+}
+
+template <int MR>
+void pack_a_f32(const DenseView& a, int64_t K, int64_t r0, int rows, int64_t k0, int kc,
+                bool round_bf16, void* dst_v) {
+  float* dst = static_cast<float*>(dst_v);
+  int direct = 0;  // rows converted straight into the panel, 16 k at a time
+  if (!round_bf16) {
+    const int valid = int(K - k0 < kc ? K - k0 : kc);
+    const size_t es = dtype_size_local(a.dtype);
+    for (; direct < rows; ++direct) {
+      const int r = direct;
+      const char* src = static_cast<const char*>(a.data) + ((r0 + r) * a.row_stride + k0) * es;
+      int g = 0;
+      for (; (g + 1) * 16 <= valid; ++g) cvt_row(src + g * 16 * es, a.dtype, 16, dst + (g * MR + r) * 16);
+      if (g < kc / 16) {
+        alignas(64) float part[16] = {};
+        cvt_row(src + g * 16 * es, a.dtype, valid - g * 16, part);
+        std::memcpy(dst + (g * MR + r) * 16, part, 64);
+        for (++g; g < kc / 16; ++g) std::memset(dst + (g * MR + r) * 16, 0, 64);
+      }
+    }
+  }
+  for_padded_rows(a, K, r0 + direct, rows - direct, MR - direct, k0, kc, round_bf16,
+                  [&](int i, const float* tmp) {
+                    const int r = direct + i;
+                    for (int g = 0; g < kc / 16; ++g) std::memcpy(dst + (g * MR + r) * 16, tmp + g * 16, 64);
+                  });
 }
 
 template <int NR>
 void pack_b_f32(const DenseView& b, int64_t K, int64_t n0, int cols, int64_t k0, int kc,
                 bool round_bf16, void* dst_v) {
   float* dst = static_cast<float*>(dst_v);
-  alignas(64) float tmp[kMaxKc];
-  const int valid = int(K - k0 < kc ? K - k0 : kc);
-  for (int n = 0; n < NR; ++n) {
-    if (n < cols) {
-      load_row(b, n0 + n, k0, valid, round_bf16, tmp);
-      for (int t = 0; t < valid; ++t) dst[t * NR + n] = tmp[t];
-      for (int t = valid; t < kc; ++t) dst[t * NR + n] = 0.0f;
-    } else {
-      for (int t = 0; t < kc; ++t) dst[t * NR + n] = 0.0f;
-    }
-  }
+  for_padded_rows(b, K, n0, cols, NR, k0, kc, round_bf16, [&](int n, const float* tmp) {
+    for (int t = 0; t < kc; ++t) dst[t * NR + n] = tmp[t];
+  });
 }
 
 // Rows [k0, k0 + rows) of the virtual im2col matrix, columns [n0, n0 + cols), row t into

@@ -28,12 +28,8 @@ inline void round_row_bf16_scalar(float* x, int n) {
 }
 
 // One-float vector ops for gemm_tile_impl.h (the portable kernel's tile store).
-struct F32x1 {
-  using T = float;
-  static constexpr int kWidth = 1;
-  static T load(const float* p) { return *p; }
-  static T loadu(const float* p) { return *p; }
-  static void storeu(float* p, T x) { *p = x; }
-  static T add(T a, T b) { return a + b; }
-  static T set1(float x) { return x; }
+#include "vec_acc.h"
+
+struct F32x1 : VecAcc<float> {
+  static A set1(float x) { return x; }
 };

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -174,6 +175,11 @@ struct CudaBackend::Impl {
     weight_bytes += size_t(t->numel()) * sizeof(float);
     f32_params[key] = out;
     return out;
+  }
+
+  // The fused epilogue of Linear and Conv2d: {bias src[2], residual src[3]}, each null if absent.
+  std::pair<const float*, const float*> bias_residual(const Tensor* t) {
+    return {param_f32(t->src[2], kSlotParam0), contiguous_f32(t->src[3], kSlotResidual)};
   }
 
   GemmConfig gemm_config() const { return {opt.precision, opt.gemm, caps.cc_major >= 8}; }
@@ -415,8 +421,7 @@ void CudaBackend::Impl::products(Tensor* t) {
       g.ldb = w->stride[0];
       g.c = y;
       g.ldc = n;
-      g.bias_n = param_f32(t->src[2], kSlotParam0);
-      g.residual = contiguous_f32(t->src[3], kSlotResidual);
+      std::tie(g.bias_n, g.residual) = bias_residual(t);
       launch_gemm(stream, cfg, g);
       return;
     }
@@ -476,8 +481,7 @@ void CudaBackend::Impl::products(Tensor* t) {
       c.out_h = to_int(t->shape[2], "conv2d output height");
       c.out_w = to_int(t->shape[3], "conv2d output width");
       c.y = y;
-      c.bias = param_f32(t->src[2], kSlotParam0);
-      c.residual = contiguous_f32(t->src[3], kSlotResidual);
+      std::tie(c.bias, c.residual) = bias_residual(t);
       launch_conv2d(stream, cfg, c);
       return;
     }
