@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { StableDiffusion } from '../lib/index.js';
-import { SAMPLER_NAMES } from '../lib/samplers.js';
+import { SAMPLER_NAMES } from '../lib/options.js';
 import { accuracy, analyseHeldout, heldoutCases } from '../test/helpers/heldout-run.js';
 import type { HeldoutSpec } from '../test/helpers/shape-score.js';
 

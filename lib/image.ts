@@ -6,7 +6,7 @@
 //   await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 4 } }).toFile('cat.webp');
 import { decodePng, encodePng, isPng } from './png.js';
 import { SdError } from './errors.js';
-import { samplers, schedulers } from './samplers.js';
+import { samplers, schedulers } from './options.js';
 
 /** Raw pixels: RGBA (channels 4), RGB (3), gray+alpha (2) or gray (1), 8 bits each, row-major. */
 export interface ImageLike {

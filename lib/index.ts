@@ -18,8 +18,8 @@ export type { SdErrorCode } from './errors.js';
 export { decodePng, encodePng, readPngText } from './png.js';
 export { GENERATE_OPTIONS, LOAD_OPTIONS } from './options.js';
 export type { OptionSpec } from './options.js';
-export { samplers, schedulers } from './samplers.js';
-export type { SamplerName, SchedulerName } from './samplers.js';
+export { samplers, schedulers } from './options.js';
+export type { SamplerName, SchedulerName } from './options.js';
 export type { SafetensorsHeader, SystemInfo, TensorHeader } from './native.js';
 
 /** The package version. */

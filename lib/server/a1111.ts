@@ -14,8 +14,7 @@
 // be left out); validation errors are 422 with one sentence; an interrupted job answers 409.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-import { defaultOf } from '../options.js';
-import { resolveSamplerSpec, resolveScheduler, samplers, schedulers } from '../samplers.js';
+import { defaultOf, resolveSamplerSpec, resolveScheduler, samplers, schedulers } from '../options.js';
 import { HttpError, show } from './errors.js';
 import { decodeImageField, previewBase64 } from './images.js';
 import { pngSize, requestedJobId, runJob, type ServerContext } from './context.js';

@@ -11,8 +11,7 @@
 // shape, { error: { message, type, param, code } }, which its clients show as the message.
 import type { FastifyInstance } from 'fastify';
 
-import { defaultOf } from '../options.js';
-import { resolveNames } from '../samplers.js';
+import { defaultOf, resolveNames } from '../options.js';
 import { HttpError } from './errors.js';
 import { requestedJobId, runJob, type ServerContext } from './context.js';
 

@@ -14,8 +14,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 
 import type { GenerateOptions, ModelInfo, StepEvent } from '../pipeline.js';
-import { defaultOf, randomSeed } from '../options.js';
-import { resolveNames } from '../samplers.js';
+import { defaultOf, randomSeed, resolveNames } from '../options.js';
 import { HttpError, JobCancelledError, JobTimeoutError, QueueFullError, ServerClosingError } from './errors.js';
 
 /** What the server needs of an image: GeneratedImage has it. */

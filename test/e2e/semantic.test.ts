@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { StableDiffusion, inspect } from '../../lib/index.js';
-import { SAMPLER_NAMES } from '../../lib/samplers.js';
+import { SAMPLER_NAMES } from '../../lib/options.js';
 import { accuracy, analyseHeldout, heldoutCases } from '../helpers/heldout-run.js';
 import type { HeldoutSpec } from '../helpers/shape-score.js';
 

@@ -15,7 +15,7 @@ import {
   resolveScheduler,
   samplers,
   schedulers,
-} from '../../lib/samplers.js';
+} from '../../lib/options.js';
 
 const KNOWN_SAMPLERS =
   'euler, euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2m, dpmpp_2s_ancestral, dpmpp_2m_sde, ddim, lcm';
