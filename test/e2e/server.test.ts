@@ -125,9 +125,9 @@ test('img2img through node-sd-webui, and a dropped connection frees the model wi
 test('sd-native serve: listens, answers, and exits 0 on SIGINT', async () => {
   const { spawn } = await import('node:child_process');
   const { createInterface } = await import('node:readline');
-  const code = `const { serveCommand } = await import(${JSON.stringify(join(root, 'lib', 'server', 'serve.ts'))});
-    process.exitCode = await serveCommand(['-m', ${JSON.stringify(tinyCheckpoint())}, '--port', '0', '--threads', '2', '-q']);`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The command as users run it: bin/sd-native.js → dist/esm/cli/serve.js.
+  const args = [join(root, 'bin', 'sd-native.js'), 'serve', '-m', tinyCheckpoint(), '--port', '0', '--threads', '2', '-q'];
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((r) => child.once('exit', r));

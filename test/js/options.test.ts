@@ -84,7 +84,7 @@ test('sizes follow the VAE downscale factor; clipSkip follows the text encoder d
   assert.equal(resolveGenerateOptions({ prompt: 'a', clipSkip: 2 }, SD1).clipSkip, 2);
 });
 
-test('sampler and scheduler names resolve through lib/samplers.ts', () => {
+test('sampler and scheduler names resolve through the contract in lib/options.ts', () => {
   const a = resolveGenerateOptions({ prompt: 'a', sampler: 'DPM++ 2M Karras' }, SD1);
   assert.deepEqual([a.sampler, a.scheduler, a.schedulerLabel], ['dpmpp_2m', 'karras', 'karras']);
   const b = resolveGenerateOptions({ prompt: 'a', sampler: 'DPM++ 2M Karras', scheduler: 'Exponential' }, SD1);
