@@ -16,18 +16,18 @@ const require = createRequire(moduleUrl);
 /** the platforms we publish prebuilt binaries for */
 export const PREBUILT_PLATFORMS = ['linux-x64', 'linux-arm64'] as const;
 
-/** glibc or musl on Linux (the prebuilt binaries need glibc), undefined elsewhere */
-export function linuxLibc(): 'glibc' | 'musl' | undefined {
+/**
+ * glibc or musl on Linux, undefined elsewhere; only asked when nothing loaded (a process report
+ * costs ~5 ms): npm installs the glibc packages only where their `libc` field matches.
+ */
+function linuxLibc(): 'glibc' | 'musl' | undefined {
   if (process.platform !== 'linux') return undefined;
   const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
   return report?.header?.glibcVersionRuntime ? 'glibc' : 'musl';
 }
 
 /** the platform package for this machine, e.g. @sd-native/linux-x64 */
-export function platformPackage(): string {
-  const musl = linuxLibc() === 'musl' ? 'musl' : '';
-  return `@sd-native/${process.platform}${musl}-${process.arch}`;
-}
+export const platformPackage = `@sd-native/${process.platform}-${process.arch}`;
 
 /** where `npx sd-native build` (node-gyp) leaves the addon */
 export const localBuildPath: string = join(packageRoot, 'build', 'Release', 'sd_native.node');
@@ -38,7 +38,7 @@ function candidates(): Candidate[] {
   const list: Candidate[] = [];
   const override = process.env.SD_NATIVE_BINARY;
   if (override) list.push({ path: resolve(override), label: `SD_NATIVE_BINARY=${override}`, missing: 'file not found' });
-  const pkg = platformPackage();
+  const pkg = platformPackage;
   let prebuilt: string | undefined;
   try {
     prebuilt = require.resolve(`${pkg}/sd_native.node`);
@@ -64,15 +64,16 @@ function load(): { binding: NativeBinding; path: string } {
     }
   }
   const platform = `${process.platform}-${process.arch}`;
-  const published = (PREBUILT_PLATFORMS as readonly string[]).includes(platform) && linuxLibc() !== 'musl';
+  const libc = linuxLibc();
+  const published = (PREBUILT_PLATFORMS as readonly string[]).includes(platform) && libc !== 'musl';
   throw new Error(
-    `sd-native could not load its native addon for ${platform}${linuxLibc() ? ` (${linuxLibc()})` : ''} ` +
+    `sd-native could not load its native addon for ${platform}${libc ? ` (${libc})` : ''} ` +
       `(Node ${process.versions.node}, N-API ${process.versions.napi}).\n` +
       `Tried:\n${errors.join('\n')}\n` +
       'Possible solutions:\n' +
       (published
-        ? `- Install the prebuilt binary: \`npm install ${platformPackage()}\`, or reinstall without --omit=optional / --no-optional.\n`
-        : `- No prebuilt binary is published for ${platform}${linuxLibc() === 'musl' ? ' with musl' : ''} (we publish ${PREBUILT_PLATFORMS.join(', ')}, glibc).\n`) +
+        ? `- Install the prebuilt binary: \`npm install ${platformPackage}\`, or reinstall without --omit=optional / --no-optional.\n`
+        : `- No prebuilt binary is published for ${platform}${libc === 'musl' ? ' with musl' : ''} (we publish ${PREBUILT_PLATFORMS.join(', ')}, glibc).\n`) +
       '- Build it from source: `npx sd-native build` (needs python3, make and a C++17 compiler).\n' +
       '- Point SD_NATIVE_BINARY at a sd_native.node you built (e.g. the CUDA build, `npm run build:cuda` in a clone).',
   );

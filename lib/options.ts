@@ -10,7 +10,7 @@
 // 8·f and 512·f (the tiny test VAE: f = 2, so 16..1024 in steps of 2).
 import { native } from './binding.js';
 import { SdError } from './errors.js';
-import type { NativeOptionSpec } from './native.js';
+import type { NativeContract, NativeOptionSpec } from './native.js';
 
 export type OptionType = NativeOptionSpec['type'];
 
@@ -22,6 +22,8 @@ const contract = native.contract();
 export const GENERATE_OPTIONS: readonly OptionSpec[] = Object.freeze(contract.generateOptions.map((o) => Object.freeze(o)));
 /** load()'s options (the native table) */
 export const LOAD_OPTIONS: readonly OptionSpec[] = Object.freeze(contract.loadOptions.map((o) => Object.freeze(o)));
+/** CLIP's start / end tokens and ids per chunk, as the core defines them */
+export const CLIP_TOKENS: Readonly<NativeContract['tokens']> = Object.freeze(contract.tokens);
 
 export interface ModelLimits {
   /** the VAE's downscale factor (8 for every released SD model) */
@@ -216,14 +218,15 @@ export function randomSeed(): number {
 /** generate() options → the settings the pipeline uses (defaults filled, names resolved). */
 export function resolveGenerateOptions(options: unknown, limits: ModelLimits): GenerateSettings {
   const o = validate(GENERATE_OPTIONS, options, 'generate()', limits);
+  let spec;
   try {
-    resolveSamplerSpec(o.sampler as string);
+    spec = resolveSamplerSpec(o.sampler as string);
   } catch (e) {
     throw invalid(`sampler: ${(e as Error).message}`);
   }
-  let names;
+  let schedule;
   try {
-    names = resolveNames(o.sampler as string, o.scheduler as string);
+    schedule = schedulerFor(spec, o.scheduler as string);
   } catch (e) {
     throw invalid(`scheduler: ${(e as Error).message}`);
   }
@@ -236,9 +239,9 @@ export function resolveGenerateOptions(options: unknown, limits: ModelLimits): G
     steps: o.steps as number,
     cfgScale: o.cfgScale as number,
     seed: o.seed === -1 ? randomSeed() : (o.seed as number),
-    sampler: names.sampler,
-    scheduler: names.scheduler,
-    schedulerLabel: names.schedulerLabel,
+    sampler: spec.sampler,
+    scheduler: schedule.scheduler,
+    schedulerLabel: schedule.schedulerLabel,
     rng: o.rng === 'cpu' ? 'cpu' : 'cuda',
     eta: o.eta as number,
     clipSkip: o.clipSkip as number,
@@ -366,13 +369,18 @@ export function resolveSamplerSpec(name: string): { sampler: SamplerName; schedu
 }
 
 /**
- * A sampler and a scheduler as users give them → what the core runs. A schedule carried by an
- * old combined name ("DPM++ 2M Karras") applies when the scheduler is automatic; an explicit
+ * The schedule for a resolved sampler spec and the scheduler a user gave. A schedule carried by
+ * an old combined name ("DPM++ 2M Karras") applies when the scheduler is automatic; an explicit
  * scheduler wins. schedulerLabel is 'automatic' when the choice was left to the sampler (infotext).
  */
-export function resolveNames(sampler: string, scheduler: string): { sampler: SamplerName; scheduler: SchedulerName; schedulerLabel: SchedulerName } {
-  const spec = resolveSamplerSpec(sampler);
+export function schedulerFor(spec: { sampler: SamplerName; scheduler: SchedulerName | undefined }, scheduler: string): { scheduler: SchedulerName; schedulerLabel: SchedulerName } {
   const automatic = isAutomaticScheduler(scheduler);
   const resolved = automatic && spec.scheduler ? spec.scheduler : resolveScheduler(scheduler, spec.sampler);
-  return { sampler: spec.sampler, scheduler: resolved, schedulerLabel: automatic && !spec.scheduler ? 'automatic' : resolved };
+  return { scheduler: resolved, schedulerLabel: automatic && !spec.scheduler ? 'automatic' : resolved };
+}
+
+/** A sampler and a scheduler as users give them → what the core runs (see schedulerFor). */
+export function resolveNames(sampler: string, scheduler: string): { sampler: SamplerName; scheduler: SchedulerName; schedulerLabel: SchedulerName } {
+  const spec = resolveSamplerSpec(sampler);
+  return { sampler: spec.sampler, ...schedulerFor(spec, scheduler) };
 }

@@ -6,15 +6,19 @@ import { fileURLToPath } from 'node:url';
 
 const PACKAGE_NAME = 'sd-native';
 
-function findPackageRoot(from: string): string {
+function findPackage(from: string): { root: string; version: string } {
   for (let dir = from; ; dir = dirname(dir)) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === PACKAGE_NAME) return dir;
+    const path = join(dir, 'package.json');
+    if (existsSync(path)) {
+      const manifest = JSON.parse(readFileSync(path, 'utf8')) as { name?: string; version: string };
+      if (manifest.name === PACKAGE_NAME) return { root: dir, version: manifest.version };
+    }
     if (dirname(dir) === dir) throw new Error(`sd-native: no package.json named ${PACKAGE_NAME} above ${from}`);
   }
 }
 
 /** the module's own URL; in the CommonJS build esbuild substitutes the file's URL for it */
 export const moduleUrl: string = import.meta.url;
-export const packageRoot: string = findPackageRoot(dirname(fileURLToPath(moduleUrl)));
-export const packageVersion: string = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+const found = findPackage(dirname(fileURLToPath(moduleUrl)));
+export const packageRoot: string = found.root;
+export const packageVersion: string = found.version;

@@ -11,13 +11,10 @@ import { native } from './binding.js';
 import { requireDefaultModel } from './default-model.js';
 import type { NativeModel, NativePrompt, NativeResult } from './native.js';
 
-// The core pads each text encoder's ids as that encoder was trained (OpenCLIP: zeros after the
-// first end token); it receives them padded with the end token.
-const END_TOKEN = native.contract().tokens.end;
 import { SdError, fromNative } from './errors.js';
 import { GeneratedImage, formatParameters, toRgb, type ImageLike, type RgbImage } from './image.js';
 import {
-  GENERATE_OPTIONS, checkValue, forModel, randomSeed, resolveGenerateOptions, resolveLoadOptions, validate,
+  CLIP_TOKENS, GENERATE_OPTIONS, checkValue, forModel, randomSeed, resolveGenerateOptions, resolveLoadOptions, validate,
   type GenerateSettings, type ModelLimits, type OptionSpec,
 } from './options.js';
 import { ClipTokenizer, type WeightedTokens } from './tokenizer/index.js';
@@ -200,7 +197,7 @@ export class StableDiffusion {
 
   #tokens(prompt: string): NativePrompt {
     this.#tokenizer ??= ClipTokenizer.load();
-    return toNativePrompt(this.#tokenizer.tokenizeWeighted(prompt, { padId: END_TOKEN }));
+    return toNativePrompt(this.#tokenizer.tokenizeWeighted(prompt, { padId: CLIP_TOKENS.end }));
   }
 
   // Runs job after every earlier call has finished; a signal that aborts while waiting rejects at once.
@@ -333,7 +330,7 @@ export class StableDiffusion {
     const table = GENERATE_OPTIONS.filter((o) => o.name === 'prompt' || o.name === 'clipSkip');
     const o = validate(table, { ...options, prompt }, 'encodeText()', this.#limits());
     this.#tokenizer ??= ClipTokenizer.load();
-    const tokens = this.#tokenizer.tokenizeWeighted(o.prompt as string, { padId: END_TOKEN });
+    const tokens = this.#tokenizer.tokenizeWeighted(o.prompt as string, { padId: CLIP_TOKENS.end });
     const handle = this.#handle;
     return this.#enqueue(async () => {
       let data: Float32Array;
