@@ -219,8 +219,9 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     params->clip_skip = o.integer("clipSkip");
     params->cfg_scale = float(o.number("cfgScale"));
     params->seed = uint64_t(o.number("seed"));
-    params->sampler = o.string("sampler");
-    params->scheduler = o.string("scheduler");
+    // lib/options.ts sends canonical names (aliases and "automatic" resolved from the contract).
+    params->sampler = o.resolved("sampler", [](const std::string& name) { return &sd::sample::sampler(name); });
+    params->scheduler = o.resolved("scheduler", sd::sample::scheduler_from_name);
     params->rng = o.string("rng");
     params->eta = float(o.number("eta"));
     params->strength = float(o.number("strength"));

@@ -5,6 +5,7 @@
 #pragma once
 #include <napi.h>
 
+#include <exception>
 #include <set>
 #include <string>
 
@@ -24,6 +25,17 @@ class StrictObject {
   std::string string(const char* key) { return typed(key, napi_string, "a string").As<Napi::String>(); }
   bool boolean(const char* key) { return typed(key, napi_boolean, "a boolean").As<Napi::Boolean>(); }
   Napi::Object object(const char* key) { return typed(key, napi_object, "an object").As<Napi::Object>(); }
+  // A string the core turns into its own type (a sampler's registry entry, a schedule kind); the
+  // core's complaint about it becomes this object's error, naming the key.
+  template <class Resolve>
+  auto resolved(const char* key, Resolve&& resolve) -> decltype(resolve(std::string())) {
+    const std::string value = string(key);
+    try {
+      return resolve(value);
+    } catch (const std::exception& e) {
+      fail(std::string("key \"") + key + "\": " + e.what());
+    }
+  }
 
   // Throws if the object holds a key nothing read.
   void finish() {

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "sd_contract.h"
+#include "../sample/sampler.h"
+#include "../sample/schedule.h"
 
 namespace sd {
 
@@ -60,7 +62,10 @@ struct GenerateParams {
   int width = 512, height = 512, steps = defaults::kSteps, batch = defaults::kBatch, clip_skip = defaults::kClipSkip;
   float cfg_scale = defaults::kCfgScale;
   uint64_t seed = 0;               // image i uses seed + i
-  std::string sampler = defaults::kSampler, scheduler = "";  // "" = the sampler's default
+  // Resolved by whoever reads the request (the addon, from the contract's names): the runtime gets
+  // the registry entry and the schedule kind, never a name to look up again.
+  const sample::SamplerInfo* sampler = &sample::sampler(defaults::kSampler);
+  sample::Scheduler scheduler = sample::scheduler_from_name(sampler->default_scheduler);
   std::string rng = defaults::kRng;  // "cpu" (torch CPU generator) or "cuda"/"nv" (Philox)
   float eta = defaults::kEta;
   const InitImage* init_image = nullptr;  // img2img when set

@@ -198,9 +198,8 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   runner.set_conditioning(std::move(context), int64_t(chunks) * 77, std::move(y));
 
   // 2. Noise, schedule, optional img2img start.
-  const sample::SamplerInfo& info = sample::sampler(p.sampler);
-  const sample::Scheduler sched = sample::scheduler_from_name(p.scheduler.empty() ? info.default_scheduler : p.scheduler);
-  std::vector<float> sigmas = sample::make_sigmas(schedule_, sched, p.steps);
+  const sample::SamplerInfo& info = *p.sampler;
+  std::vector<float> sigmas = sample::make_sigmas(schedule_, p.scheduler, p.steps);
   if (!p.image_seeds.empty() && int(p.image_seeds.size()) != p.batch) throw Error("per-image seeds: need one seed per image of the batch");
   r.seeds = p.image_seeds.empty() ? sample::consecutive_seeds(p.seed, p.batch) : p.image_seeds;
   sample::ImageNoise noise(sample::rng_kind_from_name(p.rng), r.seeds, per_image);
@@ -224,7 +223,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
         for (int64_t i = 0; i < per_image; ++i) x[size_t(b * per_image + i)] = z0[size_t(i)] + x[size_t(b * per_image + i)] * sigmas[0];
     }
   } else {
-    const float s0 = sample::init_noise_scale(info.name, sigmas[0]);
+    const float s0 = sample::init_noise_scale(info, sigmas[0]);
     for (float& v : x) v *= s0;
   }
 
@@ -239,7 +238,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   sp.draw_unused_noise = true;  // A1111: euler/heun/dpm_2 draw noise each step, keeping Philox offsets aligned
   sp.on_step = on_sampler_step;
   sp.user = &state;
-  if (std::string(info.name) == "ddim") sp.ddim_final_sigma = schedule_.sigma_min();
+  if (info.vp_endpoints) sp.ddim_final_sigma = schedule_.sigma_min();
   bool finished = sigmas.size() < 2 || info.fn(denoiser, x.data(), n, sigmas, sp);
   r.seconds_sampling = seconds_since(t1);
   r.peak_activation_bytes = runner.peak_bytes();

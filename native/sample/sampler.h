@@ -10,7 +10,7 @@
 //     int64_t n; void denoise(const float* x, float s, float* d) override { for (...) d[i] = x[i] / (1 + s*s); }
 //   };
 //   sd::sample::SampleParams p;  p.noise = &my_noise;  p.on_step = cb;  p.user = &state;
-//   bool done = sd::sample::find_sampler("dpmpp_2m")->fn(toy, x.data(), n, sigmas, p);  // false = cancelled
+//   bool done = sd::sample::sampler("dpmpp_2m").fn(toy, x.data(), n, sigmas, p);  // false = cancelled
 #pragma once
 #include <cstdint>
 #include <limits>
@@ -84,6 +84,9 @@ struct SamplerInfo {
   SamplerFn fn;
   bool needs_noise;           // draws noise (with eta/ddim_eta at their defaults)
   const char* default_scheduler;  // what A1111 "Automatic" means for it
+  // DDIM works in VP variables: it starts from x_T = noise (noise·√(1+σ₀²) here) and its last step
+  // lands on ᾱ[0] (the schedule's sigma_min), as CompVis DDIMSampler does.
+  bool vp_endpoints;
   // Other spellings users bring: A1111 label first, then sd.cpp, k-diffusion / A1111 internal, diffusers.
   std::vector<const char*> aliases;
 };
@@ -95,6 +98,6 @@ const SamplerInfo& sampler(const std::string& name);        // throws sd::Error 
 
 // Factor for the initial noise: x = noise · init_noise_scale. k-diffusion samplers start at
 // noise·σ₀; ddim starts from x_T = noise in VP space, i.e. noise·√(1+σ₀²) in k-diffusion scaling.
-float init_noise_scale(const std::string& sampler, float sigma0);
+float init_noise_scale(const SamplerInfo& sampler, float sigma0);
 
 }  // namespace sd::sample

@@ -59,20 +59,20 @@ bool sample_ddim(Denoiser& model, float* x, int64_t n, const std::vector<float>&
 
 const std::vector<SamplerInfo>& samplers() {
   static const std::vector<SamplerInfo> table = {
-      {"euler", sample_euler, false, "normal", {"Euler", "k_euler", "sample_euler", "EulerDiscreteScheduler"}},
-      {"euler_ancestral", sample_euler_ancestral, true, "normal",
+      {"euler", sample_euler, false, "normal", false, {"Euler", "k_euler", "sample_euler", "EulerDiscreteScheduler"}},
+      {"euler_ancestral", sample_euler_ancestral, true, "normal", false,
        {"Euler a", "euler_a", "k_euler_a", "k_euler_ancestral", "sample_euler_ancestral", "EulerAncestralDiscreteScheduler"}},
-      {"heun", sample_heun, false, "normal", {"Heun", "k_heun", "sample_heun", "HeunDiscreteScheduler"}},
-      {"dpm_2", sample_dpm_2, false, "normal", {"DPM2", "k_dpm_2", "sample_dpm_2", "KDPM2DiscreteScheduler"}},
-      {"dpm_2_ancestral", sample_dpm_2_ancestral, true, "normal",
+      {"heun", sample_heun, false, "normal", false, {"Heun", "k_heun", "sample_heun", "HeunDiscreteScheduler"}},
+      {"dpm_2", sample_dpm_2, false, "normal", false, {"DPM2", "k_dpm_2", "sample_dpm_2", "KDPM2DiscreteScheduler"}},
+      {"dpm_2_ancestral", sample_dpm_2_ancestral, true, "normal", false,
        {"DPM2 a", "dpm2_a", "k_dpm_2_a", "k_dpm_2_ancestral", "sample_dpm_2_ancestral", "KDPM2AncestralDiscreteScheduler"}},
-      {"lms", sample_lms, false, "normal", {"LMS", "k_lms", "sample_lms", "LMSDiscreteScheduler"}},
-      {"dpmpp_2m", sample_dpmpp_2m, false, "normal", {"DPM++ 2M", "dpm++2m", "k_dpmpp_2m", "sample_dpmpp_2m", "DPMSolverMultistepScheduler"}},
-      {"dpmpp_2s_ancestral", sample_dpmpp_2s_ancestral, true, "normal",
+      {"lms", sample_lms, false, "normal", false, {"LMS", "k_lms", "sample_lms", "LMSDiscreteScheduler"}},
+      {"dpmpp_2m", sample_dpmpp_2m, false, "normal", false, {"DPM++ 2M", "dpm++2m", "k_dpmpp_2m", "sample_dpmpp_2m", "DPMSolverMultistepScheduler"}},
+      {"dpmpp_2s_ancestral", sample_dpmpp_2s_ancestral, true, "normal", false,
        {"DPM++ 2S a", "dpm++2s_a", "dpmpp_2s_a", "k_dpmpp_2s_a", "k_dpmpp_2s_ancestral", "sample_dpmpp_2s_ancestral"}},
-      {"dpmpp_2m_sde", sample_dpmpp_2m_sde, true, "normal", {"DPM++ 2M SDE", "dpm++2m_sde", "k_dpmpp_2m_sde", "sample_dpmpp_2m_sde"}},
-      {"ddim", sample_ddim, false, "ddim_uniform", {"DDIM", "DDIMScheduler"}},
-      {"lcm", sample_lcm, true, "normal", {"LCM", "sample_lcm"}},
+      {"dpmpp_2m_sde", sample_dpmpp_2m_sde, true, "normal", false, {"DPM++ 2M SDE", "dpm++2m_sde", "k_dpmpp_2m_sde", "sample_dpmpp_2m_sde"}},
+      {"ddim", sample_ddim, false, "ddim_uniform", true, {"DDIM", "DDIMScheduler"}},
+      {"lcm", sample_lcm, true, "normal", false, {"LCM", "sample_lcm"}},
   };
   return table;
 }
@@ -96,8 +96,8 @@ const SamplerInfo& sampler(const std::string& name) {
   throw Error("unknown sampler \"" + name + "\"; known: " + known);
 }
 
-float init_noise_scale(const std::string& name, float sigma0) {
-  return name == "ddim" ? std::sqrt(1.0f + sigma0 * sigma0) : sigma0;
+float init_noise_scale(const SamplerInfo& s, float sigma0) {
+  return s.vp_endpoints ? std::sqrt(1.0f + sigma0 * sigma0) : sigma0;
 }
 
 }  // namespace sd::sample

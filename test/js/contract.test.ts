@@ -45,7 +45,7 @@ function params(): Record<string, unknown> {
   const prompt = () => ({ ids: new Int32Array(77).fill(49407).fill(49406, 0, 1), weights: new Float32Array(77).fill(1), eot: new Int32Array([1]) });
   return {
     cond: prompt(), uncond: prompt(), width: 32, height: 32, steps: 1, batch: 1, clipSkip: 1, cfgScale: 7, seed: 1,
-    sampler: 'euler', scheduler: '', rng: 'cpu', eta: 1, strength: 0.75, preview: false,
+    sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.75, preview: false,
     originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0, targetWidth: 0, targetHeight: 0,
   };
 }
@@ -61,6 +61,9 @@ test('the addon reads its parameters strictly: unknown, missing and mistyped key
     assert.throws(() => model.generate(missing, undefined, cancel), /generate\(\): missing key "steps"/);
     assert.throws(() => model.generate({ ...params(), cfgScale: '7' }, undefined, cancel), /generate\(\): key "cfgScale" must be a number/);
     assert.throws(() => model.generate({ ...params(), steps: 2.5 }, undefined, cancel), /generate\(\): steps must be an integer/);
+    assert.throws(() => model.generate({ ...params(), sampler: 'Euler a' }, undefined, cancel),
+      /generate\(\): key "sampler": unknown sampler "Euler a"; known: euler, euler_ancestral/, 'the addon takes canonical names only');
+    assert.throws(() => model.generate({ ...params(), scheduler: 'automatic' }, undefined, cancel), /generate\(\): key "scheduler": unknown scheduler "automatic"/);
     const cond = { ...(params().cond as object), extra: 1 };
     assert.throws(() => model.generate({ ...params(), cond }, undefined, cancel), /prompt tokens: unknown key "extra"/);
   } finally {

@@ -36,7 +36,8 @@ void test_defaults_match_the_structs() {
   CHECK(p.clip_skip == number_default(g, "clipSkip"));
   CHECK(p.eta == float(number_default(g, "eta")));
   CHECK(p.strength == float(number_default(g, "strength")));
-  CHECK(p.sampler == string_default(g, "sampler"));
+  CHECK(std::string(p.sampler->name) == string_default(g, "sampler"));
+  CHECK(p.scheduler == sd::sample::scheduler_from_name(p.sampler->default_scheduler));
   CHECK(p.rng == string_default(g, "rng"));
   CHECK(p.original_width == number_default(g, "originalWidth") && p.crop_top == number_default(g, "cropTop"));
   const sd::ModelInfo info;

@@ -186,7 +186,7 @@ void test_golden_samplers(const sd::io::SafetensorsFile& g, const ss::DiscreteSc
     const Vec sigmas = ss::make_sigmas(sched, ss::scheduler_from_name(sched_name), 10);
     const Vec x_init_want = tensor(g, std::string("golden.input.x_init.") + sched_name);
     Vec x_init(static_cast<size_t>(n));
-    for (int64_t k = 0; k < n; ++k) x_init[size_t(k)] = noise[size_t(k)] * ss::init_noise_scale("euler", sigmas[0]);
+    for (int64_t k = 0; k < n; ++k) x_init[size_t(k)] = noise[size_t(k)] * ss::init_noise_scale(ss::sampler("euler"), sigmas[0]);
     CHECK_MSG(x_init == x_init_want, std::string("x_init.") + sched_name + " = noise * sigma_0");
     for (const char* name : names) {
       const std::string key = std::string(name) + "." + sched_name;
@@ -244,7 +244,7 @@ void test_golden_samplers(const sd::io::SafetensorsFile& g, const ss::DiscreteSc
     p.on_step = Trajectory::record;
     p.user = &tr;
     Vec x(static_cast<size_t>(n));
-    const float scale = ss::init_noise_scale("ddim", sigmas[0]);
+    const float scale = ss::init_noise_scale(ss::sampler("ddim"), sigmas[0]);
     for (int64_t k = 0; k < n; ++k) x[size_t(k)] = x_T[size_t(k)] * scale;
     const bool done = ss::sampler("ddim").fn(toy, x.data(), n, sigmas, p);
     const Vec want = tensor(g, "golden.output.ddim_eta0");
@@ -284,7 +284,7 @@ void test_convergence(const sd::io::SafetensorsFile& g, const ss::DiscreteSchedu
   };
   auto run = [&](const char* name, ss::Scheduler sk, int steps, float eta, double* out_rel) {
     const Vec sigmas = ss::make_sigmas(sched, sk, steps);
-    const float scale = ss::init_noise_scale(name, sigmas[0]);
+    const float scale = ss::init_noise_scale(ss::sampler(name), sigmas[0]);
     Vec x(static_cast<size_t>(n)), exact(static_cast<size_t>(n));
     for (int64_t k = 0; k < n; ++k) {
       x[size_t(k)] = noise[size_t(k)] * scale;
@@ -415,7 +415,7 @@ void test_no_golden(const sd::io::SafetensorsFile& g, const ss::DiscreteSchedule
     p.ddim_final_sigma = sched.sigma_min();
     p.noise = &ln;
     Vec x(static_cast<size_t>(n));
-    for (int64_t k = 0; k < n; ++k) x[size_t(k)] = x_T[size_t(k)] * ss::init_noise_scale("ddim", sigmas[0]);
+    for (int64_t k = 0; k < n; ++k) x[size_t(k)] = x_T[size_t(k)] * ss::init_noise_scale(ss::sampler("ddim"), sigmas[0]);
     ss::sampler("ddim").fn(toy, x.data(), n, sigmas, p);
     Vec want(static_cast<size_t>(n));
     for (int64_t k = 0; k < n; ++k) {

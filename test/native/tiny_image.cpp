@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
     p.width = p.height = 64;
     p.steps = 8;
     p.seed = 42;
-    p.sampler = "euler";
+    p.sampler = &sd::sample::sampler("euler");
+    p.scheduler = sd::sample::Scheduler::Normal;
     p.cfg_scale = info.default_cfg_scale;
     p.preview = false;
     const auto t0 = std::chrono::steady_clock::now();
