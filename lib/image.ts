@@ -35,6 +35,8 @@ export interface GenerationParameters {
   /** img2img only */
   strength?: number;
   rng: 'cpu' | 'cuda';
+  /** LoRA files applied: infotext "Lora hashes" (name: A1111's 12-digit addnet hash) */
+  loras?: Array<{ name: string; hash: string }>;
 }
 
 const label = (list: { name: string; aliases: readonly string[] }[], name: string): string =>
@@ -67,6 +69,7 @@ export function formatParameters(p: GenerationParameters): string {
     ['Denoising strength', p.strength],
     ['Clip skip', p.clipSkip > 1 ? p.clipSkip : undefined],
     ['RNG', p.rng === 'cuda' ? 'NV' : 'CPU'],
+    ['Lora hashes', p.loras?.length ? p.loras.map((l) => `${l.name.replace(/[:,]/g, '')}: ${l.hash}`).join(', ') : undefined],
   ];
   const line = fields.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${quote(v!)}`).join(', ');
   const negative = p.negativePrompt ? `\nNegative prompt: ${p.negativePrompt}` : '';
@@ -82,6 +85,8 @@ export interface GenerationStats {
   samplingSeconds: number;
   decodeSeconds: number;
   peakActivationBytes: number;
+  /** the LoRA set: modules merged, seconds spent merging (0: it was already merged) */
+  loras?: { files: number; modulesApplied: number; modulesUnmatched: number; mergeSeconds: number; cached: boolean };
 }
 
 /** One generated image: RGBA bytes (`sharp(img.data, { raw: { width, height, channels: 4 } })`). */

@@ -12,9 +12,10 @@ export interface NativePrompt { ids: Int32Array; weights: Float32Array; eot: Int
 export interface NativeResult {
   images: Buffer[]; width: number; height: number; latent: Float32Array; seeds: number[]; cancelled: boolean;
   secondsText: number; secondsSampling: number; secondsDecode: number; peakActivationBytes: number;
+  adapters: { modulesApplied: number; modulesUnmatched: number; tensorsChanged: number; mergedBytes: number; mergeSeconds: number; cached: boolean };
 }
 
-export interface NativeLoadOptions { threads: number; compute: 'f32' | 'bf16'; prediction: '' | 'eps' | 'v' }
+export interface NativeLoadOptions { threads: number; compute: 'f32' | 'bf16'; prediction: '' | 'eps' | 'v'; loraCacheMB: number }
 
 /** a loaded checkpoint (native/addon/model.cpp) */
 export interface NativeModel {
@@ -29,7 +30,7 @@ export interface NativeModel {
 /** one option of the native table (native/runtime/contract.cpp) */
 export interface NativeOptionSpec {
   name: string;
-  type: 'string' | 'integer' | 'number' | 'seed' | 'enum' | 'boolean' | 'function' | 'signal' | 'image';
+  type: 'string' | 'integer' | 'number' | 'seed' | 'enum' | 'boolean' | 'function' | 'signal' | 'image' | 'loras';
   min?: number;
   max?: number;
   multipleOf?: number;

@@ -64,14 +64,25 @@ export interface GenerateSettings {
   targetWidth: number;
   targetHeight: number;
   initImage?: unknown;
+  /** LoRA files from the loras option, weights split per encoder (prompt tags are added later) */
+  loras: LoraFile[];
   signal?: AbortSignal;
   onStep?: (event: never) => void;
+}
+
+/** A LoRA / LyCORIS file with its text-encoder and UNet strengths. */
+export interface LoraFile {
+  path: string;
+  textWeight: number;
+  unetWeight: number;
 }
 
 export interface LoadSettings {
   threads: number;
   dtype: 'f32' | 'bf16';
   prediction: 'auto' | 'eps' | 'v';
+  loraDir: string;
+  loraCacheMB: number;
   signal?: AbortSignal;
   onProgress?: (event: never) => void;
 }
@@ -169,7 +180,41 @@ export function checkValue(spec: OptionSpec, v: unknown): unknown {
         throw invalid(`${name} must be an integer between 0 and 2^53-1 (or -1 for random), got ${describe(v)}`);
       }
       return v;
+    case 'loras':
+      return checkLoras(name, v, max!);
   }
+}
+
+const LORA_WEIGHT_LIMIT = 100;
+
+function loraWeight(where: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || Math.abs(v) > LORA_WEIGHT_LIMIT) {
+    throw invalid(`${where} must be a number between -${LORA_WEIGHT_LIMIT} and ${LORA_WEIGHT_LIMIT}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+// [{ path, weight? }] or [{ path, textWeight?, unetWeight? }]: weight sets both, as <lora:name:w> does.
+function checkLoras(name: string, v: unknown, max: number): LoraFile[] {
+  if (!Array.isArray(v)) throw invalid(`${name} must be an array of { path, weight }, got ${describe(v)}`);
+  if (v.length > max) throw invalid(`${name}: at most ${max} LoRA files per generation, got ${v.length}`);
+  return v.map((item, i) => {
+    const where = `${name}[${i}]`;
+    if (!item || typeof item !== 'object' || Array.isArray(item)) throw invalid(`${where} must be { path, weight }, got ${describe(item)}`);
+    const { path, weight, textWeight, unetWeight, ...rest } = item as Record<string, unknown>;
+    const extra = Object.keys(rest)[0];
+    if (extra !== undefined) {
+      const hint = suggest(extra, ['path', 'weight', 'textWeight', 'unetWeight']);
+      throw invalid(`${where}: unknown key ${JSON.stringify(extra)}${hint ? `; did you mean "${hint}"?` : '; it takes path, weight, textWeight, unetWeight'}`);
+    }
+    if (typeof path !== 'string' || path === '') throw invalid(`${where}.path must be the path of a .safetensors file, got ${describe(path)}`);
+    const both = weight === undefined ? 1 : loraWeight(`${where}.weight`, weight);
+    return {
+      path,
+      textWeight: textWeight === undefined ? both : loraWeight(`${where}.textWeight`, textWeight),
+      unetWeight: unetWeight === undefined ? both : loraWeight(`${where}.unetWeight`, unetWeight),
+    };
+  });
 }
 
 /**
@@ -255,6 +300,7 @@ export function resolveGenerateOptions(options: unknown, limits: ModelLimits): G
     targetWidth: o.targetWidth as number,
     targetHeight: o.targetHeight as number,
     initImage: o.initImage,
+    loras: o.loras as LoraFile[],
     signal: o.signal as AbortSignal | undefined,
     onStep: o.onStep as GenerateSettings['onStep'],
   };
@@ -266,6 +312,8 @@ export function resolveLoadOptions(options: unknown): LoadSettings {
     threads: o.threads as number,
     dtype: o.dtype as LoadSettings['dtype'],
     prediction: o.prediction as LoadSettings['prediction'],
+    loraDir: o.loraDir as string,
+    loraCacheMB: o.loraCacheMB as number,
     signal: o.signal as AbortSignal | undefined,
     onProgress: o.onProgress as LoadSettings['onProgress'],
   };

@@ -17,6 +17,7 @@ import {
   CLIP_TOKENS, GENERATE_OPTIONS, checkValue, forModel, randomSeed, resolveGenerateOptions, resolveLoadOptions, validate,
   type GenerateSettings, type ModelLimits, type OptionSpec,
 } from './options.js';
+import { LoraDirectory, extractLoraTags, loraShortHash, lorasFor } from './loras.js';
 import { ClipTokenizer, type WeightedTokens } from './tokenizer/index.js';
 
 export interface ModelInfo {
@@ -44,6 +45,10 @@ export interface LoadOptions {
   threads?: number;
   dtype?: 'f32' | 'bf16';
   prediction?: 'auto' | 'eps' | 'v';
+  /** folder where `<lora:name:weight>` prompt tags find name.safetensors (subfolders included) */
+  loraDir?: string;
+  /** memory for merged LoRA sets kept for the next request, in MiB (default 1024) */
+  loraCacheMB?: number;
   signal?: AbortSignal;
   onProgress?: (event: { phase: 'loading' | 'ready'; fraction: number }) => void;
 }
@@ -83,6 +88,9 @@ export interface GenerateOptions {
   cropLeft?: number;
   targetWidth?: number;
   targetHeight?: number;
+  /** LoRA / LyCORIS files: `{ path, weight }` or `{ path, textWeight, unetWeight }`; `<lora:name:w>`
+   * prompt tags add files from the load option loraDir */
+  loras?: Array<{ path: string; weight?: number; textWeight?: number; unetWeight?: number }>;
   signal?: AbortSignal;
   onStep?: (event: StepEvent) => void;
 }
@@ -134,6 +142,8 @@ function untilOrAbort(p: Promise<unknown>, signal?: AbortSignal): Promise<void> 
   });
 }
 
+const MAX_LORAS = GENERATE_OPTIONS.find((o) => o.name === 'loras')!.max!;
+
 const disposedError = () => new SdError('this model has been disposed; load it again with StableDiffusion.load()', 'ERR_SD_DISPOSED');
 
 export class StableDiffusion {
@@ -145,10 +155,12 @@ export class StableDiffusion {
   #disposed = false;
   #queue: Promise<void> = Promise.resolve();
   #tokenizer: ClipTokenizer | undefined;
+  #loraDir: LoraDirectory | undefined;
 
-  private constructor(handle: NativeModel, path: string) {
+  private constructor(handle: NativeModel, path: string, loraDir: string) {
     this.#handle = handle;
     this.path = path;
+    this.#loraDir = loraDir ? new LoraDirectory(loraDir) : undefined;
     this.info = Object.freeze(handle.info());
   }
 
@@ -171,7 +183,9 @@ export class StableDiffusion {
     if (o.signal?.aborted) throw o.signal.reason;
     const progress = o.onProgress as LoadOptions['onProgress'];
     progress?.({ phase: 'loading', fraction: 0 });
-    const pending = native.loadModel(path, { threads: o.threads, compute: o.dtype, prediction: o.prediction === 'auto' ? '' : o.prediction });
+    const pending = native.loadModel(path, {
+      threads: o.threads, compute: o.dtype, prediction: o.prediction === 'auto' ? '' : o.prediction, loraCacheMB: o.loraCacheMB,
+    });
     let handle: NativeModel;
     try {
       await untilOrAbort(pending.catch(() => {}), o.signal);
@@ -184,11 +198,24 @@ export class StableDiffusion {
       throw fromNative(e, 'ERR_SD_LOAD');
     }
     progress?.({ phase: 'ready', fraction: 1 });
-    return new StableDiffusion(handle, path);
+    return new StableDiffusion(handle, path, o.loraDir);
   }
 
   get disposed(): boolean {
     return this.#disposed;
+  }
+
+  /** The LoRA files loraDir holds ([] without one); refresh: read the folder again first. */
+  loras(options: { refresh?: boolean } = {}): Array<{ name: string; path: string }> {
+    if (!this.#loraDir) return [];
+    if (options.refresh) this.#loraDir.refresh();
+    return this.#loraDir.list();
+  }
+
+  // The prompt the encoder sees (tags removed) and the LoRA set: the option's files, then the tags'.
+  #withLoras(s: GenerateSettings): { text: string; settings: GenerateSettings } {
+    const { prompt, tags } = extractLoraTags(s.prompt);
+    return { text: prompt, settings: { ...s, loras: lorasFor(s.loras, tags, this.#loraDir, MAX_LORAS) } };
   }
 
   #limits(): ModelLimits {
@@ -233,8 +260,9 @@ export class StableDiffusion {
       }
     }
     if (s.signal?.aborted) throw s.signal.reason;
-    const cond = this.#tokens(s.prompt), uncond = this.#tokens(s.negativePrompt);
-    return this.#enqueue(() => this.#generate(s, cond, uncond, init), s.signal);
+    const { text, settings } = this.#withLoras(s);
+    const cond = this.#tokens(text), uncond = this.#tokens(settings.negativePrompt);
+    return this.#enqueue(() => this.#generate(settings, cond, uncond, init), s.signal);
   }
 
   /**
@@ -258,12 +286,18 @@ export class StableDiffusion {
     for (const [i, it] of items.entries())
       if (typeof it.prompt !== 'string') throw new SdError(`items[${i}].prompt must be a string`, 'ERR_SD_INVALID_OPTION');
     if (s.signal?.aborted) throw s.signal.reason;
+    // One UNet batch runs one set of weights: every item must ask for the same LoRA set.
+    const perItem = items.map((it) => this.#withLoras({ ...s, prompt: it.prompt }));
+    const setKey = (l: GenerateSettings['loras']) => JSON.stringify(l);
+    const settings = perItem[0]!.settings;
+    const odd = perItem.findIndex((p) => setKey(p.settings.loras) !== setKey(settings.loras));
+    if (odd > 0) throw new SdError(`items[${odd}] asks for other LoRAs than items[0]; one batch runs one LoRA set`, 'ERR_SD_INVALID_OPTION');
     const batch = {
       items, seeds,
-      conds: items.map((it) => this.#tokens(it.prompt)),
+      conds: perItem.map((p) => this.#tokens(p.text)),
       unconds: items.map((it) => this.#tokens(it.negativePrompt ?? '')),
     };
-    return this.#enqueue(() => this.#generate(s, batch.conds[0]!, batch.unconds[0]!, undefined, batch), s.signal);
+    return this.#enqueue(() => this.#generate(settings, batch.conds[0]!, batch.unconds[0]!, undefined, batch), s.signal);
   }
 
   async #generate(s: GenerateSettings, cond: NativePrompt, uncond: NativePrompt, init: RgbImage | undefined,
@@ -287,6 +321,7 @@ export class StableDiffusion {
       cfgScale: s.cfgScale, seed: s.seed, sampler: s.sampler, scheduler: s.scheduler, rng: s.rng, eta: s.eta,
       strength: s.strength, preview: s.preview && !!userStep, originalWidth: s.originalWidth, originalHeight: s.originalHeight,
       cropTop: s.cropTop, cropLeft: s.cropLeft, targetWidth: s.targetWidth, targetHeight: s.targetHeight,
+      adapters: s.loras.map((l) => ({ path: l.path, textWeight: l.textWeight, unetWeight: l.unetWeight })),
       ...(init ? { initImage: { data: init.data, width: init.width, height: init.height } } : {}),
       ...(batch ? { conds: batch.conds, unconds: batch.unconds, seeds: batch.seeds } : {}),
     };
@@ -309,17 +344,23 @@ export class StableDiffusion {
     }
     const model = basename(this.path).replace(/\.[^.]*$/, '');
     const per = r.latent.length / r.images.length;
+    const loras = s.loras.map((l) => ({ name: basename(l.path).replace(/\.[^.]*$/, ''), hash: loraShortHash(l.path) }));
+    const a = r.adapters;
+    const loraStats = s.loras.length
+      ? { files: s.loras.length, modulesApplied: a.modulesApplied, modulesUnmatched: a.modulesUnmatched, mergeSeconds: a.mergeSeconds, cached: a.cached }
+      : undefined;
     return r.images.map((data, i) => {
       const seed = r.seeds[i] ?? s.seed + i;
       const item = batch?.items[i];
       const parameters = formatParameters({
         prompt: item ? item.prompt : s.prompt, negativePrompt: item ? item.negativePrompt ?? '' : s.negativePrompt, steps: s.steps, sampler: s.sampler, scheduler: s.schedulerLabel,
         cfgScale: s.cfgScale, seed, width: r.width, height: r.height, model, clipSkip: s.clipSkip,
-        strength: init ? s.strength : undefined, rng: s.rng,
+        strength: init ? s.strength : undefined, rng: s.rng, loras,
       });
       return new GeneratedImage(data, r.width, r.height, seed, parameters, r.latent.subarray(i * per, (i + 1) * per), {
         family: this.info.family, prediction: this.info.prediction,
         textSeconds: r.secondsText, samplingSeconds: r.secondsSampling, decodeSeconds: r.secondsDecode, peakActivationBytes: r.peakActivationBytes,
+        ...(loraStats ? { loras: loraStats } : {}),
       });
     });
   }

@@ -242,6 +242,12 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       im.finish();
       params->init_image = init.get();
     }
+    Napi::Array adapters = o.array("adapters");
+    for (uint32_t i = 0; i < adapters.Length(); ++i) {
+      StrictObject a(adapters.Get(i).As<Napi::Object>(), "generate() adapters[" + std::to_string(i) + "]");
+      params->adapters.push_back({a.string("path"), float(a.number("textWeight")), float(a.number("unetWeight"))});
+      a.finish();
+    }
     o.finish();
     // Cancellation flag: element 0 of an Int32Array that JS sets to 1.
     std::shared_ptr<Napi::ObjectReference> flag_ref;
@@ -308,6 +314,15 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       o.Set("secondsSampling", result->seconds_sampling);
       o.Set("secondsDecode", result->seconds_decode);
       o.Set("peakActivationBytes", double(result->peak_activation_bytes));
+      const adapters::AdapterReport& a = result->adapters;
+      Napi::Object report = Napi::Object::New(e);
+      report.Set("modulesApplied", a.modules_applied);
+      report.Set("modulesUnmatched", a.modules_unmatched);
+      report.Set("tensorsChanged", a.tensors_changed);
+      report.Set("mergedBytes", double(a.merged_bytes));
+      report.Set("mergeSeconds", a.merge_seconds);
+      report.Set("cached", a.cached);
+      o.Set("adapters", report);
       return o;
     });
   }
@@ -327,6 +342,7 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
   if (compute != "f32" && compute != "bf16") throw Napi::TypeError::New(env, "loadModel(): compute must be \"f32\" or \"bf16\", got \"" + compute + "\"");
   opt.compute = compute == "bf16" ? Compute::Bf16 : Compute::F32;
   opt.prediction = o.string("prediction");
+  opt.adapter_cache_bytes = size_t(o.integer("loraCacheMB")) << 20;
   o.finish();
   auto shared = std::make_shared<Shared>();
   return run_job(env, [shared, path, opt] { shared->pipeline = Pipeline::load(path, opt); }, [shared](Napi::Env e) -> Napi::Value {

@@ -25,6 +25,14 @@ class StrictObject {
   std::string string(const char* key) { return typed(key, napi_string, "a string").As<Napi::String>(); }
   bool boolean(const char* key) { return typed(key, napi_boolean, "a boolean").As<Napi::Boolean>(); }
   Napi::Object object(const char* key) { return typed(key, napi_object, "an object").As<Napi::Object>(); }
+  Napi::Array array(const char* key) {
+    Napi::Value v = typed(key, napi_object, "an array");
+    if (!v.IsArray()) fail(std::string("key \"") + key + "\" must be an array");
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i)
+      if (!a.Get(i).IsObject()) fail(std::string("key \"") + key + "\": element " + std::to_string(i) + " must be an object");
+    return a;
+  }
   // A string the core turns into its own type (a sampler's registry entry, a schedule kind); the
   // core's complaint about it becomes this object's error, naming the key.
   template <class Resolve>

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "sd_contract.h"
+#include "../adapters/adapter_request.h"
 #include "../sample/sampler.h"
 #include "../sample/schedule.h"
 
@@ -28,6 +29,7 @@ struct LoadOptions {
   int threads = 0;                 // 0: all hardware threads
   Compute compute = Compute::F32;  // products in f32, or bf16 with f32 accumulation
   std::string prediction;          // "", "eps" or "v": overrides what the checkpoint implies
+  size_t adapter_cache_bytes = size_t(defaults::kAdapterCacheMB) << 20;  // merged LoRA sets kept for reuse
 };
 
 // Token ids from the tokenizer: chunks of 77 (SOT, 75 tokens, EOT/padding) and their weights.
@@ -73,6 +75,8 @@ struct GenerateParams {
   bool preview = true;
   // SDXL size conditioning (0 = the generated width/height, crop 0,0), as the reference pipelines default.
   int original_width = 0, original_height = 0, crop_top = 0, crop_left = 0, target_width = 0, target_height = 0;
+  // LoRA / LyCORIS files applied to this generation (merged once per distinct set, then reused).
+  std::vector<adapters::AdapterRequest> adapters;
   std::function<bool(const StepEvent&)> on_step;   // return false to cancel
   std::function<bool()> should_continue;           // polled between stages (text, each step, VAE)
 };
@@ -85,6 +89,7 @@ struct GenerateResult {
   bool cancelled = false;
   double seconds_text = 0, seconds_sampling = 0, seconds_decode = 0;
   size_t peak_activation_bytes = 0;
+  adapters::AdapterReport adapters;
 };
 
 struct ModelInfo {

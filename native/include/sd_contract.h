@@ -26,9 +26,11 @@ constexpr float kStrength = 0.75f;
 constexpr const char* kSampler = "euler_ancestral";
 constexpr const char* kScheduler = "automatic";  // the sampler's own default schedule
 constexpr const char* kRng = "cpu";
+constexpr int kAdapterCacheMB = 1024;
+constexpr int kMaxLoras = 32;  // per generation: more is a mistake, not a style
 }  // namespace defaults
 
-enum class OptionType { String, Integer, Number, Seed, Enum, Boolean, Function, Signal, Image };
+enum class OptionType { String, Integer, Number, Seed, Enum, Boolean, Function, Signal, Image, Loras };
 const char* option_type_name(OptionType type);
 
 struct OptionSpec {

@@ -54,6 +54,7 @@ const char* option_type_name(OptionType type) {
     case OptionType::Function: return "function";
     case OptionType::Signal: return "signal";
     case OptionType::Image: return "image";
+    case OptionType::Loras: return "loras";
   }
   return "?";
 }
@@ -89,6 +90,11 @@ const std::vector<OptionSpec>& generate_option_specs() {
     t.push_back(integer("cropLeft", 0, 16384, "0", "SDXL crop conditioning: left offset of the crop (0: uncropped)"));
     t.push_back(integer("targetWidth", 0, 16384, "0", "SDXL size conditioning: target width (0: the output width)"));
     t.push_back(integer("targetHeight", 0, 16384, "0", "SDXL size conditioning: target height (0: the output height)"));
+    OptionSpec loras = of_type("loras", OptionType::Loras, "[]",
+                               "LoRA / LyCORIS files: [{ path, weight }] or [{ path, textWeight, unetWeight }]; <lora:name:weight> in the "
+                               "prompt adds the file name.safetensors from loraDir, as A1111 does");
+    loras.max = defaults::kMaxLoras;
+    t.push_back(loras);
     t.push_back(of_type("signal", OptionType::Signal, "", "AbortSignal: aborting stops within one step and rejects with signal.reason"));
     t.push_back(of_type("onStep", OptionType::Function, "", "({ step, steps, sigma, elapsedMs, preview }) => void"));
     return t;
@@ -103,6 +109,9 @@ const std::vector<OptionSpec>& load_option_specs() {
     t.push_back(enumeration("dtype", {"f32", "bf16"}, "f32", "compute precision of products; 'bf16' needs AVX512-BF16 or ARM BF16 to be fast"));
     t.push_back(enumeration("prediction", {"auto", "eps", "v"}, "auto",
                             "what the UNet predicts; 'auto': the checkpoint's metadata or eps (SD2-768 needs 'v')"));
+    t.push_back(of_type("loraDir", OptionType::String, "\"\"", "folder where <lora:name:weight> prompt tags find name.safetensors (searched with its subfolders)"));
+    t.push_back(integer("loraCacheMB", 0, 1 << 20, number_json(defaults::kAdapterCacheMB),
+                        "memory for merged LoRA sets kept for the next request (least recently used dropped first)"));
     t.push_back(of_type("signal", OptionType::Signal, "", "AbortSignal: rejects with signal.reason (the file is released once the load ends)"));
     t.push_back(of_type("onProgress", OptionType::Function, "", "({ phase: 'loading' | 'ready', fraction }) => void"));
     return t;

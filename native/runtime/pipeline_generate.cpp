@@ -142,6 +142,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   r.width = p.width;
   r.height = p.height;
   auto keep_going = [&] { return !p.should_continue || p.should_continue(); };
+  r.adapters = adapters_->activate(p.adapters);  // before the text encoder: LoRAs change it too
 
   // 1. Text: every prompt padded to the same number of chunks, so CFG and the batch are one UNet call.
   auto t0 = Clock::now();

@@ -3,6 +3,7 @@
 #include <memory>
 #include <optional>
 
+#include "adapters/adapter_set.h"
 #include "core/cpu/cpu_backend.h"
 #include "io/safetensors.h"
 #include "model/clip.h"
@@ -33,6 +34,8 @@ class PipelineImpl : public Pipeline {
 
   std::shared_ptr<io::SafetensorsFile> file_;
   std::shared_ptr<Context> weights_ctx_;
+  std::optional<model::Weights> weights_;      // the checkpoint's leaves, shared by every model
+  std::unique_ptr<adapters::AdapterSets> adapters_;  // after weights_: restores leaves before they go
   std::unique_ptr<cpu::CpuBackend> backend_;
   std::optional<model::ClipTextEncoder> clip_l_, clip_g_;
   std::optional<model::UNet> unet_;

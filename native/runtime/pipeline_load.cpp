@@ -93,7 +93,9 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   cpu_opt.threads = options.threads;
   cpu_opt.precision = options.compute == Compute::Bf16 ? cpu::GemmPrecision::Bf16 : cpu::GemmPrecision::F32;
   backend_ = std::make_unique<cpu::CpuBackend>(cpu_opt);
-  model::Weights root(file_, weights_ctx_, "");
+  weights_.emplace(file_, weights_ctx_, "");
+  const model::Weights& root = *weights_;
+  adapters_ = std::make_unique<adapters::AdapterSets>(f, [this](const std::string& key) { return weights_->get(key); }, options.adapter_cache_bytes);
   const int clip_heads = meta_heads(f, "sd_native.clip_heads", 0);
   if (xl_unet || xl_g) {
     if (!xl_unet || !xl_g || !xl_l)

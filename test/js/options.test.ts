@@ -98,7 +98,8 @@ test('sampler and scheduler names resolve through the contract in lib/options.ts
 });
 
 test('load options', () => {
-  assert.deepEqual(resolveLoadOptions(undefined), { threads: 0, dtype: 'f32', prediction: 'auto', signal: undefined, onProgress: undefined });
+  assert.deepEqual(resolveLoadOptions(undefined), { threads: 0, dtype: 'f32', prediction: 'auto', loraDir: '', loraCacheMB: 1024, signal: undefined, onProgress: undefined });
+  assert.throws(() => resolveLoadOptions({ loraCacheMB: -1 }), { message: 'loraCacheMB must be an integer between 0 and 1048576, got -1' });
   assert.throws(() => resolveLoadOptions({ dtype: 'f16' }), { message: 'dtype must be one of "f32", "bf16", got "f16"' });
   assert.throws(() => resolveLoadOptions({ threads: -1 }), { message: 'threads must be an integer between 0 and 1024, got -1' });
   assert.throws(() => resolveLoadOptions({ dtpye: 'bf16' }), { message: 'unknown option "dtpye"; did you mean "dtype"?' });
@@ -112,7 +113,7 @@ test('the tables are consistent: every default passes its own check', () => {
       assert.ok(!names.has(spec.name), `duplicate ${spec.name}`);
       names.add(spec.name);
       assert.ok(spec.doc.length > 0, `${spec.name} documented`);
-      if (spec.default !== undefined) assert.equal(checkValue(forModel(spec, SD1), spec.default), spec.default, spec.name);
+      if (spec.default !== undefined) assert.deepEqual(checkValue(forModel(spec, SD1), spec.default), spec.default, spec.name);
       if (spec.type === 'integer' || spec.type === 'number') assert.ok(spec.min! <= spec.max!, spec.name);
     }
   }

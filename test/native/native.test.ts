@@ -22,6 +22,7 @@ const suites: Array<{ name: string; args: () => string[] }> = [
   { name: 'test_rng', args: () => [fixtures] },
   { name: 'test_parity', args: () => [fixtures] },
   { name: 'test_contract', args: () => [] },
+  { name: 'test_adapters', args: () => [fixtures] },
 ];
 
 const cmake = (args: string[]) => spawnSync('cmake', args, { cwd: root, stdio: 'inherit' });

@@ -1,0 +1,202 @@
+// LoRA / LyCORIS merging against A1111's extensions-builtin/Lora (goldens made by running its
+// code: test/fixtures/generators/lora_golden.py): every module kind's merged weight, a kohya SD1
+// LoRA (and the same LoRA in diffusers/PEFT spelling) through the tiny UNet and CLIP text encoder,
+// and SD2's q/k/v LoRAs landing in OpenCLIP's packed in_proj_weight. Limit: rel L2 1e-5 in f32.
+#include <cmath>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "adapters/adapter_set.h"
+#include "core/error.h"
+#include "core/cpu/cpu_backend.h"
+#include "golden.h"
+#include "model/clip.h"
+#include "model/unet.h"
+
+using namespace sd;
+using namespace sd::adapters;
+
+namespace {
+
+constexpr double kTol = 1e-5;
+std::string dir;
+
+std::shared_ptr<io::SafetensorsFile> open(const std::string& name) { return io::SafetensorsFile::open(dir + "/" + name); }
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// Every case of lora_math: NAME.base, NAME.adapter.<suffix>, NAME.merged (A1111's weight).
+void math_cases() {
+  auto f = open("lora_math.safetensors");
+  std::set<std::string> names;
+  for (const auto& t : f->tensors())
+    if (ends_with(t.name, ".base")) names.insert(t.name.substr(0, t.name.size() - 5));
+  CHECK_MSG(names.size() >= 20, "lora_math holds " + std::to_string(names.size()) + " cases");
+  double worst = 0;
+  for (const std::string& name : names) {
+    AdapterModule m;
+    const std::string head = name + ".adapter.";
+    for (const auto& t : f->tensors()) {
+      if (t.name.compare(0, head.size(), head) != 0) continue;
+      const std::string suffix = t.name.substr(head.size());
+      std::vector<float> v = golden::floats(*f, t.name);
+      if (suffix == "alpha") m.alpha = v.at(0);
+      else if (suffix == "scale") m.scale = v.at(0);
+      else m.w[suffix] = Array{t.shape, std::move(v)};
+    }
+    const auto kind = module_kind(m.w);
+    CHECK_MSG(kind.has_value(), name + ": no module kind");
+    if (!kind) continue;
+    m.kind = *kind;
+    const io::TensorInfo* base = f->find(name + ".base");
+    std::vector<float> w = golden::floats(*f, name + ".base");
+    const float multiplier = ends_with(name, "_negmult") ? -0.5f : 0.7f;  // as lora_math.json lists them
+    const std::vector<float> delta = weight_delta(m, base->shape, w.data(), multiplier, name);
+    for (size_t i = 0; i < w.size(); ++i) w[i] += delta[i];
+    const std::vector<float> want = golden::floats(*f, name + ".merged");
+    const double e = harness::rel_l2(w.data(), want.data(), int64_t(want.size()));
+    // The error is of the update, the part the adapter contributes: merged − base.
+    std::vector<float> want_delta(want.size()), base_w = golden::floats(*f, name + ".base");
+    for (size_t i = 0; i < want.size(); ++i) want_delta[i] = want[i] - base_w[i];
+    const double ed = harness::rel_l2(delta.data(), want_delta.data(), int64_t(want.size()));
+    worst = std::max(worst, ed);
+    CHECK_MSG(e <= kTol && ed <= 1e-4, name + ": merged rel L2 " + std::to_string(e) + ", update rel L2 " + std::to_string(ed));
+  }
+  std::printf("lora_math: %zu module cases, worst rel L2 of the update %.2e\n", names.size(), worst);
+}
+
+// The tiny SD1 UNet with the kohya LoRA (and its PEFT spelling) at UNet weight 0.8.
+void unet_case() {
+  auto f = open("lora_sd1_unet_tiny.safetensors");
+  auto wctx = std::make_shared<Context>();
+  model::Weights root(f, wctx, "");
+  model::UNet unet(root.sub("model.diffusion_model."), 2, 0);
+  AdapterSets sets(*f, [&](const std::string& key) { return root.get(key); }, size_t(64) << 20);
+  cpu::CpuBackend backend;
+  auto run = [&](const char* want_key, const std::vector<AdapterRequest>& set, const char* label) {
+    const AdapterReport report = sets.activate(set);
+    Context ctx;
+    Tensor* x = ctx.new_tensor(DType::F32, {2, 4, 16, 16}, "x");
+    Tensor* t = ctx.new_tensor(DType::F32, {2}, "t");
+    Tensor* c = ctx.new_tensor(DType::F32, {2, 77, 64}, "context");
+    Tensor* out = unet.forward(ctx, x, t, c, nullptr);
+    Graph g(backend, {out});
+    g.plan();
+    auto put = [](Tensor* dst, const std::vector<float>& v) { std::memcpy(dst->data, v.data(), v.size() * 4); };
+    put(x, golden::floats(*f, "golden.x"));
+    put(t, golden::floats(*f, "golden.t"));
+    put(c, golden::floats(*f, "golden.context"));
+    g.compute();
+    const std::vector<float> want = golden::floats(*f, want_key);
+    const double e = harness::rel_l2(out->ptr<float>(), want.data(), int64_t(want.size()));
+    CHECK_MSG(e <= kTol, std::string(label) + ": rel L2 " + std::to_string(e));
+    std::printf("%s: UNet output rel L2 %.2e (%d modules, %d unmatched, merge %.3f s%s)\n", label, e, report.modules_applied,
+                report.modules_unmatched, report.merge_seconds, report.cached ? ", cached" : "");
+    return report;
+  };
+  run("golden.output_base", {}, "no LoRA");
+  const std::string kohya = dir + "/lora_sd1.safetensors", peft = dir + "/lora_sd1_peft.safetensors";
+  const AdapterReport first = run("golden.output_lora", {{kohya, 0.6f, 0.8f}}, "kohya lora_sd1 <lora:lora_sd1:0.6:0.8>");
+  CHECK_MSG(first.modules_applied == 197 && first.modules_unmatched == 12 && !first.cached, "the 197 UNet modules match; the 12 text-encoder ones have no encoder here");
+  const AdapterReport again = run("golden.output_lora", {{kohya, 0.6f, 0.8f}}, "the same set again");
+  CHECK_MSG(again.cached && again.merge_seconds == 0, "the same set is not merged twice");
+  run("golden.output_base", {}, "set removed");
+  run("golden.output_lora", {{peft, 0.6f, 0.8f}}, "the same LoRA in PEFT spelling");
+  run("golden.output_lora", {{kohya, 0.6f, 0.8f}}, "back to kohya (from the cache)");
+  CHECK_MSG(sets.cached_bytes() > 0, "merged sets are kept");
+  AdapterSets tight(*f, [&](const std::string& key) { return root.get(key); }, 1);
+  tight.activate({{kohya, 0.6f, 0.8f}});
+  tight.activate({{peft, 0.6f, 0.8f}});
+  CHECK_MSG(tight.cached_bytes() == first.merged_bytes, "a 1-byte budget keeps only the active set (" + std::to_string(tight.cached_bytes()) + " bytes)");
+}
+
+// The kohya LoRA's lora_te_ part at text weight 0.6 on the tiny CLIP-L (clip_text_tiny's weights).
+void text_case() {
+  auto f = open("clip_text_tiny.safetensors");
+  auto golden_file = open("lora_sd1_text.safetensors");
+  auto wctx = std::make_shared<Context>();
+  model::Weights root(f, wctx, "");
+  model::ClipTextEncoder clip(root.sub("cond_stage_model.transformer.text_model."), model::ClipLayout::HuggingFace, 2);
+  AdapterSets sets(*f, [&](const std::string& key) { return root.get(key); }, size_t(64) << 20);
+  const std::vector<int32_t> ids = golden::ids(*golden_file, "golden.ids");
+  cpu::CpuBackend backend;
+  for (const char* key : {"golden.output_base", "golden.output_lora"}) {
+    const bool lora = std::string(key) == "golden.output_lora";
+    const AdapterReport report = sets.activate(lora ? std::vector<AdapterRequest>{{dir + "/lora_sd1.safetensors", 0.6f, 0.8f}} : std::vector<AdapterRequest>{});
+    Context ctx;
+    Tensor* tid = ctx.new_tensor(DType::I32, {2 * 77}, "ids");
+    model::ClipOutputs out = clip.forward(ctx, tid, 2, 0, true, false);
+    Graph g(backend, {out.hidden});
+    g.plan();
+    std::memcpy(tid->data, ids.data(), ids.size() * 4);
+    g.compute();
+    const std::vector<float> want = golden::floats(*golden_file, key);
+    const double e = harness::rel_l2(out.hidden->ptr<float>(), want.data(), int64_t(want.size()));
+    CHECK_MSG(e <= kTol, std::string("text ") + key + ": rel L2 " + std::to_string(e));
+    std::printf("CLIP-L text %s: rel L2 %.2e (%d modules)\n", lora ? "with lora_te_ at 0.6" : "base", e, report.modules_applied);
+  }
+}
+
+// SD2: HF-named q/k/v LoRAs become row bands of OpenCLIP's in_proj_weight.
+void sd2_text_case() {
+  auto f = open("openclip_text_tiny_sd2.safetensors");
+  auto golden_file = open("lora_sd2_text.safetensors");
+  auto wctx = std::make_shared<Context>();
+  model::Weights root(f, wctx, "");
+  AdapterSets sets(*f, [&](const std::string& key) { return root.get(key); }, size_t(64) << 20);
+  const AdapterReport report = sets.activate({{dir + "/lora_sd2_text.safetensors", 0.6f, 1.0f}});
+  int compared = 0;
+  double worst = 0;
+  const std::string head = "golden.merged.";
+  for (const auto& t : golden_file->tensors()) {
+    if (t.name.compare(0, head.size(), head) != 0) continue;
+    Tensor* leaf = root.get(t.name.substr(head.size()));
+    const std::vector<float> want = golden::floats(*golden_file, t.name);
+    const double e = harness::rel_l2(leaf->ptr<float>(), want.data(), int64_t(want.size()));
+    worst = std::max(worst, e);
+    CHECK_MSG(e <= kTol, t.name + ": rel L2 " + std::to_string(e));
+    ++compared;
+  }
+  CHECK_MSG(compared == 8 && report.modules_applied == 12, "SD2: " + std::to_string(compared) + " weights compared, " + std::to_string(report.modules_applied) + " modules");
+  std::printf("SD2 OpenCLIP: %d merged weights (q/k/v into in_proj_weight), worst rel L2 %.2e\n", compared, worst);
+}
+
+// Files that must be refused with a message, not merged.
+void refusals() {
+  auto f = open("lora_sd1_unet_tiny.safetensors");
+  auto wctx = std::make_shared<Context>();
+  model::Weights root(f, wctx, "");
+  AdapterSets sets(*f, [&](const std::string& key) { return root.get(key); }, size_t(64) << 20);
+  auto expect_error = [&](const std::string& path, const std::string& part) {
+    bool threw = false;
+    try {
+      sets.activate({{path, 1.0f, 1.0f}});
+    } catch (const Error& e) {
+      threw = std::string(e.what()).find(part) != std::string::npos;
+      if (!threw) std::printf("message was: %s\n", e.what());
+    }
+    CHECK_MSG(threw, path + ": expected an error containing \"" + part + "\"");
+  };
+  expect_error(dir + "/unet_sd1_tiny.safetensors", "changes nothing in this model");  // a checkpoint is no adapter
+  expect_error(dir + "/no-such-file.safetensors", "cannot be opened");
+  expect_error(dir + "/lora_sd1.json", "adapter: ");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dir = argc > 1 ? argv[1] : "test/fixtures";
+  try {
+    math_cases();
+    unet_case();
+    text_case();
+    sd2_text_case();
+    refusals();
+  } catch (const std::exception& e) {
+    CHECK_MSG(false, std::string("exception: ") + e.what());
+  }
+  return harness::finish("test_adapters");
+}
