@@ -37,6 +37,8 @@ export interface GenerationParameters {
   rng: 'cpu' | 'cuda';
   /** LoRA files applied: infotext "Lora hashes" (name: A1111's 12-digit addnet hash) */
   loras?: Array<{ name: string; hash: string }>;
+  /** textual-inversion embeddings the prompts used: infotext "TI hashes" */
+  embeddings?: Array<{ name: string; hash: string }>;
 }
 
 const label = (list: { name: string; aliases: readonly string[] }[], name: string): string =>
@@ -69,6 +71,7 @@ export function formatParameters(p: GenerationParameters): string {
     ['Denoising strength', p.strength],
     ['Clip skip', p.clipSkip > 1 ? p.clipSkip : undefined],
     ['RNG', p.rng === 'cuda' ? 'NV' : 'CPU'],
+    ['TI hashes', p.embeddings?.length ? p.embeddings.map((e) => `${e.name.replace(/[:,]/g, '')}: ${e.hash}`).join(', ') : undefined],
     ['Lora hashes', p.loras?.length ? p.loras.map((l) => `${l.name.replace(/[:,]/g, '')}: ${l.hash}`).join(', ') : undefined],
   ];
   const line = fields.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${quote(v!)}`).join(', ');
@@ -86,7 +89,7 @@ export interface GenerationStats {
   decodeSeconds: number;
   peakActivationBytes: number;
   /** the LoRA set: modules merged, seconds spent merging (0: it was already merged) */
-  loras?: { files: number; modulesApplied: number; modulesUnmatched: number; mergeSeconds: number; cached: boolean };
+  loras?: { files: number; modulesApplied: number; modulesUnmatched: number; mergedBytes: number; mergeSeconds: number; cached: boolean };
 }
 
 /** One generated image: RGBA bytes (`sharp(img.data, { raw: { width, height, channels: 4 } })`). */

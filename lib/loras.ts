@@ -136,6 +136,26 @@ export function lorasFor(explicit: readonly LoraFile[], tags: readonly LoraTag[]
   return [...explicit.map((l) => ({ ...l, path: resolve(l.path) })), ...fromTags];
 }
 
+/** A safetensors file's __metadata__ (kohya records its training settings there); {} when absent or unreadable. */
+export function loraMetadata(path: string): Record<string, string> {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = Buffer.alloc(8);
+    readSync(fd, head, 0, 8, 0);
+    const n = Number(head.readBigUInt64LE(0));
+    if (n > 64 << 20) return {};
+    const json = Buffer.alloc(n);
+    readSync(fd, json, 0, n, 8);
+    const meta = (JSON.parse(json.toString('utf8')) as { __metadata__?: Record<string, string> }).__metadata__;
+    return meta && typeof meta === 'object' ? meta : {};
+  } catch {
+    return {};
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 const hashes = new Map<string, { key: string; hash: string }>();
 
 /**

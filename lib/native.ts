@@ -7,7 +7,11 @@ export interface SafetensorsHeader { tensors: TensorHeader[]; metadata: Record<s
 export interface SystemInfo { isa: string; cpuPaths: string[]; hardwareThreads: number; cuda: boolean }
 
 /** one prompt as token ids: chunks of 77 ids, their weights, and each chunk's first end token */
-export interface NativePrompt { ids: Int32Array; weights: Float32Array; eot: Int32Array }
+export interface NativePrompt {
+  ids: Int32Array; weights: Float32Array; eot: Int32Array;
+  /** textual-inversion rows: positions in ids, then one row per position per encoder (main; SDXL bigG) */
+  embedPositions: Int32Array; embedMain: Float32Array; embedSecond: Float32Array;
+}
 
 export interface NativeResult {
   images: Buffer[]; width: number; height: number; latent: Float32Array; seeds: number[]; cancelled: boolean;
@@ -56,5 +60,6 @@ export interface NativeBinding {
   systemInfo(): SystemInfo;
   contract(): NativeContract;
   inspectSafetensors(path: string): SafetensorsHeader;
+  readSmallTensors(path: string, maxBytes: number): Record<string, { shape: number[]; data: Float32Array }>;
   loadModel(path: string, options: NativeLoadOptions): Promise<NativeModel>;
 }

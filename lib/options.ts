@@ -83,6 +83,7 @@ export interface LoadSettings {
   prediction: 'auto' | 'eps' | 'v';
   loraDir: string;
   loraCacheMB: number;
+  embeddingsDir: string;
   signal?: AbortSignal;
   onProgress?: (event: never) => void;
 }
@@ -314,6 +315,7 @@ export function resolveLoadOptions(options: unknown): LoadSettings {
     prediction: o.prediction as LoadSettings['prediction'],
     loraDir: o.loraDir as string,
     loraCacheMB: o.loraCacheMB as number,
+    embeddingsDir: o.embeddingsDir as string,
     signal: o.signal as AbortSignal | undefined,
     onProgress: o.onProgress as LoadSettings['onProgress'],
   };

@@ -17,6 +17,7 @@ import {
   CLIP_TOKENS, GENERATE_OPTIONS, checkValue, forModel, randomSeed, resolveGenerateOptions, resolveLoadOptions, validate,
   type GenerateSettings, type ModelLimits, type OptionSpec,
 } from './options.js';
+import { EmbeddingLibrary, embeddingShortHash } from './embeddings.js';
 import { LoraDirectory, extractLoraTags, loraShortHash, lorasFor } from './loras.js';
 import { ClipTokenizer, type WeightedTokens } from './tokenizer/index.js';
 
@@ -49,6 +50,8 @@ export interface LoadOptions {
   loraDir?: string;
   /** memory for merged LoRA sets kept for the next request, in MiB (default 1024) */
   loraCacheMB?: number;
+  /** folder of textual-inversion .safetensors files; a prompt naming one (e.g. "easynegative") uses it */
+  embeddingsDir?: string;
   signal?: AbortSignal;
   onProgress?: (event: { phase: 'loading' | 'ready'; fraction: number }) => void;
 }
@@ -117,15 +120,29 @@ export interface BatchItem {
   seed?: number;
 }
 
-function toNativePrompt(t: WeightedTokens): NativePrompt {
+function toNativePrompt(t: WeightedTokens, embeddings?: EmbeddingLibrary): NativePrompt {
   const n = t.chunks.length;
   const ids = new Int32Array(n * 77), weights = new Float32Array(n * 77), eot = new Int32Array(n);
+  const slots = t.chunks.flatMap((c, i) => c.embeds.map((e) => ({ ...e, at: i * 77 + e.index })));
+  const widths = embeddings?.widths ?? { main: 0 };
+  const embedMain = new Float32Array(slots.length * widths.main);
+  const embedSecond = new Float32Array(widths.second ? slots.length * widths.second : 0);
   t.chunks.forEach((c, i) => {
     ids.set(c.ids, i * 77);
     weights.set(c.weights, i * 77);
     eot[i] = c.eotIndex;
   });
-  return { ids, weights, eot };
+  slots.forEach((slot, k) => {
+    const e = embeddings!.get(slot.name)!;
+    embedMain.set(e.main.subarray(slot.vector * widths.main, (slot.vector + 1) * widths.main), k * widths.main);
+    if (widths.second) embedSecond.set(e.second!.subarray(slot.vector * widths.second, (slot.vector + 1) * widths.second), k * widths.second);
+  });
+  return { ids, weights, eot, embedPositions: Int32Array.from(slots, (s) => s.at), embedMain, embedSecond };
+}
+
+/** The embeddings a prompt's tokens use, in order of first use. */
+function embeddingsUsed(...prompts: WeightedTokens[]): string[] {
+  return [...new Set(prompts.flatMap((t) => t.chunks.flatMap((c) => c.embeds.map((e) => e.name))))];
 }
 
 /** Resolves when `p` settles, or rejects with signal.reason as soon as the signal aborts. */
@@ -156,11 +173,14 @@ export class StableDiffusion {
   #queue: Promise<void> = Promise.resolve();
   #tokenizer: ClipTokenizer | undefined;
   #loraDir: LoraDirectory | undefined;
+  #embeddingsDir: string;
+  #embeddings: EmbeddingLibrary | undefined;
 
-  private constructor(handle: NativeModel, path: string, loraDir: string) {
+  private constructor(handle: NativeModel, path: string, loraDir: string, embeddingsDir: string) {
     this.#handle = handle;
     this.path = path;
     this.#loraDir = loraDir ? new LoraDirectory(loraDir) : undefined;
+    this.#embeddingsDir = embeddingsDir;
     this.info = Object.freeze(handle.info());
   }
 
@@ -198,7 +218,7 @@ export class StableDiffusion {
       throw fromNative(e, 'ERR_SD_LOAD');
     }
     progress?.({ phase: 'ready', fraction: 1 });
-    return new StableDiffusion(handle, path, o.loraDir);
+    return new StableDiffusion(handle, path, o.loraDir, o.embeddingsDir);
   }
 
   get disposed(): boolean {
@@ -222,9 +242,36 @@ export class StableDiffusion {
     return { vaeDownscale: this.info.vaeDownscale, clipLayers: this.info.clipLayers, defaultSize: this.info.defaultSize, defaultSteps: this.info.defaultSteps, defaultCfgScale: this.info.defaultCfgScale };
   }
 
-  #tokens(prompt: string): NativePrompt {
+  #library(): EmbeddingLibrary | undefined {
     this.#tokenizer ??= ClipTokenizer.load();
-    return toNativePrompt(this.#tokenizer.tokenizeWeighted(prompt, { padId: CLIP_TOKENS.end }));
+    if (!this.#embeddingsDir) return undefined;
+    const xl = this.info.family === 'sdxl';
+    const widths = { main: this.info.clipWidth, ...(xl ? { second: this.info.unetContextDim - this.info.clipWidth } : {}) };
+    return (this.#embeddings ??= new EmbeddingLibrary(this.#embeddingsDir, widths, this.#tokenizer));
+  }
+
+  /** Textual-inversion embeddings of embeddingsDir: the ones in use and the files skipped, with why. */
+  embeddings(options: { refresh?: boolean } = {}): { loaded: Array<{ name: string; vectors: number; path: string }>; skipped: Record<string, string> } {
+    const lib = this.#library();
+    if (!lib) return { loaded: [], skipped: {} };
+    if (options.refresh) lib.refresh();
+    return { loaded: [...lib.loaded().values()].map(({ name, vectors, path }) => ({ name, vectors, path })), skipped: Object.fromEntries(lib.skipped()) };
+  }
+
+  #weighted(prompt: string): WeightedTokens {
+    const lib = this.#library();
+    try {
+      return this.#tokenizer!.tokenizeWeighted(prompt, { padId: CLIP_TOKENS.end, ...(lib ? { embeddings: lib.matcher() } : {}) });
+    } catch (e) {
+      if (e instanceof RangeError) throw new SdError(e.message, 'ERR_SD_INVALID_OPTION');
+      throw e;
+    }
+  }
+
+  #tokens(prompt: string, used?: Set<string>): NativePrompt {
+    const t = this.#weighted(prompt);
+    for (const name of embeddingsUsed(t)) used?.add(name);
+    return toNativePrompt(t, this.#embeddings);
   }
 
   // Runs job after every earlier call has finished; a signal that aborts while waiting rejects at once.
@@ -261,8 +308,9 @@ export class StableDiffusion {
     }
     if (s.signal?.aborted) throw s.signal.reason;
     const { text, settings } = this.#withLoras(s);
-    const cond = this.#tokens(text), uncond = this.#tokens(settings.negativePrompt);
-    return this.#enqueue(() => this.#generate(settings, cond, uncond, init), s.signal);
+    const used = new Set<string>();
+    const cond = this.#tokens(text, used), uncond = this.#tokens(settings.negativePrompt, used);
+    return this.#enqueue(() => this.#generate(settings, cond, uncond, init, undefined, [...used]), s.signal);
   }
 
   /**
@@ -292,16 +340,18 @@ export class StableDiffusion {
     const settings = perItem[0]!.settings;
     const odd = perItem.findIndex((p) => setKey(p.settings.loras) !== setKey(settings.loras));
     if (odd > 0) throw new SdError(`items[${odd}] asks for other LoRAs than items[0]; one batch runs one LoRA set`, 'ERR_SD_INVALID_OPTION');
+    const used = new Set<string>();
     const batch = {
       items, seeds,
-      conds: perItem.map((p) => this.#tokens(p.text)),
-      unconds: items.map((it) => this.#tokens(it.negativePrompt ?? '')),
+      conds: perItem.map((p) => this.#tokens(p.text, used)),
+      unconds: items.map((it) => this.#tokens(it.negativePrompt ?? '', used)),
     };
-    return this.#enqueue(() => this.#generate(settings, batch.conds[0]!, batch.unconds[0]!, undefined, batch), s.signal);
+    return this.#enqueue(() => this.#generate(settings, batch.conds[0]!, batch.unconds[0]!, undefined, batch, [...used]), s.signal);
   }
 
   async #generate(s: GenerateSettings, cond: NativePrompt, uncond: NativePrompt, init: RgbImage | undefined,
-                  batch?: { items: BatchItem[]; seeds: number[]; conds: NativePrompt[]; unconds: NativePrompt[] }): Promise<GeneratedImage[]> {
+                  batch?: { items: BatchItem[]; seeds: number[]; conds: NativePrompt[]; unconds: NativePrompt[] },
+                  embeddingNames: string[] = []): Promise<GeneratedImage[]> {
     const cancel = new Int32Array(1);
     const onAbort = () => void (cancel[0] = 1);
     s.signal?.addEventListener('abort', onAbort, { once: true });
@@ -345,9 +395,10 @@ export class StableDiffusion {
     const model = basename(this.path).replace(/\.[^.]*$/, '');
     const per = r.latent.length / r.images.length;
     const loras = s.loras.map((l) => ({ name: basename(l.path).replace(/\.[^.]*$/, ''), hash: loraShortHash(l.path) }));
+    const embeddings = embeddingNames.map((name) => ({ name, hash: embeddingShortHash(this.#embeddings!.get(name)!.path) }));
     const a = r.adapters;
     const loraStats = s.loras.length
-      ? { files: s.loras.length, modulesApplied: a.modulesApplied, modulesUnmatched: a.modulesUnmatched, mergeSeconds: a.mergeSeconds, cached: a.cached }
+      ? { files: s.loras.length, modulesApplied: a.modulesApplied, modulesUnmatched: a.modulesUnmatched, mergedBytes: a.mergedBytes, mergeSeconds: a.mergeSeconds, cached: a.cached }
       : undefined;
     return r.images.map((data, i) => {
       const seed = r.seeds[i] ?? s.seed + i;
@@ -355,7 +406,7 @@ export class StableDiffusion {
       const parameters = formatParameters({
         prompt: item ? item.prompt : s.prompt, negativePrompt: item ? item.negativePrompt ?? '' : s.negativePrompt, steps: s.steps, sampler: s.sampler, scheduler: s.schedulerLabel,
         cfgScale: s.cfgScale, seed, width: r.width, height: r.height, model, clipSkip: s.clipSkip,
-        strength: init ? s.strength : undefined, rng: s.rng, loras,
+        strength: init ? s.strength : undefined, rng: s.rng, loras, embeddings,
       });
       return new GeneratedImage(data, r.width, r.height, seed, parameters, r.latent.subarray(i * per, (i + 1) * per), {
         family: this.info.family, prediction: this.info.prediction,
@@ -370,13 +421,12 @@ export class StableDiffusion {
     if (this.#disposed) throw disposedError();
     const table = GENERATE_OPTIONS.filter((o) => o.name === 'prompt' || o.name === 'clipSkip');
     const o = validate(table, { ...options, prompt }, 'encodeText()', this.#limits());
-    this.#tokenizer ??= ClipTokenizer.load();
-    const tokens = this.#tokenizer.tokenizeWeighted(o.prompt as string, { padId: CLIP_TOKENS.end });
+    const tokens = this.#weighted(o.prompt as string);
     const handle = this.#handle;
     return this.#enqueue(async () => {
       let data: Float32Array;
       try {
-        data = await handle.encodeText(toNativePrompt(tokens), o.clipSkip as number);
+        data = await handle.encodeText(toNativePrompt(tokens, this.#embeddings), o.clipSkip as number);
       } catch (e) {
         throw fromNative(e, 'ERR_SD_GENERATE');
       }

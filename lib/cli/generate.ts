@@ -22,6 +22,9 @@ export const GENERATE_USAGE = `usage: sd-native generate "<prompt>" [options]
       --clip-skip <n>      1 = last CLIP layer (default), 2 = penultimate
       --init <image.png>   img2img input (its size is the output size unless -W/-H are given)
       --strength <0..1>    img2img denoising strength (default 0.75)
+      --lora <file[:w]>    apply a LoRA / LyCORIS file at weight w (default 1); repeatable
+      --lora-dir <dir>     where <lora:name:weight> prompt tags find name.safetensors
+      --embeddings-dir <dir> textual-inversion .safetensors files a prompt can name
   -m, --model <file>       checkpoint (.safetensors); default: the small model (@sd-native/tiny-model)
   -o, --output <file.png>  output (default out.png); a batch writes out.png, out-1.png, …
       --threads <n>        worker threads (default: all)
@@ -42,12 +45,24 @@ export const GENERATE_FLAGS = {
   'clip-skip': { type: 'string' },
   init: { type: 'string' },
   strength: { type: 'string' },
+  lora: { type: 'string', multiple: true },
+  'lora-dir': { type: 'string' },
+  'embeddings-dir': { type: 'string' },
   model: { type: 'string', short: 'm' },
   output: { type: 'string', short: 'o' },
   threads: { type: 'string' },
   dtype: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
 } as const;
+
+/** --lora file.safetensors[:weight]: the weight after the last colon when it is a number (paths may hold colons). */
+export function loraFlag(spec: string, usage: string): { path: string; weight: number } {
+  const colon = spec.lastIndexOf(':');
+  const tail = colon > 0 ? spec.slice(colon + 1) : '';
+  if (colon > 0 && tail.trim() !== '' && Number.isFinite(Number(tail))) return { path: spec.slice(0, colon), weight: Number(tail) };
+  if (spec === '') throw new UsageError('--lora expects a file, as --lora style.safetensors:0.8', usage);
+  return { path: spec, weight: 1 };
+}
 
 /** out.png, out-1.png, out-2.png, … */
 export function outputName(base: string, i: number): string {
@@ -80,6 +95,8 @@ export async function generateCommand(args: string[], io: Io = processIo): Promi
   set('batchSize', num(v, 'batch', u));
   set('clipSkip', num(v, 'clip-skip', u));
   set('strength', num(v, 'strength', u));
+  const loras = (v.lora as unknown as string[] | undefined) ?? [];
+  if (loras.length) options.loras = loras.map((spec) => loraFlag(spec, u));
   const init = str(v, 'init');
   if (init !== undefined) {
     try {
@@ -97,7 +114,11 @@ export async function generateCommand(args: string[], io: Io = processIo): Promi
 
   const quiet = v.quiet === true;
   const t0 = performance.now();
-  const sd = await StableDiffusion.load(model, { ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype } : {}) });
+  const loraDir = str(v, 'lora-dir'), embeddingsDir = str(v, 'embeddings-dir');
+  const sd = await StableDiffusion.load(model, {
+    ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype } : {}), ...(loraDir !== undefined ? { loraDir } : {}),
+    ...(embeddingsDir !== undefined ? { embeddingsDir } : {}),
+  });
   try {
     if (!quiet) io.stderr.write(`loaded ${model} (${sd.info.family}, ${((performance.now() - t0) / 1000).toFixed(2)} s)\n`);
     const progress = new Progress(io.stderr, !quiet);

@@ -24,9 +24,11 @@ export const SERVE_USAGE = `usage: sd-native serve [options]
       --openai-steps <n>     sampling steps for /v1/images/generations (default: the model's, else 20)
       --threads <n>          worker threads (default: all)
       --dtype <f32|bf16>     compute precision (default f32)
+      --lora-dir <dir>       where <lora:name:weight> prompt tags find name.safetensors
+      --embeddings-dir <dir> textual-inversion .safetensors files a prompt can name
   -q, --quiet                no startup lines and no request log
 
-Routes: A1111 /sdapi/v1/{txt2img,img2img,progress,interrupt,sd-models,options,samplers,schedulers},
+Routes: A1111 /sdapi/v1/{txt2img,img2img,progress,interrupt,sd-models,options,samplers,schedulers,loras,refresh-loras,embeddings,refresh-embeddings},
 OpenAI /v1/images/generations, /v1/jobs[/:id[/events]], /health, /metrics`;
 
 const SERVE_FLAGS = {
@@ -41,6 +43,8 @@ const SERVE_FLAGS = {
   'openai-steps': { type: 'string' },
   threads: { type: 'string' },
   dtype: { type: 'string' },
+  'lora-dir': { type: 'string' },
+  'embeddings-dir': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
 } as const;
 
@@ -61,10 +65,15 @@ export interface ServeHandle {
 }
 
 /** Loads the model and listens; resolves once the port is open. */
-export async function serve(options: ServerOptions & { model: string; port?: number; host?: string; threads?: number; dtype?: 'f32' | 'bf16'; log?: (line: string) => void }): Promise<ServeHandle> {
-  const { model, port = 7860, host = '127.0.0.1', threads, dtype, log, ...serverOptions } = options;
+export async function serve(options: ServerOptions & {
+  model: string; port?: number; host?: string; threads?: number; dtype?: 'f32' | 'bf16'; loraDir?: string; embeddingsDir?: string; log?: (line: string) => void;
+}): Promise<ServeHandle> {
+  const { model, port = 7860, host = '127.0.0.1', threads, dtype, loraDir, embeddingsDir, log, ...serverOptions } = options;
   const { StableDiffusion } = await import('../pipeline.js'); // the native addon loads only when serving
-  const sd = await StableDiffusion.load(model, { ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype } : {}) });
+  const sd = await StableDiffusion.load(model, {
+    ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype } : {}), ...(loraDir !== undefined ? { loraDir } : {}),
+    ...(embeddingsDir !== undefined ? { embeddingsDir } : {}),
+  });
   let app: SdServer;
   try {
     app = createServer(sd, serverOptions);
@@ -122,6 +131,8 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
     openaiSteps: intFlag(v, 'openai-steps', 1, 150, undefined),
     ...(threads !== undefined ? { threads } : {}),
     ...(dtype !== undefined ? { dtype: dtype as 'f32' | 'bf16' } : {}),
+    ...(str(v, 'lora-dir') !== undefined ? { loraDir: str(v, 'lora-dir') } : {}),
+    ...(str(v, 'embeddings-dir') !== undefined ? { embeddingsDir: str(v, 'embeddings-dir') } : {}),
     ...(quiet ? {} : { log: (line: string) => io.stderr.write(`${line}\n`) }),
     // after the flags: a usage error is reported before a missing model (and the addon loads only now)
     model: (await import('./model.js')).modelPath(str(v, 'model')),

@@ -14,6 +14,7 @@
 // be left out); validation errors are 422 with one sentence; an interrupted job answers 409.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
+import { loraMetadata } from '../loras.js';
 import { defaultOf, resolveSamplerSpec, resolveScheduler, samplers, schedulers } from '../options.js';
 import { HttpError, show } from './errors.js';
 import { decodeImageField, previewBase64 } from './images.js';
@@ -323,6 +324,27 @@ export function registerA1111(app: FastifyInstance, ctx: ServerContext): void {
       next.eta_ancestral = v;
     }
     ctx.settings = next; // other keys are A1111 UI settings with no meaning here: accepted, ignored
+    return null;
+  });
+
+  // A1111's extra-networks listing: { name, alias, path, metadata } per file of --lora-dir.
+  app.get('/sdapi/v1/loras', async () => (ctx.pipeline.loras?.() ?? []).map((l) => ({ name: l.name, alias: l.name, path: l.path, metadata: loraMetadata(l.path) })));
+  app.post('/sdapi/v1/refresh-loras', async () => {
+    ctx.pipeline.loras?.({ refresh: true });
+    return null;
+  });
+
+  // A1111's textual-inversion listing; "skipped" entries say why (another model's width, pickled).
+  app.get('/sdapi/v1/embeddings', async () => {
+    const { loaded, skipped } = ctx.pipeline.embeddings?.() ?? { loaded: [], skipped: {} };
+    const entry = (vectors: number | null) => ({ step: null, sd_checkpoint: null, sd_checkpoint_name: null, shape: ctx.pipeline.info.clipWidth ?? null, vectors });
+    return {
+      loaded: Object.fromEntries(loaded.map((e) => [e.name, entry(e.vectors)])),
+      skipped: Object.fromEntries(Object.entries(skipped).map(([name, reason]) => [name, { ...entry(null), reason }])),
+    };
+  });
+  app.post('/sdapi/v1/refresh-embeddings', async () => {
+    ctx.pipeline.embeddings?.({ refresh: true });
     return null;
   });
 

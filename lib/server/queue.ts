@@ -14,6 +14,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 
 import type { GenerateOptions, ModelInfo, StepEvent } from '../pipeline.js';
+import { extractLoraTags } from '../loras.js';
 import { defaultOf, randomSeed, resolveNames } from '../options.js';
 import { HttpError, JobCancelledError, JobTimeoutError, QueueFullError, ServerClosingError } from './errors.js';
 
@@ -38,6 +39,10 @@ export interface ServerPipeline {
    * jobs that differ only in prompt, negative prompt and seed are merged too. */
   generateBatch?(items: Array<{ prompt: string; negativePrompt?: string; seed?: number }>,
                  options: Omit<GenerateOptions, 'prompt' | 'negativePrompt' | 'seed' | 'batchSize'>): Promise<ServerImage[]>;
+  /** the LoRA files of its loraDir (refresh: read the folder again) */
+  loras?(options?: { refresh?: boolean }): Array<{ name: string; path: string }>;
+  /** the textual-inversion embeddings of its embeddingsDir, and the files skipped with why */
+  embeddings?(options?: { refresh?: boolean }): { loaded: Array<{ name: string; vectors: number; path: string }>; skipped: Record<string, string> };
 }
 
 /** generate() options without the per-call ones (seed, batchSize, signal, onStep). */
@@ -108,7 +113,15 @@ export function batchKey(input: JobInput, withPrompt = true): string {
   }
   const init = s.initImage ? createHash('sha1').update(s.initImage).digest('hex') : null;
   const prompt = withPrompt ? [s.prompt, s.negativePrompt ?? ''] : [];
-  return JSON.stringify([input.kind, ...prompt, s.width, s.height, s.steps, s.cfgScale, sampler, scheduler, s.rng, s.eta, s.clipSkip, s.strength, init]);
+  // One batch runs one set of weights: the LoRA set (option and prompt tags) is part of every key.
+  let tags: unknown = null;
+  try {
+    tags = extractLoraTags(s.prompt).tags;
+  } catch {
+    tags = s.prompt; // a tag that does not parse: generate() rejects it; it batches with nobody else
+  }
+  return JSON.stringify([input.kind, ...prompt, s.width, s.height, s.steps, s.cfgScale, sampler, scheduler, s.rng, s.eta, s.clipSkip, s.strength, init,
+    s.loras ?? [], tags]);
 }
 
 export class Job {

@@ -7,7 +7,11 @@
 //  - a chunk is [SOT, tokens, EOT...] padded with EOT to chunkSize + 2, weights 1.0 outside the
 //    tokens; then, when padId != EOT (OpenCLIP: SD2, SDXL's bigG), every id after the chunk's
 //    first EOT becomes padId;
-//  - tokenCount = chunkSize per closed chunk + the tokens of the last one (A1111's "75/150" count).
+//  - tokenCount = chunkSize per closed chunk + the tokens of the last one (A1111's "75/150" count);
+//  - textual-inversion names (found by `embeddings` in a run's ids, longest first) become one slot
+//    per vector (id 0, the run's weight); an embedding that does not fit in the rest of a chunk
+//    starts the next one. Unlike A1111, slots moved by the comma backtrack keep their vectors, and an
+//    embedding longer than a chunk is an error rather than a chunk CLIP cannot read.
 
 import { EOT, SOT, VOCAB_SIZE } from './vocab.js';
 import { isBreak, type WeightedText } from './prompt.js';
@@ -19,6 +23,15 @@ export interface WeightedChunk {
   weights: Float32Array;
   /** index of the first EOT in ids (the token SDXL's pooled output is taken from) */
   eotIndex: number;
+  /** textual-inversion slots: ids[index] takes vector `vector` of embedding `name` */
+  embeds: Array<{ index: number; name: string; vector: number }>;
+}
+
+/** An embedding found in a run of token ids: its name, vector count and how many ids its name spans. */
+export interface EmbeddingMatch {
+  name: string;
+  vectors: number;
+  tokenLength: number;
 }
 
 export interface WeightedTokens {
@@ -33,6 +46,8 @@ export interface ChunkOptions {
   chunkSize?: number;
   /** A1111 "comma padding backtrack"; default 20, 0 disables */
   commaPaddingBacktrack?: number;
+  /** finds a textual-inversion name starting at tokens[position] */
+  embeddings?: (tokens: readonly number[], position: number) => EmbeddingMatch | undefined;
 }
 
 function checkInt(name: string, value: number, min: number, max: number): void {
@@ -41,7 +56,7 @@ function checkInt(name: string, value: number, min: number, max: number): void {
   }
 }
 
-export function validateChunkOptions(opts: ChunkOptions): Required<ChunkOptions> {
+export function validateChunkOptions(opts: ChunkOptions): Required<Omit<ChunkOptions, 'embeddings'>> & Pick<ChunkOptions, 'embeddings'> {
   if (opts === null || typeof opts !== 'object') {
     throw new TypeError('tokenizeWeighted options must be an object like { padId: 49407 }');
   }
@@ -62,10 +77,12 @@ export function buildChunks(
   commaId: number,
   options: ChunkOptions,
 ): WeightedTokens {
-  const { padId, chunkSize, commaPaddingBacktrack } = validateChunkOptions(options);
+  const { padId, chunkSize, commaPaddingBacktrack, embeddings } = validateChunkOptions(options);
   const chunks: WeightedChunk[] = [];
+  type Slot = { name: string; vector: number } | undefined;
   let tokens: number[] = [];
   let mults: number[] = [];
+  let slots: Slot[] = [];
   let tokenCount = 0;
   let lastComma = -1;
 
@@ -79,9 +96,11 @@ export function buildChunks(
     weights.set(mults, 1);
     const eotIndex = ids.indexOf(EOT);
     if (padId !== EOT) ids.fill(padId, eotIndex + 1);
-    chunks.push({ ids, weights, eotIndex });
+    const embeds = slots.flatMap((slot, k) => (slot ? [{ index: k + 1, ...slot }] : []));
+    chunks.push({ ids, weights, eotIndex, embeds });
     tokens = [];
     mults = [];
+    slots = [];
     lastComma = -1;
   };
 
@@ -90,7 +109,9 @@ export function buildChunks(
       nextChunk(false);
       return;
     }
-    for (const token of runs[i]!) {
+    const run = runs[i]!;
+    for (let pos = 0; pos < run.length;) {
+      const token = run[pos]!;
       if (token === commaId) {
         lastComma = tokens.length;
       } else if (
@@ -98,17 +119,32 @@ export function buildChunks(
         tokens.length - lastComma <= commaPaddingBacktrack
       ) {
         const at = lastComma + 1;
-        const relocTokens = tokens.slice(at);
-        const relocMults = mults.slice(at);
+        const moved = { tokens: tokens.slice(at), mults: mults.slice(at), slots: slots.slice(at) };
         tokens.length = at;
         mults.length = at;
+        slots.length = at;
         nextChunk(false);
-        tokens = relocTokens;
-        mults = relocMults;
+        ({ tokens, mults, slots } = moved);
       }
       if (tokens.length === chunkSize) nextChunk(false);
-      tokens.push(token);
-      mults.push(part.weight);
+      const embedding = embeddings?.(run, pos);
+      if (!embedding) {
+        tokens.push(token);
+        mults.push(part.weight);
+        slots.push(undefined);
+        pos += 1;
+        continue;
+      }
+      if (embedding.vectors > chunkSize) {
+        throw new RangeError(`embedding "${embedding.name}" has ${embedding.vectors} vectors; one prompt chunk holds ${chunkSize}`);
+      }
+      if (tokens.length + embedding.vectors > chunkSize) nextChunk(false);
+      for (let v = 0; v < embedding.vectors; v++) {
+        tokens.push(0);
+        mults.push(part.weight);
+        slots.push({ name: embedding.name, vector: v });
+      }
+      pos += embedding.tokenLength;
     }
   });
   if (tokens.length > 0 || chunks.length === 0) nextChunk(true);

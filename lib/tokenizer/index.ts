@@ -13,7 +13,7 @@ import { isBreak, parsePromptAttention } from './prompt.js';
 import { EOT, SOT, VOCAB_SIZE, loadVocab } from './vocab.js';
 
 export { parsePromptAttention, type WeightedText } from './prompt.js';
-export type { ChunkOptions, WeightedChunk, WeightedTokens } from './chunks.js';
+export type { ChunkOptions, EmbeddingMatch, WeightedChunk, WeightedTokens } from './chunks.js';
 export { cleanText } from './clean.js';
 export { SOT, EOT, VOCAB_SIZE } from './vocab.js';
 

@@ -26,10 +26,16 @@ PromptTokens read_prompt(const Napi::Object& object) {
   auto ids = o.object("ids").As<Napi::Int32Array>();
   auto weights = o.object("weights").As<Napi::Float32Array>();
   auto eot = o.object("eot").As<Napi::Int32Array>();
+  auto positions = o.object("embedPositions").As<Napi::Int32Array>();
+  auto main = o.object("embedMain").As<Napi::Float32Array>();
+  auto second = o.object("embedSecond").As<Napi::Float32Array>();
   o.finish();
   t.ids.assign(ids.Data(), ids.Data() + ids.ElementLength());
   t.weights.assign(weights.Data(), weights.Data() + weights.ElementLength());
   t.eot_index.assign(eot.Data(), eot.Data() + eot.ElementLength());
+  t.embed_positions.assign(positions.Data(), positions.Data() + positions.ElementLength());
+  t.embed_main.assign(main.Data(), main.Data() + main.ElementLength());
+  t.embed_second.assign(second.Data(), second.Data() + second.ElementLength());
   return t;
 }
 

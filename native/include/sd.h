@@ -38,6 +38,11 @@ struct PromptTokens {
                                    // re-pads as it was trained: OpenCLIP with 0 after the first EOT)
   std::vector<float> weights;      // same length; 1.0 = unweighted
   std::vector<int32_t> eot_index;  // per chunk: first end token (pooled vector for SDXL)
+  // Textual-inversion vectors: the rows of ids at embed_positions take these instead of the token
+  // embedding. embed_main: one row per position, the main encoder's width (SD1 CLIP-L, SD2 OpenCLIP,
+  // SDXL CLIP-L); embed_second: SDXL's bigG rows (empty otherwise).
+  std::vector<int32_t> embed_positions;
+  std::vector<float> embed_main, embed_second;
   int chunks() const { return int(ids.size() / 77); }
 };
 

@@ -62,11 +62,17 @@ Tensor* ClipTextEncoder::layer(Context& ctx, Tensor* x, int i) const {
   return named(x, "clip.layers." + std::to_string(i));
 }
 
+Tensor* ClipTextEncoder::token_embedding() const {
+  return w_.get(config_.layout == ClipLayout::HuggingFace ? "embeddings.token_embedding.weight" : "token_embedding.weight");
+}
+
 ClipOutputs ClipTextEncoder::forward(Context& ctx, Tensor* ids, int batch, int skip, bool final_norm, bool want_last_normed) const {
   const bool hf = config_.layout == ClipLayout::HuggingFace;
   const int64_t T = config_.context, W = config_.width;
-  if (ids->numel() != batch * T) throw Error("CLIP expects " + std::to_string(T) + " token ids per sequence");
-  Tensor* x = get_rows(ctx, w_.get(hf ? "embeddings.token_embedding.weight" : "token_embedding.weight"), ids);  // [B·T, W]
+  // ids: token ids [B·T] (I32), or the token rows themselves [B·T, W] (F32) when some are not tokens.
+  const bool rows_given = ids->dtype == DType::F32;
+  if ((rows_given ? ids->shape[0] : ids->numel()) != batch * T) throw Error("CLIP expects " + std::to_string(T) + " token ids per sequence");
+  Tensor* x = rows_given ? ids : get_rows(ctx, token_embedding(), ids);  // [B·T, W]
   x = reshape(ctx, x, {batch, T, W});
   x = named(add(ctx, x, w_.get(hf ? "embeddings.position_embedding.weight" : "positional_embedding")), "clip.embeddings");
   const int run_layers = want_last_normed ? config_.layers : config_.layers - std::max(0, skip);

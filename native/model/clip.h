@@ -32,7 +32,9 @@ class ClipTextEncoder {
 
   // ids: i32 [B·77]; returns the hidden states after `layers - skip` layers, final-normed if
   // final_norm (SD1 and SD2 conventions) or raw (SDXL's penultimate), shape [B, 77, width].
+  // ids: [B·T] I32 token ids, or [B·T, W] F32 token rows (prompts with textual-inversion vectors).
   ClipOutputs forward(Context& ctx, Tensor* ids, int batch, int skip, bool final_norm, bool want_last_normed) const;
+  Tensor* token_embedding() const;  // [vocab, W]
   // pooled = last_normed[b, eot_index[b]] @ text_projection, for SDXL's bigG: computed on the host.
   Tensor* text_projection() const;
 

@@ -27,8 +27,9 @@ class PipelineImpl : public Pipeline {
  private:
   // Context rows [77·chunks, context_dim] and, for SDXL, the pooled vector of the first chunk.
   std::vector<float> encode_prompt(const PromptTokens& tokens, int clip_skip, std::vector<float>* pooled);
+  // embed_rows: textual-inversion rows for tokens.embed_positions at this encoder's width (may be empty).
   std::vector<float> run_clip(const model::ClipTextEncoder& clip, const PromptTokens& tokens, int skip, bool final_norm,
-                              std::vector<float>* pooled);
+                              std::vector<float>* pooled, const std::vector<float>& embed_rows);
   std::vector<float> sdxl_y(const std::vector<float>& pooled, const GenerateParams& p) const;
   std::vector<uint8_t> to_rgba(const float* image, int h, int w) const;
 

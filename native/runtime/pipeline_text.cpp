@@ -23,15 +23,30 @@ PromptTokens with_openclip_padding(const PromptTokens& tokens) {
   return t;
 }
 
+// One row of a [vocab, W] table (f32, f16 or bf16) as f32.
+void load_row(const Tensor& table, int64_t row, float* out) {
+  const int64_t W = table.shape[1];
+  const uint8_t* base = static_cast<const uint8_t*>(table.data) + size_t(row * W) * dtype_size(table.dtype);
+  for (int64_t c = 0; c < W; ++c) {
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(base);
+    out[c] = table.dtype == DType::F32 ? reinterpret_cast<const float*>(base)[c] : table.dtype == DType::F16 ? f16_to_f32(h[c]) : bf16_to_f32(h[c]);
+  }
+}
+
 }  // namespace
 
 std::vector<float> PipelineImpl::run_clip(const model::ClipTextEncoder& clip, const PromptTokens& tokens, int skip,
-                                          bool final_norm, std::vector<float>* pooled) {
+                                          bool final_norm, std::vector<float>* pooled, const std::vector<float>& embed_rows) {
   const int chunks = tokens.chunks();
   const int64_t T = clip.config().context, W = clip.config().width;
   if (T != kTokensPerChunk) throw Error("text encoder context " + std::to_string(T) + " is not " + std::to_string(kTokensPerChunk));
+  const size_t embedded = tokens.embed_positions.size();
+  if (embedded && embed_rows.size() != embedded * size_t(W))
+    throw Error("textual-inversion vectors: " + std::to_string(embedded) + " positions need " + std::to_string(embedded * size_t(W)) +
+                " values at this text encoder's width " + std::to_string(W) + ", got " + std::to_string(embed_rows.size()));
   Context ctx;
-  Tensor* ids = ctx.new_tensor(DType::I32, {chunks * T}, "ids");
+  // With embeddings the token rows are looked up here and some replaced; without, the graph does it.
+  Tensor* ids = embedded ? ctx.new_tensor(DType::F32, {chunks * T, W}, "token_rows") : ctx.new_tensor(DType::I32, {chunks * T}, "ids");
   model::ClipOutputs out = clip.forward(ctx, ids, chunks, skip, final_norm, pooled != nullptr);
   std::vector<Tensor*> outs = {out.hidden};
   if (out.last_normed) outs.push_back(out.last_normed);
@@ -39,7 +54,18 @@ std::vector<float> PipelineImpl::run_clip(const model::ClipTextEncoder& clip, co
   g.plan();
   for (int32_t id : tokens.ids)
     if (id < 0 || id >= clip.config().vocab) throw Error("token id " + std::to_string(id) + " is outside the vocabulary");
-  std::memcpy(ids->data, tokens.ids.data(), tokens.ids.size() * 4);
+  if (embedded) {
+    const Tensor* table = clip.token_embedding();
+    float* rows = ids->ptr<float>();
+    for (size_t r = 0; r < tokens.ids.size(); ++r) load_row(*table, tokens.ids[r], rows + r * size_t(W));
+    for (size_t e = 0; e < embedded; ++e) {
+      const int32_t at = tokens.embed_positions[e];
+      if (at < 0 || size_t(at) >= tokens.ids.size()) throw Error("textual-inversion position " + std::to_string(at) + " is outside the prompt");
+      std::memcpy(rows + size_t(at) * size_t(W), embed_rows.data() + e * size_t(W), size_t(W) * 4);
+    }
+  } else {
+    std::memcpy(ids->data, tokens.ids.data(), tokens.ids.size() * 4);
+  }
   g.compute();
   std::vector<float> z(out.hidden->ptr<float>(), out.hidden->ptr<float>() + chunks * T * W);
   // A1111 emphasis: scale each token's features by its weight, then restore the chunk's mean.
@@ -85,12 +111,12 @@ std::vector<float> PipelineImpl::encode_prompt(const PromptTokens& tokens, int c
   const int skip = std::max(0, clip_skip - 1);
   switch (info_.family) {
     case Family::SD1:
-      return run_clip(*clip_l_, tokens, skip, true, nullptr);
+      return run_clip(*clip_l_, tokens, skip, true, nullptr, tokens.embed_main);
     case Family::SD2:  // OpenCLIP penultimate layer, then ln_final
-      return run_clip(*clip_g_, with_openclip_padding(tokens), std::max(1, skip), true, nullptr);
+      return run_clip(*clip_g_, with_openclip_padding(tokens), std::max(1, skip), true, nullptr, tokens.embed_main);
     case Family::SDXL: {
-      std::vector<float> l = run_clip(*clip_l_, tokens, std::max(1, skip), false, nullptr);
-      std::vector<float> g = run_clip(*clip_g_, with_openclip_padding(tokens), std::max(1, skip), false, pooled);
+      std::vector<float> l = run_clip(*clip_l_, tokens, std::max(1, skip), false, nullptr, tokens.embed_main);
+      std::vector<float> g = run_clip(*clip_g_, with_openclip_padding(tokens), std::max(1, skip), false, pooled, tokens.embed_second);
       const int64_t rows = int64_t(tokens.ids.size()), wl = clip_l_->config().width, wg = clip_g_->config().width;
       std::vector<float> z(static_cast<size_t>(rows * (wl + wg)));
       for (int64_t r = 0; r < rows; ++r) {

@@ -58,3 +58,49 @@ export function assemble(name: string, parts: Array<[file: string, from: string,
   writeSafetensors(path, tensors, metadata);
   return path;
 }
+
+const vae: [string, string, string] = ['vae_tiny.safetensors', 'first_stage_model.', 'first_stage_model.'];
+const FAMILIES = {
+  sd1: {
+    parts: [['clip_text_tiny.safetensors', 'cond_stage_model.', 'cond_stage_model.'], ['unet_sd1_tiny.safetensors', 'model.diffusion_model.', 'model.diffusion_model.'], vae],
+    metadata: { 'sd_native.unet_heads': '2', 'sd_native.clip_heads': '2' },
+  },
+  sd2: {
+    parts: [['openclip_text_tiny_sd2.safetensors', 'cond_stage_model.', 'cond_stage_model.'], ['unet_sd2_tiny.safetensors', 'model.diffusion_model.', 'model.diffusion_model.'], vae],
+    metadata: { 'sd_native.unet_head_dim': '16', 'sd_native.clip_heads': '2' },
+  },
+  sdxl: {
+    parts: [
+      ['clip_text_tiny.safetensors', 'cond_stage_model.transformer.', 'conditioner.embedders.0.transformer.'],
+      ['openclip_text_tiny_sdxl.safetensors', 'conditioner.embedders.1.', 'conditioner.embedders.1.'],
+      ['unet_sdxl_tiny.safetensors', 'model.diffusion_model.', 'model.diffusion_model.'], vae,
+    ],
+    metadata: { 'sd_native.unet_head_dim': '16', 'sd_native.clip_heads': '2', 'sd_native.clip_g_heads': '2' },
+  },
+} as const;
+
+// The tiny SDXL UNet reads 64-wide context; its text encoders give 64 + 64. Its cross-attention
+// keys and values get zero columns for the second half, so the checkpoint loads (its UNet output
+// is not a reference of anything).
+function widenCrossAttention(key: string, t: StTensor): StTensor {
+  if (!/attn2\.to_[kv]\.weight$/.test(key) || t.dtype !== 'F32' || t.shape[1] !== 64) return t;
+  const [rows, cols] = t.shape as [number, number];
+  const from = new Float32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength));
+  const to = new Float32Array(rows * cols * 2);
+  for (let r = 0; r < rows; r++) to.set(from.subarray(r * cols, (r + 1) * cols), r * cols * 2);
+  return { dtype: 'F32', shape: [rows, cols * 2], data: Buffer.from(to.buffer) };
+}
+
+const familyPaths = new Map<string, string>();
+
+/** A tiny checkpoint of each family, with the golden text encoders (SDXL: CLIP-L + bigG, 64 wide each). */
+export function tinyFamilyCheckpoint(family: keyof typeof FAMILIES): string {
+  let path = familyPaths.get(family);
+  if (!path) {
+    const { parts, metadata } = FAMILIES[family];
+    path = assemble(`${family}-tiny.safetensors`, parts as unknown as Array<[string, string, string]>, metadata,
+      family === 'sdxl' ? widenCrossAttention : undefined);
+    familyPaths.set(family, path);
+  }
+  return path;
+}

@@ -24,7 +24,7 @@ test('every option and default the TS API reports is the native table’s', () =
     targetWidth: 0, targetHeight: 0, loras: [],
   });
   const loadDefaults = Object.fromEntries(contract.loadOptions.filter((o) => 'default' in o).map((o) => [o.name, o.default]));
-  assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', loraDir: '', loraCacheMB: 1024 });
+  assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', loraDir: '', loraCacheMB: 1024, embeddingsDir: '' });
   assert.equal(defaultOf('sampler'), 'euler_ancestral');
   assert.deepEqual(contract.tokens, { start: 49406, end: 49407, perChunk: 77 });
 });
@@ -44,7 +44,8 @@ async function rawModel(): Promise<NativeModel> {
 }
 
 function params(): Record<string, unknown> {
-  const prompt = () => ({ ids: new Int32Array(77).fill(49407).fill(49406, 0, 1), weights: new Float32Array(77).fill(1), eot: new Int32Array([1]) });
+  const prompt = () => ({ ids: new Int32Array(77).fill(49407).fill(49406, 0, 1), weights: new Float32Array(77).fill(1), eot: new Int32Array([1]),
+    embedPositions: new Int32Array(0), embedMain: new Float32Array(0), embedSecond: new Float32Array(0) });
   return {
     cond: prompt(), uncond: prompt(), width: 32, height: 32, steps: 1, batch: 1, clipSkip: 1, cfgScale: 7, seed: 1,
     sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.75, preview: false,

@@ -157,3 +157,53 @@ test('bad LoRA input is a clear error and the model goes on generating', async (
   assert.equal(maxDiff(after.data, base.data), 0, 'after every refusal the base weights are in place');
   assert.deepEqual(sd.loras().map((l) => l.name).sort(), ['ink', 'ink-ldm', 'ink-peft', 'truncated', 'wrong-rank', 'xl']);
 });
+
+test('server: /sdapi/v1/loras lists the folder, tags work in A1111 prompts, batches never mix LoRA sets', async () => {
+  const { createServer } = await import('../../lib/server/index.js');
+  const sd = await model();
+  const app = createServer(sd, { batchWindowMs: 200 });
+  try {
+    const list = await app.inject({ method: 'GET', url: '/sdapi/v1/loras' });
+    assert.equal(list.statusCode, 200);
+    const ink = (list.json() as Array<{ name: string; path: string; metadata: Record<string, string> }>).find((l) => l.name === 'ink');
+    assert.equal(ink?.metadata.ss_network_dim, String(RANK), 'kohya metadata is listed');
+    writeLora(join(dir, 'late.safetensors'), 'diffusers', 1);
+    assert.equal(((await app.inject({ method: 'POST', url: '/sdapi/v1/refresh-loras' })).statusCode), 200);
+    const names = ((await app.inject({ method: 'GET', url: '/sdapi/v1/loras' })).json() as Array<{ name: string }>).map((l) => l.name);
+    assert.ok(names.includes('late'), 'refresh-loras sees a new file');
+    const body = (prompt: string) => ({ prompt, width: 32, height: 32, steps: 2, sampler_name: 'Euler', scheduler: 'normal', cfg_scale: 5, seed: 7 });
+    // Sent together inside one batch window: they must not share a UNet batch (different weights).
+    const [plain, styled] = await Promise.all([
+      app.inject({ method: 'POST', url: '/sdapi/v1/txt2img', payload: body('a photo of a cat') }),
+      app.inject({ method: 'POST', url: '/sdapi/v1/txt2img', payload: body('a photo of a cat <lora:ink:0.6>') }),
+    ]);
+    assert.equal(plain.statusCode, 200, plain.body);
+    assert.equal(styled.statusCode, 200, styled.body);
+    const png = (r: typeof plain) => Buffer.from((r.json() as { images: string[] }).images[0]!, 'base64');
+    const { decodePng } = await import('../../lib/png.js');
+    const viaApi = decodePng(png(styled)), direct = await pixels({ loras: [{ path: kohya, weight: 0.6 }] });
+    assert.equal(maxDiff(Buffer.from(viaApi.data.filter((_, i) => i % 4 !== 3)), Buffer.from(direct.data.filter((_, i) => i % 4 !== 3))), 0,
+      'the A1111 route with a tag gives the library image');
+    assert.notEqual(png(plain).equals(png(styled)), true);
+    assert.match(JSON.parse((styled.json() as { info: string }).info).infotexts[0], /Lora hashes: "ink: [0-9a-f]{12}"/);
+    const bad = await app.inject({ method: 'POST', url: '/sdapi/v1/txt2img', payload: body('x <lora:nosuch:1>') });
+    assert.equal(bad.statusCode, 422, bad.body);
+    assert.match(bad.body, /unknown LoRA \\"nosuch\\"/);
+  } finally {
+    await app.close();
+  }
+});
+
+test('tag and flag parsing: A1111 forms, paths with colons', async () => {
+  const { extractLoraTags } = await import('../../lib/loras.js');
+  const { loraFlag } = await import('../../lib/cli/generate.js');
+  assert.deepEqual(extractLoraTags('a <lora:ink:0.5>, b <lora:x:0.2:0.9> c <lyco:y>'), {
+    prompt: 'a , b  c ',
+    tags: [{ name: 'ink', textWeight: 0.5, unetWeight: 0.5 }, { name: 'x', textWeight: 0.2, unetWeight: 0.9 }, { name: 'y', textWeight: 1, unetWeight: 1 }],
+  });
+  assert.deepEqual(extractLoraTags('<lora:z:unet=0.3:te=0.1>').tags, [{ name: 'z', textWeight: 0.1, unetWeight: 0.3 }]);
+  assert.deepEqual(extractLoraTags('no tags (word:1.2)'), { prompt: 'no tags (word:1.2)', tags: [] });
+  assert.deepEqual(loraFlag('C:/loras/ink.safetensors:0.7', ''), { path: 'C:/loras/ink.safetensors', weight: 0.7 });
+  assert.deepEqual(loraFlag('/x/ink.safetensors', ''), { path: '/x/ink.safetensors', weight: 1 });
+  assert.deepEqual(loraFlag('/x/a:b.safetensors', ''), { path: '/x/a:b.safetensors', weight: 1 });
+});

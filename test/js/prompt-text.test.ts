@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { StableDiffusion } from '../../lib/index.js';
-import { readSafetensors, type StTensor } from '../helpers/safetensors.js';
-import { assemble, fixtures } from '../helpers/tiny-checkpoint.js';
+import { readSafetensors } from '../helpers/safetensors.js';
+import { fixtures, tinyFamilyCheckpoint } from '../helpers/tiny-checkpoint.js';
 
 const PROMPTS = ['a photo of a cat', 'a red circle on a white background', ''];
 
@@ -29,42 +29,9 @@ function relL2(got: Float32Array, want: Float32Array, columns?: { width: number;
   return Math.sqrt(num / den);
 }
 
-const vae: [string, string, string] = ['vae_tiny.safetensors', 'first_stage_model.', 'first_stage_model.'];
-const families = {
-  sd1: {
-    parts: [['clip_text_tiny.safetensors', 'cond_stage_model.', 'cond_stage_model.'], ['unet_sd1_tiny.safetensors', 'model.diffusion_model.', 'model.diffusion_model.'], vae],
-    metadata: { 'sd_native.unet_heads': '2', 'sd_native.clip_heads': '2' },
-  },
-  sd2: {
-    parts: [['openclip_text_tiny_sd2.safetensors', 'cond_stage_model.', 'cond_stage_model.'], ['unet_sd2_tiny.safetensors', 'model.diffusion_model.', 'model.diffusion_model.'], vae],
-    metadata: { 'sd_native.unet_head_dim': '16', 'sd_native.clip_heads': '2' },
-  },
-  sdxl: {
-    parts: [
-      ['clip_text_tiny.safetensors', 'cond_stage_model.transformer.', 'conditioner.embedders.0.transformer.'],
-      ['openclip_text_tiny_sdxl.safetensors', 'conditioner.embedders.1.', 'conditioner.embedders.1.'],
-      ['unet_sdxl_tiny.safetensors', 'model.diffusion_model.', 'model.diffusion_model.'], vae,
-    ],
-    metadata: { 'sd_native.unet_head_dim': '16', 'sd_native.clip_heads': '2', 'sd_native.clip_g_heads': '2' },
-  },
-} as const;
-
-// The tiny SDXL UNet reads 64-wide context; its text encoders give 64 + 64. Its cross-attention
-// keys and values get zero columns for the second half, so the checkpoint loads (the UNet's
-// output is not under test here).
-function widenCrossAttention(key: string, t: StTensor): StTensor {
-  if (!/attn2\.to_[kv]\.weight$/.test(key) || t.dtype !== 'F32' || t.shape[1] !== 64) return t;
-  const [rows, cols] = t.shape as [number, number];
-  const from = new Float32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength));
-  const to = new Float32Array(rows * cols * 2);
-  for (let r = 0; r < rows; r++) to.set(from.subarray(r * cols, (r + 1) * cols), r * cols * 2);
-  return { dtype: 'F32', shape: [rows, cols * 2], data: Buffer.from(to.buffer) };
-}
-
-for (const [family, { parts, metadata }] of Object.entries(families)) {
+for (const family of ['sd1', 'sd2', 'sdxl'] as const) {
   test(`${family}: prompt text → context equals the reference conditioner's`, async (t) => {
-    const path = assemble(`${family}-prompt-text.safetensors`, parts as unknown as Array<[string, string, string]>, metadata,
-      family === 'sdxl' ? widenCrossAttention : undefined);
+    const path = tinyFamilyCheckpoint(family);
     const file = `prompt_text_${family}.safetensors`;
     const sd = await StableDiffusion.load(path);
     try {
