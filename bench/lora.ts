@@ -99,7 +99,10 @@ const result = {
   backFromCacheSeconds: backA.stats.loras!.mergeSeconds, mergedMB: first.stats.loras!.mergedBytes / 2 ** 20,
   requestSeconds: { plain, firstWithSet: first.seconds, cachedSet: cached },
   cachedOverPlain: cached / plain - 1,
-  samplingSecondsPerStep: { plain: plain1.stats.samplingSeconds / steps, withSet: cachedA.stats.samplingSeconds / steps },
+  samplingSecondsPerStep: {
+    plain: Math.min(plain1.stats.samplingSeconds, plain2.stats.samplingSeconds) / steps,
+    withSet: Math.min(cachedA.stats.samplingSeconds, cachedA2.stats.samplingSeconds) / steps,
+  },
   rssMB: { base: rssBase, withSet: rssWithA },
 };
 console.log(`${modules} modules, rank ${rank}, ${result.loraFileMB.toFixed(1)} MB file (f32)`);

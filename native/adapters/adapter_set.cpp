@@ -1,12 +1,16 @@
 #include "adapter_set.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "core/error.h"
 
@@ -136,8 +140,9 @@ AdapterFile read_adapter_file(const std::string& path, const CheckpointIndex& in
   return out;
 }
 
-AdapterSets::AdapterSets(const io::SafetensorsFile& checkpoint, LeafOf leaf_of, size_t cache_bytes)
-    : index_(checkpoint), leaf_of_(std::move(leaf_of)), budget_(cache_bytes) {}
+AdapterSets::AdapterSets(const io::SafetensorsFile& checkpoint, LeafOf leaf_of, size_t cache_bytes, unsigned threads)
+    : index_(checkpoint), leaf_of_(std::move(leaf_of)), budget_(cache_bytes),
+      threads_(threads ? threads : std::max(1u, std::thread::hardware_concurrency())) {}
 
 AdapterSets::~AdapterSets() { restore_base(); }
 
@@ -157,38 +162,65 @@ AdapterSets::Merged AdapterSets::merge(const std::vector<AdapterRequest>& set, c
   const auto t0 = std::chrono::steady_clock::now();
   Merged merged;
   merged.key = key;
-  std::map<Tensor*, std::vector<float>> work;
-  std::vector<Tensor*> order;
+  // Every file first (they are small), then one target tensor at a time: peak memory is the merged
+  // copies plus one tensor in f32, and the tensors merge in parallel.
+  std::vector<AdapterFile> files;
   for (const AdapterRequest& r : set) {
     if (!std::isfinite(r.text_weight) || !std::isfinite(r.unet_weight))
       throw Error("adapter \"" + r.path + "\": its weight must be a finite number");
-    AdapterFile file = read_adapter_file(r.path, index_);
-    merged.report.modules_unmatched += file.unmatched;
-    for (size_t i = 0; i < file.modules.size(); ++i) {
-      const auto& [target, module] = file.modules[i];
-      const float multiplier = target.component == Component::Unet ? r.unet_weight : r.text_weight;
-      Tensor* leaf = leaf_of_(target.tensor);
-      auto [it, fresh] = work.try_emplace(leaf);
-      if (fresh) {
-        load_f32(*leaf, it->second);
-        order.push_back(leaf);
-      }
-      std::vector<int64_t> shape(leaf->shape, leaf->shape + leaf->ndim);
-      float* current = it->second.data();
-      if (target.rows) {
-        const int64_t cols = leaf->numel() / leaf->shape[0];
-        shape = {target.rows, cols};
-        current += target.row0 * cols;
-      }
-      const std::vector<float> delta = weight_delta(module, shape, current, multiplier, "adapter \"" + r.path + "\", module " + file.names[i]);
-      for (size_t k = 0; k < delta.size(); ++k) current[k] += delta[k];
-      ++merged.report.modules_applied;
+    files.push_back(read_adapter_file(r.path, index_));
+    merged.report.modules_unmatched += files.back().unmatched;
+  }
+  struct Use { size_t file, module; };
+  std::map<Tensor*, std::vector<Use>> uses;  // modules per tensor, in request order (DoRA sees the earlier ones)
+  std::vector<Tensor*> order;
+  for (size_t f = 0; f < files.size(); ++f)
+    for (size_t m = 0; m < files[f].modules.size(); ++m) {
+      Tensor* leaf = leaf_of_(files[f].modules[m].first.tensor);
+      auto [it, fresh] = uses.try_emplace(leaf);
+      if (fresh) order.push_back(leaf);
+      it->second.push_back({f, m});
     }
-  }
-  for (Tensor* leaf : order) {
-    merged.tensors.emplace_back(leaf, store(work[leaf], leaf->dtype));
-    merged.report.merged_bytes += merged.tensors.back().second.size();
-  }
+  merged.tensors.resize(order.size());
+  std::atomic<size_t> next{0};
+  std::mutex failure_mutex;
+  std::string failure;
+  auto work = [&] {
+    std::vector<float> current;
+    for (size_t t; (t = next.fetch_add(1)) < order.size();) {
+      Tensor* leaf = order[t];
+      try {
+        load_f32(*leaf, current);
+        for (const Use& u : uses[leaf]) {
+          const auto& [target, module] = files[u.file].modules[u.module];
+          const AdapterRequest& r = set[u.file];
+          std::vector<int64_t> shape(leaf->shape, leaf->shape + leaf->ndim);
+          float* rows = current.data();
+          if (target.rows) {
+            const int64_t cols = leaf->numel() / leaf->shape[0];
+            shape = {target.rows, cols};
+            rows += target.row0 * cols;
+          }
+          const float multiplier = target.component == Component::Unet ? r.unet_weight : r.text_weight;
+          const std::vector<float> delta = weight_delta(module, shape, rows, multiplier, "adapter \"" + r.path + "\", module " + files[u.file].names[u.module]);
+          for (size_t k = 0; k < delta.size(); ++k) rows[k] += delta[k];
+        }
+        merged.tensors[t] = {leaf, store(current, leaf->dtype)};
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(failure_mutex);
+        if (failure.empty()) failure = e.what();
+        next = order.size();
+      }
+    }
+  };
+  const unsigned threads = std::max(1u, std::min(threads_, unsigned(order.size())));
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back(work);
+  work();
+  for (std::thread& th : pool) th.join();
+  if (!failure.empty()) throw Error(failure);
+  for (const auto& [leaf, bytes] : merged.tensors) merged.report.merged_bytes += bytes.size();
+  for (const AdapterFile& f : files) merged.report.modules_applied += int(f.modules.size());
   merged.report.tensors_changed = int(order.size());
   merged.report.merge_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return merged;

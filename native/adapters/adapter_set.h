@@ -34,7 +34,8 @@ AdapterFile read_adapter_file(const std::string& path, const CheckpointIndex& in
 class AdapterSets {
  public:
   using LeafOf = std::function<Tensor*(const std::string& key)>;
-  AdapterSets(const io::SafetensorsFile& checkpoint, LeafOf leaf_of, size_t cache_bytes);
+  // threads: for merging (0: all hardware threads).
+  AdapterSets(const io::SafetensorsFile& checkpoint, LeafOf leaf_of, size_t cache_bytes, unsigned threads = 0);
   ~AdapterSets();
   AdapterSets(const AdapterSets&) = delete;
   AdapterSets& operator=(const AdapterSets&) = delete;
@@ -56,6 +57,7 @@ class AdapterSets {
   CheckpointIndex index_;
   LeafOf leaf_of_;
   size_t budget_;
+  unsigned threads_;
   std::list<Merged> cache_;              // most recently used first
   std::map<Tensor*, void*> base_data_;   // leaves pointed at a copy -> their mapped data
   std::string active_;                   // key of the active set ("" = base)
