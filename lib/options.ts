@@ -84,6 +84,7 @@ export interface LoadSettings {
   loraDir: string;
   loraCacheMB: number;
   embeddingsDir: string;
+  maxPromptChunks: number;
   signal?: AbortSignal;
   onProgress?: (event: never) => void;
 }
@@ -316,6 +317,7 @@ export function resolveLoadOptions(options: unknown): LoadSettings {
     loraDir: o.loraDir as string,
     loraCacheMB: o.loraCacheMB as number,
     embeddingsDir: o.embeddingsDir as string,
+    maxPromptChunks: o.maxPromptChunks as number,
     signal: o.signal as AbortSignal | undefined,
     onProgress: o.onProgress as LoadSettings['onProgress'],
   };

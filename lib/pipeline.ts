@@ -52,6 +52,8 @@ export interface LoadOptions {
   loraCacheMB?: number;
   /** folder of textual-inversion .safetensors files; a prompt naming one (e.g. "easynegative") uses it */
   embeddingsDir?: string;
+  /** 75-token chunks one prompt may use (default 16); a longer prompt is an error, never truncated */
+  maxPromptChunks?: number;
   signal?: AbortSignal;
   onProgress?: (event: { phase: 'loading' | 'ready'; fraction: number }) => void;
 }
@@ -176,11 +178,14 @@ export class StableDiffusion {
   #embeddingsDir: string;
   #embeddings: EmbeddingLibrary | undefined;
 
-  private constructor(handle: NativeModel, path: string, loraDir: string, embeddingsDir: string) {
+  #maxPromptChunks: number;
+
+  private constructor(handle: NativeModel, path: string, loraDir: string, embeddingsDir: string, maxPromptChunks: number) {
     this.#handle = handle;
     this.path = path;
     this.#loraDir = loraDir ? new LoraDirectory(loraDir) : undefined;
     this.#embeddingsDir = embeddingsDir;
+    this.#maxPromptChunks = maxPromptChunks;
     this.info = Object.freeze(handle.info());
   }
 
@@ -218,7 +223,7 @@ export class StableDiffusion {
       throw fromNative(e, 'ERR_SD_LOAD');
     }
     progress?.({ phase: 'ready', fraction: 1 });
-    return new StableDiffusion(handle, path, o.loraDir, o.embeddingsDir);
+    return new StableDiffusion(handle, path, o.loraDir, o.embeddingsDir, o.maxPromptChunks);
   }
 
   get disposed(): boolean {
@@ -260,12 +265,18 @@ export class StableDiffusion {
 
   #weighted(prompt: string): WeightedTokens {
     const lib = this.#library();
+    let t: WeightedTokens;
     try {
-      return this.#tokenizer!.tokenizeWeighted(prompt, { padId: CLIP_TOKENS.end, ...(lib ? { embeddings: lib.matcher() } : {}) });
+      t = this.#tokenizer!.tokenizeWeighted(prompt, { padId: CLIP_TOKENS.end, ...(lib ? { embeddings: lib.matcher() } : {}) });
     } catch (e) {
       if (e instanceof RangeError) throw new SdError(e.message, 'ERR_SD_INVALID_OPTION');
       throw e;
     }
+    if (t.chunks.length > this.#maxPromptChunks) {
+      throw new SdError(`a prompt uses ${t.chunks.length} chunks of 75 tokens (${t.tokenCount} tokens); this model takes at most ${this.#maxPromptChunks} ` +
+        '(load option maxPromptChunks): shorten it or use fewer BREAKs', 'ERR_SD_INVALID_OPTION');
+    }
+    return t;
   }
 
   #tokens(prompt: string, used?: Set<string>): NativePrompt {

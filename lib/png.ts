@@ -58,6 +58,9 @@ export function crc32(bytes: Uint8Array, crc = 0): number {
   return ~c >>> 0;
 }
 
+/** zTXt / iTXt text is inflated up to this many bytes (an A1111 infotext is a few KB). */
+const MAX_TEXT_BYTES = 1 << 20;
+
 export function isPng(bytes: Uint8Array): boolean {
   return bytes.length >= 8 && PNG_SIGNATURE.equals(Buffer.from(bytes.buffer, bytes.byteOffset, 8));
 }
@@ -212,14 +215,14 @@ function textOf(chunks: Chunk[], name: string): Record<string, string> {
     const key = c.data.toString('latin1', 0, nul);
     try {
       if (c.type === 'tEXt') text[key] = c.data.toString('latin1', nul + 1);
-      else if (c.type === 'zTXt') text[key] = inflateSync(c.data.subarray(nul + 2)).toString('latin1');
+      else if (c.type === 'zTXt') text[key] = inflateSync(c.data.subarray(nul + 2), { maxOutputLength: MAX_TEXT_BYTES }).toString('latin1');
       else {
         const compressed = c.data[nul + 1] === 1;
         let p = c.data.indexOf(0, nul + 3); // end of language tag
         p = c.data.indexOf(0, p + 1); // end of translated keyword
         if (p < 0) continue;
         const body = c.data.subarray(p + 1);
-        text[key] = (compressed ? inflateSync(body) : body).toString('utf8');
+        text[key] = (compressed ? inflateSync(body, { maxOutputLength: MAX_TEXT_BYTES }) : body).toString('utf8');
       }
     } catch (e) {
       throw new SdError(`${name}: corrupt: ${c.type} chunk "${key}" does not inflate (${(e as Error).message})`, 'ERR_SD_IMAGE');
@@ -301,13 +304,16 @@ export function decodePng(png: Uint8Array, name = 'PNG'): DecodedPng {
   const bitsPerPixel = ct.samples * depth;
   const stride = Math.ceil((width * bitsPerPixel) / 8);
   const bpp = Math.max(1, bitsPerPixel >> 3);
+  const need = height * (stride + 1);
   let raw: Buffer;
   try {
-    raw = inflateSync(Buffer.concat(idat));
+    // Inflate no further than the header's size needs: a small file must not expand into gigabytes.
+    raw = inflateSync(Buffer.concat(idat), { maxOutputLength: need });
   } catch (e) {
-    throw fail(`corrupt: the image data does not inflate (${(e as Error).message})`);
+    const err = e as Error & { code?: string };
+    if (err.code === 'ERR_BUFFER_TOO_LARGE') throw fail(`corrupt: the image data inflates to more than the ${need} bytes ${width}×${height} ${ct.name} holds`);
+    throw fail(`corrupt: the image data does not inflate (${err.message})`);
   }
-  const need = height * (stride + 1);
   if (raw.length < need) throw fail(`truncated: the image data is ${raw.length} bytes after inflating; ${width}×${height} ${ct.name} needs ${need}`);
   const px = unfilter(raw, height, stride, bpp, fail);
 

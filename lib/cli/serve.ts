@@ -21,6 +21,9 @@ export const SERVE_USAGE = `usage: sd-native serve [options]
       --batch-window-ms <n>  wait this long for requests with the same settings to share one
                              UNet batch; 0 turns batching off (default 50)
       --max-batch <n>        most images in one batch and one request (default 8)
+      --request-timeout <s>  time to receive a whole request, then 408 (default 30)
+      --max-connections <n>  open connections at most (default 512)
+      --max-prompt-chunks <n>  75-token chunks a prompt may use (default 16; BREAK starts one)
       --openai-steps <n>     sampling steps for /v1/images/generations (default: the model's, else 20)
       --threads <n>          worker threads (default: all)
       --dtype <f32|bf16>     compute precision (default f32)
@@ -40,6 +43,9 @@ const SERVE_FLAGS = {
   timeout: { type: 'string' },
   'batch-window-ms': { type: 'string' },
   'max-batch': { type: 'string' },
+  'request-timeout': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-prompt-chunks': { type: 'string' },
   'openai-steps': { type: 'string' },
   threads: { type: 'string' },
   dtype: { type: 'string' },
@@ -66,13 +72,13 @@ export interface ServeHandle {
 
 /** Loads the model and listens; resolves once the port is open. */
 export async function serve(options: ServerOptions & {
-  model: string; port?: number; host?: string; threads?: number; dtype?: 'f32' | 'bf16'; loraDir?: string; embeddingsDir?: string; log?: (line: string) => void;
+  model: string; port?: number; host?: string; threads?: number; dtype?: 'f32' | 'bf16'; loraDir?: string; embeddingsDir?: string; maxPromptChunks?: number; log?: (line: string) => void;
 }): Promise<ServeHandle> {
-  const { model, port = 7860, host = '127.0.0.1', threads, dtype, loraDir, embeddingsDir, log, ...serverOptions } = options;
+  const { model, port = 7860, host = '127.0.0.1', threads, dtype, loraDir, embeddingsDir, maxPromptChunks, log, ...serverOptions } = options;
   const { StableDiffusion } = await import('../pipeline.js'); // the native addon loads only when serving
   const sd = await StableDiffusion.load(model, {
     ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype } : {}), ...(loraDir !== undefined ? { loraDir } : {}),
-    ...(embeddingsDir !== undefined ? { embeddingsDir } : {}),
+    ...(embeddingsDir !== undefined ? { embeddingsDir } : {}), ...(maxPromptChunks !== undefined ? { maxPromptChunks } : {}),
   });
   let app: SdServer;
   try {
@@ -128,6 +134,9 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
     timeoutMs: intFlag(v, 'timeout', 1, 86400, 300) * 1000,
     batchWindowMs: intFlag(v, 'batch-window-ms', 0, 60000, 50),
     maxBatchImages: intFlag(v, 'max-batch', 1, 16, 8),
+    requestTimeoutMs: intFlag(v, 'request-timeout', 1, 3600, 30) * 1000,
+    maxConnections: intFlag(v, 'max-connections', 1, 1_000_000, 512),
+    maxPromptChunks: intFlag(v, 'max-prompt-chunks', 1, 1000, 16),
     openaiSteps: intFlag(v, 'openai-steps', 1, 150, undefined),
     ...(threads !== undefined ? { threads } : {}),
     ...(dtype !== undefined ? { dtype: dtype as 'f32' | 'bf16' } : {}),

@@ -216,7 +216,7 @@ export function a1111Job(ctx: ServerContext, b: Body, img2img: boolean): A1111Jo
     const list = b.init_images as string[] | null;
     if (!list || list.length === 0) throw new HttpError(422, 'init_images is required: a list with one base64 PNG');
     const png = decodeImageField(list[0]!, 'init_images[0]', ctx.options.maxImageBytes, 422);
-    const { width, height } = pngSize(png);
+    const { width, height } = pngSize(ctx, png, 'init_images[0]');
     const w = (b.width as number | undefined) ?? width, h = (b.height as number | undefined) ?? height;
     if (w !== width || h !== height) {
       throw new HttpError(422, `init_images[0] is ${width}×${height} but width × height is ${w}×${h}; sd-native does not resize: resize the image, or leave width and height out`);
@@ -310,7 +310,11 @@ export function registerA1111(app: FastifyInstance, ctx: ServerContext): void {
     const next = { ...ctx.settings };
     if (b.CLIP_stop_at_last_layers !== undefined) {
       const v = b.CLIP_stop_at_last_layers;
-      if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 12) throw new HttpError(422, `CLIP_stop_at_last_layers must be an integer between 1 and 12, got ${show(v)}`);
+      // Checked against the loaded model: a value it cannot run would fail every later request.
+      const layers = ctx.pipeline.info.clipLayers ?? 12;
+      if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > layers) {
+        throw new HttpError(422, `CLIP_stop_at_last_layers must be an integer between 1 and ${layers} (this model's text encoder has ${layers} layers), got ${show(v)}`);
+      }
       next.CLIP_stop_at_last_layers = v as number;
     }
     if (b.randn_source !== undefined) {

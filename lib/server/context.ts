@@ -26,6 +26,12 @@ export interface ServerOptions {
   openaiSteps?: number;
   /** how long finished jobs stay visible at /v1/jobs/:id (default 600 000) */
   retentionMs?: number;
+  /** time to receive a whole request, headers and body (a trickled body gets 408); default 30 000 */
+  requestTimeoutMs?: number;
+  /** idle keep-alive connections close after this long; default 5 000 */
+  keepAliveTimeoutMs?: number;
+  /** open connections beyond this are refused; default 512 */
+  maxConnections?: number;
 }
 
 /** A1111 settings that change later requests (GET/POST /sdapi/v1/options). */
@@ -61,12 +67,17 @@ export function createContext(pipeline: ServerPipeline, options: ServerOptions =
     maxImageBytes: options.maxImageBytes ?? 16 * 1024 * 1024,
     openaiSteps: options.openaiSteps ?? pipeline.info.defaultSteps ?? 20,
     retentionMs: options.retentionMs ?? 600_000,
+    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
+    maxConnections: options.maxConnections ?? 512,
     token: options.token || undefined,
   };
   for (const [k, v] of Object.entries(o)) {
     if (k !== 'token' && (!Number.isFinite(v) || (v as number) < 0)) throw new TypeError(`createServer(): ${k} must be a non-negative number, got ${String(v)}`);
   }
-  if (o.queueSize < 1 || o.maxBatchImages < 1 || o.timeoutMs < 1) throw new TypeError('createServer(): queueSize, maxBatchImages and timeoutMs must be at least 1');
+  if (o.queueSize < 1 || o.maxBatchImages < 1 || o.timeoutMs < 1 || o.requestTimeoutMs < 1 || o.maxConnections < 1) {
+    throw new TypeError('createServer(): queueSize, maxBatchImages, timeoutMs, requestTimeoutMs and maxConnections must be at least 1');
+  }
   const queue = new JobQueue(pipeline, {
     capacity: o.queueSize, timeoutMs: o.timeoutMs, batchWindowMs: o.batchWindowMs, maxBatchImages: o.maxBatchImages, retentionMs: o.retentionMs,
   });
@@ -112,7 +123,14 @@ export async function runJob(ctx: ServerContext, request: FastifyRequest, reply:
   }
 }
 
-/** Width and height from a PNG's IHDR (the bytes were checked to be a PNG). */
-export function pngSize(png: Buffer): { width: number; height: number } {
-  return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
+/** The size an init image's header declares, checked against this model's size rule before anything is decoded. */
+export function pngSize(ctx: ServerContext, png: Buffer, field: string): { width: number; height: number } {
+  if (png.length < 33 || png.toString('latin1', 12, 16) !== 'IHDR') throw new HttpError(422, `${field} is a truncated PNG (${png.length} bytes, no complete IHDR header)`);
+  const width = png.readUInt32BE(16), height = png.readUInt32BE(20);
+  const { min, max, multipleOf } = ctx.size;
+  const bad = (v: number) => v < min || v > max || v % multipleOf !== 0;
+  if (bad(width) || bad(height)) {
+    throw new HttpError(422, `${field} is ${width}×${height}; this model takes sides that are multiples of ${multipleOf} between ${min} and ${max}: resize the image first`);
+  }
+  return { width, height };
 }

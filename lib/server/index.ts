@@ -46,9 +46,31 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** Bodies may nest this deep; deeper ones are refused before any route sees them. */
+const MAX_JSON_DEPTH = 32;
+
+// Depth of a parsed JSON value, walked without recursion (a 5000-deep body must not overflow the stack).
+function jsonDepth(root: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(v as Record<string, unknown>)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 /** Registers every route, hook and handler on `app` (a fastify instance or plugin scope). */
 function install(app: FastifyInstance, ctx: ServerContext): void {
   app.setErrorHandler((error, request, reply) => sendError(reply, request, error));
+  app.addHook('preValidation', async (request) => {
+    if (request.body !== undefined && jsonDepth(request.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+      throw new HttpError(422, `the body nests deeper than ${MAX_JSON_DEPTH} levels`);
+    }
+  });
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: 'Not Found', detail: `no route ${request.method} ${request.url.split('?')[0]}` });
   });
@@ -99,7 +121,14 @@ function install(app: FastifyInstance, ctx: ServerContext): void {
 export function createServer(pipeline: ServerPipeline, options: ServerOptions & { fastify?: FastifyServerOptions } = {}): SdServer {
   const { fastify: fastifyOptions, ...serverOptions } = options;
   const ctx = createContext(pipeline, serverOptions);
-  const app = Fastify({ logger: false, bodyLimit: ctx.bodyLimit, ...fastifyOptions }) as unknown as SdServer;
+  const { requestTimeoutMs, keepAliveTimeoutMs, maxConnections } = ctx.options;
+  const app = Fastify({
+    logger: false, bodyLimit: ctx.bodyLimit, requestTimeout: requestTimeoutMs, keepAliveTimeout: keepAliveTimeoutMs,
+    // node checks the request timeout on this interval (default 30 s): a trickled body must end near its limit
+    http: { connectionsCheckingInterval: Math.max(100, Math.min(1000, requestTimeoutMs)), headersTimeout: requestTimeoutMs },
+    ...fastifyOptions,
+  }) as unknown as SdServer;
+  app.server.maxConnections = maxConnections;
   app.decorate('sd', ctx);
   install(app, ctx);
   return app;

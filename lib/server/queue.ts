@@ -308,11 +308,20 @@ export class JobQueue {
     return this.#waiting.indexOf(job);
   }
 
-  /** Seconds until a full queue has room, roughly (Retry-After): when the running call ends. */
+  /**
+   * Seconds until a full queue has room (Retry-After): when the running call ends, from the average
+   * batch time and, before any batch has finished or when this one runs long, from its own progress.
+   */
   estimateWaitSeconds(): number {
-    const per = this.stats.averageBatchSeconds || 1;
-    const elapsed = this.#running ? (Date.now() - this.#running.startedAt) / 1000 : 0;
-    return Math.max(1, Math.ceil(Math.max(per - elapsed, per / 2)));
+    const per = this.stats.averageBatchSeconds;
+    const running = this.#running;
+    const elapsed = running ? (Date.now() - running.startedAt) / 1000 : 0;
+    let remaining = per ? Math.max(per - elapsed, per / 2) : 1;
+    if (running) {
+      const progress = Math.min(...running.jobs.map((j) => (j.steps > 0 ? j.step / j.steps : 0)));
+      if (progress > 0 && progress < 1) remaining = Math.max(remaining, (elapsed * (1 - progress)) / progress);
+    }
+    return Math.max(1, Math.ceil(remaining));
   }
 
   /**

@@ -112,6 +112,9 @@ const std::vector<OptionSpec>& load_option_specs() {
     t.push_back(of_type("loraDir", OptionType::String, "\"\"", "folder where <lora:name:weight> prompt tags find name.safetensors (searched with its subfolders)"));
     t.push_back(integer("loraCacheMB", 0, 1 << 20, number_json(defaults::kAdapterCacheMB),
                         "memory for merged LoRA sets kept for the next request (least recently used dropped first)"));
+    t.push_back(integer("maxPromptChunks", 1, 1000, "16",
+                        "75-token chunks a prompt may use (BREAK starts one); longer prompts are refused, not truncated, "
+                        "since every chunk costs a text-encoder pass"));
     t.push_back(of_type("embeddingsDir", OptionType::String, "\"\"",
                         "folder of textual-inversion .safetensors files; a prompt that names one (its file name) uses its vectors"));
     t.push_back(of_type("signal", OptionType::Signal, "", "AbortSignal: rejects with signal.reason (the file is released once the load ends)"));

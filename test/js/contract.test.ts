@@ -24,7 +24,7 @@ test('every option and default the TS API reports is the native table’s', () =
     targetWidth: 0, targetHeight: 0, loras: [],
   });
   const loadDefaults = Object.fromEntries(contract.loadOptions.filter((o) => 'default' in o).map((o) => [o.name, o.default]));
-  assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', loraDir: '', loraCacheMB: 1024, embeddingsDir: '' });
+  assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', loraDir: '', loraCacheMB: 1024, maxPromptChunks: 16, embeddingsDir: '' });
   assert.equal(defaultOf('sampler'), 'euler_ancestral');
   assert.deepEqual(contract.tokens, { start: 49406, end: 49407, perChunk: 77 });
 });

@@ -526,3 +526,61 @@ test('batching with generateBatch: different prompts and fixed seeds share one U
   assert.match(JSON.parse(rs[2]!.json().info).infotexts[0], /^a green cube/);
   assert.equal(app.sd.queue.stats.lastBatchSize >= 1, true);
 });
+
+test('Retry-After follows the running batch\'s measured progress, not a fixed second', async () => {
+  const { app, fake } = setup({ queueSize: 1 });
+  fake.hold();
+  const first = txt2img(app, { ...small, steps: 10 });
+  await waitFor(() => fake.calls.length === 1, 'the first job to run');
+  fake.step(1);
+  await waitFor(() => app.sd.queue.running?.jobs[0]?.step === 1, 'one step of ten');
+  await new Promise((r) => setTimeout(r, 400));
+  const second = txt2img(app, { ...small, prompt: 'waits' });
+  await waitFor(() => app.sd.queue.waiting === 1, 'the second job to wait');
+  const refused = await txt2img(app, { ...small, prompt: 'refused' });
+  assert.equal(refused.statusCode, 429);
+  // ≥ 0.4 s for 1 step of 10: the other 9 take ≥ 3.6 s
+  assert.ok(Number(refused.headers['retry-after']) >= 4, `Retry-After ${refused.headers['retry-after']}`);
+  fake.release();
+  assert.equal((await first).statusCode, 200);
+  assert.equal((await second).statusCode, 200);
+});
+
+test('hostile bodies: nesting 5000 deep is refused before anything runs', async () => {
+  const { app, fake } = setup();
+  const deep = '{"a":'.repeat(5000) + '1' + '}'.repeat(5000); // as text: a JS object this deep would not stringify
+  const t0 = performance.now();
+  const res = await app.inject({
+    method: 'POST', url: '/sdapi/v1/txt2img', headers: { 'content-type': 'application/json' },
+    payload: JSON.stringify(small).replace(/}$/, `,"extra":${deep}}`),
+  });
+  assert.equal(res.statusCode, 422, res.body);
+  assert.match(res.json().detail, /the body nests deeper than 32 levels/);
+  assert.ok(performance.now() - t0 < 1000);
+  assert.equal(fake.calls.length, 0, 'nothing was generated');
+  assert.equal((await txt2img(app, small)).statusCode, 200, 'the server goes on');
+});
+
+test('a body trickled byte by byte gets 408 after requestTimeoutMs and its connection closes', async () => {
+  const { app } = setup({ requestTimeoutMs: 400 });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const { port } = app.server.address() as { port: number };
+    const { connect } = await import('node:net');
+    const socket = connect(port, '127.0.0.1');
+    const t0 = performance.now();
+    let answer = '';
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.on('data', (d) => (answer += d.toString()));
+    socket.on('error', () => {});
+    socket.write('POST /sdapi/v1/txt2img HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{');
+    const trickle = setInterval(() => socket.write(' '), 100);
+    await closed;
+    clearInterval(trickle);
+    const seconds = (performance.now() - t0) / 1000;
+    assert.match(answer, /^HTTP\/1\.1 408/, answer);
+    assert.ok(seconds < 2.5, `closed after ${seconds.toFixed(2)} s`);
+  } finally {
+    await app.close();
+  }
+});

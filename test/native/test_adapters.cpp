@@ -1,6 +1,7 @@
-// LoRA / LyCORIS merging against A1111's extensions-builtin/Lora (goldens made by running its
-// code: test/fixtures/generators/lora_golden.py): every module kind's merged weight, a kohya SD1
-// LoRA (and the same LoRA in diffusers/PEFT spelling) through the tiny UNet and CLIP text encoder,
+// LoRA / LyCORIS merging against A1111's extensions-builtin/Lora and diffusers' load_lora_weights
+// (goldens made by running their code: test/fixtures/generators/lora_golden.py and
+// lora_diffusers_golden.py): every module kind's merged weight, a kohya SD1 LoRA (and the same LoRA
+// in diffusers/PEFT spelling) through the tiny UNet and CLIP text encoder,
 // and SD2's q/k/v LoRAs landing in OpenCLIP's packed in_proj_weight. Limit: rel L2 1e-5 in f32.
 #include <cmath>
 #include <map>
@@ -76,7 +77,8 @@ void unet_case() {
   model::UNet unet(root.sub("model.diffusion_model."), 2, 0);
   AdapterSets sets(*f, [&](const std::string& key) { return root.get(key); }, size_t(64) << 20);
   cpu::CpuBackend backend;
-  auto run = [&](const char* want_key, const std::vector<AdapterRequest>& set, const char* label) {
+  auto diffusers = open("lora_sd1_diffusers.safetensors");  // huggingface/diffusers v0.24 load_lora_weights, scale 0.8
+  auto run = [&](const char* want_key, const std::vector<AdapterRequest>& set, const char* label, const io::SafetensorsFile* want_file = nullptr) {
     const AdapterReport report = sets.activate(set);
     Context ctx;
     Tensor* x = ctx.new_tensor(DType::F32, {2, 4, 16, 16}, "x");
@@ -90,7 +92,7 @@ void unet_case() {
     put(t, golden::floats(*f, "golden.t"));
     put(c, golden::floats(*f, "golden.context"));
     g.compute();
-    const std::vector<float> want = golden::floats(*f, want_key);
+    const std::vector<float> want = golden::floats(want_file ? *want_file : *f, want_key);
     const double e = harness::rel_l2(out->ptr<float>(), want.data(), int64_t(want.size()));
     CHECK_MSG(e <= kTol, std::string(label) + ": rel L2 " + std::to_string(e));
     std::printf("%s: UNet output rel L2 %.2e (%d modules, %d unmatched, merge %.3f s%s)\n", label, e, report.modules_applied,
@@ -106,6 +108,7 @@ void unet_case() {
   run("golden.output_base", {}, "set removed");
   run("golden.output_lora", {{peft, 0.6f, 0.8f}}, "the same LoRA in PEFT spelling");
   run("golden.output_lora", {{kohya, 0.6f, 0.8f}}, "back to kohya (from the cache)");
+  run("golden.output_diffusers", {{kohya, 0.6f, 0.8f}}, "vs diffusers' load_lora_weights (scale 0.8)", diffusers.get());
   CHECK_MSG(sets.cached_bytes() > 0, "merged sets are kept");
   AdapterSets tight(*f, [&](const std::string& key) { return root.get(key); }, 1);
   tight.activate({{kohya, 0.6f, 0.8f}});

@@ -1,0 +1,86 @@
+// Hostile inputs through the real pipeline (tiny SD1 model): images whose data or declared size
+// would cost gigabytes, prompts that would cost minutes, settings the model cannot run. Each ends
+// in a 4xx within a second and leaves the server generating as before.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createDeflate } from 'node:zlib';
+
+import { StableDiffusion } from '../../lib/index.js';
+import { encodePng } from '../../lib/png.js';
+import { createServer } from '../../lib/server/index.js';
+import { tinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+
+let shared: Promise<StableDiffusion> | undefined;
+const model = () => (shared ??= StableDiffusion.load(tinyCheckpoint(), { threads: 2 }));
+
+function crc32(buf: Buffer): number {
+  let c = ~0;
+  for (const b of buf) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+function chunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4), crc = Buffer.alloc(4), body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  len.writeUInt32BE(data.length);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([len, body, crc]);
+}
+// A valid PNG header declaring width × height RGB, with `idat` as its compressed data.
+function png(width: number, height: number, idat: Buffer): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8, ihdr[9] = 2;
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
+// zlib data that inflates to `bytes` zeros, made in 1 MiB pieces (the test never holds the expansion).
+async function zeros(bytes: number): Promise<Buffer> {
+  const z = createDeflate({ level: 9 });
+  const out: Buffer[] = [];
+  z.on('data', (d: Buffer) => out.push(d));
+  const done = new Promise((r) => z.on('end', r));
+  const piece = Buffer.alloc(1 << 20);
+  for (let n = 0; n < bytes; n += piece.length) if (!z.write(piece)) await new Promise((r) => z.once('drain', r));
+  z.end();
+  await done;
+  return Buffer.concat(out);
+}
+
+const body = (extra: Record<string, unknown>) => ({ prompt: 'a red cube', steps: 1, seed: 1, ...extra });
+
+test('hostile images, prompts and settings end in 4xx within a second; the server goes on', async () => {
+  const app = createServer(await model(), { batchWindowMs: 0 });
+  try {
+    const post = async (url: string, payload: Record<string, unknown>) => {
+      const t0 = performance.now();
+      const res = await app.inject({ method: 'POST', url, payload });
+      return { res, seconds: (performance.now() - t0) / 1000 };
+    };
+    const rss0 = process.memoryUsage().rss;
+    const bomb = png(64, 64, await zeros(256 << 20)); // 64×64 declared, 256 MiB of data
+    const cases: Array<[string, string, Record<string, unknown>, number, RegExp]> = [
+      ['inflate bomb', '/sdapi/v1/img2img', body({ init_images: [bomb.toString('base64')] }), 422, /inflates to more than the 12352 bytes 64×64/],
+      ['4096² image, size from the image', '/sdapi/v1/img2img', body({ init_images: [png(4096, 4096, await zeros(16)).toString('base64')] }), 422,
+        /init_images\[0\] is 4096×4096; this model takes sides that are multiples of 2 between 16 and 512/],
+      ['8-byte PNG', '/sdapi/v1/img2img', body({ init_images: [Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).toString('base64')] }), 422,
+        /truncated PNG \(8 bytes/],
+      ['BREAK × 2000', '/sdapi/v1/txt2img', body({ prompt: 'a BREAK '.repeat(2000), width: 32, height: 32 }), 422, /a prompt uses 2000 chunks of 75 tokens .*at most 16/],
+      ['clip skip beyond the model', '/sdapi/v1/options', { CLIP_stop_at_last_layers: 12 }, 422, /between 1 and 2 \(this model's text encoder has 2 layers\)/],
+    ];
+    for (const [what, url, payload, status, detail] of cases) {
+      const { res, seconds } = await post(url, payload);
+      assert.equal(res.statusCode, status, `${what}: ${res.body}`);
+      assert.match(JSON.stringify(res.json()), detail, what);
+      assert.ok(seconds < 1, `${what}: answered in ${seconds.toFixed(2)} s`);
+    }
+    assert.ok(process.memoryUsage().rss - rss0 < 128 << 20, `RSS grew ${((process.memoryUsage().rss - rss0) / 2 ** 20).toFixed(0)} MiB`);
+    const ok = await app.inject({ method: 'POST', url: '/sdapi/v1/img2img', payload: body({ init_images: [encodePng({ data: Buffer.alloc(32 * 32 * 3, 90), width: 32, height: 32, channels: 3 }).toString('base64')] }) });
+    assert.equal(ok.statusCode, 200, ok.body);
+    const options = (await app.inject({ method: 'GET', url: '/sdapi/v1/options' })).json() as { CLIP_stop_at_last_layers: number };
+    assert.equal(options.CLIP_stop_at_last_layers, 1, 'the refused setting was not stored');
+  } finally {
+    await app.close();
+  }
+});
