@@ -147,6 +147,8 @@ export class Job {
   error?: Error;
   /** keep the images after the job settles (async jobs), until retention ends */
   readonly keepResult: boolean;
+  /** runs in a call of its own: a shared call it was in was refused for one job's input */
+  solo = false;
   #done: Promise<ServerImage[]>;
   #resolve!: (images: ServerImage[]) => void;
   #reject!: (e: Error) => void;
@@ -457,7 +459,8 @@ export class JobQueue {
     let images = head.input.n;
     const mix = this.#canMix(head);
     for (const j of this.#waiting) {
-      if (j === head || (mix ? j.settingsKey !== head.settingsKey : j.key !== head.key)) continue;
+      if (head.solo) break;
+      if (j === head || j.solo || (mix ? j.settingsKey !== head.settingsKey : j.key !== head.key)) continue;
       if (images + j.input.n > this.options.maxBatchImages) continue;
       if (!mix && j.input.seed !== -1 && j.input.seed !== seed + images) continue;
       jobs.push(j);
@@ -519,7 +522,15 @@ export class JobQueue {
       }
     } catch (e) {
       const error = e instanceof Error ? e : new Error(String(e));
-      for (const job of jobs) job.fail(error);
+      const code = (error as { code?: string }).code;
+      if (jobs.length > 1 && batch.step === 0 && (code === 'ERR_SD_INVALID_OPTION' || code === 'ERR_SD_IMAGE')) {
+        // One job's input refused the whole shared call before it started: run each alone, so
+        // only that job fails and the others are not punished for sharing with it.
+        for (const job of jobs) (job.solo = true), (job.status = 'queued');
+        this.#waiting.unshift(...jobs.filter((j) => !j.settled));
+      } else {
+        for (const job of jobs) job.fail(error);
+      }
     } finally {
       this.#running = undefined;
       this.#pump();

@@ -36,33 +36,18 @@ Array to_f32(const io::TensorInfo& t, const std::string& path) {
   a.shape = t.shape;
   const int64_t n = t.numel();
   a.data.resize(size_t(n));
-  switch (t.dtype) {
-    case DType::F32: std::memcpy(a.data.data(), t.data, size_t(n) * 4); break;
-    case DType::F16: {
-      const uint16_t* p = reinterpret_cast<const uint16_t*>(t.data);
-      for (int64_t i = 0; i < n; ++i) a.data[size_t(i)] = f16_to_f32(p[i]);
-      break;
-    }
-    case DType::BF16: {
-      const uint16_t* p = reinterpret_cast<const uint16_t*>(t.data);
-      for (int64_t i = 0; i < n; ++i) a.data[size_t(i)] = bf16_to_f32(p[i]);
-      break;
-    }
-    default: throw Error("adapter \"" + path + "\": tensor \"" + t.name + "\" is " + dtype_name(t.dtype) + "; adapters hold f32, f16 or bf16");
-  }
+  if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16)
+    throw Error("adapter \"" + path + "\": tensor \"" + t.name + "\" is " + dtype_name(t.dtype) + "; adapters hold f32, f16 or bf16");
+  for (int64_t i = 0; i < n; ++i) a.data[size_t(i)] = load_as_f32(t.data, t.dtype, size_t(i));
   for (float v : a.data)
     if (!std::isfinite(v)) throw Error("adapter \"" + path + "\": tensor \"" + t.name + "\" holds NaN or infinite values; the file is damaged");
   return a;
 }
 
 void load_f32(const Tensor& t, std::vector<float>& out) {
-  const int64_t n = t.numel();
-  out.resize(size_t(n));
-  const void* d = t.data;
-  if (t.dtype == DType::F32) std::memcpy(out.data(), d, size_t(n) * 4);
-  else if (t.dtype == DType::F16) for (int64_t i = 0; i < n; ++i) out[size_t(i)] = f16_to_f32(static_cast<const uint16_t*>(d)[i]);
-  else if (t.dtype == DType::BF16) for (int64_t i = 0; i < n; ++i) out[size_t(i)] = bf16_to_f32(static_cast<const uint16_t*>(d)[i]);
-  else throw Error("adapter target \"" + t.name + "\" is not a floating-point weight");
+  if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16) throw Error("adapter target \"" + t.name + "\" is not a floating-point weight");
+  out.resize(size_t(t.numel()));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = load_as_f32(t.data, t.dtype, i);
 }
 
 std::vector<uint8_t> store(const std::vector<float>& v, DType dtype) {

@@ -50,10 +50,7 @@ static Napi::Value read_small_tensors(const Napi::CallbackInfo& info) {
     for (const io::TensorInfo& t : file->tensors()) {
       if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16) continue;
       Napi::Float32Array data = Napi::Float32Array::New(env, size_t(t.numel()));
-      for (int64_t i = 0; i < t.numel(); ++i) {
-        const uint16_t* h = reinterpret_cast<const uint16_t*>(t.data);
-        data[size_t(i)] = t.dtype == DType::F32 ? reinterpret_cast<const float*>(t.data)[i] : t.dtype == DType::F16 ? f16_to_f32(h[i]) : bf16_to_f32(h[i]);
-      }
+      for (int64_t i = 0; i < t.numel(); ++i) data[size_t(i)] = load_as_f32(t.data, t.dtype, size_t(i));
       Napi::Array shape = Napi::Array::New(env, t.shape.size());
       for (uint32_t d = 0; d < t.shape.size(); ++d) shape.Set(d, double(t.shape[d]));
       Napi::Object o = Napi::Object::New(env);

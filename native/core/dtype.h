@@ -32,4 +32,18 @@ inline const char* dtype_name(DType t) {
 
 #include "dtype_bits.h"  // bf16_to_f32, f32_to_bf16, f16_to_f32, f32_to_f16
 
+// Element i of a float tensor (f32, f16 or bf16) as f32, from bytes at any alignment (safetensors
+// does not align tensor data, so typed pointers into a mapped file would be undefined behaviour).
+inline float load_as_f32(const void* data, DType t, size_t i) {
+  const uint8_t* p = static_cast<const uint8_t*>(data) + i * dtype_size(t);
+  if (t == DType::F32) {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return t == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+}
+
 }  // namespace sd

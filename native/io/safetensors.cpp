@@ -292,8 +292,12 @@ int64_t TensorInfo::numel() const {
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   MappedFile m = MappedFile::open(path);
-  const uint8_t* p = m.data();
-  const size_t size = m.size();
+  std::unique_ptr<SafetensorsFile> f = from_memory(path, m.data(), m.size());
+  f->map_ = m.release();
+  return f;
+}
+
+std::unique_ptr<SafetensorsFile> SafetensorsFile::from_memory(const std::string& path, const uint8_t* p, size_t size) {
   auto fail = [&](const std::string& msg) { throw Error(quote_path(path) + ": " + msg); };
 
   if (size < 8)
@@ -355,7 +359,6 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     f->tensors_.push_back(std::move(e.info));
   }
   f->size_ = size;
-  f->map_ = m.release();
   return f;
 }
 
@@ -508,6 +511,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
 namespace sd::io {
 
 void SafetensorsFile::release_pages(const std::string& prefix) const {
+  if (!map_) return;  // from_memory: the caller's bytes are not ours to drop
   const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
   const uintptr_t base = reinterpret_cast<uintptr_t>(map_);
   for (const TensorInfo& t : tensors_) {

@@ -26,6 +26,9 @@ class SafetensorsFile {
  public:
   // Throws sd::Error naming the file (and the tensor, where one is at fault) on any defect.
   static std::unique_ptr<SafetensorsFile> open(const std::string& path);
+  // The same validation over bytes the caller holds (and keeps alive while the result is used);
+  // `name` stands in for the path in messages. For fuzzing and embedded data.
+  static std::unique_ptr<SafetensorsFile> from_memory(const std::string& name, const uint8_t* bytes, size_t size);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;

@@ -26,11 +26,7 @@ PromptTokens with_openclip_padding(const PromptTokens& tokens) {
 // One row of a [vocab, W] table (f32, f16 or bf16) as f32.
 void load_row(const Tensor& table, int64_t row, float* out) {
   const int64_t W = table.shape[1];
-  const uint8_t* base = static_cast<const uint8_t*>(table.data) + size_t(row * W) * dtype_size(table.dtype);
-  for (int64_t c = 0; c < W; ++c) {
-    const uint16_t* h = reinterpret_cast<const uint16_t*>(base);
-    out[c] = table.dtype == DType::F32 ? reinterpret_cast<const float*>(base)[c] : table.dtype == DType::F16 ? f16_to_f32(h[c]) : bf16_to_f32(h[c]);
-  }
+  for (int64_t c = 0; c < W; ++c) out[c] = load_as_f32(table.data, table.dtype, size_t(row * W + c));
 }
 
 }  // namespace

@@ -84,3 +84,17 @@ test('hostile images, prompts and settings end in 4xx within a second; the serve
     await app.close();
   }
 });
+
+test('a request refused for its own input does not fail the requests that shared its batch window', async () => {
+  const app = createServer(await model(), { batchWindowMs: 300 });
+  try {
+    const send = (prompt: string, seed: number) =>
+      app.inject({ method: 'POST', url: '/sdapi/v1/txt2img', payload: { prompt, width: 32, height: 32, steps: 1, seed } });
+    const [good, bad, other] = await Promise.all([send('a red cube', 1), send('x BREAK '.repeat(100), 2), send('a blue sphere', 3)]);
+    assert.equal(bad.statusCode, 422, bad.body);
+    assert.equal(good.statusCode, 200, good.body);
+    assert.equal(other.statusCode, 200, other.body);
+  } finally {
+    await app.close();
+  }
+});

@@ -14,6 +14,7 @@ interface Sources {
   cuda: string[];
   tests: Record<string, string[]>;
   cudaTests: Record<string, string[]>;
+  fuzzers: Record<string, string[]>;
 }
 const sources = JSON.parse(readFileSync(join(root, 'native', 'sources.json'), 'utf8')) as Sources;
 
@@ -50,6 +51,12 @@ test('ISA files carry their ISA in the name, so nothing else gets their flags', 
     }
   }
   for (const f of sources.core) assert.doesNotMatch(f, /_(avx2|avx512|avx512bf16|neon|neonbf16)\.cpp$/, `${f} is an ISA file in core`);
+});
+
+test('every fuzz harness is listed and exists', () => {
+  const harnesses = readdirSync(join(root, 'test', 'fuzz')).filter((n) => /^fuzz_.*\.cpp$/.test(n)).map((n) => n.replace(/\.cpp$/, '')).sort();
+  assert.deepEqual(Object.keys(sources.fuzzers).sort(), harnesses);
+  for (const files of Object.values(sources.fuzzers)) for (const f of files) assert.ok(existsSync(join(root, f)), `${f} does not exist`);
 });
 
 test('every native test program is listed', () => {

@@ -11,19 +11,26 @@
 
 namespace golden {
 
+// Safetensors data need not be aligned: read through memcpy.
+inline int64_t int64_at(const void* data, size_t i) {
+  int64_t v;
+  std::memcpy(&v, static_cast<const uint8_t*>(data) + i * 8, 8);
+  return v;
+}
+
 inline std::vector<float> floats(const sd::io::SafetensorsFile& f, const std::string& key) {
   const sd::io::TensorInfo* t = f.find(key);
   if (!t) { CHECK_MSG(false, "golden key missing: " + key); return {}; }
   std::vector<float> v(size_t(t->numel()));
   if (t->dtype == sd::DType::F32) std::memcpy(v.data(), t->data, v.size() * 4);
-  else if (t->dtype == sd::DType::I64) for (size_t i = 0; i < v.size(); ++i) v[i] = float(reinterpret_cast<const int64_t*>(t->data)[i]);
+  else if (t->dtype == sd::DType::I64) for (size_t i = 0; i < v.size(); ++i) v[i] = float(int64_at(t->data, i));
   return v;
 }
 
 inline std::vector<int32_t> ids(const sd::io::SafetensorsFile& f, const std::string& key) {
   const sd::io::TensorInfo* t = f.find(key);
   std::vector<int32_t> v(size_t(t->numel()));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = int32_t(reinterpret_cast<const int64_t*>(t->data)[i]);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = int32_t(int64_at(t->data, i));
   return v;
 }
 
