@@ -6,11 +6,12 @@
 //   node --import tsx bench/lora.ts --model /tmp/sd15-random.safetensors --size 256 --steps 2
 //
 // Last line is JSON.
-import { readFileSync, openSync, readSync, closeSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { native } from '../lib/binding.js';
 import { StableDiffusion } from '../lib/index.js';
 import { writeSafetensors, type StTensor } from '../test/helpers/safetensors.js';
 
@@ -26,21 +27,8 @@ const { values } = parseArgs({
 if (!values.model) throw new Error('--model <checkpoint.safetensors> is required');
 const size = Number(values.size), steps = Number(values.steps), rank = Number(values.rank);
 
-function header(path: string): Record<string, { shape: number[] }> {
-  const fd = openSync(path, 'r');
-  try {
-    const len = Buffer.alloc(8);
-    readSync(fd, len, 0, 8, 0);
-    const json = Buffer.alloc(Number(len.readBigUInt64LE(0)));
-    readSync(fd, json, 0, json.length, 8);
-    return JSON.parse(json.toString('utf8'));
-  } finally {
-    closeSync(fd);
-  }
-}
-
 function randomLora(path: string, seed: number): number {
-  const targets = Object.entries(header(values.model!)).filter(([k]) =>
+  const targets = native.inspectSafetensors(values.model!).tensors.map((t) => [t.name, t] as const).filter(([k]) =>
     /^model\.diffusion_model\..*\.attn[12]\.(to_q|to_k|to_v|to_out\.0)\.weight$/.test(k) ||
     /^cond_stage_model\.transformer\.text_model\.encoder\.layers\.\d+\.self_attn\.(q|k|v|out)_proj\.weight$/.test(k));
   let s = seed >>> 0;

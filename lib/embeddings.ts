@@ -11,7 +11,7 @@
 // another model's width are skipped with a reason, as A1111 skips them; pickled .pt/.bin files are
 // listed as skipped and never opened.
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, type Dirent } from 'node:fs';
+import { readFileSync, readdirSync, statSync, type Dirent } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 
 import { native } from './binding.js';
@@ -147,11 +147,15 @@ export class EmbeddingLibrary {
   }
 }
 
-const fileHashes = new Map<string, string>();
+const fileHashes = new Map<string, { key: string; hash: string }>();
 
-/** A1111's "TI hashes" value: sha256 of the whole file, first 12 hex digits. */
+/** A1111's "TI hashes" value: sha256 of the whole file, first 12 hex digits (cached per size and mtime). */
 export function embeddingShortHash(path: string): string {
-  let h = fileHashes.get(path);
-  if (!h) fileHashes.set(path, (h = createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 12)));
-  return h;
+  const st = statSync(path);
+  const key = `${st.size}:${st.mtimeMs}`;
+  const cached = fileHashes.get(path);
+  if (cached?.key === key) return cached.hash;
+  const hash = createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 12);
+  fileHashes.set(path, { key, hash });
+  return hash;
 }

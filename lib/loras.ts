@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, readdirSync, statSync, type Dirent } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 
+import { native } from './binding.js';
 import { SdError } from './errors.js';
 import { suggest, type LoraFile } from './options.js';
 
@@ -136,23 +137,13 @@ export function lorasFor(explicit: readonly LoraFile[], tags: readonly LoraTag[]
   return [...explicit.map((l) => ({ ...l, path: resolve(l.path) })), ...fromTags];
 }
 
-/** A safetensors file's __metadata__ (kohya records its training settings there); {} when absent or unreadable. */
+/** A safetensors file's __metadata__ (kohya records its training settings there), read by the addon's
+ * validated header reader; {} when the file cannot be read. */
 export function loraMetadata(path: string): Record<string, string> {
-  let fd: number | undefined;
   try {
-    fd = openSync(path, 'r');
-    const head = Buffer.alloc(8);
-    readSync(fd, head, 0, 8, 0);
-    const n = Number(head.readBigUInt64LE(0));
-    if (n > 64 << 20) return {};
-    const json = Buffer.alloc(n);
-    readSync(fd, json, 0, n, 8);
-    const meta = (JSON.parse(json.toString('utf8')) as { __metadata__?: Record<string, string> }).__metadata__;
-    return meta && typeof meta === 'object' ? meta : {};
+    return native.inspectSafetensors(path).metadata;
   } catch {
     return {};
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
 
