@@ -18,6 +18,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifySer
 import { registerA1111 } from './a1111.js';
 import { createContext, type ServerContext, type ServerOptions } from './context.js';
 import { HttpError, sendError } from './errors.js';
+import { registerExtras } from './extras.js';
 import { registerJobs } from './jobs.js';
 import { registerOpenAi } from './openai.js';
 import type { ServerPipeline } from './queue.js';
@@ -110,6 +111,7 @@ function install(app: FastifyInstance, ctx: ServerContext): void {
     reply.type('text/plain; version=0.0.4; charset=utf-8').send(ctx.metrics.render(ctx.queue, ctx.modelFile)));
 
   registerA1111(app, ctx);
+  registerExtras(app, ctx);
   registerOpenAi(app, ctx);
   registerJobs(app, ctx);
 }
