@@ -2,12 +2,17 @@
 import { inspect } from '../index.js';
 import type { SafetensorsHeader, TensorHeader } from '../binding.js';
 import { UsageError, parse, processIo, type Io } from './args.js';
+import { imageInfo, isPngFile } from './info-image.js';
 import { modelPath } from './model.js';
 
 export const INFO_USAGE = `usage: sd-native info [<model.safetensors>]
+       sd-native info <image.png> [--json]
 
-Family, tensor count, dtypes, parameters per component and a rough memory estimate per size,
-read from the file's header (fast: no weights are loaded). Default model: the small model (@sd-native/tiny-model).`;
+A model: family, tensor count, dtypes, parameters per component and a rough memory estimate per
+size, read from the file's header (fast: no weights are loaded). Default model: the small model
+(@sd-native/tiny-model).
+An image: the generation parameters in its A1111 "parameters" chunk (A1111, sd-native), in
+generate() option names; --json prints them as JSON.`;
 
 const COMPONENTS: Array<[prefix: string, label: string]> = [
   ['model.diffusion_model.', 'UNet'],
@@ -108,12 +113,13 @@ export function formatSummary(path: string, s: ModelSummary): string {
 }
 
 export async function infoCommand(args: string[], io: Io = processIo): Promise<number> {
-  const { values, positionals } = parse(args, { model: { type: 'string', short: 'm' } }, INFO_USAGE);
+  const { values, positionals } = parse(args, { model: { type: 'string', short: 'm' }, json: { type: 'boolean' } }, INFO_USAGE);
   if (values.help) {
     io.stdout.write(`${INFO_USAGE}\n`);
     return 0;
   }
-  if (positionals.length > 1) throw new UsageError(`info takes one model, got ${positionals.length}`, INFO_USAGE);
+  if (positionals.length > 1) throw new UsageError(`info takes one model or image, got ${positionals.length}`, INFO_USAGE);
+  if (positionals[0] !== undefined && isPngFile(positionals[0])) return imageInfo(positionals[0], values.json === true, io);
   const path = modelPath(positionals[0] ?? (values.model as string | undefined));
   io.stdout.write(`${formatSummary(path, summarize(inspect(path)))}\n`);
   return 0;

@@ -6,6 +6,7 @@ export const USAGE = `usage: sd-native <command> [options]
 
   generate "<prompt>"   make images (PNG with A1111 parameters); sd-native generate --help
   info [model]          what a checkpoint holds: family, dtypes, parameters, memory estimate
+  info <image.png>      the generation parameters written into an image (A1111 infotext); --json
   doctor                CPU paths, threads, CUDA, which native binary loaded, versions
   noise <image.png>     forward diffusion strip of an image at chosen timesteps
   serve                 HTTP server: A1111 + OpenAI APIs; sd-native serve --help

@@ -16,6 +16,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { loraMetadata } from '../loras.js';
 import { defaultOf, resolveSamplerSpec, resolveScheduler, samplers, schedulers } from '../options.js';
+import { rememberOptions, rememberedOptions } from './a1111-extras.js';
 import { HttpError, show } from './errors.js';
 import { decodeImageField, previewBase64 } from './images.js';
 import { pngSize, requestedJobId, runJob, type ServerContext } from './context.js';
@@ -299,6 +300,7 @@ export function registerA1111(app: FastifyInstance, ctx: ServerContext): void {
     samples_format: 'png',
     live_previews_enable: true,
     show_progress_every_n_steps: 1,
+    ...rememberedOptions(ctx),
     ...ctx.settings,
   }));
 
@@ -327,7 +329,8 @@ export function registerA1111(app: FastifyInstance, ctx: ServerContext): void {
       if (typeof v !== 'number' || !(v >= 0 && v <= 10)) throw new HttpError(422, `eta_ancestral must be a number between 0 and 10, got ${show(v)}`);
       next.eta_ancestral = v;
     }
-    ctx.settings = next; // other keys are A1111 UI settings with no meaning here: accepted, ignored
+    rememberOptions(ctx, b, ['sd_model_checkpoint', ...Object.keys(next)]); // the rest: kept for GET, as A1111 does
+    ctx.settings = next;
     return null;
   });
 

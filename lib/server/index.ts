@@ -16,6 +16,7 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 
 import { registerA1111 } from './a1111.js';
+import { registerA1111Extras } from './a1111-extras.js';
 import { createContext, type ServerContext, type ServerOptions } from './context.js';
 import { HttpError, sendError } from './errors.js';
 import { registerExtras } from './extras.js';
@@ -112,6 +113,7 @@ function install(app: FastifyInstance, ctx: ServerContext): void {
 
   registerA1111(app, ctx);
   registerExtras(app, ctx);
+  registerA1111Extras(app, ctx);
   registerOpenAi(app, ctx);
   registerJobs(app, ctx);
 }
