@@ -122,12 +122,8 @@ export interface RgbImage {
   height: number;
 }
 
-/**
- * An init image as RGB bytes: PNG bytes (any PNG decodePng reads), or raw pixels with 1–4
- * channels (inferred from the byte count when `channels` is absent). Alpha is composited onto
- * white, as A1111 flattens img2img inputs.
- */
-export function toRgb(image: ImageLike | Uint8Array, what = 'initImage'): RgbImage {
+/** Decoded, checked pixels of any channel count (PNG bytes or raw pixels, as toRgb takes them). */
+export function toImage8(image: ImageLike | Uint8Array, what = 'initImage'): { data: Uint8Array; width: number; height: number; channels: 1 | 2 | 3 | 4 } {
   let src: ImageLike;
   if (image instanceof Uint8Array) {
     if (!isPng(image)) throw new SdError(`${what} must be PNG bytes or raw pixels { data, width, height, channels }; these bytes are not a PNG`, 'ERR_SD_IMAGE');
@@ -142,12 +138,22 @@ export function toRgb(image: ImageLike | Uint8Array, what = 'initImage'): RgbIma
     throw new SdError(`${what} must have positive integer width and height, got ${width}×${height}`, 'ERR_SD_IMAGE');
   }
   const channels = src.channels ?? data.length / (width * height);
-  if (![1, 2, 3, 4].includes(channels)) {
+  if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) {
     throw new SdError(`${what} must have 1, 2, 3 or 4 channels, got ${src.channels === undefined ? `${data.length} bytes for ${width}×${height}` : channels}`, 'ERR_SD_IMAGE');
   }
   if (data.length !== width * height * channels) {
     throw new SdError(`${what} data is ${data.length} bytes but ${width}×${height}×${channels} needs ${width * height * channels}`, 'ERR_SD_IMAGE');
   }
+  return { data, width, height, channels };
+}
+
+/**
+ * An init image as RGB bytes: PNG bytes (any PNG decodePng reads), or raw pixels with 1–4
+ * channels (inferred from the byte count when `channels` is absent). Alpha is composited onto
+ * white, as A1111 flattens img2img inputs.
+ */
+export function toRgb(image: ImageLike | Uint8Array, what = 'initImage'): RgbImage {
+  const { data, width, height, channels } = toImage8(image, what);
   if (channels === 3) return { data, width, height };
   const n = width * height;
   const rgb = new Uint8Array(n * 3);

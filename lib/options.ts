@@ -64,6 +64,13 @@ export interface GenerateSettings {
   targetWidth: number;
   targetHeight: number;
   initImage?: unknown;
+  resizeMode: 'just_resize' | 'crop_and_resize' | 'resize_and_fill';
+  mask?: unknown;
+  maskBlur: number;
+  maskInvert: boolean;
+  inpaintingFill: 'fill' | 'original' | 'latent_noise' | 'latent_nothing';
+  inpaintArea: 'whole' | 'masked';
+  inpaintPadding: number;
   /** LoRA files from the loras option, weights split per encoder (prompt tags are added later) */
   loras: LoraFile[];
   signal?: AbortSignal;
@@ -302,6 +309,13 @@ export function resolveGenerateOptions(options: unknown, limits: ModelLimits): G
     targetWidth: o.targetWidth as number,
     targetHeight: o.targetHeight as number,
     initImage: o.initImage,
+    resizeMode: o.resizeMode as GenerateSettings['resizeMode'],
+    mask: o.mask,
+    maskBlur: o.maskBlur as number,
+    maskInvert: o.maskInvert as boolean,
+    inpaintingFill: o.inpaintingFill as GenerateSettings['inpaintingFill'],
+    inpaintArea: o.inpaintArea as GenerateSettings['inpaintArea'],
+    inpaintPadding: o.inpaintPadding as number,
     loras: o.loras as LoraFile[],
     signal: o.signal as AbortSignal | undefined,
     onStep: o.onStep as GenerateSettings['onStep'],

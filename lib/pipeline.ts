@@ -12,12 +12,14 @@ import { requireDefaultModel } from './default-model.js';
 import type { NativeModel, NativePrompt, NativeResult } from './native.js';
 
 import { SdError, fromNative } from './errors.js';
-import { GeneratedImage, formatParameters, toRgb, type ImageLike, type RgbImage } from './image.js';
+import { GeneratedImage, formatParameters, toImage8, toRgb, type ImageLike, type RgbImage } from './image.js';
 import {
   CLIP_TOKENS, GENERATE_OPTIONS, checkValue, forModel, randomSeed, resolveGenerateOptions, resolveLoadOptions, validate,
   type GenerateSettings, type ModelLimits, type OptionSpec,
 } from './options.js';
 import { EmbeddingLibrary, embeddingShortHash } from './embeddings.js';
+import { RESIZE_MODES, prepareInpaint, type PreparedInpaint } from './inpaint.js';
+import { resizeImage } from './resize-modes.js';
 import { LoraDirectory, extractLoraTags, loraShortHash, lorasFor } from './loras.js';
 import { ClipTokenizer, type WeightedTokens } from './tokenizer/index.js';
 
@@ -32,6 +34,8 @@ export interface ModelInfo {
   clipHeads: number;
   vaeDownscale: number;
   latentChannels: number;
+  /** a 9-channel inpainting UNet (latent + mask + masked-image latent) */
+  inpainting: boolean;
   vaeScaleFactor: number;
   defaultSize: number;
   /** steps and CFG scale that generate() uses when not given: the model's recorded ones, else 20 and 7 */
@@ -81,9 +85,23 @@ export interface GenerateOptions {
   eta?: number;
   clipSkip?: number;
   batchSize?: number;
-  /** img2img: PNG bytes or raw pixels of the output size (RGBA / RGB / gray) */
+  /** img2img: PNG bytes or raw pixels (RGBA / RGB / gray), any size: fitted to width × height by resizeMode */
   initImage?: ImageLike | Uint8Array;
   strength?: number;
+  /** A1111's resize modes for an init image of another size: stretch, crop to fill, or fit and extend the edges */
+  resizeMode?: 'just_resize' | 'crop_and_resize' | 'resize_and_fill';
+  /** inpainting: initImage's size; white (or opaque, in a mask with transparency) is repainted */
+  mask?: ImageLike | Uint8Array;
+  /** Gaussian sigma softening the mask's edge, pixels (default 4) */
+  maskBlur?: number;
+  /** repaint what the mask leaves black */
+  maskInvert?: boolean;
+  /** what the masked area starts from: 'original' (default), 'fill' (surrounding colours), 'latent_noise', 'latent_nothing' */
+  inpaintingFill?: 'fill' | 'original' | 'latent_noise' | 'latent_nothing';
+  /** 'masked': work on a padded box around the mask at the output size and paste it back (A1111 "Only masked") */
+  inpaintArea?: 'whole' | 'masked';
+  /** context pixels around the mask for inpaintArea 'masked' (default 32) */
+  inpaintPadding?: number;
   preview?: boolean;
   /** SDXL size conditioning (A1111 / generative-models): the original size the model is told the
    * picture comes from, the crop's top-left, and the target size; 0 = the output size, uncropped */
@@ -308,20 +326,28 @@ export class StableDiffusion {
     const s = resolveGenerateOptions(options, this.#limits());
     const given = options as GenerateOptions;
     let init: RgbImage | undefined;
+    let inpaint: PreparedInpaint | undefined;
+    if (s.mask !== undefined && s.initImage === undefined) throw new SdError('mask needs an initImage to inpaint', 'ERR_SD_INVALID_OPTION');
     if (s.initImage !== undefined) {
       init = toRgb(s.initImage as ImageLike | Uint8Array);
+      // Without width/height the output takes the image's size, rounded to the VAE's multiple.
       const what = `initImage is ${init.width}×${init.height}`;
-      if (given.width === undefined) s.width = checkSize('width', init.width, what, this.#limits());
-      if (given.height === undefined) s.height = checkSize('height', init.height, what, this.#limits());
-      if (init.width !== s.width || init.height !== s.height) {
-        throw new SdError(`${what} but the output is ${s.width}×${s.height}; resize the image first, or leave width and height out to use its size`, 'ERR_SD_IMAGE');
+      const step = this.info.vaeDownscale, fit = (v: number) => Math.max(step, Math.round(v / step) * step);
+      if (given.width === undefined) s.width = checkSize('width', fit(init.width), what, this.#limits());
+      if (given.height === undefined) s.height = checkSize('height', fit(init.height), what, this.#limits());
+      if (s.mask !== undefined) {
+        const mask = toImage8(s.mask as ImageLike | Uint8Array, 'mask');
+        inpaint = prepareInpaint({ ...init, channels: 3 }, mask, s, this.info.vaeDownscale);
+        init = inpaint.image;
+      } else if (init.width !== s.width || init.height !== s.height) {
+        init = resizeImage(RESIZE_MODES[s.resizeMode], { ...init, channels: 3 }, s.width, s.height);
       }
     }
     if (s.signal?.aborted) throw s.signal.reason;
     const { text, settings } = this.#withLoras(s);
     const used = new Set<string>();
     const cond = this.#tokens(text, used), uncond = this.#tokens(settings.negativePrompt, used);
-    return this.#enqueue(() => this.#generate(settings, cond, uncond, init, undefined, [...used]), s.signal);
+    return this.#enqueue(() => this.#generate(settings, cond, uncond, init, undefined, [...used], inpaint), s.signal);
   }
 
   /**
@@ -362,7 +388,7 @@ export class StableDiffusion {
 
   async #generate(s: GenerateSettings, cond: NativePrompt, uncond: NativePrompt, init: RgbImage | undefined,
                   batch?: { items: BatchItem[]; seeds: number[]; conds: NativePrompt[]; unconds: NativePrompt[] },
-                  embeddingNames: string[] = []): Promise<GeneratedImage[]> {
+                  embeddingNames: string[] = [], inpaint?: PreparedInpaint): Promise<GeneratedImage[]> {
     const cancel = new Int32Array(1);
     const onAbort = () => void (cancel[0] = 1);
     s.signal?.addEventListener('abort', onAbort, { once: true });
@@ -384,6 +410,7 @@ export class StableDiffusion {
       cropTop: s.cropTop, cropLeft: s.cropLeft, targetWidth: s.targetWidth, targetHeight: s.targetHeight,
       adapters: s.loras.map((l) => ({ path: l.path, textWeight: l.textWeight, unetWeight: l.unetWeight })),
       ...(init ? { initImage: { data: init.data, width: init.width, height: init.height } } : {}),
+      ...(inpaint ? { inpaint: { pixels: inpaint.pixelMask, latent: inpaint.latentMask, fill: s.inpaintingFill === 'fill' ? 'original' : s.inpaintingFill } } : {}),
       ...(batch ? { conds: batch.conds, unconds: batch.unconds, seeds: batch.seeds } : {}),
     };
     let r: NativeResult;
@@ -411,15 +438,16 @@ export class StableDiffusion {
     const loraStats = s.loras.length
       ? { files: s.loras.length, modulesApplied: a.modulesApplied, modulesUnmatched: a.modulesUnmatched, mergedBytes: a.mergedBytes, mergeSeconds: a.mergeSeconds, cached: a.cached }
       : undefined;
-    return r.images.map((data, i) => {
+    const finals = r.images.map((data) => (inpaint ? inpaint.composite(data) : { data, width: r.width, height: r.height }));
+    return finals.map(({ data, width, height }, i) => {
       const seed = r.seeds[i] ?? s.seed + i;
       const item = batch?.items[i];
       const parameters = formatParameters({
         prompt: item ? item.prompt : s.prompt, negativePrompt: item ? item.negativePrompt ?? '' : s.negativePrompt, steps: s.steps, sampler: s.sampler, scheduler: s.schedulerLabel,
-        cfgScale: s.cfgScale, seed, width: r.width, height: r.height, model, clipSkip: s.clipSkip,
+        cfgScale: s.cfgScale, seed, width, height, model, clipSkip: s.clipSkip,
         strength: init ? s.strength : undefined, rng: s.rng, loras, embeddings,
       });
-      return new GeneratedImage(data, r.width, r.height, seed, parameters, r.latent.subarray(i * per, (i + 1) * per), {
+      return new GeneratedImage(Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height, seed, parameters, r.latent.subarray(i * per, (i + 1) * per), {
         family: this.info.family, prediction: this.info.prediction,
         textSeconds: r.secondsText, samplingSeconds: r.secondsSampling, decodeSeconds: r.secondsDecode, peakActivationBytes: r.peakActivationBytes,
         ...(loraStats ? { loras: loraStats } : {}),

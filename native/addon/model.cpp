@@ -57,6 +57,7 @@ Napi::Object info_object(Napi::Env env, const ModelInfo& i) {
   o.Set("clipHeads", i.clip_heads);
   o.Set("vaeDownscale", i.vae_downscale);
   o.Set("latentChannels", i.latent_channels);
+  o.Set("inpainting", i.inpainting_unet());
   o.Set("vaeScaleFactor", i.vae_scale_factor);
   o.Set("defaultSize", i.default_size);
   o.Set("defaultSteps", i.default_steps);
@@ -248,6 +249,21 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       im.finish();
       params->init_image = init.get();
     }
+    auto mask = std::make_shared<InpaintMask>();
+    if (o.has("inpaint")) {
+      // lib/inpaint.ts has applied A1111's mask steps (binarize, invert, blur, crop, resize).
+      StrictObject m(o.object("inpaint"), "generate() inpaint");
+      auto pixels = m.object("pixels").As<Napi::Uint8Array>();
+      mask->pixels.assign(pixels.Data(), pixels.Data() + pixels.ElementLength());
+      auto latent = m.object("latent").As<Napi::Float32Array>();
+      mask->latent.assign(latent.Data(), latent.Data() + latent.ElementLength());
+      const std::string fill = m.string("fill");
+      mask->fill = fill == "latent_noise" ? InpaintFill::LatentNoise : fill == "latent_nothing" ? InpaintFill::LatentNothing : InpaintFill::Original;
+      if (fill != "original" && fill != "latent_noise" && fill != "latent_nothing")
+        throw Napi::TypeError::New(env, "generate() inpaint.fill must be 'original', 'latent_noise' or 'latent_nothing'");
+      m.finish();
+      params->mask = mask.get();
+    }
     Napi::Array adapters = o.array("adapters");
     for (uint32_t i = 0; i < adapters.Length(); ++i) {
       StrictObject a(adapters.Get(i).As<Napi::Object>(), "generate() adapters[" + std::to_string(i) + "]");
@@ -296,7 +312,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       };
     }
     auto result = std::make_shared<GenerateResult>();
-    return run_job(env, [s, params, init, result, tsfn, has_cb]() mutable {
+    return run_job(env, [s, params, init, mask, result, tsfn, has_cb]() mutable {
       {
         std::lock_guard<std::mutex> lock(s->busy);
         if (!params->should_continue()) result->cancelled = true;

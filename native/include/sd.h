@@ -60,6 +60,16 @@ struct InitImage {
   int width = 0, height = 0;
 };
 
+// Inpainting (A1111 semantics). The caller has already blurred, cropped and resized the mask to the
+// init image's size; the runtime keeps the unmasked latent, feeds 9-channel inpainting UNets their
+// mask + masked-image conditioning, and blends the kept latent back after every step.
+enum class InpaintFill { Original, LatentNoise, LatentNothing };  // A1111 "masked content" 1, 2, 3 (0 "fill" is pixel-side)
+struct InpaintMask {
+  std::vector<uint8_t> pixels;     // init width × height, 0..255, 255 = repaint (A1111's image_mask)
+  std::vector<float> latent;       // (height/8) × (width/8), 1 = repaint (A1111's rounded nmask)
+  InpaintFill fill = InpaintFill::Original;
+};
+
 struct GenerateParams {
   PromptTokens cond, uncond;
   // Optional, one per image (batch entries): different prompts and seeds in ONE UNet batch.
@@ -76,6 +86,7 @@ struct GenerateParams {
   std::string rng = defaults::kRng;  // "cpu" (torch CPU generator) or "cuda"/"nv" (Philox)
   float eta = defaults::kEta;
   const InitImage* init_image = nullptr;  // img2img when set
+  const InpaintMask* mask = nullptr;      // inpainting when set (needs init_image)
   float strength = defaults::kStrength;
   bool preview = true;
   // SDXL size conditioning (0 = the generated width/height, crop 0,0), as the reference pipelines default.
@@ -103,6 +114,10 @@ struct ModelInfo {
   int unet_model_channels = 0, unet_context_dim = 0, unet_adm_channels = 0;
   int clip_width = 0, clip_layers = 0, clip_heads = 0;
   int vae_downscale = 8, latent_channels = 4;
+  // 9-channel inpainting UNets (SD1.5/SDXL "inpainting" checkpoints) take the latent plus a 1-channel
+  // mask and the 4-channel latent of the masked image.
+  int unet_in_channels = 4;
+  bool inpainting_unet() const { return unet_in_channels == latent_channels + 5; }
   float vae_scale_factor = 0.18215f;
   int default_size = 512;
   // The sampling settings a model was evaluated at, when its file records them ("sd_native.steps",

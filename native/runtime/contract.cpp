@@ -81,8 +81,20 @@ const std::vector<OptionSpec>& generate_option_specs() {
     t.push_back(number("eta", 0, 10, defaults::kEta, "noise multiplier of ancestral samplers"));
     t.push_back(integer("clipSkip", 1, 12, number_json(defaults::kClipSkip), "1: last CLIP layer; 2: penultimate (A1111 'Clip skip')"));
     t.push_back(integer("batchSize", 1, 16, number_json(defaults::kBatch), "images per call"));
-    t.push_back(of_type("initImage", OptionType::Image, "", "img2img input: PNG bytes or { data, width, height, channels } of the output size"));
+    t.push_back(of_type("initImage", OptionType::Image, "",
+                        "img2img input: PNG bytes or { data, width, height, channels }, any size (fitted to the output by resizeMode)"));
     t.push_back(number("strength", 0, 1, defaults::kStrength, "img2img denoising strength"));
+    t.push_back(enumeration("resizeMode", {"just_resize", "crop_and_resize", "resize_and_fill"}, "just_resize",
+                            "how an init image of another size is fitted (A1111's resize modes: stretch, crop to fill, or fit and extend the edges)"));
+    t.push_back(of_type("mask", OptionType::Image, "",
+                        "inpainting: same size as initImage; white (or opaque, for a mask with transparency) is repainted"));
+    t.push_back(integer("maskBlur", 0, 64, "4", "mask edge softening in pixels (A1111 'Mask blur': a Gaussian of this sigma)"));
+    t.push_back(of_type("maskInvert", OptionType::Boolean, "false", "repaint what the mask leaves black instead"));
+    t.push_back(enumeration("inpaintingFill", {"fill", "original", "latent_noise", "latent_nothing"}, "original",
+                            "what the masked area starts from (A1111 'Masked content'): blurred surrounding colours, the original, noise, or zeros"));
+    t.push_back(enumeration("inpaintArea", {"whole", "masked"}, "whole",
+                            "'masked': generate only a box around the mask at the output size, then paste it back (A1111 'Only masked')"));
+    t.push_back(integer("inpaintPadding", 0, 1024, "32", "pixels of context around the mask for inpaintArea 'masked'"));
     t.push_back(of_type("preview", OptionType::Boolean, "true", "send a small RGB preview with each onStep event"));
     t.push_back(integer("originalWidth", 0, 16384, "0", "SDXL size conditioning: the original image width it was 'taken from' (0: the output width)"));
     t.push_back(integer("originalHeight", 0, 16384, "0", "SDXL size conditioning: original height (0: the output height)"));

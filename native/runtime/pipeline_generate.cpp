@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "core/error.h"
 #include "core/graph.h"
+#include "inpaint.h"
 #include "pipeline_impl.h"
 #include "sample/noise.h"
 #include "sample/sampler.h"
@@ -110,16 +112,23 @@ std::vector<std::vector<uint8_t>> PipelineImpl::decode_latent(const std::vector<
 }
 
 std::vector<float> PipelineImpl::encode_image(const InitImage& img, const std::vector<float>* noise) {
+  const int64_t plane = int64_t(img.width) * img.height;
+  if (int64_t(img.rgb.size()) != plane * 3) throw Error("init image data does not match its size");
+  std::vector<float> chw(size_t(plane * 3));
+  for (int64_t p = 0; p < plane; ++p)
+    for (int c = 0; c < 3; ++c) chw[size_t(c * plane + p)] = img.rgb[size_t(p * 3 + c)] / 127.5f - 1.0f;
+  return encode_pixels(chw, img.width, img.height, noise);
+}
+
+std::vector<float> PipelineImpl::encode_pixels(const std::vector<float>& chw, int width, int height, const std::vector<float>* noise) {
   const int f = info_.vae_downscale;
-  if (img.width % f || img.height % f) throw Error("init image size must be a multiple of " + std::to_string(f));
+  if (width % f || height % f) throw Error("init image size must be a multiple of " + std::to_string(f));
   Context ctx;
-  Tensor* x = ctx.new_tensor(DType::F32, {1, 3, img.height, img.width}, "image");
+  Tensor* x = ctx.new_tensor(DType::F32, {1, 3, height, width}, "image");
   Tensor* moments = vae_->encode(ctx, x);
   Graph g(*backend_, {moments});
   g.plan();
-  const int64_t plane = int64_t(img.width) * img.height;
-  for (int64_t p = 0; p < plane; ++p)
-    for (int c = 0; c < 3; ++c) x->ptr<float>()[c * plane + p] = img.rgb[size_t(p * 3 + c)] / 127.5f - 1.0f;
+  std::copy(chw.begin(), chw.end(), x->ptr<float>());
   g.compute();
   const int64_t zc = moments->shape[1] / 2, n = zc * moments->shape[2] * moments->shape[3];
   const float* m = moments->ptr<float>();
@@ -206,32 +215,62 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   sample::ImageNoise noise(sample::rng_kind_from_name(p.rng), r.seeds, per_image);
   std::vector<float> x(static_cast<size_t>(n));
   noise.next(x.data());
+  if (p.mask && !p.init_image) throw Error("an inpainting mask needs an init image");
+  if (p.mask && (p.mask->pixels.size() != size_t(p.init_image->width) * size_t(p.init_image->height) ||
+                 p.mask->latent.size() != size_t(h * w)))
+    throw Error("inpainting mask must be " + std::to_string(p.width) + "×" + std::to_string(p.height) + " (latent " + std::to_string(w) + "×" +
+                std::to_string(h) + ")");
+  std::vector<float> kept;  // inpainting: the clean latent outside the mask, blended back each step
   if (p.init_image) {
-    // Encode each image's latent, noise it to the step that strength selects, denoise the rest.
+    // Encode the image's latent, noise it to the step that strength selects, denoise the rest.
     std::vector<float> enc_noise(static_cast<size_t>(n));
     noise.next(enc_noise.data());
     std::vector<float> first(enc_noise.begin(), enc_noise.begin() + per_image);
     std::vector<float> z0 = encode_image(*p.init_image, &first);
     if (int64_t(z0.size()) != per_image) throw Error("init image must be " + std::to_string(p.width) + "×" + std::to_string(p.height));
+    // Each image's start: the encoded latent, with A1111's "masked content" applied under the mask
+    // (latent noise: the image's own sampling noise, as A1111 redraws it from the same seeds).
+    std::vector<float> start(static_cast<size_t>(n));
+    for (int b = 0; b < p.batch; ++b)
+      for (int64_t i = 0; i < per_image; ++i) {
+        const size_t k = size_t(b * per_image + i);
+        float v = z0[size_t(i)];
+        if (p.mask && p.mask->fill != InpaintFill::Original) {
+          const float m = p.mask->latent[size_t(i % (h * w))];
+          v = v * (1.0f - m) + (p.mask->fill == InpaintFill::LatentNoise ? x[k] * m : 0.0f);
+        }
+        start[k] = v;
+      }
+    if (p.mask) kept = std::move(z0);
     const int t_enc = int(std::min(p.strength, 0.999f) * float(p.steps));
     if (t_enc <= 0) {
-      // Nothing to denoise: the result is the encoded image itself.
-      for (int b = 0; b < p.batch; ++b) std::copy(z0.begin(), z0.end(), x.begin() + b * per_image);
+      // Nothing to denoise: the result is the (filled) encoded image itself.
+      x = std::move(start);
       sigmas.assign(1, 0.0f);
     } else {
       sigmas.erase(sigmas.begin(), sigmas.begin() + (p.steps - t_enc));
-      for (int b = 0; b < p.batch; ++b)
-        for (int64_t i = 0; i < per_image; ++i) x[size_t(b * per_image + i)] = z0[size_t(i)] + x[size_t(b * per_image + i)] * sigmas[0];
+      for (size_t k = 0; k < x.size(); ++k) x[k] = start[k] + x[k] * sigmas[0];
     }
   } else {
     const float s0 = sample::init_noise_scale(info, sigmas[0]);
     for (float& v : x) v *= s0;
+  }
+  if (info_.inpainting_unet()) {
+    // [mask, masked-image latent] beside the latent, as the model was trained (A1111's
+    // inpainting_image_conditioning; the whole image counts as masked without a mask).
+    std::vector<float> masked = encode_pixels(masked_image_pixels(p.init_image, p.mask, p.width, p.height), p.width, p.height, nullptr);
+    std::vector<float> concat = conditioning_mask(p.mask, p.width, p.height, f);
+    concat.insert(concat.end(), masked.begin(), masked.end());
+    runner.set_concat(std::move(concat), 1 + c);
   }
 
   // 3. Sampling.
   auto t1 = Clock::now();
   sample::CfgDenoiser denoiser(runner, schedule_, info_.prediction == "v" ? sample::Prediction::V : sample::Prediction::Eps,
                                p.cfg_scale, n, p.batch);
+  std::optional<KeepUnmaskedDenoiser> keep;
+  if (p.mask) keep.emplace(denoiser, n, kept, p.mask->latent);
+  sample::Denoiser& den = keep ? static_cast<sample::Denoiser&>(*keep) : denoiser;
   StepState state{&p, info_.family, h, w, t1, {}};
   sample::SampleParams sp;
   sp.noise = &noise;
@@ -240,7 +279,8 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   sp.on_step = on_sampler_step;
   sp.user = &state;
   if (info.vp_endpoints) sp.ddim_final_sigma = schedule_.sigma_min();
-  bool finished = sigmas.size() < 2 || info.fn(denoiser, x.data(), n, sigmas, sp);
+  bool finished = sigmas.size() < 2 || info.fn(den, x.data(), n, sigmas, sp);
+  if (p.mask) keep_unmasked(x.data(), n, kept, p.mask->latent);
   r.seconds_sampling = seconds_since(t1);
   r.peak_activation_bytes = runner.peak_bytes();
   if (runner.profile) std::fprintf(stderr, "UNet time by op (%s):\n%s", backend_->name().c_str(), profile.report().c_str());

@@ -32,6 +32,8 @@ class PipelineImpl : public Pipeline {
                               std::vector<float>* pooled, const std::vector<float>& embed_rows);
   std::vector<float> sdxl_y(const std::vector<float>& pooled, const GenerateParams& p) const;
   std::vector<uint8_t> to_rgba(const float* image, int h, int w) const;
+  // Planar [3, height, width] pixels in [−1, 1] -> scaled latent (mean, plus std·noise when given).
+  std::vector<float> encode_pixels(const std::vector<float>& chw, int width, int height, const std::vector<float>* noise);
 
   std::shared_ptr<io::SafetensorsFile> file_;
   std::shared_ptr<Context> weights_ctx_;

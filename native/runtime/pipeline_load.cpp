@@ -138,7 +138,11 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   info_.unet_model_channels = u.model_channels;
   info_.unet_context_dim = u.context_dim;
   info_.unet_adm_channels = u.adm_channels;
-  info_.latent_channels = u.in_channels;
+  info_.latent_channels = u.out_channels;
+  info_.unet_in_channels = u.in_channels;
+  if (u.in_channels != u.out_channels && !info_.inpainting_unet())
+    throw Error("\"" + path + "\": a UNet with " + std::to_string(u.in_channels) + " input and " + std::to_string(u.out_channels) +
+                " output channels is neither a plain nor an inpainting (latent + 5) model");
   const model::ClipTextEncoder& main_clip = clip_l_ ? *clip_l_ : *clip_g_;
   info_.clip_width = main_clip.config().width;
   info_.clip_layers = main_clip.config().layers;

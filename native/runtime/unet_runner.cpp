@@ -13,6 +13,13 @@ void UNetRunner::set_conditioning(std::vector<float> context, int64_t tokens, st
   context_batch_ = int(context_.size() / size_t(tokens * unet_.config().context_dim));
 }
 
+void UNetRunner::set_concat(std::vector<float> per_image, int64_t channels) {
+  if (channels && per_image.size() % size_t(channels * h_ * w_)) throw Error("concat conditioning does not match the latent shape");
+  concat_ = std::move(per_image);
+  concat_c_ = channels;
+  graphs_.clear();
+}
+
 UNetRunner::Planned& UNetRunner::graph_for(int batch) {
   auto key = std::make_tuple(batch, tokens_, h_, w_);
   auto it = graphs_.find(key);
@@ -23,7 +30,10 @@ UNetRunner::Planned& UNetRunner::graph_for(int batch) {
   p.ctx = std::make_unique<Context>();
   Context& ctx = *p.ctx;
   const auto& cfg = unet_.config();
-  p.x = ctx.new_tensor(DType::F32, {batch, c_, h_, w_}, "x");
+  if (c_ + concat_c_ != cfg.in_channels)
+    throw Error("the UNet takes " + std::to_string(cfg.in_channels) + " input channels but is given " + std::to_string(c_ + concat_c_) +
+                (cfg.in_channels > c_ ? " (an inpainting model needs its mask conditioning)" : ""));
+  p.x = ctx.new_tensor(DType::F32, {batch, c_ + concat_c_, h_, w_}, "x");
   p.t = ctx.new_tensor(DType::F32, {batch}, "t");
   p.context = ctx.new_tensor(DType::F32, {batch, tokens_, cfg.context_dim}, "context");
   p.y = cfg.adm_channels ? ctx.new_tensor(DType::F32, {batch, cfg.adm_channels}, "y") : nullptr;
@@ -37,7 +47,17 @@ UNetRunner::Planned& UNetRunner::graph_for(int batch) {
 void UNetRunner::forward(const float* x_in, int batch, float t, float* out) {
   Planned& p = graph_for(batch);
   const auto& cfg = unet_.config();
-  std::memcpy(p.x->data, x_in, p.x->nbytes());
+  if (!concat_c_) {
+    std::memcpy(p.x->data, x_in, p.x->nbytes());
+  } else {
+    const size_t plane = size_t(h_ * w_), lat = size_t(c_) * plane, extra = size_t(concat_c_) * plane;
+    const size_t images = concat_.size() / extra;
+    float* dst = p.x->ptr<float>();
+    for (int i = 0; i < batch; ++i) {
+      std::memcpy(dst + size_t(i) * (lat + extra), x_in + size_t(i) * lat, lat * 4);
+      std::memcpy(dst + size_t(i) * (lat + extra) + lat, concat_.data() + (size_t(i) % images) * extra, extra * 4);
+    }
+  }
   for (int i = 0; i < batch; ++i) p.t->ptr<float>()[i] = t;
   // The sampler passes either the full CFG batch (uncond + cond) or, at scale 1, the cond half.
   const size_t per = size_t(tokens_ * cfg.context_dim);

@@ -20,6 +20,9 @@ class UNetRunner : public sample::BatchModel {
   // y likewise for SDXL (may be empty).
   void set_conditioning(std::vector<float> context, int64_t tokens, std::vector<float> y);
   void set_latent_shape(int64_t channels, int64_t h, int64_t w) { c_ = channels; h_ = h; w_ = w; }
+  // Extra input channels appended to every latent (inpainting UNets: mask + masked-image latent),
+  // [images, channels, h, w]; batch element i (uncond and cond halves alike) takes image i % images.
+  void set_concat(std::vector<float> per_image, int64_t channels);
   void forward(const float* x_in, int batch, float t, float* out) override;
   size_t peak_bytes() const { return peak_; }
   Graph::Profile* profile = nullptr;  // set to collect per-op timings
@@ -33,8 +36,8 @@ class UNetRunner : public sample::BatchModel {
   Planned& graph_for(int batch);
   const model::UNet& unet_;
   Backend& backend_;
-  std::vector<float> context_, y_;
-  int64_t tokens_ = 0, c_ = 4, h_ = 0, w_ = 0;
+  std::vector<float> context_, y_, concat_;
+  int64_t tokens_ = 0, c_ = 4, h_ = 0, w_ = 0, concat_c_ = 0;
   int context_batch_ = 0;
   std::map<std::tuple<int, int64_t, int64_t, int64_t>, Planned> graphs_;
   size_t peak_ = 0;

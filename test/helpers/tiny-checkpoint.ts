@@ -65,6 +65,11 @@ const FAMILIES = {
     parts: [['clip_text_tiny.safetensors', 'cond_stage_model.', 'cond_stage_model.'], ['unet_sd1_tiny.safetensors', 'model.diffusion_model.', 'model.diffusion_model.'], vae],
     metadata: { 'sd_native.unet_heads': '2', 'sd_native.clip_heads': '2' },
   },
+  // a 9-channel inpainting UNet (latent + mask + masked-image latent), golden from ldm's DiffusionWrapper
+  sd1_inpaint: {
+    parts: [['clip_text_tiny.safetensors', 'cond_stage_model.', 'cond_stage_model.'], ['unet_sd1_inpaint_tiny.safetensors', 'model.diffusion_model.', 'model.diffusion_model.'], vae],
+    metadata: { 'sd_native.unet_heads': '2', 'sd_native.clip_heads': '2' },
+  },
   sd2: {
     parts: [['openclip_text_tiny_sd2.safetensors', 'cond_stage_model.', 'cond_stage_model.'], ['unet_sd2_tiny.safetensors', 'model.diffusion_model.', 'model.diffusion_model.'], vae],
     metadata: { 'sd_native.unet_head_dim': '16', 'sd_native.clip_heads': '2' },

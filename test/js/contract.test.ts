@@ -21,7 +21,8 @@ test('every option and default the TS API reports is the native table’s', () =
   assert.deepEqual(defaults, {
     negativePrompt: '', steps: 20, cfgScale: 7, seed: -1, sampler: 'euler_ancestral', scheduler: 'automatic', rng: 'cpu', eta: 1,
     clipSkip: 1, batchSize: 1, strength: 0.75, preview: true, originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0,
-    targetWidth: 0, targetHeight: 0, loras: [],
+    targetWidth: 0, targetHeight: 0, loras: [], resizeMode: 'just_resize', maskBlur: 4, maskInvert: false, inpaintingFill: 'original',
+    inpaintArea: 'whole', inpaintPadding: 32,
   });
   const loadDefaults = Object.fromEntries(contract.loadOptions.filter((o) => 'default' in o).map((o) => [o.name, o.default]));
   assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', loraDir: '', loraCacheMB: 1024, maxPromptChunks: 16, embeddingsDir: '' });

@@ -177,7 +177,7 @@ test('bad options reject with the exact messages', async () => {
   await assert.rejects(sd.encodeText('a', { clipSkip: 0 }), { message: 'clipSkip must be an integer between 1 and 2, got 0' });
 });
 
-test('img2img: initImage of the output size (PNG or raw), strength in the parameters', async () => {
+test('img2img: initImage (PNG or raw) of any size, strength in the parameters', async () => {
   const sd = await model();
   const [src] = await sd.generate({ prompt: 'a cat', width: 32, height: 32, steps: 2, seed: 5 });
   const [fromRaw] = await sd.generate({ prompt: 'a dog', steps: 4, seed: 6, initImage: src!, strength: 0.5 });
@@ -185,10 +185,13 @@ test('img2img: initImage of the output size (PNG or raw), strength in the parame
   assert.match(fromRaw!.parameters, /Size: 32x32, Model: sd-tiny, Denoising strength: 0\.5, RNG: CPU$/);
   const [fromPng] = await sd.generate({ prompt: 'a dog', steps: 4, seed: 6, initImage: src!.toPNG(), strength: 0.5, width: 32, height: 32 });
   assert.ok(fromPng!.data.equals(fromRaw!.data), 'PNG and raw init images give the same result');
-  await assert.rejects(sd.generate({ prompt: 'a', initImage: src!, width: 64, height: 64 }),
-    { code: 'ERR_SD_IMAGE', message: 'initImage is 32×32 but the output is 64×64; resize the image first, or leave width and height out to use its size' });
-  await assert.rejects(sd.generate({ prompt: 'a', initImage: { data: new Uint8Array(33 * 32 * 3), width: 33, height: 32, channels: 3 } }),
-    { code: 'ERR_SD_IMAGE', message: 'initImage is 33×32, which this model cannot use: width must be a multiple of 2 between 16 and 1024, got 33' });
+  // another size is fitted (A1111 'just resize' by default); without width/height the image's size, to the VAE's multiple
+  const [fitted] = await sd.generate({ prompt: 'a', steps: 1, seed: 6, initImage: src!, width: 48, height: 40 });
+  assert.deepEqual([fitted!.width, fitted!.height], [48, 40]);
+  const [odd] = await sd.generate({ prompt: 'a', steps: 1, seed: 6, initImage: { data: new Uint8Array(33 * 32 * 3), width: 33, height: 32, channels: 3 } });
+  assert.deepEqual([odd!.width, odd!.height], [34, 32]);
+  await assert.rejects(sd.generate({ prompt: 'a', initImage: { data: new Uint8Array(8 * 8 * 3), width: 8, height: 8, channels: 3 } }),
+    { code: 'ERR_SD_IMAGE', message: 'initImage is 8×8, which this model cannot use: width must be a multiple of 2 between 16 and 1024, got 8' });
 });
 
 test('load errors are clear and the process stays healthy', async () => {

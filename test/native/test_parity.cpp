@@ -10,6 +10,8 @@
 #include "model/clip.h"
 #include "model/unet.h"
 #include "model/vae.h"
+#include "runtime/inpaint.h"
+#include "runtime/unet_runner.h"
 
 using namespace sd;
 
@@ -55,6 +57,39 @@ void unet_case(const char* file, int heads, int head_dim) {
   g.compute();
   watch.require_all_seen();
   std::printf("%s: %zu tensors compared, worst rel L2 %.2e (eps %.2e)\n", file, watch.errors.size(), watch.worst(), watch.errors["golden.output.eps"]);
+}
+
+// A 9-channel inpainting UNet (ldm's DiffusionWrapper 'hybrid'): our conditioning mask (nearest
+// pixel of the rounded mask) must equal the reference's interpolate, and the runner must append
+// [mask, masked-image latent] after the latent exactly as the reference concatenates them.
+void inpaint_unet_case() {
+  const char* file = "unet_sd1_inpaint_tiny.safetensors";
+  auto f = open(file);
+  auto wctx = std::make_shared<Context>();
+  model::Weights w(f, wctx, "model.diffusion_model.");
+  model::UNet unet(w, 2, 0);
+  CHECK(unet.config().in_channels == 9);
+  const auto x = golden::floats(*f, "golden.input.x"), t = golden::floats(*f, "golden.input.timesteps");
+  const auto context = golden::floats(*f, "golden.input.context"), mask = golden::floats(*f, "golden.input.mask");
+  const auto concat = golden::floats(*f, "golden.cond.c_concat"), want = golden::floats(*f, "golden.output.eps");
+  const auto mask_lat = golden::floats(*f, "golden.cond.mask_lat");
+  cpu::CpuBackend backend;
+  double worst = 0;
+  for (int b = 0; b < 2; ++b) {
+    InpaintMask m;
+    for (int i = 0; i < 32 * 32; ++i) m.pixels.push_back(mask[size_t(b * 1024 + i)] > 0.5f ? 255 : 0);
+    const std::vector<float> lat = runtime::conditioning_mask(&m, 32, 32, 2);
+    CHECK(std::equal(lat.begin(), lat.end(), mask_lat.begin() + b * 256));
+    runtime::UNetRunner runner(unet, backend);
+    runner.set_latent_shape(4, 16, 16);
+    runner.set_conditioning({context.begin() + b * 77 * 64, context.begin() + (b + 1) * 77 * 64}, 77, {});
+    runner.set_concat({concat.begin() + b * 5 * 256, concat.begin() + (b + 1) * 5 * 256}, 5);
+    std::vector<float> out(4 * 256);
+    runner.forward(x.data() + b * 4 * 256, 1, t[size_t(b)], out.data());
+    worst = std::max(worst, harness::rel_l2(out.data(), want.data() + b * 4 * 256, out.size()));
+  }
+  CHECK_MSG(worst < kTol, std::string(file) + ": eps rel L2 " + std::to_string(worst));
+  std::printf("%s: conditioning mask exact, eps worst rel L2 %.2e\n", file, worst);
 }
 
 void vae_case() {
@@ -177,6 +212,7 @@ int main(int argc, char** argv) {
     unet_case("unet_sd1_tiny.safetensors", 2, 0);
     unet_case("unet_sd2_tiny.safetensors", 0, 16);
     unet_case("unet_sdxl_tiny.safetensors", 0, 16);
+    inpaint_unet_case();
     vae_case();
     clip_case("clip_text_tiny.safetensors", "cond_stage_model.transformer.text_model.", model::ClipLayout::HuggingFace, false);
     clip_case("openclip_text_tiny_sd2.safetensors", "cond_stage_model.model.", model::ClipLayout::OpenClip, true);
