@@ -126,7 +126,7 @@ export interface RgbImage {
 export function toImage8(image: ImageLike | Uint8Array, what = 'initImage'): { data: Uint8Array; width: number; height: number; channels: 1 | 2 | 3 | 4 } {
   let src: ImageLike;
   if (image instanceof Uint8Array) {
-    if (!isPng(image)) throw new SdError(`${what} must be PNG bytes or raw pixels { data, width, height, channels }; these bytes are not a PNG`, 'ERR_SD_IMAGE');
+    if (!isPng(image)) throw new SdError(`${what} must be PNG, JPEG or WebP bytes or raw pixels { data, width, height, channels }; these bytes are none of those`, 'ERR_SD_IMAGE');
     src = decodePng(image, what);
   } else if (image && typeof image === 'object' && image.data instanceof Uint8Array) {
     src = image;

@@ -164,7 +164,7 @@ export function checkValue(spec: OptionSpec, v: unknown): unknown {
       return v;
     case 'image':
       if (!(v instanceof Uint8Array) && !(v && typeof v === 'object' && (v as { data?: unknown }).data instanceof Uint8Array)) {
-        throw invalid(`${name} must be PNG bytes or { data, width, height, channels }, got ${describe(v)}`);
+        throw invalid(`${name} must be PNG, JPEG or WebP bytes or { data, width, height, channels }, got ${describe(v)}`);
       }
       return v;
     case 'enum': {

@@ -18,6 +18,7 @@ import {
   type GenerateSettings, type ModelLimits, type OptionSpec,
 } from './options.js';
 import { EmbeddingLibrary, embeddingShortHash } from './embeddings.js';
+import { decodeImage, sniffImage } from './image-decode.js';
 import { RESIZE_MODES, prepareInpaint, type PreparedInpaint } from './inpaint.js';
 import { resizeImage } from './resize-modes.js';
 import { LoraDirectory, extractLoraTags, loraShortHash, lorasFor } from './loras.js';
@@ -329,14 +330,14 @@ export class StableDiffusion {
     let inpaint: PreparedInpaint | undefined;
     if (s.mask !== undefined && s.initImage === undefined) throw new SdError('mask needs an initImage to inpaint', 'ERR_SD_INVALID_OPTION');
     if (s.initImage !== undefined) {
-      init = toRgb(s.initImage as ImageLike | Uint8Array);
+      init = toRgb(await decodeCompressed(s.initImage, 'initImage'));
       // Without width/height the output takes the image's size, rounded to the VAE's multiple.
       const what = `initImage is ${init.width}×${init.height}`;
       const step = this.info.vaeDownscale, fit = (v: number) => Math.max(step, Math.round(v / step) * step);
       if (given.width === undefined) s.width = checkSize('width', fit(init.width), what, this.#limits());
       if (given.height === undefined) s.height = checkSize('height', fit(init.height), what, this.#limits());
       if (s.mask !== undefined) {
-        const mask = toImage8(s.mask as ImageLike | Uint8Array, 'mask');
+        const mask = toImage8(await decodeCompressed(s.mask, 'mask'), 'mask');
         inpaint = prepareInpaint({ ...init, channels: 3 }, mask, s, this.info.vaeDownscale);
         init = inpaint.image;
       } else if (init.width !== s.width || init.height !== s.height) {
@@ -527,6 +528,20 @@ export class StableDiffusion {
   async [Symbol.asyncDispose](): Promise<void> {
     this.dispose();
     await this.#queue;
+  }
+}
+
+// Init images and masks beyond this are refused from their header (a 64 MP image is already 256 MB as RGBA).
+const MAX_INPUT_PIXELS = 8192 * 8192;
+
+/** JPEG and WebP bytes decoded (off the event loop, by sharp); PNG bytes and raw pixels as given. */
+async function decodeCompressed(image: unknown, what: string): Promise<ImageLike | Uint8Array> {
+  const format = image instanceof Uint8Array ? sniffImage(image) : undefined;
+  if (format !== 'jpeg' && format !== 'webp') return image as ImageLike | Uint8Array;
+  try {
+    return await decodeImage(image as Uint8Array, { maxPixels: MAX_INPUT_PIXELS });
+  } catch (e) {
+    throw e instanceof SdError ? new SdError(`${what}: ${e.message}`, e.code, { cause: e }) : e;
   }
 }
 

@@ -9,6 +9,7 @@
 //
 // Also the memory of POST /sdapi/v1/options: keys sd-native does not act on (send_seed, a theme,
 // ...) are kept and returned by GET, as A1111 keeps them, within a bound on their number and size.
+import { sniffImage } from '../image-decode.js';
 import { dirname } from 'node:path';
 
 import type { FastifyInstance } from 'fastify';
@@ -71,6 +72,8 @@ function cmdFlags(ctx: ServerContext): Record<string, unknown> {
 
 function pngInfo(ctx: ServerContext, image: string): { info: string; items: Record<string, string>; parameters: Record<string, unknown> } {
   const png = decodeImageField(image, 'image', ctx.options.maxImageBytes, 422);
+  const format = sniffImage(png);
+  if (format !== 'png') throw new HttpError(422, `image is a ${format === 'jpeg' ? 'JPEG' : 'WebP'}; png-info reads the text chunks of PNG images only`);
   let text: Record<string, string>;
   try {
     text = readPngText(png, 'image');

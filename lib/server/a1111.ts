@@ -10,8 +10,9 @@
 //
 // Differences, each answered with a message rather than ignored: A1111 features that change the
 // image but that sd-native lacks (hires fix, face restoration, tiling, variation seeds, styles,
-// scripts, masks) are 422; init images are not resized (width/height must match the image, or
-// be left out); validation errors are 422 with one sentence; an interrupted job answers 409.
+// scripts, latent-upscale resize) are 422; img2img without width/height keeps the init image's
+// size (A1111 would use 512); validation errors are 422 with one sentence; an interrupted job
+// answers 409. Init images and masks may be PNG, JPEG or WebP.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { loraMetadata } from '../loras.js';
@@ -19,7 +20,7 @@ import { defaultOf, resolveSamplerSpec, resolveScheduler, samplers, schedulers }
 import { rememberOptions, rememberedOptions } from './a1111-extras.js';
 import { HttpError, show } from './errors.js';
 import { decodeImageField, previewBase64 } from './images.js';
-import { pngSize, requestedJobId, runJob, type ServerContext } from './context.js';
+import { imageSize, requestedJobId, runJob, sideFromImage, type ServerContext } from './context.js';
 import type { Job, JobInput, JobSettings, ServerImage } from './queue.js';
 
 type Body = Record<string, unknown>;
@@ -70,7 +71,15 @@ export function generationSchema(ctx: ServerContext, img2img: boolean): Record<s
               items: { type: 'string', maxLength: maxChars, description: `a base64 PNG of at most ${ctx.options.maxImageBytes} bytes` },
             },
             denoising_strength: { type: 'number', minimum: 0, maximum: 1, default: 0.75 },
-            mask: nullable('string'),
+            resize_mode: { type: 'integer', minimum: 0, maximum: 3, default: 0 },
+            mask: nullable('string', { maxLength: maxChars }),
+            mask_blur: nullable('integer', { minimum: 0, maximum: 64 }),
+            mask_blur_x: { type: 'integer', minimum: 0, maximum: 64, default: 4 },
+            mask_blur_y: { type: 'integer', minimum: 0, maximum: 64, default: 4 },
+            inpainting_fill: { type: 'integer', minimum: 0, maximum: 3, default: 0 },
+            inpaint_full_res: { type: ['boolean', 'integer'], default: true },
+            inpaint_full_res_padding: { type: 'integer', minimum: 0, maximum: 1024, default: 0 },
+            inpainting_mask_invert: { type: 'integer', minimum: 0, maximum: 1, default: 0 },
             include_init_images: { type: 'boolean', default: false },
           }
         : {
@@ -92,7 +101,6 @@ const UNSUPPORTED: Array<[field: string, neutral: (v: unknown) => boolean, what:
   ['styles', (v) => !Array.isArray(v) || v.length === 0, 'prompt styles'],
   ['script_name', (v) => v === null || v === undefined || v === '', 'scripts'],
   ['alwayson_scripts', (v) => !v || Object.keys(v as object).length === 0, 'always-on scripts (ControlNet, ...)'],
-  ['mask', (v) => v === null || v === undefined || v === '', 'inpainting masks'],
 ];
 
 function checkUnsupported(b: Body): void {
@@ -209,22 +217,46 @@ export interface A1111Job {
   strength: number | null;
 }
 
+const RESIZE_MODE_NAMES = ['just_resize', 'crop_and_resize', 'resize_and_fill'] as const;
+const FILL_NAMES = ['fill', 'original', 'latent_noise', 'latent_nothing'] as const;
+
+/** A1111's inpainting fields (StableDiffusionProcessingImg2Img) as generate options. */
+function inpaintSettings(ctx: ServerContext, b: Body, width: number, height: number): Partial<JobSettings> {
+  const mask = decodeImageField(b.mask as string, 'mask', ctx.options.maxImageBytes, 422);
+  const size = imageSize(ctx, mask, 'mask');
+  if (size.width !== width || size.height !== height) {
+    throw new HttpError(422, `mask is ${size.width}×${size.height} but init_images[0] is ${width}×${height}; they must be the same size`);
+  }
+  // mask_blur sets both axes (A1111's property); otherwise mask_blur_x / _y, which we take only when equal
+  const blurX = (b.mask_blur as number | null) ?? (b.mask_blur_x as number), blurY = (b.mask_blur as number | null) ?? (b.mask_blur_y as number);
+  if (blurX !== blurY) throw new HttpError(422, `mask_blur_x ${blurX} and mask_blur_y ${blurY} differ; sd-native blurs both axes alike: send mask_blur`);
+  return {
+    mask,
+    maskBlur: blurX,
+    maskInvert: b.inpainting_mask_invert === 1,
+    inpaintingFill: FILL_NAMES[b.inpainting_fill as number]!,
+    inpaintArea: b.inpaint_full_res === true || b.inpaint_full_res === 1 ? 'masked' : 'whole',
+    inpaintPadding: b.inpaint_full_res_padding as number,
+  };
+}
+
 /** An A1111 txt2img / img2img body (defaults filled by the schema) as a queue job. */
 export function a1111Job(ctx: ServerContext, b: Body, img2img: boolean): A1111Job {
   const { input, label, clipSkip } = settingsOf(ctx, b);
   let strength: number | null = null;
   if (img2img) {
     const list = b.init_images as string[] | null;
-    if (!list || list.length === 0) throw new HttpError(422, 'init_images is required: a list with one base64 PNG');
-    const png = decodeImageField(list[0]!, 'init_images[0]', ctx.options.maxImageBytes, 422);
-    const { width, height } = pngSize(ctx, png, 'init_images[0]');
-    const w = (b.width as number | undefined) ?? width, h = (b.height as number | undefined) ?? height;
-    if (w !== width || h !== height) {
-      throw new HttpError(422, `init_images[0] is ${width}×${height} but width × height is ${w}×${h}; sd-native does not resize: resize the image, or leave width and height out`);
-    }
+    if (!list || list.length === 0) throw new HttpError(422, 'init_images is required: a list with one base64 PNG, JPEG or WebP');
+    const image = decodeImageField(list[0]!, 'init_images[0]', ctx.options.maxImageBytes, 422);
+    const { width, height } = imageSize(ctx, image, 'init_images[0]');
+    const w = (b.width as number | undefined) ?? sideFromImage(ctx, width, 'init_images[0]', 'width', width);
+    const h = (b.height as number | undefined) ?? sideFromImage(ctx, height, 'init_images[0]', 'height', height);
+    const resizeMode = RESIZE_MODE_NAMES[b.resize_mode as number];
+    if (!resizeMode) throw new HttpError(422, 'resize_mode 3 (just resize, latent upscale) is not supported by sd-native; use 0, 1 or 2');
     strength = b.denoising_strength as number;
     input.kind = 'img2img';
-    input.settings = { ...input.settings, width, height, initImage: png, strength };
+    input.settings = { ...input.settings, width: w, height: h, initImage: image, strength, resizeMode };
+    if (typeof b.mask === 'string' && b.mask !== '') input.settings = { ...input.settings, ...inpaintSettings(ctx, b, width, height) };
   }
   return { input, label, clipSkip, strength };
 }

@@ -1,6 +1,8 @@
 // What every route module shares: the queue, the metrics, the model's names and limits, the
 // server-wide settings A1111's /options can change, and the one way a request runs a job
 // (tied to its connection: a client that goes away cancels its job).
+import { sniffImage } from '../image-decode.js';
+import { declaredImageSize } from '../image-size.js';
 import { basename } from 'node:path';
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -123,14 +125,29 @@ export async function runJob(ctx: ServerContext, request: FastifyRequest, reply:
   }
 }
 
-/** The size an init image's header declares, checked against this model's size rule before anything is decoded. */
-export function pngSize(ctx: ServerContext, png: Buffer, field: string): { width: number; height: number } {
-  if (png.length < 33 || png.toString('latin1', 12, 16) !== 'IHDR') throw new HttpError(422, `${field} is a truncated PNG (${png.length} bytes, no complete IHDR header)`);
-  const width = png.readUInt32BE(16), height = png.readUInt32BE(20);
-  const { min, max, multipleOf } = ctx.size;
-  const bad = (v: number) => v < min || v > max || v % multipleOf !== 0;
-  if (bad(width) || bad(height)) {
-    throw new HttpError(422, `${field} is ${width}×${height}; this model takes sides that are multiples of ${multipleOf} between ${min} and ${max}: resize the image first`);
+/**
+ * The size an input image's header declares, checked before anything is decoded: at most 4× the
+ * model's largest side each way (it is resized to the output size, which the size rule bounds).
+ */
+export function imageSize(ctx: ServerContext, bytes: Buffer, field: string): { width: number; height: number } {
+  const declared = declaredImageSize(bytes);
+  if (!declared) {
+    const format = sniffImage(bytes)?.toUpperCase() ?? 'image';
+    throw new HttpError(422, `${field} is a truncated or unreadable ${format} (${bytes.length} bytes, no complete header)`);
+  }
+  const { width, height } = declared, limit = 4 * ctx.size.max;
+  if (width > limit || height > limit) {
+    throw new HttpError(422, `${field} is ${width}×${height}; input images may be at most ${limit}×${limit} for this model (${ctx.size.max} per side, resized down from at most 4×)`);
   }
   return { width, height };
+}
+
+/** An output side taken from an input image: rounded to the model's multiple, then checked against its rule. */
+export function sideFromImage(ctx: ServerContext, value: number, field: string, side: 'width' | 'height', imageSide: number): number {
+  const { min, max, multipleOf } = ctx.size;
+  const v = Math.max(multipleOf, Math.round(value / multipleOf) * multipleOf);
+  if (v < min || v > max) {
+    throw new HttpError(422, `${field} is ${imageSide} pixels of ${side}; this model takes sides between ${min} and ${max}: give width and height (the image is resized)`);
+  }
+  return v;
 }

@@ -1,10 +1,11 @@
-// Images over HTTP: base64 in (A1111 init_images, with or without a data: URL prefix), base64
+// Images over HTTP: base64 PNG/JPEG/WebP in (A1111 init_images, with or without a data: URL prefix), base64
 // PNG out (generated images keep their A1111 "parameters" chunk), step previews as small PNGs.
-import { encodePng, isPng } from '../png.js';
+import { sniffImage } from '../image-decode.js';
+import { encodePng } from '../png.js';
 import type { StepEvent } from '../pipeline.js';
 import { HttpError } from './errors.js';
 
-/** Decoded bytes of a base64 image field, checked to be a PNG no larger than maxBytes. */
+/** Decoded bytes of a base64 image field, checked to be a PNG, JPEG or WebP file no larger than maxBytes. */
 export function decodeImageField(value: string, field: string, maxBytes: number, invalidStatus: number): Buffer {
   let text = value.trim();
   if (/^https?:\/\//i.test(text)) {
@@ -23,10 +24,7 @@ export function decodeImageField(value: string, field: string, maxBytes: number,
   }
   const bytes = Buffer.from(text, 'base64');
   if (bytes.length > maxBytes) throw new HttpError(413, `${field} is ${bytes.length} bytes decoded, more than the limit of ${maxBytes}`);
-  if (!isPng(bytes)) {
-    const kind = bytes[0] === 0xff && bytes[1] === 0xd8 ? 'a JPEG' : bytes.subarray(8, 12).toString('latin1') === 'WEBP' ? 'a WebP' : 'not a PNG';
-    throw new HttpError(invalidStatus, `${field} is ${kind}; sd-native reads PNG images only`);
-  }
+  if (!sniffImage(bytes)) throw new HttpError(invalidStatus, `${field} is not a PNG, JPEG or WebP image (first bytes ${bytes.subarray(0, 8).toString('hex') || 'none'})`);
   return bytes;
 }
 

@@ -46,9 +46,11 @@ export interface ServerPipeline {
 }
 
 /** generate() options without the per-call ones (seed, batchSize, signal, onStep). */
-export type JobSettings = Omit<GenerateOptions, 'seed' | 'batchSize' | 'signal' | 'onStep' | 'preview' | 'initImage'> & {
-  /** img2img input, PNG bytes */
+export type JobSettings = Omit<GenerateOptions, 'seed' | 'batchSize' | 'signal' | 'onStep' | 'preview' | 'initImage' | 'mask'> & {
+  /** img2img input, PNG / JPEG / WebP bytes */
   initImage?: Buffer;
+  /** inpainting mask, PNG / JPEG / WebP bytes */
+  mask?: Buffer;
 };
 
 export interface JobInput {
@@ -96,7 +98,7 @@ const MAX_KEPT_RESULTS = 32;
 
 /** A random seed as A1111 draws one (0 … 2^32-2). */
 
-function withoutPrompt(settings: Omit<JobSettings, 'initImage'>): Omit<GenerateOptions, 'prompt' | 'negativePrompt' | 'seed' | 'batchSize'> {
+function withoutPrompt(settings: Omit<JobSettings, 'initImage' | 'mask'>): Omit<GenerateOptions, 'prompt' | 'negativePrompt' | 'seed' | 'batchSize'> {
   const { prompt: _prompt, negativePrompt: _negative, ...rest } = settings;
   return rest;
 }
@@ -111,7 +113,7 @@ export function batchKey(input: JobInput, withPrompt = true): string {
   } catch {
     // unknown names: keep them as given; generate() will reject the job with its message
   }
-  const init = s.initImage ? createHash('sha1').update(s.initImage).digest('hex') : null;
+  const digest = (bytes?: Buffer) => (bytes ? createHash('sha1').update(bytes).digest('hex') : null);
   const prompt = withPrompt ? [s.prompt, s.negativePrompt ?? ''] : [];
   // One batch runs one set of weights: the LoRA set (option and prompt tags) is part of every key.
   let tags: unknown = null;
@@ -120,8 +122,10 @@ export function batchKey(input: JobInput, withPrompt = true): string {
   } catch {
     tags = s.prompt; // a tag that does not parse: generate() rejects it; it batches with nobody else
   }
-  return JSON.stringify([input.kind, ...prompt, s.width, s.height, s.steps, s.cfgScale, sampler, scheduler, s.rng, s.eta, s.clipSkip, s.strength, init,
-    s.loras ?? [], tags]);
+  // Every other setting, whatever options exist: two jobs share a call only if nothing differs.
+  const { prompt: _p, negativePrompt: _n, sampler: _s, scheduler: _c, initImage, mask, ...rest } = s;
+  const others = Object.keys(rest).sort().filter((k) => rest[k as keyof typeof rest] !== undefined).map((k) => [k, rest[k as keyof typeof rest]]);
+  return JSON.stringify([input.kind, ...prompt, sampler, scheduler, digest(initImage), digest(mask), tags, others]);
 }
 
 export class Job {
@@ -227,7 +231,9 @@ export class Job {
     this.emit(e);
     this.#listeners.clear();
     this.preview = undefined;
-    this.input.settings.initImage = undefined; // up to maxImageBytes: not kept with the job's record
+    // up to maxImageBytes each: not kept with the job's record
+    this.input.settings.initImage = undefined;
+    this.input.settings.mask = undefined;
     for (const fn of this.#onSettle.splice(0)) fn();
   }
 }
@@ -502,7 +508,7 @@ export class JobQueue {
         job.emit({ type: 'step', step: e.step, steps: e.steps, sigma: e.sigma, elapsedMs: e.elapsedMs, preview: e.preview });
       }
     };
-    const { initImage, ...settings } = head.input.settings;
+    const { initImage, mask, ...settings } = head.input.settings;
     const started = performance.now();
     try {
       const out = mixed
@@ -511,7 +517,7 @@ export class JobQueue {
               prompt: j.input.settings.prompt, negativePrompt: j.input.settings.negativePrompt ?? '', seed: j.seed! + k }))),
             { ...withoutPrompt(settings), signal: controller.signal, onStep, preview: true })
         : await this.#pipeline.generate({
-            ...settings, ...(initImage ? { initImage } : {}), seed, batchSize: images, signal: controller.signal, onStep, preview: true,
+            ...settings, ...(initImage ? { initImage } : {}), ...(mask ? { mask } : {}), seed, batchSize: images, signal: controller.signal, onStep, preview: true,
           });
       const seconds = (performance.now() - started) / 1000;
       this.#record(out, images, batch.steps, seconds);

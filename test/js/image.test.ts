@@ -48,7 +48,7 @@ test('toRgb: PNG bytes, RGBA (alpha onto white), RGB, gray; clear errors', () =>
   assert.deepEqual([...toRgb({ data: new Uint8Array([7, 9]), width: 2, height: 1, channels: 1 }).data], [7, 7, 7, 9, 9, 9]);
   const png = encodePng({ data: rgba.data, width: 3, height: 1, channels: 4 });
   assert.deepEqual([...toRgb(png).data], [10, 20, 30, 255, 255, 255, 227, 127, 127]);
-  assert.throws(() => toRgb(Buffer.from('GIF89a....')), /initImage must be PNG bytes or raw pixels .*these bytes are not a PNG/);
+  assert.throws(() => toRgb(Buffer.from('GIF89a....')), /initImage must be PNG, JPEG or WebP bytes or raw pixels .*these bytes are none of those/);
   assert.throws(() => toRgb({ data: new Uint8Array(5), width: 2, height: 1 }), /initImage must have 1, 2, 3 or 4 channels, got 5 bytes for 2×1/);
   assert.throws(() => toRgb({ data: new Uint8Array(5), width: 2, height: 1, channels: 3 }), /initImage data is 5 bytes but 2×1×3 needs 6/);
 });

@@ -95,7 +95,7 @@ test('init images of another size are fitted by resizeMode; bad masks are clear 
   await rejects({ initImage: init, mask: maskWhere(40, 24, () => false) }, 'ERR_SD_IMAGE', /mask is empty/);
   await rejects({ initImage: init, mask: maskWhere(40, 24, () => true), maskInvert: true }, 'ERR_SD_IMAGE', /empty once inverted/);
   await rejects({ mask: maskWhere(32, 32, () => true) }, 'ERR_SD_INVALID_OPTION', /mask needs an initImage/);
-  await rejects({ initImage: init, mask: new Uint8Array([1, 2, 3]) }, 'ERR_SD_IMAGE', /mask must be PNG bytes/);
+  await rejects({ initImage: init, mask: new Uint8Array([1, 2, 3]) }, 'ERR_SD_IMAGE', /mask must be PNG, JPEG or WebP bytes/);
   await rejects({ initImage: init, mask: maskWhere(40, 24, () => true), inpaintingFill: 'blur' }, 'ERR_SD_INVALID_OPTION', /inpaintingFill/);
 });
 

@@ -36,7 +36,7 @@ test('png-info answers { info, items, parameters } with parameters as A1111 pars
   assert.deepStrictEqual([bare.info, bare.items, bare.parameters.Prompt, bare.parameters['Clip skip'], bare.parameters.RNG], ['', {}, '', '1', 'GPU']);
   const jpeg = await app.inject({ method: 'POST', url: '/sdapi/v1/png-info', payload: { image: Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2]).toString('base64') } });
   assert.equal(jpeg.statusCode, 422);
-  assert.match(jpeg.json().detail, /image is a JPEG; sd-native reads PNG images only/);
+  assert.match(jpeg.json().detail, /image is a JPEG; png-info reads the text chunks of PNG images only/);
   assert.equal((await app.inject({ method: 'POST', url: '/sdapi/v1/png-info', payload: {} })).statusCode, 422);
   await app.close();
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createDeflate } from 'node:zlib';
 
 import { StableDiffusion } from '../../lib/index.js';
-import { encodePng } from '../../lib/png.js';
+import { decodePng, encodePng } from '../../lib/png.js';
 import { createServer } from '../../lib/server/index.js';
 import { tinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 
@@ -63,9 +63,9 @@ test('hostile images, prompts and settings end in 4xx within a second; the serve
     const cases: Array<[string, string, Record<string, unknown>, number, RegExp]> = [
       ['inflate bomb', '/sdapi/v1/img2img', body({ init_images: [bomb.toString('base64')] }), 422, /inflates to more than the 12352 bytes 64×64/],
       ['4096² image, size from the image', '/sdapi/v1/img2img', body({ init_images: [png(4096, 4096, await zeros(16)).toString('base64')] }), 422,
-        /init_images\[0\] is 4096×4096; this model takes sides that are multiples of 2 between 16 and 512/],
+        /init_images\[0\] is 4096×4096; input images may be at most 2048×2048 for this model/],
       ['8-byte PNG', '/sdapi/v1/img2img', body({ init_images: [Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).toString('base64')] }), 422,
-        /truncated PNG \(8 bytes/],
+        /truncated or unreadable PNG \(8 bytes/],
       ['BREAK × 2000', '/sdapi/v1/txt2img', body({ prompt: 'a BREAK '.repeat(2000), width: 32, height: 32 }), 422, /a prompt uses 2000 chunks of 75 tokens .*at most 16/],
       ['clip skip beyond the model', '/sdapi/v1/options', { CLIP_stop_at_last_layers: 12 }, 422, /between 1 and 2 \(this model's text encoder has 2 layers\)/],
     ];
@@ -94,6 +94,43 @@ test('a request refused for its own input does not fail the requests that shared
     assert.equal(bad.statusCode, 422, bad.body);
     assert.equal(good.statusCode, 200, good.body);
     assert.equal(other.statusCode, 200, other.body);
+  } finally {
+    await app.close();
+  }
+});
+
+test('A1111 inpainting through the server: mask fields, JPEG init image, the original kept outside the mask', async () => {
+  const app = createServer(await model(), { batchWindowMs: 0 });
+  try {
+    const rgb = Buffer.alloc(48 * 40 * 3);
+    for (let i = 0; i < rgb.length; ++i) rgb[i] = (i * 7919) % 251;
+    const init = encodePng({ data: rgb, width: 48, height: 40, channels: 3 }).toString('base64');
+    const maskPixels = Buffer.alloc(48 * 40);
+    for (let y = 0; y < 40; ++y) for (let x = 0; x < 20; ++x) maskPixels[y * 48 + x] = 255;
+    const mask = encodePng({ data: maskPixels, width: 48, height: 40, channels: 1 }).toString('base64');
+    const res = await app.inject({ method: 'POST', url: '/sdapi/v1/img2img', payload: body({
+      init_images: [init], mask, mask_blur: 0, inpainting_fill: 1, inpaint_full_res: false, denoising_strength: 0.8 }) });
+    assert.equal(res.statusCode, 200, res.body);
+    const out = decodePng(Buffer.from(res.json().images[0], 'base64'));
+    assert.deepEqual([out.width, out.height], [48, 40]);
+    let same = 0;
+    for (let y = 0; y < 40; ++y)
+      for (let x = 24; x < 48; ++x)
+        for (let c = 0; c < 3; ++c) same += Number(out.data[(y * 48 + x) * out.channels + c] === rgb[(y * 48 + x) * 3 + c]);
+    assert.equal(same, 40 * 24 * 3, 'pixels right of the mask are the init image');
+    const other = await app.inject({ method: 'POST', url: '/sdapi/v1/img2img', payload: body({
+      init_images: [init], mask: encodePng({ data: Buffer.alloc(32 * 32, 255), width: 32, height: 32, channels: 1 }).toString('base64') }) });
+    assert.equal(other.statusCode, 422);
+    assert.match(other.json().detail, /^mask is 32×32 but init_images\[0\] is 48×40/);
+    const blank = await app.inject({ method: 'POST', url: '/sdapi/v1/img2img', payload: body({
+      init_images: [init], mask: encodePng({ data: Buffer.alloc(48 * 40), width: 48, height: 40, channels: 1 }).toString('base64') }) });
+    assert.equal(blank.statusCode, 422);
+    assert.match(blank.json().detail, /mask is empty/);
+    const { default: sharp } = await import('sharp');
+    const jpeg = await sharp(rgb, { raw: { width: 48, height: 40, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+    const fromJpeg = await app.inject({ method: 'POST', url: '/sdapi/v1/img2img', payload: body({ init_images: [jpeg.toString('base64')], width: 32, height: 32 }) });
+    assert.equal(fromJpeg.statusCode, 200, fromJpeg.body);
+    assert.deepEqual(JSON.parse(fromJpeg.json().info).width, 32);
   } finally {
     await app.close();
   }

@@ -154,8 +154,9 @@ test('invalid bodies: 422 on A1111 routes, 400 on OpenAI ones, one sentence nami
     ['/sdapi/v1/txt2img', { prompt: 'x', sampler_name: 'Eulr b' }, 422, /^sampler_name: unknown sampler "Eulr b"/],
     ['/sdapi/v1/txt2img', { prompt: 'x', enable_hr: true }, 422, 'enable_hr (hires fix) is not supported by sd-native, got true; leave it out'],
     ['/sdapi/v1/txt2img', { prompt: 'x', override_settings: { sd_model_checkpoint: 'other.safetensors' } }, 404, /model "other.safetensors" not found/],
-    ['/sdapi/v1/img2img', { prompt: 'x', init_images: ['/9j/4AAQSkZJRg=='] }, 422, 'init_images[0] is a JPEG; sd-native reads PNG images only'],
-    ['/sdapi/v1/img2img', { prompt: 'x' }, 422, 'init_images is required: a list with one base64 PNG'],
+    ['/sdapi/v1/img2img', { prompt: 'x', init_images: ['/9j/4AAQSkZJRg=='] }, 422, 'init_images[0] is a truncated or unreadable JPEG (10 bytes, no complete header)'],
+    ['/sdapi/v1/img2img', { prompt: 'x', init_images: ['R0lGODlh'] }, 422, 'init_images[0] is not a PNG, JPEG or WebP image (first bytes 474946383961)'],
+    ['/sdapi/v1/img2img', { prompt: 'x' }, 422, 'init_images is required: a list with one base64 PNG, JPEG or WebP'],
     ['/v1/images/generations', { n: 1 }, 400, 'prompt is required'],
     ['/v1/images/generations', { prompt: 'x', n: 9 }, 400, 'n must be an integer between 1 and 8, got 9'],
     ['/v1/images/generations', { prompt: 'x', size: '100x100' }, 400, 'size "100x100": width must be a multiple of 8 between 64 and 2048, got 100'],
@@ -387,7 +388,7 @@ test('jobs: POST /v1/jobs returns an id at once; the SSE stream sends steps with
   assert.match(late.body, /event: done/);
 });
 
-test('img2img: the init image goes to generate() with denoising_strength; its size must match', async () => {
+test('img2img: the init image goes to generate() with denoising_strength, resized to width × height by resize_mode', async () => {
   const { app, fake } = setup();
   const png = encodePng({ data: Buffer.alloc(64 * 96 * 3, 90), width: 64, height: 96, channels: 3 }).toString('base64');
   const res = await app.inject({ method: 'POST', url: '/sdapi/v1/img2img', payload: { prompt: 'x', steps: 2, init_images: [`data:image/png;base64,${png}`], denoising_strength: 0.5 } });
@@ -397,9 +398,12 @@ test('img2img: the init image goes to generate() with denoising_strength; its si
   assert.deepEqual([c.width, c.height, c.strength], [64, 96, 0.5]);
   assert.equal(res.json().parameters.init_images, null);
   assert.equal(JSON.parse(res.json().info).denoising_strength, 0.5);
-  const mismatch = await app.inject({ method: 'POST', url: '/sdapi/v1/img2img', payload: { prompt: 'x', init_images: [png], width: 512, height: 512 } });
-  assert.equal(mismatch.statusCode, 422);
-  assert.match(mismatch.json().detail, /^init_images\[0\] is 64×96 but width × height is 512×512; sd-native does not resize/);
+  const resized = await app.inject({ method: 'POST', url: '/sdapi/v1/img2img', payload: { prompt: 'x', init_images: [png], width: 128, height: 128, resize_mode: 1 } });
+  assert.equal(resized.statusCode, 200, resized.body);
+  assert.deepEqual([fake.calls[1]!.width, fake.calls[1]!.height, fake.calls[1]!.resizeMode], [128, 128, 'crop_and_resize']);
+  const latent = await app.inject({ method: 'POST', url: '/sdapi/v1/img2img', payload: { prompt: 'x', init_images: [png], resize_mode: 3 } });
+  assert.equal(latent.statusCode, 422);
+  assert.match(latent.json().detail, /^resize_mode 3 \(just resize, latent upscale\) is not supported/);
 });
 
 test('model errors become JSON errors and the server keeps serving', async () => {
