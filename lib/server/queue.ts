@@ -121,7 +121,7 @@ export function batchKey(input: JobInput, withPrompt = true): string {
     tags = s.prompt; // a tag that does not parse: generate() rejects it; it batches with nobody else
   }
   return JSON.stringify([input.kind, ...prompt, s.width, s.height, s.steps, s.cfgScale, sampler, scheduler, s.rng, s.eta, s.clipSkip, s.strength, init,
-    s.loras ?? [], tags]);
+    s.loras ?? [], tags, s.vaeTiling ?? 'auto']);
 }
 
 export class Job {

@@ -87,13 +87,17 @@ std::vector<float> PipelineImpl::add_noise(const std::vector<float>& latent, int
   return out;
 }
 
-std::vector<std::vector<uint8_t>> PipelineImpl::decode_latent(const std::vector<float>& latent, int batch, int h, int w) {
+std::vector<std::vector<uint8_t>> PipelineImpl::decode_latent(const std::vector<float>& latent, int batch, int h, int w, VaePass* pass) {
   const int64_t c = info_.latent_channels, per = c * h * w;
   if (int64_t(latent.size()) != batch * per) throw Error("latent size does not match [batch, 4, h, w]");
   Context ctx;
   Tensor* z = ctx.new_tensor(DType::F32, {1, c, h, w}, "z");
   Tensor* image = vae_->decode(ctx, z);
   Graph g(*backend_, {image});
+  VaePass whole;
+  VaePass& vp = pass ? *pass : whole;
+  vp.tiles = 0;
+  if (wants_tiles(vp.tiling, g.measure(), vae_budget_bytes_)) return decode_tiled(latent, batch, h, w, vp);
   g.plan();
   Graph::Profile profile;
   const char* want_profile = std::getenv("SD_NATIVE_PROFILE");
@@ -109,20 +113,27 @@ std::vector<std::vector<uint8_t>> PipelineImpl::decode_latent(const std::vector<
   return out;
 }
 
-std::vector<float> PipelineImpl::encode_image(const InitImage& img, const std::vector<float>* noise) {
+std::vector<float> PipelineImpl::encode_image(const InitImage& img, const std::vector<float>* noise, VaePass* pass) {
   const int f = info_.vae_downscale;
   if (img.width % f || img.height % f) throw Error("init image size must be a multiple of " + std::to_string(f));
   Context ctx;
   Tensor* x = ctx.new_tensor(DType::F32, {1, 3, img.height, img.width}, "image");
   Tensor* moments = vae_->encode(ctx, x);
   Graph g(*backend_, {moments});
-  g.plan();
+  VaePass whole;
+  VaePass& vp = pass ? *pass : whole;
+  vp.tiles = 0;
+  const bool tiled = wants_tiles(vp.tiling, g.measure(), vae_budget_bytes_);
+  if (!tiled) g.plan();
   const int64_t plane = int64_t(img.width) * img.height;
+  std::vector<float> pixels(tiled ? size_t(3 * plane) : 0), tiled_moments;
+  float* in = tiled ? pixels.data() : x->ptr<float>();
   for (int64_t p = 0; p < plane; ++p)
-    for (int c = 0; c < 3; ++c) x->ptr<float>()[c * plane + p] = img.rgb[size_t(p * 3 + c)] / 127.5f - 1.0f;
-  g.compute();
+    for (int c = 0; c < 3; ++c) in[c * plane + p] = img.rgb[size_t(p * 3 + c)] / 127.5f - 1.0f;
+  if (tiled) tiled_moments = encode_tiled(pixels, img.height / f, img.width / f, vp);
+  else g.compute();
   const int64_t zc = moments->shape[1] / 2, n = zc * moments->shape[2] * moments->shape[3];
-  const float* m = moments->ptr<float>();
+  const float* m = tiled ? tiled_moments.data() : moments->ptr<float>();
   std::vector<float> z(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     float mean = m[i], logvar = std::min(20.0f, std::max(-30.0f, m[n + i]));
@@ -211,7 +222,9 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
     std::vector<float> enc_noise(static_cast<size_t>(n));
     noise.next(enc_noise.data());
     std::vector<float> first(enc_noise.begin(), enc_noise.begin() + per_image);
-    std::vector<float> z0 = encode_image(*p.init_image, &first);
+    VaePass enc{p.vae_tiling, p.should_continue};
+    std::vector<float> z0 = encode_image(*p.init_image, &first, &enc);
+    r.encode_tiles = enc.tiles;
     if (int64_t(z0.size()) != per_image) throw Error("init image must be " + std::to_string(p.width) + "×" + std::to_string(p.height));
     const int t_enc = int(std::min(p.strength, 0.999f) * float(p.steps));
     if (t_enc <= 0) {
@@ -251,8 +264,11 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   file_->release_pages("model.diffusion_model.");
   auto t2 = Clock::now();
   r.latent = x;
-  r.images = decode_latent(x, p.batch, int(h), int(w));
+  VaePass dec{p.vae_tiling, p.should_continue};
+  r.images = decode_latent(x, p.batch, int(h), int(w), &dec);
   r.seconds_decode = seconds_since(t2);
+  r.decode_tiles = dec.tiles;
+  if (!keep_going()) r.cancelled = true;
   return r;
 }
 
