@@ -88,7 +88,7 @@ export interface GenerateOptions {
   initImage?: ImageLike | Uint8Array;
   strength?: number;
   /** VAE decode and img2img encode in overlapping tiles: true, false, or 'auto' (default: tiles when
-   * the whole image would need more than the load option vaeMemoryMB, e.g. SD1 at 1024²) */
+   * the whole image would need more than the load option vaeMemoryMB: at the default, 1536² and up) */
   vaeTiling?: 'auto' | boolean;
   preview?: boolean;
   /** SDXL size conditioning (A1111 / generative-models): the original size the model is told the

@@ -205,6 +205,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     auto latent = std::make_shared<std::vector<float>>(arr.Data(), arr.Data() + arr.ElementLength());
     const int batch = info[1].As<Napi::Number>().Int32Value(), h = info[2].As<Napi::Number>().Int32Value(), w = info[3].As<Napi::Number>().Int32Value();
     const std::string tiling = info[4].As<Napi::String>();
+    if (batch < 1 || h < 1 || w < 1) throw Napi::RangeError::New(env, "decodeLatent: batch, h and w must be positive");
     if (tiling != "auto" && tiling != "true" && tiling != "false") throw Napi::TypeError::New(env, "decodeLatent: tiling must be \"auto\", \"true\" or \"false\"");
     auto pass = std::make_shared<VaePass>();
     pass->tiling = tiling == "auto" ? VaeTiling::Auto : tiling == "true" ? VaeTiling::On : VaeTiling::Off;
