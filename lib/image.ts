@@ -88,6 +88,9 @@ export interface GenerationStats {
   samplingSeconds: number;
   decodeSeconds: number;
   peakActivationBytes: number;
+  /** VAE tiles per image for the decode and img2img's encode (0: the whole image at once) */
+  decodeTiles: number;
+  encodeTiles: number;
   /** the LoRA set: modules merged, seconds spent merging (0: it was already merged) */
   loras?: { files: number; modulesApplied: number; modulesUnmatched: number; mergedBytes: number; mergeSeconds: number; cached: boolean };
 }

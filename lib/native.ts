@@ -16,10 +16,12 @@ export interface NativePrompt {
 export interface NativeResult {
   images: Buffer[]; width: number; height: number; latent: Float32Array; seeds: number[]; cancelled: boolean;
   secondsText: number; secondsSampling: number; secondsDecode: number; peakActivationBytes: number;
+  /** VAE tiles per image (0: the whole image in one graph); encodeTiles for img2img's init image */
+  decodeTiles: number; encodeTiles: number;
   adapters: { modulesApplied: number; modulesUnmatched: number; tensorsChanged: number; mergedBytes: number; mergeSeconds: number; cached: boolean };
 }
 
-export interface NativeLoadOptions { threads: number; compute: 'f32' | 'bf16'; prediction: '' | 'eps' | 'v'; loraCacheMB: number }
+export interface NativeLoadOptions { threads: number; compute: 'f32' | 'bf16'; prediction: '' | 'eps' | 'v'; loraCacheMB: number; vaeMemoryMB: number }
 
 /** a loaded checkpoint (native/addon/model.cpp) */
 export interface NativeModel {
@@ -28,6 +30,8 @@ export interface NativeModel {
   encodeText(prompt: NativePrompt, clipSkip: number): Promise<Float32Array>;
   dispose(): void;
   noiseStrip(rgb: Uint8Array, width: number, height: number, timesteps: number[], seed: number): Promise<Buffer[]>;
+  /** the VAE alone on a scaled latent [batch, 4, h, w]; tiles: per image, 0 = the whole image at once */
+  decodeLatent(latent: Float32Array, batch: number, h: number, w: number, tiling: 'auto' | 'true' | 'false'): Promise<{ images: Buffer[]; tiles: number; seconds: number }>;
   addNoise(latent: Float32Array, t: number, noise: Float32Array): Float32Array;
 }
 

@@ -55,6 +55,8 @@ export interface GenerateSettings {
   clipSkip: number;
   batchSize: number;
   strength: number;
+  /** VAE passes in tiles: always, never, or when the whole image exceeds the load option vaeMemoryMB */
+  vaeTiling: 'auto' | boolean;
   preview: boolean;
   /** SDXL size / crop conditioning (0: the output size, uncropped) */
   originalWidth: number;
@@ -90,6 +92,7 @@ export interface LoadSettings {
   prediction: 'auto' | 'eps' | 'v';
   loraDir: string;
   loraCacheMB: number;
+  vaeMemoryMB: number;
   embeddingsDir: string;
   maxPromptChunks: number;
   signal?: AbortSignal;
@@ -168,11 +171,14 @@ export function checkValue(spec: OptionSpec, v: unknown): unknown {
       }
       return v;
     case 'enum': {
-      const s = typeof v === 'string' ? v.toLowerCase() : undefined;
+      // An enum listing "true" / "false" (vaeTiling: 'auto' | true | false) takes them as booleans.
+      const bools = spec.values!.includes('true');
+      const s = typeof v === 'string' ? v.toLowerCase() : bools && typeof v === 'boolean' ? String(v) : undefined;
       if (s === undefined || !spec.values!.includes(s)) {
-        throw invalid(`${name} must be one of ${spec.values!.map((x) => `"${x}"`).join(', ')}, got ${describe(v)}`);
+        const list = spec.values!.map((x) => (bools && (x === 'true' || x === 'false') ? x : `"${x}"`)).join(', ');
+        throw invalid(`${name} must be one of ${list}, got ${describe(v)}`);
       }
-      return s;
+      return bools && (s === 'true' || s === 'false') ? s === 'true' : s;
     }
     case 'integer':
     case 'number': {
@@ -301,6 +307,7 @@ export function resolveGenerateOptions(options: unknown, limits: ModelLimits): G
     clipSkip: o.clipSkip as number,
     batchSize: o.batchSize as number,
     strength: o.strength as number,
+    vaeTiling: o.vaeTiling as GenerateSettings['vaeTiling'],
     preview: o.preview as boolean,
     originalWidth: o.originalWidth as number,
     originalHeight: o.originalHeight as number,
@@ -330,6 +337,7 @@ export function resolveLoadOptions(options: unknown): LoadSettings {
     prediction: o.prediction as LoadSettings['prediction'],
     loraDir: o.loraDir as string,
     loraCacheMB: o.loraCacheMB as number,
+    vaeMemoryMB: o.vaeMemoryMB as number,
     embeddingsDir: o.embeddingsDir as string,
     maxPromptChunks: o.maxPromptChunks as number,
     signal: o.signal as AbortSignal | undefined,

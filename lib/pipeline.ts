@@ -55,6 +55,9 @@ export interface LoadOptions {
   loraDir?: string;
   /** memory for merged LoRA sets kept for the next request, in MiB (default 1024) */
   loraCacheMB?: number;
+  /** activation memory a whole-image VAE pass may plan, in MiB (default 3072); generate()'s
+   * vaeTiling 'auto' decodes / encodes in tiles above it */
+  vaeMemoryMB?: number;
   /** folder of textual-inversion .safetensors files; a prompt naming one (e.g. "easynegative") uses it */
   embeddingsDir?: string;
   /** 75-token chunks one prompt may use (default 16); a longer prompt is an error, never truncated */
@@ -103,6 +106,9 @@ export interface GenerateOptions {
   inpaintArea?: 'whole' | 'masked';
   /** context pixels around the mask for inpaintArea 'masked' (default 32) */
   inpaintPadding?: number;
+  /** VAE decode and img2img encode in overlapping tiles: true, false, or 'auto' (default: tiles when
+   * the whole image would need more than the load option vaeMemoryMB: at the default, 1536² and up) */
+  vaeTiling?: 'auto' | boolean;
   preview?: boolean;
   /** SDXL size conditioning (A1111 / generative-models): the original size the model is told the
    * picture comes from, the crop's top-left, and the target size; 0 = the output size, uncropped */
@@ -229,6 +235,7 @@ export class StableDiffusion {
     progress?.({ phase: 'loading', fraction: 0 });
     const pending = native.loadModel(path, {
       threads: o.threads, compute: o.dtype, prediction: o.prediction === 'auto' ? '' : o.prediction, loraCacheMB: o.loraCacheMB,
+      vaeMemoryMB: o.vaeMemoryMB,
     });
     let handle: NativeModel;
     try {
@@ -407,7 +414,7 @@ export class StableDiffusion {
     const params = {
       cond, uncond, width: s.width, height: s.height, steps: s.steps, batch: s.batchSize, clipSkip: s.clipSkip,
       cfgScale: s.cfgScale, seed: s.seed, sampler: s.sampler, scheduler: s.scheduler, rng: s.rng, eta: s.eta,
-      strength: s.strength, preview: s.preview && !!userStep, originalWidth: s.originalWidth, originalHeight: s.originalHeight,
+      strength: s.strength, vaeTiling: String(s.vaeTiling), preview: s.preview && !!userStep, originalWidth: s.originalWidth, originalHeight: s.originalHeight,
       cropTop: s.cropTop, cropLeft: s.cropLeft, targetWidth: s.targetWidth, targetHeight: s.targetHeight,
       adapters: s.loras.map((l) => ({ path: l.path, textWeight: l.textWeight, unetWeight: l.unetWeight })),
       ...(init ? { initImage: { data: init.data, width: init.width, height: init.height } } : {}),
@@ -451,6 +458,7 @@ export class StableDiffusion {
       return new GeneratedImage(Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height, seed, parameters, r.latent.subarray(i * per, (i + 1) * per), {
         family: this.info.family, prediction: this.info.prediction,
         textSeconds: r.secondsText, samplingSeconds: r.secondsSampling, decodeSeconds: r.secondsDecode, peakActivationBytes: r.peakActivationBytes,
+        decodeTiles: r.decodeTiles, encodeTiles: r.encodeTiles,
         ...(loraStats ? { loras: loraStats } : {}),
       });
     });

@@ -3,8 +3,10 @@
 // JS Int32Array the worker polls. The pipeline lives while any job holds it, so dispose()
 // during a generation cancels that generation and frees the model when it ends.
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 
 #include "addon_common.h"
 #include "strict_object.h"
@@ -122,6 +124,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
         InstanceMethod<&ModelHandle::Dispose>("dispose"),
         InstanceMethod<&ModelHandle::AddNoise>("addNoise"),
         InstanceMethod<&ModelHandle::NoiseStrip>("noiseStrip"),
+        InstanceMethod<&ModelHandle::DecodeLatent>("decodeLatent"),
     });
     constructor = new Napi::FunctionReference(Napi::Persistent(cls));
     exports.Set("ModelHandle", cls);
@@ -194,6 +197,37 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     });
   }
 
+  // decodeLatent(latent, batch, h, w, tiling): the VAE alone on a scaled latent [batch, 4, h, w]
+  // (a GeneratedImage's latent), with vaeTiling "auto" | "true" | "false" ({ images, tiles, seconds }).
+  Napi::Value DecodeLatent(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = live(env);
+    auto arr = info[0].As<Napi::Float32Array>();
+    auto latent = std::make_shared<std::vector<float>>(arr.Data(), arr.Data() + arr.ElementLength());
+    const int batch = info[1].As<Napi::Number>().Int32Value(), h = info[2].As<Napi::Number>().Int32Value(), w = info[3].As<Napi::Number>().Int32Value();
+    const std::string tiling = info[4].As<Napi::String>();
+    if (batch < 1 || h < 1 || w < 1) throw Napi::RangeError::New(env, "decodeLatent: batch, h and w must be positive");
+    if (tiling != "auto" && tiling != "true" && tiling != "false") throw Napi::TypeError::New(env, "decodeLatent: tiling must be \"auto\", \"true\" or \"false\"");
+    auto pass = std::make_shared<VaePass>();
+    pass->tiling = tiling == "auto" ? VaeTiling::Auto : tiling == "true" ? VaeTiling::On : VaeTiling::Off;
+    auto out = std::make_shared<std::vector<std::vector<uint8_t>>>();
+    auto seconds = std::make_shared<double>(0);
+    return run_job(env, [s, latent, batch, h, w, pass, out, seconds] {
+      std::lock_guard<std::mutex> lock(s->busy);
+      auto t0 = std::chrono::steady_clock::now();
+      *out = s->pipeline->decode_latent(*latent, batch, h, w, pass.get());
+      *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }, [out, pass, seconds](Napi::Env e) -> Napi::Value {
+      Napi::Object o = Napi::Object::New(e);
+      Napi::Array images = Napi::Array::New(e, out->size());
+      for (uint32_t i = 0; i < out->size(); ++i) images.Set(i, Napi::Buffer<uint8_t>::Copy(e, (*out)[i].data(), (*out)[i].size()));
+      o.Set("images", images);
+      o.Set("tiles", pass->tiles);
+      o.Set("seconds", *seconds);
+      return o;
+    });
+  }
+
   Napi::Value EncodeText(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto s = live(env);
@@ -232,6 +266,11 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     params->rng = o.string("rng");
     params->eta = float(o.number("eta"));
     params->strength = float(o.number("strength"));
+    params->vae_tiling = o.resolved("vaeTiling", [](const std::string& v) {
+      if (v == "auto") return VaeTiling::Auto;
+      if (v == "true" || v == "false") return v == "true" ? VaeTiling::On : VaeTiling::Off;
+      throw std::invalid_argument("must be \"auto\", \"true\" or \"false\", got \"" + v + "\"");
+    });
     params->preview = o.boolean("preview");
     params->original_width = o.integer("originalWidth");
     params->original_height = o.integer("originalHeight");
@@ -336,6 +375,8 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       o.Set("secondsSampling", result->seconds_sampling);
       o.Set("secondsDecode", result->seconds_decode);
       o.Set("peakActivationBytes", double(result->peak_activation_bytes));
+      o.Set("decodeTiles", result->decode_tiles);
+      o.Set("encodeTiles", result->encode_tiles);
       const adapters::AdapterReport& a = result->adapters;
       Napi::Object report = Napi::Object::New(e);
       report.Set("modulesApplied", a.modules_applied);
@@ -365,6 +406,7 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
   opt.compute = compute == "bf16" ? Compute::Bf16 : Compute::F32;
   opt.prediction = o.string("prediction");
   opt.adapter_cache_bytes = size_t(o.integer("loraCacheMB")) << 20;
+  opt.vae_budget_bytes = size_t(o.integer("vaeMemoryMB")) << 20;
   o.finish();
   auto shared = std::make_shared<Shared>();
   return run_job(env, [shared, path, opt] { shared->pipeline = Pipeline::load(path, opt); }, [shared](Napi::Env e) -> Napi::Value {

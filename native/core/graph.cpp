@@ -50,7 +50,7 @@ Tensor* Graph::find(const std::string& name) const {
   return nullptr;
 }
 
-void Graph::plan() {
+size_t Graph::layout(std::vector<std::pair<Tensor*, size_t>>* offsets) const {
   constexpr size_t kAlign = 64;
   // Which tensors need arena memory: computed nodes that are not views, and data-less leaves.
   auto needs_memory = [](Tensor* t) { return !t->is_view() && (t->op != Op::None || t->data == nullptr); };
@@ -128,11 +128,21 @@ void Graph::plan() {
     // A node nobody reads is dead after it runs (unless it is an output).
     if (needs_memory(t) && t->op != Op::None && !last_use.count(t) && !t->is_output) release(placed[t]);
   }
+  if (offsets)
+    for (auto& [t, b] : placed) offsets->push_back({t, b.offset});
+  return top;
+}
+
+size_t Graph::measure() const { return layout(nullptr); }
+
+void Graph::plan() {
+  std::vector<std::pair<Tensor*, size_t>> offsets;
+  const size_t top = layout(&offsets);
   if (arena_) backend_.free(arena_);
   arena_bytes_ = top;
   arena_ = top ? backend_.alloc(top) : nullptr;
   if (top && !arena_) throw Error("out of memory: the graph needs " + std::to_string(top >> 20) + " MiB of activations");
-  for (auto& [t, b] : placed) t->data = static_cast<char*>(arena_) + b.offset;
+  for (auto& [t, off] : offsets) t->data = static_cast<char*>(arena_) + off;
   for (Tensor* t : nodes_)
     if (t->is_view()) {
       Tensor* s = t->view_src;

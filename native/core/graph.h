@@ -33,10 +33,15 @@ class Graph {
   void set_profile(Profile* profile) { profile_ = profile; }
 
   size_t arena_bytes() const { return arena_bytes_; }  // peak activation memory
+  // The arena plan() would allocate, without allocating it: lets a caller choose a smaller graph
+  // (VAE tiles) before a large one ever touches memory.
+  size_t measure() const;
   const std::vector<Tensor*>& nodes() const { return nodes_; }
   Tensor* find(const std::string& name) const;
 
  private:
+  // Liveness-based first-fit placement; returns the arena size and, if asked, each tensor's offset.
+  size_t layout(std::vector<std::pair<Tensor*, size_t>>* offsets) const;
   Backend& backend_;
   std::vector<Tensor*> outputs_;
   std::vector<Tensor*> nodes_;   // topological order, leaves included

@@ -23,6 +23,9 @@ namespace sd {
 
 enum class Compute { F32, Bf16 };
 enum class Family { SD1, SD2, SDXL };
+// VAE passes in overlapping tiles (runtime/vae_tiles.h): Auto when the whole-image arena exceeds
+// LoadOptions::vae_budget_bytes.
+enum class VaeTiling { Auto, On, Off };
 const char* family_name(Family f);
 
 struct LoadOptions {
@@ -30,6 +33,7 @@ struct LoadOptions {
   Compute compute = Compute::F32;  // products in f32, or bf16 with f32 accumulation
   std::string prediction;          // "", "eps" or "v": overrides what the checkpoint implies
   size_t adapter_cache_bytes = size_t(defaults::kAdapterCacheMB) << 20;  // merged LoRA sets kept for reuse
+  size_t vae_budget_bytes = size_t(defaults::kVaeMemoryMB) << 20;        // VaeTiling::Auto tiles above this
 };
 
 // Token ids from the tokenizer: chunks of 77 (SOT, 75 tokens, EOT/padding) and their weights.
@@ -88,6 +92,7 @@ struct GenerateParams {
   const InitImage* init_image = nullptr;  // img2img when set
   const InpaintMask* mask = nullptr;      // inpainting when set (needs init_image)
   float strength = defaults::kStrength;
+  VaeTiling vae_tiling = VaeTiling::Auto;
   bool preview = true;
   // SDXL size conditioning (0 = the generated width/height, crop 0,0), as the reference pipelines default.
   int original_width = 0, original_height = 0, crop_top = 0, crop_left = 0, target_width = 0, target_height = 0;
@@ -95,6 +100,13 @@ struct GenerateParams {
   std::vector<adapters::AdapterRequest> adapters;
   std::function<bool(const StepEvent&)> on_step;   // return false to cancel
   std::function<bool()> should_continue;           // polled between stages (text, each step, VAE)
+};
+
+// One VAE pass (decode or img2img encode): how it may tile, and what it did.
+struct VaePass {
+  VaeTiling tiling = VaeTiling::Auto;
+  std::function<bool()> keep_going;  // polled after each tile; false stops the pass early
+  int tiles = 0;                     // out: tiles per image; 0: the whole image in one graph
 };
 
 struct GenerateResult {
@@ -105,6 +117,7 @@ struct GenerateResult {
   bool cancelled = false;
   double seconds_text = 0, seconds_sampling = 0, seconds_decode = 0;
   size_t peak_activation_bytes = 0;
+  int decode_tiles = 0, encode_tiles = 0;    // VAE tiles per image; 0: the whole image in one graph
   adapters::AdapterReport adapters;
 };
 
@@ -139,9 +152,9 @@ class Pipeline {
   // Forward diffusion q(x_t | x_0) = √ᾱ_t·x0 + √(1−ᾱ_t)·ε, for any latent shape (t integer 0..999).
   virtual std::vector<float> add_noise(const std::vector<float>& latent, int t, const std::vector<float>& noise) const = 0;
   // RGB image (values 0..255) -> scaled latent mean (img2img start, without noise).
-  virtual std::vector<float> encode_image(const InitImage& image, const std::vector<float>* noise) = 0;
-  // Scaled latent [B, 4, h, w] -> RGBA images.
-  virtual std::vector<std::vector<uint8_t>> decode_latent(const std::vector<float>& latent, int batch, int h, int w) = 0;
+  virtual std::vector<float> encode_image(const InitImage& image, const std::vector<float>* noise, VaePass* pass = nullptr) = 0;
+  // Scaled latent [B, 4, h, w] -> RGBA images (fewer than B when pass->keep_going stopped it).
+  virtual std::vector<std::vector<uint8_t>> decode_latent(const std::vector<float>& latent, int batch, int h, int w, VaePass* pass = nullptr) = 0;
 };
 
 }  // namespace sd

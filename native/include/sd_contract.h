@@ -27,6 +27,13 @@ constexpr const char* kSampler = "euler_ancestral";
 constexpr const char* kScheduler = "automatic";  // the sampler's own default schedule
 constexpr const char* kRng = "cpu";
 constexpr int kAdapterCacheMB = 1024;
+// vaeTiling 'auto' tiles a VAE pass whose whole-image activations would exceed this. Planned SD
+// VAE decode arenas: 768² 1.6 GiB, 1024² 2.8 GiB, 1536² 6.2 GiB, 2048² 11 GiB. So every family's
+// native size runs whole, as the reference does (an SD1 1024² decode at 2.8 GiB stays under what
+// sampling held: 3.4 GB of f32 UNet weights, released before the decode), and upscales tile. A
+// fixed number, not a share of this machine's RAM: one request gives one image on every machine.
+constexpr int kVaeMemoryMB = 3072;
+constexpr const char* kVaeTiling = "auto";
 constexpr int kMaxLoras = 32;  // per generation: more is a mistake, not a style
 }  // namespace defaults
 

@@ -95,6 +95,10 @@ const std::vector<OptionSpec>& generate_option_specs() {
     t.push_back(enumeration("inpaintArea", {"whole", "masked"}, "whole",
                             "'masked': generate only a box around the mask at the output size, then paste it back (A1111 'Only masked')"));
     t.push_back(integer("inpaintPadding", 0, 1024, "32", "pixels of context around the mask for inpaintArea 'masked'"));
+    OptionSpec tiling = enumeration("vaeTiling", {"auto", "true", "false"}, defaults::kVaeTiling,
+                                    "VAE decode and img2img encode in overlapping tiles (512² pixels for SD): true, false, or 'auto' "
+                                    "(tiles when the whole image would need more activation memory than the load option vaeMemoryMB)");
+    t.push_back(tiling);
     t.push_back(of_type("preview", OptionType::Boolean, "true", "send a small RGB preview with each onStep event"));
     t.push_back(integer("originalWidth", 0, 16384, "0", "SDXL size conditioning: the original image width it was 'taken from' (0: the output width)"));
     t.push_back(integer("originalHeight", 0, 16384, "0", "SDXL size conditioning: original height (0: the output height)"));
@@ -124,6 +128,8 @@ const std::vector<OptionSpec>& load_option_specs() {
     t.push_back(of_type("loraDir", OptionType::String, "\"\"", "folder where <lora:name:weight> prompt tags find name.safetensors (searched with its subfolders)"));
     t.push_back(integer("loraCacheMB", 0, 1 << 20, number_json(defaults::kAdapterCacheMB),
                         "memory for merged LoRA sets kept for the next request (least recently used dropped first)"));
+    t.push_back(integer("vaeMemoryMB", 0, 1 << 20, number_json(defaults::kVaeMemoryMB),
+                        "activation memory a whole-image VAE pass may plan; above it generate()'s vaeTiling 'auto' decodes in tiles"));
     t.push_back(integer("maxPromptChunks", 1, 1000, "16",
                         "75-token chunks a prompt may use (BREAK starts one); longer prompts are refused, not truncated, "
                         "since every chunk costs a text-encoder pass"));

@@ -89,13 +89,17 @@ std::vector<float> PipelineImpl::add_noise(const std::vector<float>& latent, int
   return out;
 }
 
-std::vector<std::vector<uint8_t>> PipelineImpl::decode_latent(const std::vector<float>& latent, int batch, int h, int w) {
+std::vector<std::vector<uint8_t>> PipelineImpl::decode_latent(const std::vector<float>& latent, int batch, int h, int w, VaePass* pass) {
   const int64_t c = info_.latent_channels, per = c * h * w;
   if (int64_t(latent.size()) != batch * per) throw Error("latent size does not match [batch, 4, h, w]");
   Context ctx;
   Tensor* z = ctx.new_tensor(DType::F32, {1, c, h, w}, "z");
   Tensor* image = vae_->decode(ctx, z);
   Graph g(*backend_, {image});
+  VaePass whole;
+  VaePass& vp = pass ? *pass : whole;
+  vp.tiles = 0;
+  if (wants_tiles(vp.tiling, g.measure(), vae_budget_bytes_)) return decode_tiled(latent, batch, h, w, vp);
   g.plan();
   Graph::Profile profile;
   const char* want_profile = std::getenv("SD_NATIVE_PROFILE");
@@ -111,27 +115,37 @@ std::vector<std::vector<uint8_t>> PipelineImpl::decode_latent(const std::vector<
   return out;
 }
 
-std::vector<float> PipelineImpl::encode_image(const InitImage& img, const std::vector<float>* noise) {
+std::vector<float> PipelineImpl::encode_image(const InitImage& img, const std::vector<float>* noise, VaePass* pass) {
   const int64_t plane = int64_t(img.width) * img.height;
   if (int64_t(img.rgb.size()) != plane * 3) throw Error("init image data does not match its size");
   std::vector<float> chw(size_t(plane * 3));
   for (int64_t p = 0; p < plane; ++p)
     for (int c = 0; c < 3; ++c) chw[size_t(c * plane + p)] = img.rgb[size_t(p * 3 + c)] / 127.5f - 1.0f;
-  return encode_pixels(chw, img.width, img.height, noise);
+  return encode_pixels(chw, img.width, img.height, noise, pass);
 }
 
-std::vector<float> PipelineImpl::encode_pixels(const std::vector<float>& chw, int width, int height, const std::vector<float>* noise) {
+std::vector<float> PipelineImpl::encode_pixels(const std::vector<float>& chw, int width, int height, const std::vector<float>* noise,
+                                               VaePass* pass) {
   const int f = info_.vae_downscale;
   if (width % f || height % f) throw Error("init image size must be a multiple of " + std::to_string(f));
   Context ctx;
   Tensor* x = ctx.new_tensor(DType::F32, {1, 3, height, width}, "image");
   Tensor* moments = vae_->encode(ctx, x);
   Graph g(*backend_, {moments});
-  g.plan();
-  std::copy(chw.begin(), chw.end(), x->ptr<float>());
-  g.compute();
+  VaePass whole;
+  VaePass& vp = pass ? *pass : whole;
+  vp.tiles = 0;
+  const bool tiled = wants_tiles(vp.tiling, g.measure(), vae_budget_bytes_);
+  std::vector<float> tiled_moments;
+  if (tiled) {
+    tiled_moments = encode_tiled(chw, height / f, width / f, vp);
+  } else {
+    g.plan();
+    std::copy(chw.begin(), chw.end(), x->ptr<float>());
+    g.compute();
+  }
   const int64_t zc = moments->shape[1] / 2, n = zc * moments->shape[2] * moments->shape[3];
-  const float* m = moments->ptr<float>();
+  const float* m = tiled ? tiled_moments.data() : moments->ptr<float>();
   std::vector<float> z(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     float mean = m[i], logvar = std::min(20.0f, std::max(-30.0f, m[n + i]));
@@ -226,7 +240,9 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
     std::vector<float> enc_noise(static_cast<size_t>(n));
     noise.next(enc_noise.data());
     std::vector<float> first(enc_noise.begin(), enc_noise.begin() + per_image);
-    std::vector<float> z0 = encode_image(*p.init_image, &first);
+    VaePass enc{p.vae_tiling, p.should_continue};
+    std::vector<float> z0 = encode_image(*p.init_image, &first, &enc);
+    r.encode_tiles = enc.tiles;
     if (int64_t(z0.size()) != per_image) throw Error("init image must be " + std::to_string(p.width) + "×" + std::to_string(p.height));
     // Each image's start: the encoded latent, with A1111's "masked content" applied under the mask
     // (latent noise: the image's own sampling noise, as A1111 redraws it from the same seeds).
@@ -258,7 +274,8 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   if (info_.inpainting_unet()) {
     // [mask, masked-image latent] beside the latent, as the model was trained (A1111's
     // inpainting_image_conditioning; the whole image counts as masked without a mask).
-    std::vector<float> masked = encode_pixels(masked_image_pixels(p.init_image, p.mask, p.width, p.height), p.width, p.height, nullptr);
+    VaePass cond_enc{p.vae_tiling, p.should_continue};
+    std::vector<float> masked = encode_pixels(masked_image_pixels(p.init_image, p.mask, p.width, p.height), p.width, p.height, nullptr, &cond_enc);
     std::vector<float> concat = conditioning_mask(p.mask, p.width, p.height, f);
     concat.insert(concat.end(), masked.begin(), masked.end());
     runner.set_concat(std::move(concat), 1 + c);
@@ -291,8 +308,11 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   file_->release_pages("model.diffusion_model.");
   auto t2 = Clock::now();
   r.latent = x;
-  r.images = decode_latent(x, p.batch, int(h), int(w));
+  VaePass dec{p.vae_tiling, p.should_continue};
+  r.images = decode_latent(x, p.batch, int(h), int(w), &dec);
   r.seconds_decode = seconds_since(t2);
+  r.decode_tiles = dec.tiles;
+  if (!keep_going()) r.cancelled = true;
   return r;
 }
 

@@ -11,6 +11,7 @@
 #include "model/vae.h"
 #include "sample/schedule.h"
 #include "sd.h"
+#include "vae_tiles.h"
 
 namespace sd::runtime {
 
@@ -21,8 +22,8 @@ class PipelineImpl : public Pipeline {
   GenerateResult generate(const GenerateParams& params) override;
   std::vector<float> encode_text(const PromptTokens& tokens, int clip_skip) override;
   std::vector<float> add_noise(const std::vector<float>& latent, int t, const std::vector<float>& noise) const override;
-  std::vector<float> encode_image(const InitImage& image, const std::vector<float>* noise) override;
-  std::vector<std::vector<uint8_t>> decode_latent(const std::vector<float>& latent, int batch, int h, int w) override;
+  std::vector<float> encode_image(const InitImage& image, const std::vector<float>* noise, VaePass* pass = nullptr) override;
+  std::vector<std::vector<uint8_t>> decode_latent(const std::vector<float>& latent, int batch, int h, int w, VaePass* pass = nullptr) override;
 
  private:
   // Context rows [77·chunks, context_dim] and, for SDXL, the pooled vector of the first chunk.
@@ -33,7 +34,11 @@ class PipelineImpl : public Pipeline {
   std::vector<float> sdxl_y(const std::vector<float>& pooled, const GenerateParams& p) const;
   std::vector<uint8_t> to_rgba(const float* image, int h, int w) const;
   // Planar [3, height, width] pixels in [−1, 1] -> scaled latent (mean, plus std·noise when given).
-  std::vector<float> encode_pixels(const std::vector<float>& chw, int width, int height, const std::vector<float>* noise);
+  std::vector<float> encode_pixels(const std::vector<float>& chw, int width, int height, const std::vector<float>* noise, VaePass* pass = nullptr);
+  // The VAE in tiles (pipeline_vae_tiles.cpp), one tile's activations at a time: RGBA images, and
+  // the encoder's moments [2z, h, w] from pixels [3, h·f, w·f]. pass.tiles reports the count.
+  std::vector<std::vector<uint8_t>> decode_tiled(const std::vector<float>& latent, int batch, int h, int w, VaePass& pass);
+  std::vector<float> encode_tiled(const std::vector<float>& pixels, int h, int w, VaePass& pass);
 
   std::shared_ptr<io::SafetensorsFile> file_;
   std::shared_ptr<Context> weights_ctx_;
@@ -45,6 +50,7 @@ class PipelineImpl : public Pipeline {
   std::optional<model::Vae> vae_;
   sample::DiscreteSchedule schedule_;
   ModelInfo info_;
+  size_t vae_budget_bytes_ = 0;
 };
 
 }  // namespace sd::runtime

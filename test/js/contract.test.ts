@@ -20,12 +20,12 @@ test('every option and default the TS API reports is the native table’s', () =
   const defaults = Object.fromEntries(contract.generateOptions.filter((o) => 'default' in o).map((o) => [o.name, o.default]));
   assert.deepEqual(defaults, {
     negativePrompt: '', steps: 20, cfgScale: 7, seed: -1, sampler: 'euler_ancestral', scheduler: 'automatic', rng: 'cpu', eta: 1,
-    clipSkip: 1, batchSize: 1, strength: 0.75, preview: true, originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0,
+    clipSkip: 1, batchSize: 1, strength: 0.75, vaeTiling: 'auto', preview: true, originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0,
     targetWidth: 0, targetHeight: 0, loras: [], resizeMode: 'just_resize', maskBlur: 4, maskInvert: false, inpaintingFill: 'original',
     inpaintArea: 'whole', inpaintPadding: 32,
   });
   const loadDefaults = Object.fromEntries(contract.loadOptions.filter((o) => 'default' in o).map((o) => [o.name, o.default]));
-  assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', loraDir: '', loraCacheMB: 1024, maxPromptChunks: 16, embeddingsDir: '' });
+  assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, maxPromptChunks: 16, embeddingsDir: '' });
   assert.equal(defaultOf('sampler'), 'euler_ancestral');
   assert.deepEqual(contract.tokens, { start: 49406, end: 49407, perChunk: 77 });
 });
@@ -41,7 +41,7 @@ test('resolved generate() settings carry the native defaults for everything not 
 });
 
 async function rawModel(): Promise<NativeModel> {
-  return native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', loraCacheMB: 64 });
+  return native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', loraCacheMB: 64, vaeMemoryMB: 3072 });
 }
 
 function params(): Record<string, unknown> {
@@ -49,7 +49,7 @@ function params(): Record<string, unknown> {
     embedPositions: new Int32Array(0), embedMain: new Float32Array(0), embedSecond: new Float32Array(0) });
   return {
     cond: prompt(), uncond: prompt(), width: 32, height: 32, steps: 1, batch: 1, clipSkip: 1, cfgScale: 7, seed: 1,
-    sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.75, preview: false,
+    sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.75, vaeTiling: 'auto', preview: false,
     originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0, targetWidth: 0, targetHeight: 0, adapters: [],
   };
 }
@@ -73,9 +73,9 @@ test('the addon reads its parameters strictly: unknown, missing and mistyped key
   } finally {
     model.dispose();
   }
-  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', loraCacheMB: 64, dtype: 'bf16' } as never), /loadModel\(\): unknown key "dtype"/);
-  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: '1', compute: 'f32', prediction: '', loraCacheMB: 64 } as never), /loadModel\(\): key "threads" must be a number/);
-  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f16', prediction: '', loraCacheMB: 64 } as never), /compute must be "f32" or "bf16"/);
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', loraCacheMB: 64, vaeMemoryMB: 3072, dtype: 'bf16' } as never), /loadModel\(\): unknown key "dtype"/);
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: '1', compute: 'f32', prediction: '', loraCacheMB: 64, vaeMemoryMB: 3072 } as never), /loadModel\(\): key "threads" must be a number/);
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f16', prediction: '', loraCacheMB: 64, vaeMemoryMB: 3072 } as never), /compute must be "f32" or "bf16"/);
 });
 
 test('SDXL size conditioning options are validated from the table', async () => {

@@ -58,6 +58,10 @@ test('generate defaults (SD1): 512², 20 steps, CFG 7, Euler a, automatic schedu
   assert.equal(s.clipSkip, 1);
   assert.equal(s.batchSize, 1);
   assert.equal(s.strength, 0.75);
+  assert.equal(s.vaeTiling, 'auto');
+  assert.equal(resolveGenerateOptions({ prompt: 'a', vaeTiling: true }, SD1).vaeTiling, true);
+  assert.equal(resolveGenerateOptions({ prompt: 'a', vaeTiling: false }, SD1).vaeTiling, false);
+  assert.throws(() => resolveGenerateOptions({ prompt: 'a', vaeTiling: 'yes' }, SD1), { message: 'vaeTiling must be one of "auto", true, false, got "yes"' });
   assert.equal(s.negativePrompt, '');
   assert.ok(Number.isInteger(s.seed) && s.seed >= 0 && s.seed < 2 ** 32 - 1, `random seed ${s.seed}`);
   assert.equal(resolveGenerateOptions({ prompt: 'a', seed: 42 }, SD1).seed, 42);
@@ -98,7 +102,7 @@ test('sampler and scheduler names resolve through the contract in lib/options.ts
 });
 
 test('load options', () => {
-  assert.deepEqual(resolveLoadOptions(undefined), { threads: 0, dtype: 'f32', prediction: 'auto', loraDir: '', loraCacheMB: 1024, embeddingsDir: '', maxPromptChunks: 16, signal: undefined, onProgress: undefined });
+  assert.deepEqual(resolveLoadOptions(undefined), { threads: 0, dtype: 'f32', prediction: 'auto', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, embeddingsDir: '', maxPromptChunks: 16, signal: undefined, onProgress: undefined });
   assert.throws(() => resolveLoadOptions({ loraCacheMB: -1 }), { message: 'loraCacheMB must be an integer between 0 and 1048576, got -1' });
   assert.throws(() => resolveLoadOptions({ dtype: 'f16' }), { message: 'dtype must be one of "f32", "bf16", got "f16"' });
   assert.throws(() => resolveLoadOptions({ threads: -1 }), { message: 'threads must be an integer between 0 and 1024, got -1' });

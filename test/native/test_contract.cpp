@@ -46,6 +46,8 @@ void test_defaults_match_the_structs() {
   const sd::LoadOptions lo;
   CHECK(lo.threads == number_default(l, "threads"));
   CHECK(string_default(l, "dtype") == (lo.compute == sd::Compute::F32 ? "f32" : "bf16"));
+  CHECK(p.vae_tiling == sd::VaeTiling::Auto && string_default(g, "vaeTiling") == "auto");
+  CHECK(lo.vae_budget_bytes == size_t(number_default(l, "vaeMemoryMB")) << 20);
 }
 
 void test_tables_are_well_formed() {
