@@ -223,7 +223,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
 
   // 2. Noise, schedule, optional img2img start.
   const sample::SamplerInfo& info = *p.sampler;
-  std::vector<float> sigmas = sample::make_sigmas(schedule_, p.scheduler, p.steps);
+  std::vector<float> sigmas = sample::make_sigmas(schedule_, p.scheduler, p.steps, info_.family == Family::SDXL);
   if (!p.image_seeds.empty() && int(p.image_seeds.size()) != p.batch) throw Error("per-image seeds: need one seed per image of the batch");
   r.seeds = p.image_seeds.empty() ? sample::consecutive_seeds(p.seed, p.batch) : p.image_seeds;
   sample::ImageNoise noise(sample::rng_kind_from_name(p.rng), r.seeds, per_image);

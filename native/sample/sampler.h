@@ -70,6 +70,11 @@ bool sample_dpmpp_2s_ancestral(Denoiser&, float* x, int64_t n, const std::vector
 // Midpoint 2M SDE; its noise comes from p.noise (one call per step), not k-diffusion's Brownian tree,
 // so it is statistically equivalent to A1111/ComfyUI's "DPM++ 2M SDE" but not bit-identical.
 bool sample_dpmpp_2m_sde(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+// samplers_extra.cpp. DPM++ SDE / 3M SDE draw from p.noise like 2M SDE (see there).
+bool sample_dpmpp_sde(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_dpmpp_3m_sde(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_ipndm(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_ipndm_v(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 bool sample_lcm(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 bool sample_ddim(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 

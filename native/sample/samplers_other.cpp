@@ -71,6 +71,11 @@ const std::vector<SamplerInfo>& samplers() {
       {"dpmpp_2s_ancestral", sample_dpmpp_2s_ancestral, true, "normal", false,
        {"DPM++ 2S a", "dpm++2s_a", "dpmpp_2s_a", "k_dpmpp_2s_a", "k_dpmpp_2s_ancestral", "sample_dpmpp_2s_ancestral"}},
       {"dpmpp_2m_sde", sample_dpmpp_2m_sde, true, "normal", false, {"DPM++ 2M SDE", "dpm++2m_sde", "k_dpmpp_2m_sde", "sample_dpmpp_2m_sde"}},
+      {"dpmpp_sde", sample_dpmpp_sde, true, "karras", false, {"DPM++ SDE", "dpm++sde", "k_dpmpp_sde", "sample_dpmpp_sde"}},
+      {"dpmpp_3m_sde", sample_dpmpp_3m_sde, true, "exponential", false,
+       {"DPM++ 3M SDE", "dpm++3m_sde", "k_dpmpp_3m_sde", "sample_dpmpp_3m_sde"}},
+      {"ipndm", sample_ipndm, false, "normal", false, {"iPNDM", "sample_ipndm"}},
+      {"ipndm_v", sample_ipndm_v, false, "normal", false, {"iPNDM_v", "sample_ipndm_v"}},
       {"ddim", sample_ddim, false, "ddim_uniform", true, {"DDIM", "DDIMScheduler"}},
       {"lcm", sample_lcm, true, "normal", false, {"LCM", "sample_lcm"}},
   };

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "../core/error.h"
+#include "schedule_extra.h"
 
 namespace sd::sample {
 
@@ -122,7 +123,7 @@ std::vector<float> sigmas_exponential(int n, float sigma_min, float sigma_max) {
   return append_zero(std::move(s));
 }
 
-std::vector<float> make_sigmas(const DiscreteSchedule& sched, Scheduler kind, int n) {
+std::vector<float> make_sigmas(const DiscreteSchedule& sched, Scheduler kind, int n, bool sdxl) {
   check_steps(n);
   const int T = sched.size();
   switch (kind) {
@@ -152,6 +153,10 @@ std::vector<float> make_sigmas(const DiscreteSchedule& sched, Scheduler kind, in
       std::reverse(s.begin(), s.end());
       return append_zero(std::move(s));
     }
+    case Scheduler::AlignYourSteps: return sigmas_align_your_steps(n, sdxl);
+    case Scheduler::Gits: return sigmas_gits(n);
+    case Scheduler::Beta: return sigmas_beta(n, sched.sigma_min(), sched.sigma_max());
+    case Scheduler::KlOptimal: return sigmas_kl_optimal(n, sched.sigma_min(), sched.sigma_max());
   }
   throw Error("unknown scheduler");
 }
@@ -167,6 +172,10 @@ const SchedName kSchedNames[] = {
     {Scheduler::SgmUniform, "sgm_uniform", {"SGM Uniform"}},
     {Scheduler::Simple, "simple", {"Simple"}},
     {Scheduler::DdimUniform, "ddim_uniform", {"DDIM"}},
+    {Scheduler::AlignYourSteps, "align_your_steps", {"Align Your Steps", "AYS"}},
+    {Scheduler::Gits, "align_your_steps_gits", {"Align Your Steps GITS", "gits"}},
+    {Scheduler::Beta, "beta", {"Beta"}},
+    {Scheduler::KlOptimal, "kl_optimal", {"KL Optimal"}},
 };
 }  // namespace
 

@@ -48,16 +48,22 @@ enum class Scheduler {
   SgmUniform,   // t = linspace(T-1, 0, n+1)[:-1] (ComfyUI / A1111 "SGM Uniform")
   Simple,       // ComfyUI simple: every T/n-th table sigma from the top
   DdimUniform,  // ComfyUI ddim_uniform = CompVis DDIM "uniform" timesteps [.., 2c+1, c+1, 1], c = T/n
+  AlignYourSteps,  // A1111 "Align Your Steps": NVIDIA's SD1/SDXL lists, log-linear to n (schedule_extra.h)
+  Gits,            // ComfyUI GITS, coeff 1.20
+  Beta,            // A1111 "Beta", alpha = beta = 0.6
+  KlOptimal,       // A1111 "KL Optimal" (ends at sigma_min, no 0)
 };
 
-// n+1 sigmas, descending, the last one 0. Throws sd::Error for n < 1.
-std::vector<float> make_sigmas(const DiscreteSchedule& sched, Scheduler kind, int n);
+// n+1 sigmas, descending, the last one 0 (KL Optimal: sigma_min, as A1111). Throws sd::Error for
+// n < 1 (GITS: n < 2). sdxl picks Align Your Steps' SDXL list; the other schedules ignore it.
+std::vector<float> make_sigmas(const DiscreteSchedule& sched, Scheduler kind, int n, bool sdxl = false);
 
 // The individual constructions (k-diffusion names).
 std::vector<float> sigmas_karras(int n, float sigma_min, float sigma_max, float rho = 7.0f);
 std::vector<float> sigmas_exponential(int n, float sigma_min, float sigma_max);
 
-// Canonical names ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform")
+// Canonical names ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform",
+// "align_your_steps", "align_your_steps_gits", "beta", "kl_optimal")
 // (the aliases below are resolved to them by lib/options.ts from the contract). scheduler_from_name throws sd::Error listing the known names.
 Scheduler scheduler_from_name(const std::string& name);
 std::vector<std::string> scheduler_names();

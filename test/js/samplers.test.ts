@@ -18,11 +18,15 @@ import {
 } from '../../lib/options.js';
 
 const KNOWN_SAMPLERS =
-  'euler, euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2m, dpmpp_2s_ancestral, dpmpp_2m_sde, ddim, lcm';
+  'euler, euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2m, dpmpp_2s_ancestral, dpmpp_2m_sde, ' +
+  'dpmpp_sde, dpmpp_3m_sde, ipndm, ipndm_v, ddim, lcm';
 
 test('canonical names are the native registry (sd::sample::sampler_names / scheduler_names)', () => {
   assert.equal(SAMPLER_NAMES.join(', '), KNOWN_SAMPLERS);
-  assert.deepEqual([...SCHEDULER_NAMES], ['normal', 'karras', 'exponential', 'sgm_uniform', 'simple', 'ddim_uniform']);
+  assert.deepEqual([...SCHEDULER_NAMES], [
+    'normal', 'karras', 'exponential', 'sgm_uniform', 'simple', 'ddim_uniform',
+    'align_your_steps', 'align_your_steps_gits', 'beta', 'kl_optimal',
+  ]);
   for (const name of SAMPLER_NAMES) assert.equal(resolveSampler(name), name);
   for (const name of SCHEDULER_NAMES) assert.equal(resolveScheduler(name), name);
 });
@@ -37,6 +41,11 @@ test('A1111 sampler labels', () => {
     'DPM++ 2M': 'dpmpp_2m',
     'DPM++ 2S a': 'dpmpp_2s_ancestral',
     'DPM++ 2M SDE': 'dpmpp_2m_sde',
+    'DPM++ SDE': 'dpmpp_sde',
+    'DPM++ 3M SDE': 'dpmpp_3m_sde',
+    k_dpmpp_3m_sde: 'dpmpp_3m_sde',
+    iPNDM: 'ipndm',
+    iPNDM_v: 'ipndm_v',
     LMS: 'lms',
     DDIM: 'ddim',
     LCM: 'lcm',
@@ -91,6 +100,11 @@ test('schedulers: A1111, ComfyUI and stable-diffusion.cpp names', () => {
     DDIM: 'ddim_uniform',
     ddim_uniform: 'ddim_uniform',
     'ddim-uniform': 'ddim_uniform',
+    'Align Your Steps': 'align_your_steps',
+    AYS: 'align_your_steps',
+    'Align Your Steps GITS': 'align_your_steps_gits',
+    Beta: 'beta',
+    'KL Optimal': 'kl_optimal',
   };
   for (const [label, want] of Object.entries(names)) assert.equal(resolveScheduler(label), want, label);
 });
@@ -118,18 +132,19 @@ test('old A1111 combined names split into sampler + scheduler', () => {
 test('unknown names: exact messages', () => {
   assert.throws(() => resolveSampler('xyz'), { message: `unknown sampler "xyz"; known: ${KNOWN_SAMPLERS}` });
   // names of samplers we do not implement are not silently mapped to something close
-  for (const s of ['ddim_trailing', 'dpm++2mv2', 'ipndm', 'tcd', 'DPM++ SDE', 'UniPC', '']) {
+  for (const s of ['ddim_trailing', 'dpm++2mv2', 'tcd', 'DPM adaptive', 'UniPC', '']) {
     assert.throws(() => resolveSampler(s), { message: `unknown sampler "${s}"; known: ${KNOWN_SAMPLERS}` }, s);
   }
-  assert.throws(() => resolveScheduler('ays'), {
-    message: 'unknown scheduler "ays"; known: automatic, normal, karras, exponential, sgm_uniform, simple, ddim_uniform',
+  assert.throws(() => resolveScheduler('cosine'), {
+    message: 'unknown scheduler "cosine"; known: automatic, normal, karras, exponential, sgm_uniform, simple, ddim_uniform, ' +
+      'align_your_steps, align_your_steps_gits, beta, kl_optimal',
   });
   assert.throws(() => resolveScheduler('Automatic', 'nope'), { message: `unknown sampler "nope"; known: ${KNOWN_SAMPLERS}` });
 });
 
 test('samplers() / schedulers() list every name with its aliases, no alias shared', () => {
   const list = samplers();
-  assert.equal(list.length, 11);
+  assert.equal(list.length, 15);
   assert.deepEqual(list.map((s) => s.name), [...SAMPLER_NAMES]);
   const euler = list.find((s) => s.name === 'euler_ancestral');
   assert.ok(euler && euler.aliases.includes('Euler a') && euler.aliases.includes('euler_a'));

@@ -142,7 +142,8 @@ void test_schedule(const sd::io::SafetensorsFile& g, const ss::DiscreteSchedule&
     const Vec s = ss::make_sigmas(sched, ss::scheduler_from_name(name), 10);
     bool descending = true;
     for (size_t i = 0; i + 1 < s.size(); ++i) descending = descending && s[i] > s[i + 1];
-    CHECK_MSG(s.size() == 11 && s.back() == 0.0f && descending, name + ": 11 descending sigmas ending in 0");
+    const float last = name == "kl_optimal" ? sched.sigma_min() : 0.0f;  // A1111 appends no 0 there
+    CHECK_MSG(s.size() == 11 && std::fabs(s.back() - last) < 1e-7f && descending, name + ": 11 descending sigmas ending in 0");
   }
   const Vec simple = ss::make_sigmas(sched, ss::Scheduler::Simple, 10);
   const Vec ddim = ss::make_sigmas(sched, ss::Scheduler::DdimUniform, 10);
@@ -168,7 +169,8 @@ void test_schedule(const sd::io::SafetensorsFile& g, const ss::DiscreteSchedule&
   CHECK(one.size() == 2 && one[0] == sched.t_to_sigma(999.0f) && one[1] == 0.0f);
   bool threw = false;
   try { ss::scheduler_from_name("foo"); } catch (const sd::Error& e) {
-    threw = std::string(e.what()) == "unknown scheduler \"foo\"; known: normal, karras, exponential, sgm_uniform, simple, ddim_uniform";
+    threw = std::string(e.what()) == "unknown scheduler \"foo\"; known: normal, karras, exponential, sgm_uniform, simple, ddim_uniform, "
+                                         "align_your_steps, align_your_steps_gits, beta, kl_optimal";
   }
   CHECK_MSG(threw, "scheduler_from_name error message");
   threw = false;
@@ -510,7 +512,8 @@ void test_plumbing(const ss::DiscreteSchedule& sched) {
     p.user = &tr;
     Vec x(static_cast<size_t>(n), 1.0f);
     const bool done = ss::sampler(name).fn(toy, x.data(), n, sigmas, p);
-    const bool two_calls = name == "heun" || name == "dpm_2" || name == "dpm_2_ancestral" || name == "dpmpp_2s_ancestral";
+    const bool two_calls = name == "heun" || name == "dpm_2" || name == "dpm_2_ancestral" || name == "dpmpp_2s_ancestral" ||
+                           name == "dpmpp_sde";
     CHECK_MSG(!done && tr.x.size() == 4 && toy.calls == (two_calls ? 7 : 4), name + ": on_step returning false cancels at step 3");
     CHECK_MSG(tr.x.size() == 4 && x == tr.x[3], name + ": x is left as it was before step 3");
     // samplers that need noise throw without a source; the others do not
@@ -560,7 +563,8 @@ void test_plumbing(const ss::DiscreteSchedule& sched) {
     CHECK(b.sigma_down == 1.0f && b.sigma_up == 0.0f);
   }
   const std::vector<std::string> want = {"euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms",
-                                         "dpmpp_2m", "dpmpp_2s_ancestral", "dpmpp_2m_sde", "ddim", "lcm"};
+                                         "dpmpp_2m", "dpmpp_2s_ancestral", "dpmpp_2m_sde", "dpmpp_sde", "dpmpp_3m_sde",
+                                         "ipndm", "ipndm_v", "ddim", "lcm"};
   CHECK(ss::sampler_names() == want);
   CHECK(ss::find_sampler("Euler a") == nullptr);
   CHECK(std::string(ss::sampler("ddim").default_scheduler) == "ddim_uniform");
@@ -568,7 +572,7 @@ void test_plumbing(const ss::DiscreteSchedule& sched) {
   try { ss::sampler("xyz"); } catch (const sd::Error& e) {
     threw = std::string(e.what()) ==
             "unknown sampler \"xyz\"; known: euler, euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2m, "
-            "dpmpp_2s_ancestral, dpmpp_2m_sde, ddim, lcm";
+            "dpmpp_2s_ancestral, dpmpp_2m_sde, dpmpp_sde, dpmpp_3m_sde, ipndm, ipndm_v, ddim, lcm";
   }
   CHECK_MSG(threw, "sampler() error message");
   threw = false;
@@ -705,6 +709,8 @@ void test_cfg(const sd::io::SafetensorsFile& g, const ss::DiscreteSchedule& sche
 
 }  // namespace
 
+void test_samplers_extra(const std::string& dir);  // test_samplers_extra.cpp
+
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : "test/fixtures";
   try {
@@ -718,6 +724,7 @@ int main(int argc, char** argv) {
     test_plumbing(sched);
     test_scalings();
     test_cfg(*cfg, sched);
+    test_samplers_extra(dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAIL: exception: %s\n", e.what());
     return 1;
