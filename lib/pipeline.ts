@@ -414,7 +414,7 @@ export class StableDiffusion {
     const params = {
       cond, uncond, width: s.width, height: s.height, steps: s.steps, batch: s.batchSize, clipSkip: s.clipSkip,
       cfgScale: s.cfgScale, seed: s.seed, sampler: s.sampler, scheduler: s.scheduler, rng: s.rng, eta: s.eta,
-      strength: s.strength, vaeTiling: String(s.vaeTiling), preview: s.preview && !!userStep, originalWidth: s.originalWidth, originalHeight: s.originalHeight,
+      strength: s.strength, exactSteps: false, decode: true, vaeTiling: String(s.vaeTiling), preview: s.preview && !!userStep, originalWidth: s.originalWidth, originalHeight: s.originalHeight,
       cropTop: s.cropTop, cropLeft: s.cropLeft, targetWidth: s.targetWidth, targetHeight: s.targetHeight,
       adapters: s.loras.map((l) => ({ path: l.path, textWeight: l.textWeight, unetWeight: l.unetWeight })),
       ...(init ? { initImage: { data: init.data, width: init.width, height: init.height } } : {}),

@@ -265,7 +265,9 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     params->scheduler = o.resolved("scheduler", sd::sample::scheduler_from_name);
     params->rng = o.string("rng");
     params->eta = float(o.number("eta"));
-    params->strength = float(o.number("strength"));
+    params->strength = o.number("strength");
+    params->exact_steps = o.boolean("exactSteps");
+    params->decode = o.boolean("decode");
     params->vae_tiling = o.resolved("vaeTiling", [](const std::string& v) {
       if (v == "auto") return VaeTiling::Auto;
       if (v == "true" || v == "false") return v == "true" ? VaeTiling::On : VaeTiling::Off;
@@ -287,6 +289,12 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       init->height = im.integer("height");
       im.finish();
       params->init_image = init.get();
+    }
+    auto init_latent = std::make_shared<std::vector<float>>();
+    if (o.has("initLatent")) {
+      auto latent = o.object("initLatent").As<Napi::Float32Array>();
+      init_latent->assign(latent.Data(), latent.Data() + latent.ElementLength());
+      params->init_latent = init_latent.get();
     }
     auto mask = std::make_shared<InpaintMask>();
     if (o.has("inpaint")) {
@@ -351,7 +359,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       };
     }
     auto result = std::make_shared<GenerateResult>();
-    return run_job(env, [s, params, init, mask, result, tsfn, has_cb]() mutable {
+    return run_job(env, [s, params, init, init_latent, mask, result, tsfn, has_cb]() mutable {
       {
         std::lock_guard<std::mutex> lock(s->busy);
         if (!params->should_continue()) result->cancelled = true;

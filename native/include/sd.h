@@ -91,7 +91,15 @@ struct GenerateParams {
   float eta = defaults::kEta;
   const InitImage* init_image = nullptr;  // img2img when set
   const InpaintMask* mask = nullptr;      // inpainting when set (needs init_image)
-  float strength = defaults::kStrength;
+  // img2img from a latent instead of an image (hires fix's second pass): [batch or 1, 4, h/8, w/8], scaled.
+  const std::vector<float>* init_latent = nullptr;
+  // Double, as A1111 computes int(strength · steps) in Python floats (0.7f · 20 would give 13, not 14).
+  double strength = defaults::kStrength;
+  // img2img steps as A1111's setup_img2img_steps: false, int(strength·steps) + 1 steps at the end of a
+  // steps-long schedule; true (its hires pass, "img2img_fix_steps"), exactly `steps` steps at the end
+  // of a schedule of int(steps / strength). Strength 0 returns the start unchanged either way.
+  bool exact_steps = false;
+  bool decode = true;              // false: the latent only (a first pass whose image nobody looks at)
   VaeTiling vae_tiling = VaeTiling::Auto;
   bool preview = true;
   // SDXL size conditioning (0 = the generated width/height, crop 0,0), as the reference pipelines default.

@@ -235,22 +235,26 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
     throw Error("inpainting mask must be " + std::to_string(p.width) + "×" + std::to_string(p.height) + " (latent " + std::to_string(w) + "×" +
                 std::to_string(h) + ")");
   std::vector<float> kept;  // inpainting: the clean latent outside the mask, blended back each step
-  if (p.init_image) {
-    // Encode the image's latent, noise it to the step that strength selects, denoise the rest.
+  if (p.init_image && p.init_latent) throw Error("img2img takes an init image or an init latent, not both");
+  if (p.init_latent && p.init_latent->size() != size_t(per_image) && p.init_latent->size() != size_t(n))
+    throw Error("init latent must be [1 or batch, " + std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) + "]");
+  if (p.init_image || p.init_latent) {
+    // Encode the image's latent (or take the given one), noise it to the step that strength selects, denoise the rest.
     std::vector<float> enc_noise(static_cast<size_t>(n));
     noise.next(enc_noise.data());
     std::vector<float> first(enc_noise.begin(), enc_noise.begin() + per_image);
     VaePass enc{p.vae_tiling, p.should_continue};
-    std::vector<float> z0 = encode_image(*p.init_image, &first, &enc);
+    std::vector<float> z0 = p.init_latent ? *p.init_latent : encode_image(*p.init_image, &first, &enc);
     r.encode_tiles = enc.tiles;
-    if (int64_t(z0.size()) != per_image) throw Error("init image must be " + std::to_string(p.width) + "×" + std::to_string(p.height));
+    if (p.init_image && int64_t(z0.size()) != per_image) throw Error("init image must be " + std::to_string(p.width) + "×" + std::to_string(p.height));
+    const int64_t z_images = int64_t(z0.size()) / per_image;
     // Each image's start: the encoded latent, with A1111's "masked content" applied under the mask
     // (latent noise: the image's own sampling noise, as A1111 redraws it from the same seeds).
     std::vector<float> start(static_cast<size_t>(n));
     for (int b = 0; b < p.batch; ++b)
       for (int64_t i = 0; i < per_image; ++i) {
         const size_t k = size_t(b * per_image + i);
-        float v = z0[size_t(i)];
+        float v = z0[size_t((b % z_images) * per_image + i)];
         if (p.mask && p.mask->fill != InpaintFill::Original) {
           const float m = p.mask->latent[size_t(i % (h * w))];
           v = v * (1.0f - m) + (p.mask->fill == InpaintFill::LatentNoise ? x[k] * m : 0.0f);
@@ -258,13 +262,17 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
         start[k] = v;
       }
     if (p.mask) kept = std::move(z0);
-    const int t_enc = int(std::min(p.strength, 0.999f) * float(p.steps));
-    if (t_enc <= 0) {
+    if (p.strength <= 0) {
       // Nothing to denoise: the result is the (filled) encoded image itself.
       x = std::move(start);
       sigmas.assign(1, 0.0f);
     } else {
-      sigmas.erase(sigmas.begin(), sigmas.begin() + (p.steps - t_enc));
+      // A1111's setup_img2img_steps and sigma_sched = sigmas[steps − t_enc − 1:]
+      const double strength = std::min(p.strength, 0.999);
+      const int schedule = p.exact_steps ? int(p.steps / strength) : p.steps;
+      const int t_enc = p.exact_steps ? p.steps - 1 : int(strength * p.steps);
+      if (schedule != p.steps) sigmas = sample::make_sigmas(schedule_, p.scheduler, schedule, xl);
+      sigmas.erase(sigmas.begin(), sigmas.begin() + (schedule - t_enc - 1));
       for (size_t k = 0; k < x.size(); ++k) x[k] = start[k] + x[k] * sigmas[0];
     }
   } else {
@@ -303,8 +311,13 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   if (runner.profile) std::fprintf(stderr, "UNet time by op (%s):\n%s", backend_->name().c_str(), profile.report().c_str());
   if (!finished || !keep_going()) { r.cancelled = true; return r; }
 
-  // 4. Decode, with the UNet's activations and weight pages given back first (peak RSS).
+  // 4. Decode, with the UNet's activations and weight pages given back first (peak RSS). Without a
+  // decode (a first pass), the UNet's pages stay: the next pass needs them.
   runner_owner.reset();
+  if (!p.decode) {
+    r.latent = std::move(x);
+    return r;
+  }
   file_->release_pages("model.diffusion_model.");
   auto t2 = Clock::now();
   r.latent = x;

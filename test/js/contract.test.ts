@@ -49,7 +49,7 @@ function params(): Record<string, unknown> {
     embedPositions: new Int32Array(0), embedMain: new Float32Array(0), embedSecond: new Float32Array(0) });
   return {
     cond: prompt(), uncond: prompt(), width: 32, height: 32, steps: 1, batch: 1, clipSkip: 1, cfgScale: 7, seed: 1,
-    sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.75, vaeTiling: 'auto', preview: false,
+    sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.75, exactSteps: false, decode: true, vaeTiling: 'auto', preview: false,
     originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0, targetWidth: 0, targetHeight: 0, adapters: [],
   };
 }
