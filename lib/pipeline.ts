@@ -49,7 +49,10 @@ export interface ModelInfo {
 export interface LoadOptions {
   threads?: number;
   dtype?: 'f32' | 'bf16';
+  /** 'auto': a v_pred key or modelspec.prediction_type in the file, else A1111's test run for SD2 (768-v: 'v'), else 'eps' */
   prediction?: 'auto' | 'eps' | 'v';
+  /** a VAE .safetensors (e.g. vae-ft-mse-840000-ema-pruned.safetensors) used instead of the checkpoint's own */
+  vae?: string;
   /** folder where `<lora:name:weight>` prompt tags find name.safetensors (subfolders included) */
   loraDir?: string;
   /** memory for merged LoRA sets kept for the next request, in MiB (default 1024) */
@@ -188,6 +191,8 @@ export class StableDiffusion {
   readonly info: ModelInfo;
   /** the checkpoint path as given to load() */
   readonly path: string;
+  /** the external VAE file as given to load(), or undefined: the checkpoint's own */
+  readonly vae: string | undefined;
   #handle: NativeModel;
   #disposed = false;
   #queue: Promise<void> = Promise.resolve();
@@ -198,9 +203,10 @@ export class StableDiffusion {
 
   #maxPromptChunks: number;
 
-  private constructor(handle: NativeModel, path: string, loraDir: string, embeddingsDir: string, maxPromptChunks: number) {
+  private constructor(handle: NativeModel, path: string, vae: string, loraDir: string, embeddingsDir: string, maxPromptChunks: number) {
     this.#handle = handle;
     this.path = path;
+    this.vae = vae || undefined;
     this.#loraDir = loraDir ? new LoraDirectory(loraDir) : undefined;
     this.#embeddingsDir = embeddingsDir;
     this.#maxPromptChunks = maxPromptChunks;
@@ -227,7 +233,7 @@ export class StableDiffusion {
     const progress = o.onProgress as LoadOptions['onProgress'];
     progress?.({ phase: 'loading', fraction: 0 });
     const pending = native.loadModel(path, {
-      threads: o.threads, compute: o.dtype, prediction: o.prediction === 'auto' ? '' : o.prediction, loraCacheMB: o.loraCacheMB,
+      threads: o.threads, compute: o.dtype, prediction: o.prediction === 'auto' ? '' : o.prediction, vae: o.vae, loraCacheMB: o.loraCacheMB,
     });
     let handle: NativeModel;
     try {
@@ -241,7 +247,7 @@ export class StableDiffusion {
       throw fromNative(e, 'ERR_SD_LOAD');
     }
     progress?.({ phase: 'ready', fraction: 1 });
-    return new StableDiffusion(handle, path, o.loraDir, o.embeddingsDir, o.maxPromptChunks);
+    return new StableDiffusion(handle, path, o.vae, o.loraDir, o.embeddingsDir, o.maxPromptChunks);
   }
 
   get disposed(): boolean {
