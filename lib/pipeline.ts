@@ -20,6 +20,7 @@ import {
 import { EmbeddingLibrary, embeddingShortHash } from './embeddings.js';
 import { RESIZE_MODES, prepareInpaint, type PreparedInpaint } from './inpaint.js';
 import { resizeImage } from './resize-modes.js';
+import { vaeInfo } from './vae-hash.js';
 import { LoraDirectory, extractLoraTags, loraShortHash, lorasFor } from './loras.js';
 import { ClipTokenizer, type WeightedTokens } from './tokenizer/index.js';
 
@@ -202,6 +203,7 @@ export class StableDiffusion {
   #embeddings: EmbeddingLibrary | undefined;
 
   #maxPromptChunks: number;
+  #vaeInfo: { name: string; hash: string } | undefined;
 
   private constructor(handle: NativeModel, path: string, vae: string, loraDir: string, embeddingsDir: string, maxPromptChunks: number) {
     this.#handle = handle;
@@ -444,6 +446,7 @@ export class StableDiffusion {
     const loraStats = s.loras.length
       ? { files: s.loras.length, modulesApplied: a.modulesApplied, modulesUnmatched: a.modulesUnmatched, mergedBytes: a.mergedBytes, mergeSeconds: a.mergeSeconds, cached: a.cached }
       : undefined;
+    const vae = this.vae ? (this.#vaeInfo ??= vaeInfo(this.vae)) : undefined;
     const finals = r.images.map((data) => (inpaint ? inpaint.composite(data) : { data, width: r.width, height: r.height }));
     return finals.map(({ data, width, height }, i) => {
       const seed = r.seeds[i] ?? s.seed + i;
@@ -451,7 +454,7 @@ export class StableDiffusion {
       const parameters = formatParameters({
         prompt: item ? item.prompt : s.prompt, negativePrompt: item ? item.negativePrompt ?? '' : s.negativePrompt, steps: s.steps, sampler: s.sampler, scheduler: s.schedulerLabel,
         cfgScale: s.cfgScale, seed, width, height, model, clipSkip: s.clipSkip,
-        strength: init ? s.strength : undefined, rng: s.rng, loras, embeddings,
+        strength: init ? s.strength : undefined, rng: s.rng, loras, embeddings, vae,
       });
       return new GeneratedImage(Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height, seed, parameters, r.latent.subarray(i * per, (i + 1) * per), {
         family: this.info.family, prediction: this.info.prediction,

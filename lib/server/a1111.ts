@@ -19,6 +19,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { loraMetadata } from '../loras.js';
 import { defaultOf, resolveSamplerSpec, resolveScheduler, samplers, schedulers } from '../options.js';
 import { rememberOptions, rememberedOptions } from './a1111-extras.js';
+import { sdxlCrop } from './a1111-sdxl.js';
 import { checkVaeSetting, vaeSetting } from './a1111-vae.js';
 import { HttpError, show } from './errors.js';
 import { decodeImageField, previewBase64 } from './images.js';
@@ -154,6 +155,7 @@ function settingsOf(ctx: ServerContext, b: Body): { input: JobInput; label: stri
     clipSkip,
     rng: randn === 'CPU' ? 'cpu' : 'cuda',
     eta: (b.eta as number | null) ?? Number(over.eta_ancestral ?? ctx.settings.eta_ancestral),
+    ...sdxlCrop(ctx, over),
   };
   if (b.width !== undefined) settings.width = b.width as number;
   if (b.height !== undefined) settings.height = b.height as number;

@@ -4,6 +4,8 @@
 // load naming what is wrong.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { StableDiffusion } from '../../lib/index.js';
@@ -56,6 +58,20 @@ test('an external VAE (bare or first_stage_model. keys) is used: same pixels as 
   assert.deepEqual(await image(base, { vae: vaeFile('vae-bare.safetensors', '') }), want);
   assert.deepEqual(await image(base, { vae: vaeFile('vae-prefixed.safetensors', OWN) }), want);
   assert.deepEqual(await image(base, { vae: '' }), own);  // '' is the checkpoint's own
+});
+
+test('the infotext names an external VAE as A1111 does (VAE hash = sha256[:10], VAE = file name, after Model)', async () => {
+  const vae = vaeFile('vae-info.safetensors', '');
+  const hash = createHash('sha256').update(readFileSync(vae)).digest('hex').slice(0, 10);
+  for (const [options, want] of [[{ vae }, `Model: sd-tiny, VAE hash: ${hash}, VAE: vae-info.safetensors, RNG`], [{}, 'Model: sd-tiny, RNG']] as const) {
+    const sd = await StableDiffusion.load(tinyCheckpoint(), options);
+    try {
+      const [img] = await sd.generate(gen);
+      assert.ok(img.parameters.includes(want), img.parameters);
+    } finally {
+      sd.dispose();
+    }
+  }
 });
 
 test('a checkpoint without a VAE loads with an external one, and SDXL keeps its 0.13025 scale', async () => {
