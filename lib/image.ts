@@ -37,6 +37,8 @@ export interface GenerationParameters {
   rng: 'cpu' | 'cuda';
   /** LoRA files applied: infotext "Lora hashes" (name: A1111's 12-digit addnet hash) */
   loras?: Array<{ name: string; hash: string }>;
+  /** an external VAE: infotext "VAE hash" and "VAE" (its file name), as A1111 writes them */
+  vae?: { name: string; hash: string };
   /** textual-inversion embeddings the prompts used: infotext "TI hashes" */
   embeddings?: Array<{ name: string; hash: string }>;
 }
@@ -68,6 +70,8 @@ export function formatParameters(p: GenerationParameters): string {
     ['Seed', p.seed],
     ['Size', `${p.width}x${p.height}`],
     ['Model', p.model || undefined],
+    ['VAE hash', p.vae?.hash],
+    ['VAE', p.vae?.name],
     ['Denoising strength', p.strength],
     ['Clip skip', p.clipSkip > 1 ? p.clipSkip : undefined],
     ['RNG', p.rng === 'cuda' ? 'NV' : 'CPU'],

@@ -21,7 +21,7 @@ export interface NativeResult {
   adapters: { modulesApplied: number; modulesUnmatched: number; tensorsChanged: number; mergedBytes: number; mergeSeconds: number; cached: boolean };
 }
 
-export interface NativeLoadOptions { threads: number; compute: 'f32' | 'bf16'; prediction: '' | 'eps' | 'v'; loraCacheMB: number; vaeMemoryMB: number }
+export interface NativeLoadOptions { threads: number; compute: 'f32' | 'bf16'; prediction: '' | 'eps' | 'v'; vae: string; loraCacheMB: number; vaeMemoryMB: number }
 
 /** a loaded checkpoint (native/addon/model.cpp) */
 export interface NativeModel {

@@ -90,6 +90,7 @@ export interface LoadSettings {
   threads: number;
   dtype: 'f32' | 'bf16';
   prediction: 'auto' | 'eps' | 'v';
+  vae: string;
   loraDir: string;
   loraCacheMB: number;
   vaeMemoryMB: number;
@@ -335,6 +336,7 @@ export function resolveLoadOptions(options: unknown): LoadSettings {
     threads: o.threads as number,
     dtype: o.dtype as LoadSettings['dtype'],
     prediction: o.prediction as LoadSettings['prediction'],
+    vae: o.vae as string,
     loraDir: o.loraDir as string,
     loraCacheMB: o.loraCacheMB as number,
     vaeMemoryMB: o.vaeMemoryMB as number,

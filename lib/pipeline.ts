@@ -21,6 +21,7 @@ import { EmbeddingLibrary, embeddingShortHash } from './embeddings.js';
 import { decodeImage, sniffImage } from './image-decode.js';
 import { RESIZE_MODES, prepareInpaint, type PreparedInpaint } from './inpaint.js';
 import { resizeImage } from './resize-modes.js';
+import { vaeInfo } from './vae-hash.js';
 import { LoraDirectory, extractLoraTags, loraShortHash, lorasFor } from './loras.js';
 import { ClipTokenizer, type WeightedTokens } from './tokenizer/index.js';
 
@@ -50,7 +51,10 @@ export interface ModelInfo {
 export interface LoadOptions {
   threads?: number;
   dtype?: 'f32' | 'bf16';
+  /** 'auto': a v_pred key or modelspec.prediction_type in the file, else A1111's test run for SD2 (768-v: 'v'), else 'eps' */
   prediction?: 'auto' | 'eps' | 'v';
+  /** a VAE .safetensors (e.g. vae-ft-mse-840000-ema-pruned.safetensors) used instead of the checkpoint's own */
+  vae?: string;
   /** folder where `<lora:name:weight>` prompt tags find name.safetensors (subfolders included) */
   loraDir?: string;
   /** memory for merged LoRA sets kept for the next request, in MiB (default 1024) */
@@ -195,6 +199,8 @@ export class StableDiffusion {
   readonly info: ModelInfo;
   /** the checkpoint path as given to load() */
   readonly path: string;
+  /** the external VAE file as given to load(), or undefined: the checkpoint's own */
+  readonly vae: string | undefined;
   #handle: NativeModel;
   #disposed = false;
   #queue: Promise<void> = Promise.resolve();
@@ -204,10 +210,12 @@ export class StableDiffusion {
   #embeddings: EmbeddingLibrary | undefined;
 
   #maxPromptChunks: number;
+  #vaeInfo: { name: string; hash: string } | undefined;
 
-  private constructor(handle: NativeModel, path: string, loraDir: string, embeddingsDir: string, maxPromptChunks: number) {
+  private constructor(handle: NativeModel, path: string, vae: string, loraDir: string, embeddingsDir: string, maxPromptChunks: number) {
     this.#handle = handle;
     this.path = path;
+    this.vae = vae || undefined;
     this.#loraDir = loraDir ? new LoraDirectory(loraDir) : undefined;
     this.#embeddingsDir = embeddingsDir;
     this.#maxPromptChunks = maxPromptChunks;
@@ -234,7 +242,7 @@ export class StableDiffusion {
     const progress = o.onProgress as LoadOptions['onProgress'];
     progress?.({ phase: 'loading', fraction: 0 });
     const pending = native.loadModel(path, {
-      threads: o.threads, compute: o.dtype, prediction: o.prediction === 'auto' ? '' : o.prediction, loraCacheMB: o.loraCacheMB,
+      threads: o.threads, compute: o.dtype, prediction: o.prediction === 'auto' ? '' : o.prediction, vae: o.vae, loraCacheMB: o.loraCacheMB,
       vaeMemoryMB: o.vaeMemoryMB,
     });
     let handle: NativeModel;
@@ -249,7 +257,7 @@ export class StableDiffusion {
       throw fromNative(e, 'ERR_SD_LOAD');
     }
     progress?.({ phase: 'ready', fraction: 1 });
-    return new StableDiffusion(handle, path, o.loraDir, o.embeddingsDir, o.maxPromptChunks);
+    return new StableDiffusion(handle, path, o.vae, o.loraDir, o.embeddingsDir, o.maxPromptChunks);
   }
 
   get disposed(): boolean {
@@ -446,6 +454,7 @@ export class StableDiffusion {
     const loraStats = s.loras.length
       ? { files: s.loras.length, modulesApplied: a.modulesApplied, modulesUnmatched: a.modulesUnmatched, mergedBytes: a.mergedBytes, mergeSeconds: a.mergeSeconds, cached: a.cached }
       : undefined;
+    const vae = this.vae ? (this.#vaeInfo ??= vaeInfo(this.vae)) : undefined;
     const finals = r.images.map((data) => (inpaint ? inpaint.composite(data) : { data, width: r.width, height: r.height }));
     return finals.map(({ data, width, height }, i) => {
       const seed = r.seeds[i] ?? s.seed + i;
@@ -453,7 +462,7 @@ export class StableDiffusion {
       const parameters = formatParameters({
         prompt: item ? item.prompt : s.prompt, negativePrompt: item ? item.negativePrompt ?? '' : s.negativePrompt, steps: s.steps, sampler: s.sampler, scheduler: s.schedulerLabel,
         cfgScale: s.cfgScale, seed, width, height, model, clipSkip: s.clipSkip,
-        strength: init ? s.strength : undefined, rng: s.rng, loras, embeddings,
+        strength: init ? s.strength : undefined, rng: s.rng, loras, embeddings, vae,
       });
       return new GeneratedImage(Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height, seed, parameters, r.latent.subarray(i * per, (i + 1) * per), {
         family: this.info.family, prediction: this.info.prediction,

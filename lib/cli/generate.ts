@@ -26,6 +26,7 @@ export const GENERATE_USAGE = `usage: sd-native generate "<prompt>" [options]
       --lora-dir <dir>     where <lora:name:weight> prompt tags find name.safetensors
       --embeddings-dir <dir> textual-inversion .safetensors files a prompt can name
   -m, --model <file>       checkpoint (.safetensors); default: the small model (@sd-native/tiny-model)
+      --vae <file>         a VAE .safetensors used instead of the checkpoint's own
   -o, --output <file.png>  output (default out.png); a batch writes out.png, out-1.png, …
       --threads <n>        worker threads (default: all)
       --dtype <f32|bf16>   compute precision (default f32)
@@ -49,6 +50,7 @@ export const GENERATE_FLAGS = {
   'lora-dir': { type: 'string' },
   'embeddings-dir': { type: 'string' },
   model: { type: 'string', short: 'm' },
+  vae: { type: 'string' },
   output: { type: 'string', short: 'o' },
   threads: { type: 'string' },
   dtype: { type: 'string' },
@@ -114,8 +116,9 @@ export async function generateCommand(args: string[], io: Io = processIo): Promi
 
   const quiet = v.quiet === true;
   const t0 = performance.now();
-  const loraDir = str(v, 'lora-dir'), embeddingsDir = str(v, 'embeddings-dir');
+  const loraDir = str(v, 'lora-dir'), embeddingsDir = str(v, 'embeddings-dir'), vae = str(v, 'vae');
   const sd = await StableDiffusion.load(model, {
+    ...(vae !== undefined ? { vae } : {}),
     ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype } : {}), ...(loraDir !== undefined ? { loraDir } : {}),
     ...(embeddingsDir !== undefined ? { embeddingsDir } : {}),
   });

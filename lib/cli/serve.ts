@@ -27,11 +27,13 @@ export const SERVE_USAGE = `usage: sd-native serve [options]
       --openai-steps <n>     sampling steps for /v1/images/generations (default: the model's, else 20)
       --threads <n>          worker threads (default: all)
       --dtype <f32|bf16>     compute precision (default f32)
+      --vae <file>           a VAE .safetensors used instead of the checkpoint's own
+      --vae-dir <dir>        VAE files A1111's sd_vae may name (listed at /sdapi/v1/sd-vae)
       --lora-dir <dir>       where <lora:name:weight> prompt tags find name.safetensors
       --embeddings-dir <dir> textual-inversion .safetensors files a prompt can name
   -q, --quiet                no startup lines and no request log
 
-Routes: A1111 /sdapi/v1/{txt2img,img2img,progress,interrupt,sd-models,options,samplers,schedulers,loras,refresh-loras,embeddings,refresh-embeddings},
+Routes: A1111 /sdapi/v1/{txt2img,img2img,progress,interrupt,sd-models,sd-vae,options,samplers,schedulers,loras,refresh-loras,embeddings,refresh-embeddings},
 OpenAI /v1/images/generations, /v1/jobs[/:id[/events]], /health, /metrics`;
 
 const SERVE_FLAGS = {
@@ -51,6 +53,8 @@ const SERVE_FLAGS = {
   dtype: { type: 'string' },
   'lora-dir': { type: 'string' },
   'embeddings-dir': { type: 'string' },
+  vae: { type: 'string' },
+  'vae-dir': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
 } as const;
 
@@ -72,11 +76,12 @@ export interface ServeHandle {
 
 /** Loads the model and listens; resolves once the port is open. */
 export async function serve(options: ServerOptions & {
-  model: string; port?: number; host?: string; threads?: number; dtype?: 'f32' | 'bf16'; loraDir?: string; embeddingsDir?: string; maxPromptChunks?: number; log?: (line: string) => void;
+  model: string; port?: number; host?: string; threads?: number; dtype?: 'f32' | 'bf16'; vae?: string; loraDir?: string; embeddingsDir?: string; maxPromptChunks?: number; log?: (line: string) => void;
 }): Promise<ServeHandle> {
-  const { model, port = 7860, host = '127.0.0.1', threads, dtype, loraDir, embeddingsDir, maxPromptChunks, log, ...serverOptions } = options;
+  const { model, port = 7860, host = '127.0.0.1', threads, dtype, vae, loraDir, embeddingsDir, maxPromptChunks, log, ...serverOptions } = options;
   const { StableDiffusion } = await import('../pipeline.js'); // the native addon loads only when serving
   const sd = await StableDiffusion.load(model, {
+    ...(vae !== undefined ? { vae } : {}),
     ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype } : {}), ...(loraDir !== undefined ? { loraDir } : {}),
     ...(embeddingsDir !== undefined ? { embeddingsDir } : {}), ...(maxPromptChunks !== undefined ? { maxPromptChunks } : {}),
   });
@@ -141,6 +146,8 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
     ...(threads !== undefined ? { threads } : {}),
     ...(dtype !== undefined ? { dtype: dtype as 'f32' | 'bf16' } : {}),
     ...(str(v, 'lora-dir') !== undefined ? { loraDir: str(v, 'lora-dir') } : {}),
+    ...(str(v, 'vae') !== undefined ? { vae: str(v, 'vae') } : {}),
+    ...(str(v, 'vae-dir') !== undefined ? { vaeDir: str(v, 'vae-dir') } : {}),
     ...(str(v, 'embeddings-dir') !== undefined ? { embeddingsDir: str(v, 'embeddings-dir') } : {}),
     ...(quiet ? {} : { log: (line: string) => io.stderr.write(`${line}\n`) }),
     // after the flags: a usage error is reported before a missing model (and the addon loads only now)

@@ -13,11 +13,15 @@
 // scripts, latent-upscale resize) are 422; img2img without width/height keeps the init image's
 // size (A1111 would use 512); validation errors are 422 with one sentence; an interrupted job
 // answers 409. Init images and masks may be PNG, JPEG or WebP.
+import { basename } from 'node:path';
+
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { loraMetadata } from '../loras.js';
 import { defaultOf, resolveSamplerSpec, resolveScheduler, samplers, schedulers } from '../options.js';
 import { rememberOptions, rememberedOptions } from './a1111-extras.js';
+import { sdxlCrop } from './a1111-sdxl.js';
+import { checkVaeSetting, vaeSetting } from './a1111-vae.js';
 import { HttpError, show } from './errors.js';
 import { decodeImageField, previewBase64 } from './images.js';
 import { imageSize, requestedJobId, runJob, sideFromImage, type ServerContext } from './context.js';
@@ -141,6 +145,7 @@ function settingsOf(ctx: ServerContext, b: Body): { input: JobInput; label: stri
   if (over.sd_model_checkpoint !== undefined && !modelMatches(ctx, over.sd_model_checkpoint)) {
     throw new HttpError(404, `model ${JSON.stringify(over.sd_model_checkpoint)} not found; this server serves ${JSON.stringify(ctx.modelFile)}`);
   }
+  if (over.sd_vae !== undefined) checkVaeSetting(ctx, over.sd_vae);
   const n = (b.batch_size as number) * (b.n_iter as number);
   if (n > ctx.options.maxBatchImages) {
     throw new HttpError(422, `batch_size × n_iter must be at most ${ctx.options.maxBatchImages}, got ${b.batch_size} × ${b.n_iter} = ${n}`);
@@ -158,6 +163,7 @@ function settingsOf(ctx: ServerContext, b: Body): { input: JobInput; label: stri
     clipSkip,
     rng: randn === 'CPU' ? 'cpu' : 'cuda',
     eta: (b.eta as number | null) ?? Number(over.eta_ancestral ?? ctx.settings.eta_ancestral),
+    ...sdxlCrop(ctx, over),
   };
   if (b.width !== undefined) settings.width = b.width as number;
   if (b.height !== undefined) settings.height = b.height as number;
@@ -193,7 +199,7 @@ function info(ctx: ServerContext, b: Body, job: Job, images: ServerImage[], labe
     face_restoration_model: null,
     sd_model_name: ctx.modelName,
     sd_model_hash: null,
-    sd_vae_name: null,
+    sd_vae_name: ctx.pipeline.vae ? basename(ctx.pipeline.vae) : null,
     sd_vae_hash: null,
     seed_resize_from_w: -1,
     seed_resize_from_h: -1,
@@ -328,7 +334,7 @@ export function registerA1111(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/sdapi/v1/options', async () => ({
     sd_model_checkpoint: ctx.modelFile,
     sd_checkpoint_hash: null,
-    sd_vae: 'Automatic',
+    sd_vae: vaeSetting(ctx),
     samples_format: 'png',
     live_previews_enable: true,
     show_progress_every_n_steps: 1,
@@ -341,6 +347,7 @@ export function registerA1111(app: FastifyInstance, ctx: ServerContext): void {
     if (b.sd_model_checkpoint !== undefined && !modelMatches(ctx, b.sd_model_checkpoint)) {
       throw new HttpError(404, `model ${JSON.stringify(b.sd_model_checkpoint)} not found; this server serves ${JSON.stringify(ctx.modelFile)}`);
     }
+    if (b.sd_vae !== undefined) checkVaeSetting(ctx, b.sd_vae);
     const next = { ...ctx.settings };
     if (b.CLIP_stop_at_last_layers !== undefined) {
       const v = b.CLIP_stop_at_last_layers;
@@ -361,7 +368,7 @@ export function registerA1111(app: FastifyInstance, ctx: ServerContext): void {
       if (typeof v !== 'number' || !(v >= 0 && v <= 10)) throw new HttpError(422, `eta_ancestral must be a number between 0 and 10, got ${show(v)}`);
       next.eta_ancestral = v;
     }
-    rememberOptions(ctx, b, ['sd_model_checkpoint', ...Object.keys(next)]); // the rest: kept for GET, as A1111 does
+    rememberOptions(ctx, b, ['sd_model_checkpoint', 'sd_vae', ...Object.keys(next)]); // the rest: kept for GET, as A1111 does
     ctx.settings = next;
     return null;
   });

@@ -34,6 +34,8 @@ export interface ServerOptions {
   keepAliveTimeoutMs?: number;
   /** open connections beyond this are refused; default 512 */
   maxConnections?: number;
+  /** folder of VAE .safetensors files that A1111's sd_vae names (GET /sdapi/v1/sd-vae lists it) */
+  vaeDir?: string;
 }
 
 /** A1111 settings that change later requests (GET/POST /sdapi/v1/options). */
@@ -47,7 +49,7 @@ export interface ServerContext {
   pipeline: ServerPipeline;
   queue: JobQueue;
   metrics: Metrics;
-  options: Required<Omit<ServerOptions, 'token'>> & { token?: string };
+  options: Required<Omit<ServerOptions, 'token' | 'vaeDir'>> & { token?: string };
   /** checkpoint file name, e.g. "v1-5-pruned-emaonly.safetensors" */
   modelFile: string;
   /** without the extension */
@@ -56,6 +58,8 @@ export interface ServerContext {
   size: { min: number; max: number; multipleOf: number; default: number };
   settings: A1111Settings;
   bodyLimit: number;
+  /** ServerOptions.vaeDir */
+  vaeDir: string | undefined;
 }
 
 export const JOB_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -92,6 +96,7 @@ export function createContext(pipeline: ServerPipeline, options: ServerOptions =
     settings: { CLIP_stop_at_last_layers: 1, randn_source: 'CPU', eta_ancestral: 1 },
     // the largest image as base64 plus room for the rest of the JSON
     bodyLimit: Math.ceil((o.maxImageBytes * 4) / 3) + 1024 * 1024,
+    vaeDir: options.vaeDir || undefined,
   };
 }
 

@@ -17,6 +17,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifySer
 
 import { registerA1111 } from './a1111.js';
 import { registerA1111Extras } from './a1111-extras.js';
+import { registerA1111Vae } from './a1111-vae.js';
 import { createContext, type ServerContext, type ServerOptions } from './context.js';
 import { HttpError, sendError } from './errors.js';
 import { registerExtras } from './extras.js';
@@ -114,6 +115,7 @@ function install(app: FastifyInstance, ctx: ServerContext): void {
   registerA1111(app, ctx);
   registerExtras(app, ctx);
   registerA1111Extras(app, ctx);
+  registerA1111Vae(app, ctx);
   registerOpenAi(app, ctx);
   registerJobs(app, ctx);
 }

@@ -34,6 +34,8 @@ export interface ServerPipeline {
   readonly info: Pick<ModelInfo, 'family' | 'defaultSize' | 'vaeDownscale'> & Partial<ModelInfo>;
   /** the checkpoint path (its file name is the model's name in the APIs) */
   readonly path?: string;
+  /** the external VAE file it was loaded with (undefined: the checkpoint's own) */
+  readonly vae?: string;
   generate(options: GenerateOptions): Promise<ServerImage[]>;
   /** Several prompts/seeds, shared settings, one UNet batch (StableDiffusion has it). When present,
    * jobs that differ only in prompt, negative prompt and seed are merged too. */

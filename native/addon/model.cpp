@@ -413,6 +413,7 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
   if (compute != "f32" && compute != "bf16") throw Napi::TypeError::New(env, "loadModel(): compute must be \"f32\" or \"bf16\", got \"" + compute + "\"");
   opt.compute = compute == "bf16" ? Compute::Bf16 : Compute::F32;
   opt.prediction = o.string("prediction");
+  opt.vae = o.string("vae");
   opt.adapter_cache_bytes = size_t(o.integer("loraCacheMB")) << 20;
   opt.vae_budget_bytes = size_t(o.integer("vaeMemoryMB")) << 20;
   o.finish();

@@ -32,6 +32,7 @@ struct LoadOptions {
   int threads = 0;                 // 0: all hardware threads
   Compute compute = Compute::F32;  // products in f32, or bf16 with f32 accumulation
   std::string prediction;          // "", "eps" or "v": overrides what the checkpoint implies
+  std::string vae;                 // path of a VAE .safetensors used instead of the checkpoint's ("": its own)
   size_t adapter_cache_bytes = size_t(defaults::kAdapterCacheMB) << 20;  // merged LoRA sets kept for reuse
   size_t vae_budget_bytes = size_t(defaults::kVaeMemoryMB) << 20;        // VaeTiling::Auto tiles above this
 };

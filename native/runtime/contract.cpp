@@ -124,7 +124,10 @@ const std::vector<OptionSpec>& load_option_specs() {
     t.push_back(integer("threads", 0, 1024, "0", "worker threads; 0: all hardware threads"));
     t.push_back(enumeration("dtype", {"f32", "bf16"}, "f32", "compute precision of products; 'bf16' needs AVX512-BF16 or ARM BF16 to be fast"));
     t.push_back(enumeration("prediction", {"auto", "eps", "v"}, "auto",
-                            "what the UNet predicts; 'auto': the checkpoint's metadata or eps (SD2-768 needs 'v')"));
+                            "what the UNet predicts; 'auto': a v_pred key or modelspec.prediction_type in the file, else for SD2 "
+                            "A1111's test run of the UNet (768-v gives 'v'), else eps"));
+    t.push_back(of_type("vae", OptionType::String, "\"\"",
+                        "a VAE .safetensors (e.g. vae-ft-mse-840000-ema-pruned) used instead of the checkpoint's own; \"\": the checkpoint's"));
     t.push_back(of_type("loraDir", OptionType::String, "\"\"", "folder where <lora:name:weight> prompt tags find name.safetensors (searched with its subfolders)"));
     t.push_back(integer("loraCacheMB", 0, 1 << 20, number_json(defaults::kAdapterCacheMB),
                         "memory for merged LoRA sets kept for the next request (least recently used dropped first)"));

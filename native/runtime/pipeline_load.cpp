@@ -3,7 +3,9 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "external_vae.h"
 #include "pipeline_impl.h"
+#include "prediction.h"
 
 namespace sd {
 
@@ -86,8 +88,9 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   const bool xl_l = f.find("conditioner.embedders.0.transformer.text_model.final_layer_norm.weight") != nullptr;
   const bool xl_g = f.find("conditioner.embedders.1.model.ln_final.weight") != nullptr;
   const bool xl_unet = f.find("model.diffusion_model.label_emb.0.0.weight") != nullptr;
-  if (!has_unet || !has_vae)
-    throw Error("\"" + path + "\" is not a Stable Diffusion checkpoint: " + std::string(!has_unet ? "no UNet (model.diffusion_model.*)" : "no VAE (first_stage_model.*)") +
+  // a checkpoint shipped without its VAE is usable with an external one
+  if (!has_unet || (!has_vae && options.vae.empty()))
+    throw Error("\"" + path + "\" is not a Stable Diffusion checkpoint: " + std::string(!has_unet ? "no UNet (model.diffusion_model.*)" : "no VAE (first_stage_model.*; give one with the vae option)") +
                 " found among its " + std::to_string(f.tensors().size()) + " tensors. sd-native loads single-file SD 1.x/2.x/XL checkpoints in the original layout");
   cpu::CpuOptions cpu_opt;
   cpu_opt.threads = options.threads;
@@ -120,15 +123,13 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   } else {
     throw Error("\"" + path + "\" has a UNet and a VAE but no text encoder this version knows (cond_stage_model.transformer.* for SD1, cond_stage_model.model.* for SD2, conditioner.embedders.* for SDXL)");
   }
-  vae_.emplace(root.sub("first_stage_model."));
-  // v-prediction: SD2-768 checkpoints do not say so in their tensors; metadata or the caller does.
-  std::string pred = options.prediction;
-  if (pred.empty()) {
-    auto it = f.metadata().find("sd_native.prediction");
-    pred = it != f.metadata().end() ? it->second : "eps";
-  }
-  if (pred != "eps" && pred != "v") throw Error("prediction must be \"eps\" or \"v\", got \"" + pred + "\"");
-  info_.prediction = pred;
+  vae_.emplace(options.vae.empty() ? root.sub("first_stage_model.") : open_external_vae(options.vae, weights_ctx_, f));
+  if (vae_->config().z_channels != unet_->config().out_channels)
+    throw Error("the VAE" + std::string(options.vae.empty() ? "" : " \"" + options.vae + "\"") + " has " + std::to_string(vae_->config().z_channels) +
+                " latent channels but the UNet makes " + std::to_string(unet_->config().out_channels));
+  if (!options.prediction.empty() && options.prediction != "eps" && options.prediction != "v")
+    throw Error("prediction must be \"eps\" or \"v\", got \"" + options.prediction + "\"");
+  info_.prediction = options.prediction;
   // a default size generate() would refuse (not a multiple of the VAE's downscale) is ignored like any bad setting
   const int downscale = vae_->config().downscale();
   const int size = meta_count(f, "sd_native.resolution", info_.default_size, downscale, 256 * downscale);
@@ -152,6 +153,7 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   info_.tensors = f.tensors().size();
   info_.file_bytes = f.file_size();
   info_.backend = backend_->name();
+  if (info_.prediction.empty()) info_.prediction = declared_prediction(f);
   // Record (never run) every model's graph once: a missing or mis-shaped tensor fails here, at
   // load time, naming the tensor, instead of in the middle of a generation.
   {
@@ -172,6 +174,9 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   if (u.context_dim != text_width)
     throw Error("\"" + path + "\": the UNet's cross-attention expects " + std::to_string(u.context_dim) + "-wide text features but the text encoder gives " +
                 std::to_string(text_width) + "; the checkpoint mixes parts of different models");
+  // A1111 asks only plain SD2 UNets (its SD2 inpainting config is eps); last, so a broken model is named first
+  if (info_.prediction.empty())
+    info_.prediction = info_.family == Family::SD2 && !info_.inpainting_unet() && unet_probe_says_v(*unet_, *backend_) ? "v" : "eps";
 }
 
 }  // namespace runtime

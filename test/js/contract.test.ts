@@ -25,7 +25,7 @@ test('every option and default the TS API reports is the native table’s', () =
     inpaintArea: 'whole', inpaintPadding: 32,
   });
   const loadDefaults = Object.fromEntries(contract.loadOptions.filter((o) => 'default' in o).map((o) => [o.name, o.default]));
-  assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, maxPromptChunks: 16, embeddingsDir: '' });
+  assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', vae: '', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, maxPromptChunks: 16, embeddingsDir: '' });
   assert.equal(defaultOf('sampler'), 'euler_ancestral');
   assert.deepEqual(contract.tokens, { start: 49406, end: 49407, perChunk: 77 });
 });
@@ -41,7 +41,7 @@ test('resolved generate() settings carry the native defaults for everything not 
 });
 
 async function rawModel(): Promise<NativeModel> {
-  return native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', loraCacheMB: 64, vaeMemoryMB: 3072 });
+  return native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072 });
 }
 
 function params(): Record<string, unknown> {
@@ -73,9 +73,9 @@ test('the addon reads its parameters strictly: unknown, missing and mistyped key
   } finally {
     model.dispose();
   }
-  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', loraCacheMB: 64, vaeMemoryMB: 3072, dtype: 'bf16' } as never), /loadModel\(\): unknown key "dtype"/);
-  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: '1', compute: 'f32', prediction: '', loraCacheMB: 64, vaeMemoryMB: 3072 } as never), /loadModel\(\): key "threads" must be a number/);
-  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f16', prediction: '', loraCacheMB: 64, vaeMemoryMB: 3072 } as never), /compute must be "f32" or "bf16"/);
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, dtype: 'bf16' } as never), /loadModel\(\): unknown key "dtype"/);
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: '1', compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072 } as never), /loadModel\(\): key "threads" must be a number/);
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f16', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072 } as never), /compute must be "f32" or "bf16"/);
 });
 
 test('SDXL size conditioning options are validated from the table', async () => {

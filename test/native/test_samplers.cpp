@@ -709,7 +709,7 @@ void test_cfg(const sd::io::SafetensorsFile& g, const ss::DiscreteSchedule& sche
 
 }  // namespace
 
-void test_samplers_extra(const std::string& dir);  // test_samplers_extra.cpp
+void test_samplers_extra(const std::string& dir);  // samplers_extra_cases.cpp
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : "test/fixtures";
