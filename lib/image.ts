@@ -39,6 +39,8 @@ export interface GenerationParameters {
   loras?: Array<{ name: string; hash: string }>;
   /** an external VAE: infotext "VAE hash" and "VAE" (its file name), as A1111 writes them */
   vae?: { name: string; hash: string };
+  /** hires fix entries, in A1111's order and spelling ("Hires upscale", "Hires upscaler", …) */
+  hires?: Array<[string, string | number]>;
   /** textual-inversion embeddings the prompts used: infotext "TI hashes" */
   embeddings?: Array<{ name: string; hash: string }>;
 }
@@ -75,6 +77,7 @@ export function formatParameters(p: GenerationParameters): string {
     ['Denoising strength', p.strength],
     ['Clip skip', p.clipSkip > 1 ? p.clipSkip : undefined],
     ['RNG', p.rng === 'cuda' ? 'NV' : 'CPU'],
+    ...(p.hires ?? []),
     ['TI hashes', p.embeddings?.length ? p.embeddings.map((e) => `${e.name.replace(/[:,]/g, '')}: ${e.hash}`).join(', ') : undefined],
     ['Lora hashes', p.loras?.length ? p.loras.map((l) => `${l.name.replace(/[:,]/g, '')}: ${l.hash}`).join(', ') : undefined],
   ];

@@ -73,6 +73,17 @@ export interface GenerateSettings {
   inpaintingFill: 'fill' | 'original' | 'latent_noise' | 'latent_nothing';
   inpaintArea: 'whole' | 'masked';
   inpaintPadding: number;
+  /** hires fix: the options as given, and hiresPlan (names resolved) when hires is on */
+  hires: boolean;
+  hiresScale: number;
+  hiresWidth: number;
+  hiresHeight: number;
+  hiresUpscaler: HiresSettings['upscaler'];
+  hiresSteps: number;
+  hiresStrength: number;
+  hiresSampler: string;
+  hiresScheduler: string;
+  hiresPlan?: HiresSettings;
   /** LoRA files from the loras option, weights split per encoder (prompt tags are added later) */
   loras: LoraFile[];
   signal?: AbortSignal;
@@ -276,6 +287,39 @@ export function randomSeed(): number {
   return Math.floor(Math.random() * 4294967294);
 }
 
+/** Hires fix settings, names resolved (sampler and scheduler default to the first pass's). */
+export interface HiresSettings {
+  scale: number;
+  width: number;
+  height: number;
+  upscaler: 'latent' | 'latent_antialiased' | 'latent_bicubic' | 'latent_bicubic_antialiased' | 'latent_nearest' | 'latent_nearest_exact' | 'lanczos' | 'nearest';
+  /** 0: the first pass's */
+  steps: number;
+  strength: number;
+  sampler: SamplerName;
+  scheduler: SchedulerName;
+  /** as given ('' when the same), for the infotext */
+  samplerGiven: string;
+}
+
+function resolveHires(o: Record<string, unknown>, sampler: SamplerName, scheduler: SchedulerName, schedulerLabel: SchedulerName): HiresSettings | undefined {
+  if (!o.hires) return undefined;
+  let names = { sampler, scheduler };
+  if (o.hiresSampler || o.hiresScheduler) {
+    try {
+      // A1111's "Use same sampler / scheduler": an automatic schedule follows the hires sampler
+      names = resolveNames((o.hiresSampler as string) || sampler, (o.hiresScheduler as string) || schedulerLabel);
+    } catch (e) {
+      throw invalid(`hiresSampler / hiresScheduler: ${(e as Error).message}`);
+    }
+  }
+  return {
+    scale: o.hiresScale as number, width: o.hiresWidth as number, height: o.hiresHeight as number,
+    upscaler: o.hiresUpscaler as HiresSettings['upscaler'], steps: o.hiresSteps as number, strength: o.hiresStrength as number,
+    sampler: names.sampler, scheduler: names.scheduler, samplerGiven: o.hiresSampler as string,
+  };
+}
+
 /** generate() options → the settings the pipeline uses (defaults filled, names resolved). */
 export function resolveGenerateOptions(options: unknown, limits: ModelLimits): GenerateSettings {
   const o = validate(GENERATE_OPTIONS, options, 'generate()', limits);
@@ -292,41 +336,18 @@ export function resolveGenerateOptions(options: unknown, limits: ModelLimits): G
     throw invalid(`scheduler: ${(e as Error).message}`);
   }
   const size = limits.defaultSize;
+  // Every option arrives under its contract name with its default filled in; only the values
+  // derived here (resolved names, the model's default size, a drawn seed) are set one by one.
   return {
-    prompt: o.prompt as string,
-    negativePrompt: o.negativePrompt as string,
+    ...(o as unknown as GenerateSettings),
     width: (o.width as number | undefined) ?? size,
     height: (o.height as number | undefined) ?? size,
-    steps: o.steps as number,
-    cfgScale: o.cfgScale as number,
     seed: o.seed === -1 ? randomSeed() : (o.seed as number),
     sampler: spec.sampler,
     scheduler: schedule.scheduler,
     schedulerLabel: schedule.schedulerLabel,
     rng: o.rng === 'cpu' ? 'cpu' : 'cuda',
-    eta: o.eta as number,
-    clipSkip: o.clipSkip as number,
-    batchSize: o.batchSize as number,
-    strength: o.strength as number,
-    vaeTiling: o.vaeTiling as GenerateSettings['vaeTiling'],
-    preview: o.preview as boolean,
-    originalWidth: o.originalWidth as number,
-    originalHeight: o.originalHeight as number,
-    cropTop: o.cropTop as number,
-    cropLeft: o.cropLeft as number,
-    targetWidth: o.targetWidth as number,
-    targetHeight: o.targetHeight as number,
-    initImage: o.initImage,
-    resizeMode: o.resizeMode as GenerateSettings['resizeMode'],
-    mask: o.mask,
-    maskBlur: o.maskBlur as number,
-    maskInvert: o.maskInvert as boolean,
-    inpaintingFill: o.inpaintingFill as GenerateSettings['inpaintingFill'],
-    inpaintArea: o.inpaintArea as GenerateSettings['inpaintArea'],
-    inpaintPadding: o.inpaintPadding as number,
-    loras: o.loras as LoraFile[],
-    signal: o.signal as AbortSignal | undefined,
-    onStep: o.onStep as GenerateSettings['onStep'],
+    hiresPlan: resolveHires(o, spec.sampler, schedule.scheduler, schedule.schedulerLabel),
   };
 }
 

@@ -15,10 +15,11 @@ import { SdError, fromNative } from './errors.js';
 import { GeneratedImage, formatParameters, toImage8, toRgb, type ImageLike, type RgbImage } from './image.js';
 import {
   CLIP_TOKENS, GENERATE_OPTIONS, checkValue, forModel, randomSeed, resolveGenerateOptions, resolveLoadOptions, validate,
-  type GenerateSettings, type ModelLimits, type OptionSpec,
+  type GenerateSettings, type HiresSettings, type ModelLimits, type OptionSpec,
 } from './options.js';
 import { EmbeddingLibrary, embeddingShortHash } from './embeddings.js';
 import { decodeImage, sniffImage } from './image-decode.js';
+import { enlargeImage, enlargeLatent, hiresInfo, hiresTarget, isLatentUpscaler } from './hires.js';
 import { RESIZE_MODES, prepareInpaint, type PreparedInpaint } from './inpaint.js';
 import { resizeImage } from './resize-modes.js';
 import { vaeInfo } from './vae-hash.js';
@@ -110,6 +111,21 @@ export interface GenerateOptions {
   inpaintArea?: 'whole' | 'masked';
   /** context pixels around the mask for inpaintArea 'masked' (default 32) */
   inpaintPadding?: number;
+  /** hires fix (A1111): generate at width × height, enlarge, then refine at the larger size */
+  hires?: boolean;
+  /** enlargement factor (default 2), unless hiresWidth / hiresHeight give the size */
+  hiresScale?: number;
+  hiresWidth?: number;
+  hiresHeight?: number;
+  /** 'latent' (default) and its interpolation variants enlarge the latent; 'lanczos' / 'nearest' the image */
+  hiresUpscaler?: 'latent' | 'latent_antialiased' | 'latent_bicubic' | 'latent_bicubic_antialiased' | 'latent_nearest' | 'latent_nearest_exact' | 'lanczos' | 'nearest';
+  /** second-pass steps (0: as steps) */
+  hiresSteps?: number;
+  /** second-pass denoising strength (default 0.7) */
+  hiresStrength?: number;
+  /** second-pass sampler and scheduler (default: the first pass's) */
+  hiresSampler?: string;
+  hiresScheduler?: string;
   /** VAE decode and img2img encode in overlapping tiles: true, false, or 'auto' (default: tiles when
    * the whole image would need more than the load option vaeMemoryMB: at the default, 1536² and up) */
   vaeTiling?: 'auto' | boolean;
@@ -344,6 +360,7 @@ export class StableDiffusion {
     let init: RgbImage | undefined;
     let inpaint: PreparedInpaint | undefined;
     if (s.mask !== undefined && s.initImage === undefined) throw new SdError('mask needs an initImage to inpaint', 'ERR_SD_INVALID_OPTION');
+    if (s.hires && s.initImage !== undefined) throw new SdError('hires is a txt2img option (A1111 has no hires fix for img2img): leave out initImage or hires', 'ERR_SD_INVALID_OPTION');
     if (s.initImage !== undefined) {
       init = toRgb(await decodeCompressed(s.initImage, 'initImage'));
       // Without width/height the output takes the image's size, rounded to the VAE's multiple.
@@ -407,7 +424,6 @@ export class StableDiffusion {
                   embeddingNames: string[] = [], inpaint?: PreparedInpaint): Promise<GeneratedImage[]> {
     const cancel = new Int32Array(1);
     const onAbort = () => void (cancel[0] = 1);
-    s.signal?.addEventListener('abort', onAbort, { once: true });
     const userStep = s.onStep as ((e: StepEvent) => void) | undefined;
     let stepError: { error: unknown } | undefined;
     const onStep = userStep && ((e: StepEvent) => {
@@ -429,23 +445,29 @@ export class StableDiffusion {
       ...(inpaint ? { inpaint: { pixels: inpaint.pixelMask, latent: inpaint.latentMask, fill: s.inpaintingFill === 'fill' ? 'original' : s.inpaintingFill } } : {}),
       ...(batch ? { conds: batch.conds, unconds: batch.unconds, seeds: batch.seeds } : {}),
     };
-    let r: NativeResult;
-    try {
-      r = await this.#handle.generate(params, onStep, cancel);
-      // Step events travel on their own queue: let the ones already sent arrive before we settle.
-      if (onStep) await new Promise((resolve) => setImmediate(resolve));
-    } catch (e) {
-      if (this.#disposed) throw new SdError('model disposed during generation', 'ERR_SD_DISPOSED', { cause: e });
-      throw fromNative(e, 'ERR_SD_GENERATE');
-    } finally {
-      s.signal?.removeEventListener('abort', onAbort);
-    }
-    if (stepError) throw stepError.error;
-    if (s.signal?.aborted) throw s.signal.reason;
-    if (r.cancelled) {
-      if (this.#disposed) throw new SdError('model disposed during generation', 'ERR_SD_DISPOSED');
-      throw new SdError('generation was cancelled', 'ERR_SD_GENERATE');
-    }
+    // One native pass; onStep events renumbered by `map` (a hires fix counts both passes' steps).
+    const run = async (passParams: object, map: (e: StepEvent) => StepEvent): Promise<NativeResult> => {
+      let out: NativeResult;
+      s.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        out = await this.#handle.generate(passParams, onStep && ((e: StepEvent) => onStep(map(e))), cancel);
+        // Step events travel on their own queue: let the ones already sent arrive before we settle.
+        if (onStep) await new Promise((resolve) => setImmediate(resolve));
+      } catch (e) {
+        if (this.#disposed) throw new SdError('model disposed during generation', 'ERR_SD_DISPOSED', { cause: e });
+        throw fromNative(e, 'ERR_SD_GENERATE');
+      } finally {
+        s.signal?.removeEventListener('abort', onAbort);
+      }
+      if (stepError) throw stepError.error;
+      if (s.signal?.aborted) throw s.signal.reason;
+      if (out.cancelled) {
+        if (this.#disposed) throw new SdError('model disposed during generation', 'ERR_SD_DISPOSED');
+        throw new SdError('generation was cancelled', 'ERR_SD_GENERATE');
+      }
+      return out;
+    };
+    const r = s.hiresPlan ? await this.#hiresPasses(s, s.hiresPlan, params, batch, run) : await run(params, (e) => e);
     const model = basename(this.path).replace(/\.[^.]*$/, '');
     const per = r.latent.length / r.images.length;
     const loras = s.loras.map((l) => ({ name: basename(l.path).replace(/\.[^.]*$/, ''), hash: loraShortHash(l.path) }));
@@ -461,8 +483,8 @@ export class StableDiffusion {
       const item = batch?.items[i];
       const parameters = formatParameters({
         prompt: item ? item.prompt : s.prompt, negativePrompt: item ? item.negativePrompt ?? '' : s.negativePrompt, steps: s.steps, sampler: s.sampler, scheduler: s.schedulerLabel,
-        cfgScale: s.cfgScale, seed, width, height, model, clipSkip: s.clipSkip,
-        strength: init ? s.strength : undefined, rng: s.rng, loras, embeddings, vae,
+        cfgScale: s.cfgScale, seed, width: s.hiresPlan ? s.width : width, height: s.hiresPlan ? s.height : height, model, clipSkip: s.clipSkip,
+        strength: init ? s.strength : s.hiresPlan?.strength, rng: s.rng, loras, embeddings, vae, hires: s.hiresPlan && hiresInfo(s.hiresPlan),
       });
       return new GeneratedImage(Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height, seed, parameters, r.latent.subarray(i * per, (i + 1) * per), {
         family: this.info.family, prediction: this.info.prediction,
@@ -471,6 +493,47 @@ export class StableDiffusion {
         ...(loraStats ? { loras: loraStats } : {}),
       });
     });
+  }
+
+  // The hires fix: a first pass at width × height (no decode when the latent is enlarged), then an
+  // exact-steps img2img pass at the target size from the enlarged latent (one batch) or from each
+  // enlarged image (one pass per image: every image is its own init image).
+  async #hiresPasses(s: GenerateSettings, hires: HiresSettings, params: Record<string, unknown>,
+                     batch: { items: BatchItem[]; seeds: number[]; conds: NativePrompt[]; unconds: NativePrompt[] } | undefined,
+                     run: (p: object, map: (e: StepEvent) => StepEvent) => Promise<NativeResult>): Promise<NativeResult> {
+    const f = this.info.vaeDownscale, steps2 = hires.steps || s.steps, total = s.steps + steps2;
+    const target = hiresTarget(s.width, s.height, hires, f);
+    const what = `the hires fix target is ${target.width}×${target.height}`;
+    checkSize('width', target.width, what, this.#limits());
+    checkSize('height', target.height, what, this.#limits());
+    const latentUp = isLatentUpscaler(hires.upscaler);
+    const first = await run({ ...params, decode: !latentUp }, (e) => ({ ...e, steps: total }));
+    const second = {
+      ...params, width: target.width, height: target.height, steps: steps2, strength: hires.strength, exactSteps: true, decode: true,
+      sampler: hires.sampler, scheduler: hires.scheduler,
+    };
+    const later = (e: StepEvent) => ({ ...e, step: e.step + s.steps, steps: total });
+    if (isLatentUpscaler(hires.upscaler)) {
+      const c = this.info.latentChannels, n = first.seeds.length;
+      const initLatent = enlargeLatent(first.latent, [n, c, s.height / f, s.width / f], target, hires.upscaler, f);
+      return run({ ...second, initLatent }, later);
+    }
+    const passes: NativeResult[] = [];
+    for (const [i, data] of first.images.entries()) {
+      const image = enlargeImage(data, s.width, s.height, target, hires.upscaler as 'lanczos' | 'nearest', f);
+      passes.push(await run({
+        ...second, batch: 1, seed: first.seeds[i], initImage: { data: image.data, width: image.width, height: image.height },
+        ...(batch ? { conds: [batch.conds[i]], unconds: [batch.unconds[i]], seeds: [first.seeds[i]] } : {}),
+      }, later));
+    }
+    const latent = new Float32Array(passes.reduce((k, p) => k + p.latent.length, 0));
+    passes.reduce((at, p) => (latent.set(p.latent, at), at + p.latent.length), 0);
+    const sum = (k: 'secondsText' | 'secondsSampling' | 'secondsDecode') => first[k] + passes.reduce((t, p) => t + p[k], 0);
+    return {
+      ...passes[0]!, images: passes.flatMap((p) => p.images), latent, seeds: first.seeds,
+      secondsText: sum('secondsText'), secondsSampling: sum('secondsSampling'), secondsDecode: sum('secondsDecode'),
+      peakActivationBytes: Math.max(first.peakActivationBytes, ...passes.map((p) => p.peakActivationBytes)),
+    };
   }
 
   /** The cross-attention context the UNet sees for a prompt ([1, 77·chunks, contextDim]). */

@@ -112,6 +112,17 @@ function upscalerUpscale(img: Image8, scale: number, filter: 'lanczos' | 'neares
   return img;
 }
 
+/**
+ * images.resize_image(0, im, width, height, upscaler_name) with a non-model upscaler (the hires
+ * fix's image path): the upscaler's own passes when enlarging, then a lanczos resize onto the size.
+ */
+export function hiresImageUpscale(img: Image8, width: number, height: number, upscaler: 'Lanczos' | 'Nearest'): Image8 {
+  const scale = Math.max(width / img.width, height / img.height);
+  let out = scale > 1 ? upscalerUpscale(img, scale, upscaler === 'Lanczos' ? 'lanczos' : 'nearest') : img;
+  if (out.width !== width || out.height !== height) out = resize(out, width, height, 'lanczos');
+  return out;
+}
+
 function upscaleOne(img: Image8, upscaler: 'Lanczos' | 'Nearest', o: ExtrasUpscaleOptions): Image8 {
   let out = upscalerUpscale(img, upscaleBy(img.width, img.height, o), upscaler === 'Lanczos' ? 'lanczos' : 'nearest');
   if (o.mode === 1 && o.crop) {

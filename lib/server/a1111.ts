@@ -9,8 +9,8 @@
 //   GET  /sdapi/v1/samplers, GET /sdapi/v1/schedulers
 //
 // Differences, each answered with a message rather than ignored: A1111 features that change the
-// image but that sd-native lacks (hires fix, face restoration, tiling, variation seeds, styles,
-// scripts, latent-upscale resize) are 422; img2img without width/height keeps the init image's
+// image but that sd-native lacks (face restoration, tiling, variation seeds, styles, scripts,
+// latent-upscale resize, model upscalers, hires prompts of their own) are 422; img2img without width/height keeps the init image's
 // size (A1111 would use 512); validation errors are 422 with one sentence; an interrupted job
 // answers 409. Init images and masks may be PNG, JPEG or WebP.
 import { basename } from 'node:path';
@@ -89,6 +89,15 @@ export function generationSchema(ctx: ServerContext, img2img: boolean): Record<s
         : {
             enable_hr: { type: 'boolean', default: false },
             denoising_strength: nullable('number', { minimum: 0, maximum: 1 }),
+            hr_scale: { type: 'number', minimum: 1, maximum: 8, default: 2 },
+            hr_upscaler: nullable('string'),
+            hr_second_pass_steps: { type: 'integer', minimum: 0, maximum: 150, default: 0 },
+            hr_resize_x: { type: 'integer', minimum: 0, maximum: 16384, default: 0 },
+            hr_resize_y: { type: 'integer', minimum: 0, maximum: 16384, default: 0 },
+            hr_sampler_name: nullable('string'),
+            hr_scheduler: nullable('string'),
+            hr_prompt: { type: 'string', default: '', maxLength: 65536 },
+            hr_negative_prompt: { type: 'string', default: '', maxLength: 65536 },
           }),
     },
   };
@@ -96,7 +105,6 @@ export function generationSchema(ctx: ServerContext, img2img: boolean): Record<s
 
 // Fields that would change the image in A1111 but have no counterpart here, with the neutral value.
 const UNSUPPORTED: Array<[field: string, neutral: (v: unknown) => boolean, what: string]> = [
-  ['enable_hr', (v) => v !== true, 'hires fix'],
   ['restore_faces', (v) => v !== true, 'face restoration'],
   ['tiling', (v) => v !== true, 'tiling'],
   ['subseed_strength', (v) => !v, 'variation seeds'],
@@ -224,6 +232,31 @@ export interface A1111Job {
 }
 
 const RESIZE_MODE_NAMES = ['just_resize', 'crop_and_resize', 'resize_and_fill'] as const;
+
+// A1111's hires upscaler names (shared.latent_upscale_modes and the non-model upscalers); "None"
+// resizes with Lanczos, as resize_image does without an upscaler.
+const HIRES_UPSCALERS: Record<string, JobSettings['hiresUpscaler']> = {
+  'latent': 'latent', 'latent (antialiased)': 'latent_antialiased', 'latent (bicubic)': 'latent_bicubic',
+  'latent (bicubic antialiased)': 'latent_bicubic_antialiased', 'latent (nearest)': 'latent_nearest',
+  'latent (nearest-exact)': 'latent_nearest_exact', 'lanczos': 'lanczos', 'nearest': 'nearest', 'none': 'lanczos',
+};
+const SAME = (v: unknown) => v === null || v === undefined || v === '' || /^use same/i.test(String(v));
+
+/** A1111's enable_hr fields as generate options. */
+function hiresSettings(b: Body): Partial<JobSettings> {
+  const name = (b.hr_upscaler as string | null) ?? 'Latent';
+  const upscaler = HIRES_UPSCALERS[name.toLowerCase()];
+  if (!upscaler) throw new HttpError(422, `hr_upscaler ${JSON.stringify(name)} is not available; sd-native has ${Object.keys(HIRES_UPSCALERS).map((k) => k.replace(/^./, (c) => c.toUpperCase())).join(', ')}`);
+  for (const [field, main] of [['hr_prompt', 'prompt'], ['hr_negative_prompt', 'negative_prompt']] as const) {
+    if (b[field] !== '' && b[field] !== b[main]) throw new HttpError(422, `${field} (a second-pass prompt of its own) is not supported by sd-native; leave it empty`);
+  }
+  return {
+    hires: true, hiresScale: b.hr_scale as number, hiresWidth: b.hr_resize_x as number, hiresHeight: b.hr_resize_y as number, hiresUpscaler: upscaler,
+    hiresSteps: b.hr_second_pass_steps as number, hiresStrength: (b.denoising_strength as number | null) ?? 0.7,
+    ...(SAME(b.hr_sampler_name) ? {} : { hiresSampler: b.hr_sampler_name as string }),
+    ...(SAME(b.hr_scheduler) ? {} : { hiresScheduler: b.hr_scheduler as string }),
+  };
+}
 const FILL_NAMES = ['fill', 'original', 'latent_noise', 'latent_nothing'] as const;
 
 /** A1111's inpainting fields (StableDiffusionProcessingImg2Img) as generate options. */
@@ -250,6 +283,10 @@ function inpaintSettings(ctx: ServerContext, b: Body, width: number, height: num
 export function a1111Job(ctx: ServerContext, b: Body, img2img: boolean): A1111Job {
   const { input, label, clipSkip } = settingsOf(ctx, b);
   let strength: number | null = null;
+  if (!img2img && b.enable_hr === true) {
+    input.settings = { ...input.settings, ...hiresSettings(b) };
+    strength = input.settings.hiresStrength!;
+  }
   if (img2img) {
     const list = b.init_images as string[] | null;
     if (!list || list.length === 0) throw new HttpError(422, 'init_images is required: a list with one base64 PNG, JPEG or WebP');

@@ -95,6 +95,19 @@ const std::vector<OptionSpec>& generate_option_specs() {
     t.push_back(enumeration("inpaintArea", {"whole", "masked"}, "whole",
                             "'masked': generate only a box around the mask at the output size, then paste it back (A1111 'Only masked')"));
     t.push_back(integer("inpaintPadding", 0, 1024, "32", "pixels of context around the mask for inpaintArea 'masked'"));
+    t.push_back(of_type("hires", OptionType::Boolean, "false",
+                        "hires fix (A1111): generate at width × height, upscale, then refine at the larger size with a second img2img pass"));
+    t.push_back(number("hiresScale", 1, 8, 2, "hires fix: upscale factor (ignored when hiresWidth or hiresHeight is set)"));
+    t.push_back(integer("hiresWidth", 0, 16384, "0", "hires fix: target width (0: from hiresScale, or from hiresHeight keeping the aspect)"));
+    t.push_back(integer("hiresHeight", 0, 16384, "0", "hires fix: target height (0: from hiresScale, or from hiresWidth keeping the aspect)"));
+    t.push_back(enumeration("hiresUpscaler",
+                            {"latent", "latent_antialiased", "latent_bicubic", "latent_bicubic_antialiased", "latent_nearest",
+                             "latent_nearest_exact", "lanczos", "nearest"},
+                            "latent", "hires fix: how the first pass is enlarged (A1111's Latent modes on the latent, or Lanczos/Nearest on the image)"));
+    t.push_back(integer("hiresSteps", 0, 1000, "0", "hires fix: steps of the second pass (0: the same as steps)"));
+    t.push_back(number("hiresStrength", 0, 1, 0.7, "hires fix: denoising strength of the second pass"));
+    t.push_back(of_type("hiresSampler", OptionType::String, "\"\"", "hires fix: the second pass's sampler ('': the same)"));
+    t.push_back(of_type("hiresScheduler", OptionType::String, "\"\"", "hires fix: the second pass's scheduler ('': the same)"));
     OptionSpec tiling = enumeration("vaeTiling", {"auto", "true", "false"}, defaults::kVaeTiling,
                                     "VAE decode and img2img encode in overlapping tiles (512² pixels for SD): true, false, or 'auto' "
                                     "(tiles when the whole image would need more activation memory than the load option vaeMemoryMB)");

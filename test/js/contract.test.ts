@@ -22,7 +22,8 @@ test('every option and default the TS API reports is the native table’s', () =
     negativePrompt: '', steps: 20, cfgScale: 7, seed: -1, sampler: 'euler_ancestral', scheduler: 'automatic', rng: 'cpu', eta: 1,
     clipSkip: 1, batchSize: 1, strength: 0.75, vaeTiling: 'auto', preview: true, originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0,
     targetWidth: 0, targetHeight: 0, loras: [], resizeMode: 'just_resize', maskBlur: 4, maskInvert: false, inpaintingFill: 'original',
-    inpaintArea: 'whole', inpaintPadding: 32,
+    inpaintArea: 'whole', inpaintPadding: 32, hires: false, hiresScale: 2, hiresWidth: 0, hiresHeight: 0, hiresUpscaler: 'latent', hiresSteps: 0,
+    hiresStrength: 0.7, hiresSampler: '', hiresScheduler: '',
   });
   const loadDefaults = Object.fromEntries(contract.loadOptions.filter((o) => 'default' in o).map((o) => [o.name, o.default]));
   assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', vae: '', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, maxPromptChunks: 16, embeddingsDir: '' });
