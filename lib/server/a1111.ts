@@ -81,7 +81,7 @@ export function generationSchema(ctx: ServerContext, img2img: boolean): Record<s
             mask_blur_x: { type: 'integer', minimum: 0, maximum: 64, default: 4 },
             mask_blur_y: { type: 'integer', minimum: 0, maximum: 64, default: 4 },
             inpainting_fill: { type: 'integer', minimum: 0, maximum: 3, default: 0 },
-            inpaint_full_res: { type: ['boolean', 'integer'], default: true },
+            inpaint_full_res: { enum: [true, false, 0, 1], default: true },
             inpaint_full_res_padding: { type: 'integer', minimum: 0, maximum: 1024, default: 0 },
             inpainting_mask_invert: { type: 'integer', minimum: 0, maximum: 1, default: 0 },
             include_init_images: { type: 'boolean', default: false },

@@ -23,6 +23,7 @@ import { HttpError, sendError } from './errors.js';
 import { registerExtras } from './extras.js';
 import { registerJobs } from './jobs.js';
 import { registerOpenAi } from './openai.js';
+import { registerOpenAiEdits } from './openai-edits.js';
 import type { ServerPipeline } from './queue.js';
 
 export type { ServerOptions } from './context.js';
@@ -117,6 +118,7 @@ function install(app: FastifyInstance, ctx: ServerContext): void {
   registerA1111Extras(app, ctx);
   registerA1111Vae(app, ctx);
   registerOpenAi(app, ctx);
+  registerOpenAiEdits(app, ctx);
   registerJobs(app, ctx);
 }
 

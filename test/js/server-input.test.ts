@@ -151,3 +151,49 @@ test('A1111 hires fix through the server: enable_hr, hr_scale, hr_upscaler, hr_s
     await app.close();
   }
 });
+
+test('OpenAI image edits (multipart): transparent mask pixels are repainted, the rest kept; bad forms are 400', async () => {
+  const app = createServer(await model(), { batchWindowMs: 0 });
+  try {
+    const rgb = Buffer.alloc(32 * 32 * 3);
+    for (let i = 0; i < rgb.length; ++i) rgb[i] = (i * 131) % 253;
+    const image = encodePng({ data: rgb, width: 32, height: 32, channels: 3 });
+    const rgba = Buffer.alloc(32 * 32 * 4, 255);
+    for (let y = 0; y < 32; ++y) for (let x = 0; x < 12; ++x) rgba[(y * 32 + x) * 4 + 3] = 0; // edit the left 12 columns
+    const mask = encodePng({ data: rgba, width: 32, height: 32, channels: 4 });
+    const form = (parts: Array<[string, Buffer | string]>) => {
+      const fd = new FormData();
+      for (const [k, v] of parts) {
+        if (typeof v === 'string') fd.append(k, v);
+        else fd.append(k, new Blob([v], { type: 'image/png' }), `${k}.png`);
+      }
+      return fd;
+    };
+    const post = async (fd: FormData) => {
+      const req = new Request('http://x/', { method: 'POST', body: fd });
+      return app.inject({ method: 'POST', url: '/v1/images/edits', headers: Object.fromEntries(req.headers), payload: Buffer.from(await req.arrayBuffer()) });
+    };
+    const res = await post(form([['image', image], ['mask', mask], ['prompt', 'a red cube'], ['steps', '2'], ['seed', '3']]));
+    assert.equal(res.statusCode, 200, res.body);
+    const out = decodePng(Buffer.from(res.json().data[0].b64_json, 'base64'));
+    let same = 0, changed = 0;
+    for (let p = 0; p < 32 * 32; ++p) {
+      const x = p % 32, eq = [0, 1, 2].every((c) => out.data[p * 4 + c] === rgb[p * 3 + c]);
+      if (x >= 12) same += Number(eq);
+      else changed += Number(!eq);
+    }
+    assert.equal(same, 32 * 20, 'opaque mask pixels keep the image');
+    assert.ok(changed > 32 * 12 * 0.9, `transparent mask pixels were repainted (${changed})`);
+    const opaque = await post(form([['image', image], ['mask', image], ['prompt', 'x']]));
+    assert.equal(opaque.statusCode, 400);
+    assert.match(opaque.json().error.message, /mask has no fully transparent pixels/);
+    const noPrompt = await post(form([['image', image]]));
+    assert.equal(noPrompt.statusCode, 400);
+    assert.match(noPrompt.json().error.message, /prompt is required/);
+    const json = await app.inject({ method: 'POST', url: '/v1/images/edits', payload: { prompt: 'x' } });
+    assert.equal(json.statusCode, 400);
+    assert.match(json.json().error.message, /multipart\/form-data/);
+  } finally {
+    await app.close();
+  }
+});
