@@ -25,6 +25,7 @@ import { resizeImage } from './resize-modes.js';
 import { vaeInfo } from './vae-hash.js';
 import { LoraDirectory, extractLoraTags, loraShortHash, lorasFor } from './loras.js';
 import { ClipTokenizer, type WeightedTokens } from './tokenizer/index.js';
+import { promptSchedule } from './tokenizer/prompt-schedule.js';
 
 export interface ModelInfo {
   family: 'sd1' | 'sd2' | 'sdxl';
@@ -158,6 +159,12 @@ export interface NoiseImage {
   height: number;
   channels: 4;
   timestep: number;
+}
+
+/** The prompt texts of a call (after LoRA tags are taken out), per image or shared. */
+interface PromptTexts {
+  conds: string[];
+  unconds: string[];
 }
 
 /** One image of generateBatch(): its prompt, negative prompt and seed. */
@@ -329,6 +336,23 @@ export class StableDiffusion {
     return t;
   }
 
+  // Prompt editing and alternation as native segments: the union of every prompt's schedule steps,
+  // each with the text every prompt has up to it (none when no prompt schedules anything).
+  #segments(texts: PromptTexts | undefined, steps: number, hiresSteps?: number): { segments?: object[] } {
+    if (!texts) return {};
+    const all = [...new Set([...texts.conds, ...texts.unconds])];
+    const schedules = new Map(all.map((t) => [t, promptSchedule(t, steps, hiresSteps)]));
+    if ([...schedules].every(([t, sched]) => sched.length === 1 && sched[0]![1] === t)) return {};
+    const ends = [...new Set([...schedules.values()].flatMap((sched) => sched.map(([end]) => end)))].sort((a, b) => a - b);
+    const tokens = new Map<string, NativePrompt>();
+    const at = (text: string, end: number) => {
+      const active = schedules.get(text)!.find(([e]) => e >= end)![1];
+      if (!tokens.has(active)) tokens.set(active, this.#tokens(active));
+      return tokens.get(active)!;
+    };
+    return { segments: ends.map((end) => ({ endAtStep: end, conds: texts.conds.map((t) => at(t, end)), unconds: texts.unconds.map((t) => at(t, end)) })) };
+  }
+
   #tokens(prompt: string, used?: Set<string>): NativePrompt {
     const t = this.#weighted(prompt);
     for (const name of embeddingsUsed(t)) used?.add(name);
@@ -380,7 +404,8 @@ export class StableDiffusion {
     const { text, settings } = this.#withLoras(s);
     const used = new Set<string>();
     const cond = this.#tokens(text, used), uncond = this.#tokens(settings.negativePrompt, used);
-    return this.#enqueue(() => this.#generate(settings, cond, uncond, init, undefined, [...used], inpaint), s.signal);
+    const texts = { conds: [text], unconds: [settings.negativePrompt] };
+    return this.#enqueue(() => this.#generate(settings, cond, uncond, init, undefined, [...used], inpaint, texts), s.signal);
   }
 
   /**
@@ -416,12 +441,13 @@ export class StableDiffusion {
       conds: perItem.map((p) => this.#tokens(p.text, used)),
       unconds: items.map((it) => this.#tokens(it.negativePrompt ?? '', used)),
     };
-    return this.#enqueue(() => this.#generate(settings, batch.conds[0]!, batch.unconds[0]!, undefined, batch, [...used]), s.signal);
+    const texts = { conds: perItem.map((p) => p.text), unconds: items.map((it) => it.negativePrompt ?? '') };
+    return this.#enqueue(() => this.#generate(settings, batch.conds[0]!, batch.unconds[0]!, undefined, batch, [...used], undefined, texts), s.signal);
   }
 
   async #generate(s: GenerateSettings, cond: NativePrompt, uncond: NativePrompt, init: RgbImage | undefined,
                   batch?: { items: BatchItem[]; seeds: number[]; conds: NativePrompt[]; unconds: NativePrompt[] },
-                  embeddingNames: string[] = [], inpaint?: PreparedInpaint): Promise<GeneratedImage[]> {
+                  embeddingNames: string[] = [], inpaint?: PreparedInpaint, texts?: PromptTexts): Promise<GeneratedImage[]> {
     const cancel = new Int32Array(1);
     const onAbort = () => void (cancel[0] = 1);
     const userStep = s.onStep as ((e: StepEvent) => void) | undefined;
@@ -444,6 +470,7 @@ export class StableDiffusion {
       ...(init ? { initImage: { data: init.data, width: init.width, height: init.height } } : {}),
       ...(inpaint ? { inpaint: { pixels: inpaint.pixelMask, latent: inpaint.latentMask, fill: s.inpaintingFill === 'fill' ? 'original' : s.inpaintingFill } } : {}),
       ...(batch ? { conds: batch.conds, unconds: batch.unconds, seeds: batch.seeds } : {}),
+      ...this.#segments(texts, s.steps),
     };
     // One native pass; onStep events renumbered by `map` (a hires fix counts both passes' steps).
     const run = async (passParams: object, map: (e: StepEvent) => StepEvent): Promise<NativeResult> => {
@@ -467,7 +494,7 @@ export class StableDiffusion {
       }
       return out;
     };
-    const r = s.hiresPlan ? await this.#hiresPasses(s, s.hiresPlan, params, batch, run) : await run(params, (e) => e);
+    const r = s.hiresPlan ? await this.#hiresPasses(s, s.hiresPlan, params, batch, texts, run) : await run(params, (e) => e);
     const model = basename(this.path).replace(/\.[^.]*$/, '');
     const per = r.latent.length / r.images.length;
     const loras = s.loras.map((l) => ({ name: basename(l.path).replace(/\.[^.]*$/, ''), hash: loraShortHash(l.path) }));
@@ -499,7 +526,7 @@ export class StableDiffusion {
   // exact-steps img2img pass at the target size from the enlarged latent (one batch) or from each
   // enlarged image (one pass per image: every image is its own init image).
   async #hiresPasses(s: GenerateSettings, hires: HiresSettings, params: Record<string, unknown>,
-                     batch: { items: BatchItem[]; seeds: number[]; conds: NativePrompt[]; unconds: NativePrompt[] } | undefined,
+                     batch: { items: BatchItem[]; seeds: number[]; conds: NativePrompt[]; unconds: NativePrompt[] } | undefined, texts: PromptTexts | undefined,
                      run: (p: object, map: (e: StepEvent) => StepEvent) => Promise<NativeResult>): Promise<NativeResult> {
     const f = this.info.vaeDownscale, steps2 = hires.steps || s.steps, total = s.steps + steps2;
     const target = hiresTarget(s.width, s.height, hires, f);
@@ -508,9 +535,10 @@ export class StableDiffusion {
     checkSize('height', target.height, what, this.#limits());
     const latentUp = isLatentUpscaler(hires.upscaler);
     const first = await run({ ...params, decode: !latentUp }, (e) => ({ ...e, steps: total }));
+    const { segments: _first, ...rest } = params;
     const second = {
-      ...params, width: target.width, height: target.height, steps: steps2, strength: hires.strength, exactSteps: true, decode: true,
-      sampler: hires.sampler, scheduler: hires.scheduler,
+      ...rest, width: target.width, height: target.height, steps: steps2, strength: hires.strength, exactSteps: true, decode: true,
+      sampler: hires.sampler, scheduler: hires.scheduler, ...this.#segments(texts, s.steps, steps2),
     };
     const later = (e: StepEvent) => ({ ...e, step: e.step + s.steps, steps: total });
     if (isLatentUpscaler(hires.upscaler)) {
@@ -524,6 +552,8 @@ export class StableDiffusion {
       passes.push(await run({
         ...second, batch: 1, seed: first.seeds[i], initImage: { data: image.data, width: image.width, height: image.height },
         ...(batch ? { conds: [batch.conds[i]], unconds: [batch.unconds[i]], seeds: [first.seeds[i]] } : {}),
+        ...(second.segments ? { segments: (second.segments as Array<{ endAtStep: number; conds: NativePrompt[]; unconds: NativePrompt[] }>).map((g) => ({
+          endAtStep: g.endAtStep, conds: [g.conds[g.conds.length === 1 ? 0 : i]], unconds: [g.unconds[g.unconds.length === 1 ? 0 : i]] })) } : {}),
       }, later));
     }
     const latent = new Float32Array(passes.reduce((k, p) => k + p.latent.length, 0));

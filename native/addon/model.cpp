@@ -253,6 +253,15 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       Napi::Array seeds = o.object("seeds").As<Napi::Array>();
       for (uint32_t i = 0; i < seeds.Length(); ++i) params->image_seeds.push_back(uint64_t(seeds.Get(i).As<Napi::Number>().DoubleValue()));
     }
+    if (o.has("segments")) {
+      Napi::Array segments = o.array("segments");
+      for (uint32_t i = 0; i < segments.Length(); ++i) {
+        StrictObject seg(segments.Get(i).As<Napi::Object>(), "generate() segments[" + std::to_string(i) + "]");
+        params->segments.push_back({seg.integer("endAtStep"), read_prompts(seg.object("conds").As<Napi::Array>()),
+                                    read_prompts(seg.object("unconds").As<Napi::Array>())});
+        seg.finish();
+      }
+    }
     params->width = o.integer("width");
     params->height = o.integer("height");
     params->steps = o.integer("steps");

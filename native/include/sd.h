@@ -81,6 +81,14 @@ struct GenerateParams {
   // Empty: every image uses cond/uncond and seed + i.
   std::vector<PromptTokens> image_conds, image_unconds;
   std::vector<uint64_t> image_seeds;
+  // Prompt editing / alternation (A1111's reconstruct_cond_batch): model call k, counted from 0,
+  // uses the first segment with k <= end_at_step. Each segment has one cond and uncond per image,
+  // or one shared. Empty: cond/uncond (or image_conds) throughout.
+  struct PromptSegment {
+    int end_at_step = 0;
+    std::vector<PromptTokens> conds, unconds;
+  };
+  std::vector<PromptSegment> segments;
   int width = 512, height = 512, steps = defaults::kSteps, batch = defaults::kBatch, clip_skip = defaults::kClipSkip;
   float cfg_scale = defaults::kCfgScale;
   uint64_t seed = 0;               // image i uses seed + i

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <optional>
 
 #include "core/error.h"
@@ -168,14 +169,24 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   r.adapters = adapters_->activate(p.adapters);  // before the text encoder: LoRAs change it too
 
   // 1. Text: every prompt padded to the same number of chunks, so CFG and the batch are one UNet call.
+  // With prompt editing each segment of steps has its own prompts; a text is encoded once.
   auto t0 = Clock::now();
   const bool xl = info_.family == Family::SDXL;
   const bool prompt_per_image = !p.image_conds.empty();
   if (prompt_per_image && (int(p.image_conds.size()) != p.batch || int(p.image_unconds.size()) != p.batch))
     throw Error("per-image prompts: need one cond and one uncond per image of the batch");
-  std::vector<PromptTokens> conds = prompt_per_image ? p.image_conds : std::vector<PromptTokens>{p.cond};
-  std::vector<PromptTokens> unconds = prompt_per_image ? p.image_unconds : std::vector<PromptTokens>{p.uncond};
-  auto pad_to = [&](PromptTokens& t, int chunks) {
+  std::vector<GenerateParams::PromptSegment> segments = p.segments;
+  if (segments.empty())
+    segments.push_back({p.steps, prompt_per_image ? p.image_conds : std::vector<PromptTokens>{p.cond},
+                        prompt_per_image ? p.image_unconds : std::vector<PromptTokens>{p.uncond}});
+  int chunks = 1;
+  for (const auto& seg : segments) {
+    for (const auto* list : {&seg.conds, &seg.unconds}) {
+      if (list->size() != 1 && int(list->size()) != p.batch) throw Error("prompt segment: need one prompt, or one per image of the batch");
+      for (const auto& t : *list) chunks = std::max(chunks, t.chunks());
+    }
+  }
+  auto pad_to = [&](PromptTokens& t) {
     while (t.chunks() < chunks) {
       std::vector<int32_t> empty(kTokensPerChunk, kEndToken);
       empty[0] = kStartToken;
@@ -184,29 +195,40 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
       t.eot_index.push_back(1);
     }
   };
-  int chunks = 1;
-  for (const auto& t : conds) chunks = std::max(chunks, t.chunks());
-  for (const auto& t : unconds) chunks = std::max(chunks, t.chunks());
   const bool use_cfg = p.cfg_scale != 1.0f;
-  // Conditioning rows for the batch [uncond × B, cond × B]; shared prompts are encoded once.
-  std::vector<float> context, y;
-  auto append = [&](std::vector<PromptTokens>& prompts) {
-    std::vector<std::vector<float>> rows(prompts.size()), pooled(prompts.size());
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      pad_to(prompts[i], chunks);
-      rows[i] = encode_prompt(prompts[i], p.clip_skip, xl ? &pooled[i] : nullptr);
-    }
-    for (int b = 0; b < p.batch; ++b) {
-      const size_t i = prompt_per_image ? size_t(b) : 0;
-      context.insert(context.end(), rows[i].begin(), rows[i].end());
-      if (xl) {
-        std::vector<float> yy = sdxl_y(pooled[i], p);
-        y.insert(y.end(), yy.begin(), yy.end());
-      }
-    }
+  // Encoded rows by prompt content: alternation repeats a few texts over many segments.
+  std::map<std::string, std::pair<std::vector<float>, std::vector<float>>> encoded;
+  auto encode_once = [&](PromptTokens t) -> const std::pair<std::vector<float>, std::vector<float>>& {
+    pad_to(t);
+    std::string key(reinterpret_cast<const char*>(t.ids.data()), t.ids.size() * 4);
+    key.append(reinterpret_cast<const char*>(t.weights.data()), t.weights.size() * 4);
+    key.append(reinterpret_cast<const char*>(t.embed_positions.data()), t.embed_positions.size() * 4);
+    key.append(reinterpret_cast<const char*>(t.embed_main.data()), t.embed_main.size() * 4);
+    key.append(reinterpret_cast<const char*>(t.embed_second.data()), t.embed_second.size() * 4);
+    auto it = encoded.find(key);
+    if (it != encoded.end()) return it->second;
+    std::vector<float> pooled;
+    std::vector<float> rows = encode_prompt(t, p.clip_skip, xl ? &pooled : nullptr);
+    return encoded.emplace(std::move(key), std::make_pair(std::move(rows), std::move(pooled))).first->second;
   };
-  if (use_cfg) append(unconds);
-  append(conds);
+  // Conditioning rows for the batch [uncond × B, cond × B].
+  std::vector<UNetRunner::Conditioning> conditioning;
+  for (const auto& seg : segments) {
+    UNetRunner::Conditioning cond{seg.end_at_step, {}, {}};
+    auto append = [&](const std::vector<PromptTokens>& prompts) {
+      for (int b = 0; b < p.batch; ++b) {
+        const auto& [rows, pooled] = encode_once(prompts[prompts.size() == 1 ? 0 : size_t(b)]);
+        cond.context.insert(cond.context.end(), rows.begin(), rows.end());
+        if (xl) {
+          std::vector<float> yy = sdxl_y(pooled, p);
+          cond.y.insert(cond.y.end(), yy.begin(), yy.end());
+        }
+      }
+    };
+    if (use_cfg) append(seg.unconds);
+    append(seg.conds);
+    conditioning.push_back(std::move(cond));
+  }
   r.seconds_text = seconds_since(t0);
   file_->release_pages("cond_stage_model.");
   file_->release_pages("conditioner.");
@@ -219,7 +241,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   const char* want_profile = std::getenv("SD_NATIVE_PROFILE");
   if (want_profile && *want_profile && *want_profile != '0') runner.profile = &profile;
   runner.set_latent_shape(c, h, w);
-  runner.set_conditioning(std::move(context), int64_t(chunks) * 77, std::move(y));
+  runner.set_conditioning_schedule(std::move(conditioning), int64_t(chunks) * 77);
 
   // 2. Noise, schedule, optional img2img start.
   const sample::SamplerInfo& info = *p.sampler;

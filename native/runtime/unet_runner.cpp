@@ -7,10 +7,20 @@
 namespace sd::runtime {
 
 void UNetRunner::set_conditioning(std::vector<float> context, int64_t tokens, std::vector<float> y) {
-  context_ = std::move(context);
+  std::vector<Conditioning> one;
+  one.push_back({0, std::move(context), std::move(y)});
+  set_conditioning_schedule(std::move(one), tokens);
+}
+
+void UNetRunner::set_conditioning_schedule(std::vector<Conditioning> segments, int64_t tokens) {
+  if (segments.empty()) throw Error("UNet conditioning: no segments");
+  const size_t rows = segments[0].context.size();
+  for (const auto& s : segments)
+    if (s.context.size() != rows || s.y.size() != segments[0].y.size()) throw Error("UNet conditioning: segments differ in shape");
+  segments_ = std::move(segments);
   tokens_ = tokens;
-  y_ = std::move(y);
-  context_batch_ = int(context_.size() / size_t(tokens * unet_.config().context_dim));
+  calls_ = 0;
+  context_batch_ = int(rows / size_t(tokens * unet_.config().context_dim));
 }
 
 void UNetRunner::set_concat(std::vector<float> per_image, int64_t channels) {
@@ -63,8 +73,12 @@ void UNetRunner::forward(const float* x_in, int batch, float t, float* out) {
   const size_t per = size_t(tokens_ * cfg.context_dim);
   const int offset = batch == context_batch_ ? 0 : context_batch_ - batch;
   if (offset < 0) throw Error("UNet called with a batch larger than its conditioning");
-  std::memcpy(p.context->data, context_.data() + size_t(offset) * per, size_t(batch) * per * 4);
-  if (p.y) std::memcpy(p.y->data, y_.data() + size_t(offset) * size_t(cfg.adm_channels), p.y->nbytes());
+  size_t at = 0;
+  while (at + 1 < segments_.size() && calls_ > segments_[at].end_at_step) ++at;
+  ++calls_;
+  const Conditioning& cond = segments_[at];
+  std::memcpy(p.context->data, cond.context.data() + size_t(offset) * per, size_t(batch) * per * 4);
+  if (p.y) std::memcpy(p.y->data, cond.y.data() + size_t(offset) * size_t(cfg.adm_channels), p.y->nbytes());
   p.graph->set_profile(profile);
   p.graph->compute();
   std::memcpy(out, p.out->data, p.out->nbytes());

@@ -19,6 +19,13 @@ class UNetRunner : public sample::BatchModel {
   // context: [2B or B, T, C] rows for the batch the sampler will pass (uncond images first);
   // y likewise for SDXL (may be empty).
   void set_conditioning(std::vector<float> context, int64_t tokens, std::vector<float> y);
+  // Prompt editing: model call k (counted from 0, as A1111's CFGDenoiser counts its steps) uses the
+  // first segment with k <= end_at_step (the last one beyond). Every segment has the same layout.
+  struct Conditioning {
+    int end_at_step;
+    std::vector<float> context, y;
+  };
+  void set_conditioning_schedule(std::vector<Conditioning> segments, int64_t tokens);
   void set_latent_shape(int64_t channels, int64_t h, int64_t w) { c_ = channels; h_ = h; w_ = w; }
   // Extra input channels appended to every latent (inpainting UNets: mask + masked-image latent),
   // [images, channels, h, w]; batch element i (uncond and cond halves alike) takes image i % images.
@@ -36,7 +43,9 @@ class UNetRunner : public sample::BatchModel {
   Planned& graph_for(int batch);
   const model::UNet& unet_;
   Backend& backend_;
-  std::vector<float> context_, y_, concat_;
+  std::vector<Conditioning> segments_;
+  int calls_ = 0;
+  std::vector<float> concat_;
   int64_t tokens_ = 0, c_ = 4, h_ = 0, w_ = 0, concat_c_ = 0;
   int context_batch_ = 0;
   std::map<std::tuple<int, int64_t, int64_t, int64_t>, Planned> graphs_;

@@ -1,0 +1,161 @@
+// A1111's prompt editing and alternation (modules/prompt_parser.py
+// get_learned_conditioning_prompt_schedules): `[from:to:when]`, `[to:when]`, `[from::when]` switch
+// text after a step (a number with "." is a fraction of the steps), `[a|b|c]` cycles per step.
+// The result is A1111's schedule: [end_at_step, text] pairs, the text for steps up to end_at_step.
+// Written from the grammar A1111 gives lark; text that does not parse is used as it is, as there.
+//
+//   promptSchedule('a [dog:cat:0.5]', 20)  // [[10, 'a dog'], [20, 'a cat']]
+//   promptSchedule('[fe|]male', 4)         // [[1, 'female'], [2, 'male'], [3, 'female'], [4, 'male']]
+
+type Node =
+  | { kind: 'text'; text: string }
+  | { kind: 'scheduled'; before: Node[] | null; after: Node[]; number: string; when?: number }
+  | { kind: 'alternate'; options: Node[][] }
+  | { kind: 'group'; open: string; parts: Node[][]; close: string }; // ( … ), ( … : … ), [ … ]: kept as written
+
+const PLAIN = /(?:[^\\[\]():|]|\\.)+/y;
+const WS = /\s+/y;
+const NUMBER = /[+-]?(?:(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+(?:[eE][+-]?\d+)?)/y;
+
+class Parser {
+  constructor(readonly s: string) {}
+
+  private match(re: RegExp, at: number): string | undefined {
+    re.lastIndex = at;
+    const m = re.exec(this.s);
+    return m ? m[0] : undefined;
+  }
+
+  // prompt: (emphasized | scheduled | alternate | plain | WHITESPACE)*
+  prompt(at: number): [Node[], number] {
+    const nodes: Node[] = [];
+    for (;;) {
+      const item = this.item(at);
+      if (!item) return [nodes, at];
+      nodes.push(item[0]);
+      at = item[1];
+    }
+  }
+
+  private item(at: number): [Node, number] | undefined {
+    const c = this.s[at];
+    if (c === '(') return this.paren(at);
+    if (c === '[') return this.scheduled(at) ?? this.alternate(at) ?? this.bracket(at);
+    const plain = this.match(PLAIN, at);
+    return plain ? [{ kind: 'text', text: plain }, at + plain.length] : undefined;
+  }
+
+  // "(" prompt ")" | "(" prompt ":" prompt ")"
+  private paren(at: number): [Node, number] | undefined {
+    const [first, end] = this.prompt(at + 1);
+    if (this.s[end] === ')') return [{ kind: 'group', open: '(', parts: [first], close: ')' }, end + 1];
+    if (this.s[end] !== ':') return undefined;
+    const [second, end2] = this.prompt(end + 1);
+    return this.s[end2] === ')' ? [{ kind: 'group', open: '(', parts: [first, second], close: ')' }, end2 + 1] : undefined;
+  }
+
+  // "[" prompt "]"
+  private bracket(at: number): [Node, number] | undefined {
+    const [inner, end] = this.prompt(at + 1);
+    return this.s[end] === ']' ? [{ kind: 'group', open: '[', parts: [inner], close: ']' }, end + 1] : undefined;
+  }
+
+  // ":" [WHITESPACE] NUMBER [WHITESPACE] "]" from `at` (the colon); the number and the end
+  private when(at: number): [string, number] | undefined {
+    if (this.s[at] !== ':') return undefined;
+    at += 1 + (this.match(WS, at + 1)?.length ?? 0);
+    const number = this.match(NUMBER, at);
+    if (!number) return undefined;
+    at += number.length;
+    at += this.match(WS, at)?.length ?? 0;
+    return this.s[at] === ']' ? [number, at + 1] : undefined;
+  }
+
+  // "[" [prompt ":"] prompt ":" [WHITESPACE] NUMBER [WHITESPACE] "]"
+  private scheduled(at: number): [Node, number] | undefined {
+    const [first, end] = this.prompt(at + 1);
+    if (this.s[end] !== ':') return undefined;
+    const [second, end2] = this.prompt(end + 1);
+    const both = this.when(end2);
+    if (both) return [{ kind: 'scheduled', before: first, after: second, number: both[0] }, both[1]];
+    const one = this.when(end);
+    return one ? [{ kind: 'scheduled', before: null, after: first, number: one[0] }, one[1]] : undefined;
+  }
+
+  // "[" prompt ("|" [prompt])+ "]"
+  private alternate(at: number): [Node, number] | undefined {
+    const options: Node[][] = [];
+    let [option, end] = this.prompt(at + 1);
+    options.push(option);
+    while (this.s[end] === '|') {
+      [option, end] = this.prompt(end + 1);
+      options.push(option);
+    }
+    return options.length > 1 && this.s[end] === ']' ? [{ kind: 'alternate', options }, end + 1] : undefined;
+  }
+
+  // start: (prompt | /[][():]/+)* — stray brackets, parens and colons are text; anything else fails
+  start(): Node[] | undefined {
+    const nodes: Node[] = [];
+    let at = 0;
+    while (at < this.s.length) {
+      const [items, end] = this.prompt(at);
+      nodes.push(...items);
+      if (end > at) {
+        at = end;
+        continue;
+      }
+      if (!'[]():'.includes(this.s[at]!)) return undefined; // e.g. a "|" outside brackets, a trailing "\"
+      nodes.push({ kind: 'text', text: this.s[at]! });
+      at += 1;
+    }
+    return nodes;
+  }
+}
+
+function visit(nodes: Node[], fn: (n: Node) => void): void {
+  for (const n of nodes) {
+    fn(n);
+    if (n.kind === 'scheduled') (n.before && visit(n.before, fn), visit(n.after, fn));
+    else if (n.kind === 'alternate') n.options.forEach((o) => visit(o, fn));
+    else if (n.kind === 'group') n.parts.forEach((p) => visit(p, fn));
+  }
+}
+
+function textAt(nodes: Node[], step: number): string {
+  let out = '';
+  for (const n of nodes) {
+    if (n.kind === 'text') out += n.text;
+    else if (n.kind === 'scheduled') out += step <= n.when! ? (n.before ? textAt(n.before, step) : '') : textAt(n.after, step);
+    else if (n.kind === 'alternate') out += textAt(n.options[(step - 1) % n.options.length]!, step);
+    else out += n.open + n.parts.map((p) => textAt(p, step)).join(':') + n.close;
+  }
+  return out;
+}
+
+/**
+ * A1111's schedule for one prompt: [endAtStep, text] pairs in step order. hiresSteps: the schedule
+ * of a hires fix's second pass (integers count on from the first pass's steps, fractions from 1.0).
+ */
+export function promptSchedule(prompt: string, steps: number, hiresSteps?: number): Array<[number, string]> {
+  const intOffset = hiresSteps === undefined ? 0 : steps, fltOffset = hiresSteps === undefined ? 0 : 1;
+  const total = hiresSteps ?? steps;
+  const tree = new Parser(prompt).start();
+  if (!tree) return [[total, prompt]];
+  const ends = new Set([total]);
+  visit(tree, (n) => {
+    if (n.kind === 'scheduled') {
+      const v = Number(n.number);
+      n.when = Math.min(total, Math.trunc(n.number.includes('.') ? (v - fltOffset) * total : v - intOffset));
+      if (n.when >= 1) ends.add(n.when);
+    } else if (n.kind === 'alternate') {
+      for (let s = 1; s <= total; s++) ends.add(s);
+    }
+  });
+  return [...ends].sort((a, b) => a - b).map((end) => [end, textAt(tree, end)]);
+}
+
+/** Whether a prompt uses editing or alternation (the plain path skips the schedule). */
+export function hasPromptSchedule(prompt: string): boolean {
+  return promptSchedule(prompt, 2).length > 1 || promptSchedule(prompt, 2)[0]![1] !== prompt;
+}
