@@ -35,6 +35,8 @@ export interface GenerationParameters {
   /** img2img only */
   strength?: number;
   rng: 'cpu' | 'cuda';
+  /** seamless tiling: infotext "Tiling: True" (after RNG, as A1111's create_infotext) */
+  tiling?: boolean;
   /** LoRA files applied: infotext "Lora hashes" (name: A1111's 12-digit addnet hash) */
   loras?: Array<{ name: string; hash: string }>;
   /** an external VAE: infotext "VAE hash" and "VAE" (its file name), as A1111 writes them */
@@ -77,6 +79,7 @@ export function formatParameters(p: GenerationParameters): string {
     ['Denoising strength', p.strength],
     ['Clip skip', p.clipSkip > 1 ? p.clipSkip : undefined],
     ['RNG', p.rng === 'cuda' ? 'NV' : 'CPU'],
+    ['Tiling', p.tiling ? 'True' : undefined],
     ...(p.hires ?? []),
     ['TI hashes', p.embeddings?.length ? p.embeddings.map((e) => `${e.name.replace(/[:,]/g, '')}: ${e.hash}`).join(', ') : undefined],
     ['Lora hashes', p.loras?.length ? p.loras.map((l) => `${l.name.replace(/[:,]/g, '')}: ${l.hash}`).join(', ') : undefined],

@@ -57,6 +57,8 @@ export interface GenerateSettings {
   strength: number;
   /** VAE passes in tiles: always, never, or when the whole image exceeds the load option vaeMemoryMB */
   vaeTiling: 'auto' | boolean;
+  /** circular padding in every UNet / VAE conv: a seamlessly tiling image (A1111 'Tiling') */
+  tiling: boolean;
   preview: boolean;
   /** SDXL size / crop conditioning (0: the output size, uncropped) */
   originalWidth: number;

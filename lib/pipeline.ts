@@ -130,6 +130,9 @@ export interface GenerateOptions {
   /** VAE decode and img2img encode in overlapping tiles: true, false, or 'auto' (default: tiles when
    * the whole image would need more than the load option vaeMemoryMB: at the default, 1536² and up) */
   vaeTiling?: 'auto' | boolean;
+  /** seamless tiling (A1111 'Tiling'): circular padding in every UNet and VAE convolution, so the
+   * image repeats without a seam; CPU backend only, and the VAE pass must fit untiled */
+  tiling?: boolean;
   preview?: boolean;
   /** SDXL size conditioning (A1111 / generative-models): the original size the model is told the
    * picture comes from, the crop's top-left, and the target size; 0 = the output size, uncropped */
@@ -464,7 +467,7 @@ export class StableDiffusion {
     const params = {
       cond, uncond, width: s.width, height: s.height, steps: s.steps, batch: s.batchSize, clipSkip: s.clipSkip,
       cfgScale: s.cfgScale, seed: s.seed, sampler: s.sampler, scheduler: s.scheduler, rng: s.rng, eta: s.eta,
-      strength: s.strength, exactSteps: false, decode: true, vaeTiling: String(s.vaeTiling), preview: s.preview && !!userStep, originalWidth: s.originalWidth, originalHeight: s.originalHeight,
+      strength: s.strength, exactSteps: false, decode: true, vaeTiling: String(s.vaeTiling), tiling: s.tiling, preview: s.preview && !!userStep, originalWidth: s.originalWidth, originalHeight: s.originalHeight,
       cropTop: s.cropTop, cropLeft: s.cropLeft, targetWidth: s.targetWidth, targetHeight: s.targetHeight,
       adapters: s.loras.map((l) => ({ path: l.path, textWeight: l.textWeight, unetWeight: l.unetWeight })),
       ...(init ? { initImage: { data: init.data, width: init.width, height: init.height } } : {}),
@@ -511,7 +514,7 @@ export class StableDiffusion {
       const parameters = formatParameters({
         prompt: item ? item.prompt : s.prompt, negativePrompt: item ? item.negativePrompt ?? '' : s.negativePrompt, steps: s.steps, sampler: s.sampler, scheduler: s.schedulerLabel,
         cfgScale: s.cfgScale, seed, width: s.hiresPlan ? s.width : width, height: s.hiresPlan ? s.height : height, model, clipSkip: s.clipSkip,
-        strength: init ? s.strength : s.hiresPlan?.strength, rng: s.rng, loras, embeddings, vae, hires: s.hiresPlan && hiresInfo(s.hiresPlan),
+        strength: init ? s.strength : s.hiresPlan?.strength, rng: s.rng, tiling: s.tiling, loras, embeddings, vae, hires: s.hiresPlan && hiresInfo(s.hiresPlan),
       });
       return new GeneratedImage(Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height, seed, parameters, r.latent.subarray(i * per, (i + 1) * per), {
         family: this.info.family, prediction: this.info.prediction,

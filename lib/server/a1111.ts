@@ -9,7 +9,7 @@
 //   GET  /sdapi/v1/samplers, GET /sdapi/v1/schedulers
 //
 // Differences, each answered with a message rather than ignored: A1111 features that change the
-// image but that sd-native lacks (face restoration, tiling, variation seeds, styles, scripts,
+// image but that sd-native lacks (face restoration, variation seeds, styles, scripts,
 // latent-upscale resize, model upscalers, hires prompts of their own) are 422; img2img without width/height keeps the init image's
 // size (A1111 would use 512); validation errors are 422 with one sentence; an interrupted job
 // answers 409. Init images and masks may be PNG, JPEG or WebP.
@@ -106,7 +106,6 @@ export function generationSchema(ctx: ServerContext, img2img: boolean): Record<s
 // Fields that would change the image in A1111 but have no counterpart here, with the neutral value.
 const UNSUPPORTED: Array<[field: string, neutral: (v: unknown) => boolean, what: string]> = [
   ['restore_faces', (v) => v !== true, 'face restoration'],
-  ['tiling', (v) => v !== true, 'tiling'],
   ['subseed_strength', (v) => !v, 'variation seeds'],
   ['seed_resize_from_w', (v) => v === undefined || v === null || (v as number) <= 0, 'seed resize'],
   ['seed_resize_from_h', (v) => v === undefined || v === null || (v as number) <= 0, 'seed resize'],
@@ -171,6 +170,7 @@ function settingsOf(ctx: ServerContext, b: Body): { input: JobInput; label: stri
     clipSkip,
     rng: randn === 'CPU' ? 'cpu' : 'cuda',
     eta: (b.eta as number | null) ?? Number(over.eta_ancestral ?? ctx.settings.eta_ancestral),
+    tiling: b.tiling === true,
     ...sdxlCrop(ctx, over),
   };
   if (b.width !== undefined) settings.width = b.width as number;

@@ -282,6 +282,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       if (v == "true" || v == "false") return v == "true" ? VaeTiling::On : VaeTiling::Off;
       throw std::invalid_argument("must be \"auto\", \"true\" or \"false\", got \"" + v + "\"");
     });
+    params->tiling = o.boolean("tiling");
     params->preview = o.boolean("preview");
     params->original_width = o.integer("originalWidth");
     params->original_height = o.integer("originalHeight");

@@ -229,12 +229,15 @@ Tensor* matmul(Context& ctx, Tensor* a, Tensor* b) {
   return node(ctx, Op::Matmul, 3, s, {a, b});
 }
 
-Tensor* conv2d(Context& ctx, Tensor* x, Tensor* w, Tensor* b, int stride, int pt, int pl, int pb, int pr, Tensor* residual) {
+Tensor* conv2d(Context& ctx, Tensor* x, Tensor* w, Tensor* b, int stride, int pt, int pl, int pb, int pr, Tensor* residual, Padding mode) {
   require_f32("conv2d", x);
   if (x->ndim != 4 || w->ndim != 4 || !is_float(w->dtype))
     shape_error("conv2d", "expects x [N, C, H, W] and weight [O, C, kh, kw], got " + x->shape_str() + " and " + nm(w) + " " + w->shape_str());
   if (w->shape[1] != x->shape[1]) shape_error("conv2d", "input channels " + std::to_string(x->shape[1]) + " do not match weight " + nm(w) + " " + w->shape_str());
   if (stride < 1) shape_error("conv2d", "stride must be >= 1");
+  if (pt < 0 || pl < 0 || pb < 0 || pr < 0) shape_error("conv2d", "padding must be >= 0");
+  if (mode == Padding::Circular && (std::max(pt, pb) > x->shape[2] || std::max(pl, pr) > x->shape[3]))
+    shape_error("conv2d", "circular padding wraps more than once around " + x->shape_str());
   check_vec("conv2d", b, w->shape[0], "bias");
   int64_t oh = (x->shape[2] + pt + pb - w->shape[2]) / stride + 1;
   int64_t ow = (x->shape[3] + pl + pr - w->shape[3]) / stride + 1;
@@ -247,6 +250,7 @@ Tensor* conv2d(Context& ctx, Tensor* x, Tensor* w, Tensor* b, int stride, int pt
   t->iparam[2] = pl;
   t->iparam[3] = pb;
   t->iparam[4] = pr;
+  t->iparam[5] = int32_t(mode);
   return t;
 }
 

@@ -41,12 +41,17 @@ Tensor* layer_norm(Context& ctx, Tensor* x, float eps, Tensor* gamma, Tensor* be
 Tensor* linear(Context& ctx, Tensor* x, Tensor* w, Tensor* b, Tensor* residual = nullptr);
 // a [B, M, K], b [B or 1, N, K] -> [B, M, N] = a · bᵀ (batched, b broadcast over B when 1)
 Tensor* matmul(Context& ctx, Tensor* a, Tensor* b);
-// x [N, C, H, W], w [O, C, kh, kw], b [O] or null. Padding (top, left, bottom, right) in zeros.
+// What a convolution reads outside the image: zeros, or the opposite edge (torch's
+// padding_mode='circular', A1111's "tiling": the output tiles seamlessly). Circular pads must not
+// exceed the image (torch refuses to wrap more than once).
+enum class Padding : int32_t { Zeros = 0, Circular = 1 };
+// x [N, C, H, W], w [O, C, kh, kw], b [O] or null. Padding (top, left, bottom, right) per mode.
 // residual [N, O, H', W'] or null: added to the output in the same pass.
 Tensor* conv2d(Context& ctx, Tensor* x, Tensor* w, Tensor* b, int stride, int pad_top, int pad_left,
-               int pad_bottom, int pad_right, Tensor* residual = nullptr);
-inline Tensor* conv2d(Context& ctx, Tensor* x, Tensor* w, Tensor* b, int stride = 1, int pad = 0, Tensor* residual = nullptr) {
-  return conv2d(ctx, x, w, b, stride, pad, pad, pad, pad, residual);
+               int pad_bottom, int pad_right, Tensor* residual = nullptr, Padding mode = Padding::Zeros);
+inline Tensor* conv2d(Context& ctx, Tensor* x, Tensor* w, Tensor* b, int stride = 1, int pad = 0, Tensor* residual = nullptr,
+                      Padding mode = Padding::Zeros) {
+  return conv2d(ctx, x, w, b, stride, pad, pad, pad, pad, residual, mode);
 }
 // q [B, Tq, H·d], k [B, Tk, H·d], v [B, Tk, H·dv] (may be strided views) -> [B, Tq, H·dv]
 Tensor* attention(Context& ctx, Tensor* q, Tensor* k, Tensor* v, int heads, float scale, bool causal = false);

@@ -110,6 +110,7 @@ struct GenerateParams {
   bool exact_steps = false;
   bool decode = true;              // false: the latent only (a first pass whose image nobody looks at)
   VaeTiling vae_tiling = VaeTiling::Auto;
+  bool tiling = false;             // A1111's "Tiling": every UNet/VAE conv pads circularly, the image tiles seamlessly
   bool preview = true;
   // SDXL size conditioning (0 = the generated width/height, crop 0,0), as the reference pipelines default.
   int original_width = 0, original_height = 0, crop_top = 0, crop_left = 0, target_width = 0, target_height = 0;

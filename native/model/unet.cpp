@@ -37,13 +37,13 @@ UNet::UNet(const Weights& w, int heads, int head_dim) : w_(w) {
 Tensor* UNet::resblock(Context& ctx, const Weights& w, Tensor* x, Tensor* emb) const {
   // x [B, C, H, W], emb [B, 4·mc]
   Tensor* h = group_norm(ctx, x, 32, 1e-5f, w.get("in_layers.0.weight"), w.get("in_layers.0.bias"), /*silu=*/true);
-  h = conv2d(ctx, h, w.get("in_layers.2.weight"), w.get("in_layers.2.bias"), 1, 1);                      // [B, O, H, W]
+  h = conv2d(ctx, h, w.get("in_layers.2.weight"), w.get("in_layers.2.bias"), 1, 1, nullptr, padding_);  // [B, O, H, W]
   Tensor* e = linear(ctx, silu(ctx, emb), w.get("emb_layers.1.weight"), w.get("emb_layers.1.bias"));      // [B, O]
   h = add(ctx, h, reshape(ctx, e, {e->shape[0], e->shape[1], 1, 1}));
   h = group_norm(ctx, h, 32, 1e-5f, w.get("out_layers.0.weight"), w.get("out_layers.0.bias"), /*silu=*/true);
   Tensor* skip = x;
   if (Tensor* sw = w.opt("skip_connection.weight")) skip = conv2d(ctx, x, sw, w.get("skip_connection.bias"), 1, 0);
-  return conv2d(ctx, h, w.get("out_layers.3.weight"), w.get("out_layers.3.bias"), 1, 1, skip);
+  return conv2d(ctx, h, w.get("out_layers.3.weight"), w.get("out_layers.3.bias"), 1, 1, skip, padding_);
 }
 
 Tensor* UNet::transformer(Context& ctx, const Weights& w, Tensor* x, Tensor* context) const {
@@ -90,11 +90,11 @@ Tensor* UNet::block(Context& ctx, const std::string& prefix, Tensor* h, Tensor* 
     } else if (m.has("proj_in.weight")) {
       h = transformer(ctx, m, h, context);
     } else if (m.has("op.weight")) {                       // Downsample: 3×3 stride 2, pad 1
-      h = conv2d(ctx, h, m.get("op.weight"), m.get("op.bias"), 2, 1);
+      h = conv2d(ctx, h, m.get("op.weight"), m.get("op.bias"), 2, 1, nullptr, padding_);
     } else if (m.has("conv.weight")) {                     // Upsample: nearest ×2 then 3×3
-      h = conv2d(ctx, upsample_nearest2x(ctx, h), m.get("conv.weight"), m.get("conv.bias"), 1, 1);
+      h = conv2d(ctx, upsample_nearest2x(ctx, h), m.get("conv.weight"), m.get("conv.bias"), 1, 1, nullptr, padding_);
     } else if (j == 0 && w_.has(prefix + "0.weight")) {    // input_blocks.0.0 is a bare conv
-      h = conv2d(ctx, h, w_.get(prefix + "0.weight"), w_.get(prefix + "0.bias"), 1, 1);
+      h = conv2d(ctx, h, w_.get(prefix + "0.weight"), w_.get(prefix + "0.bias"), 1, 1, nullptr, padding_);
     } else {
       break;
     }
@@ -127,7 +127,7 @@ Tensor* UNet::forward(Context& ctx, Tensor* x, Tensor* t, Tensor* context, Tenso
     h = named(block(ctx, "output_blocks." + std::to_string(i) + ".", h, emb, context), "unet.output_blocks." + std::to_string(i));
   }
   h = group_norm(ctx, h, 32, 1e-5f, w_.get("out.0.weight"), w_.get("out.0.bias"), /*silu=*/true);
-  return named(conv2d(ctx, h, w_.get("out.2.weight"), w_.get("out.2.bias"), 1, 1), "unet.out");
+  return named(conv2d(ctx, h, w_.get("out.2.weight"), w_.get("out.2.bias"), 1, 1, nullptr, padding_), "unet.out");
 }
 
 }  // namespace sd::model

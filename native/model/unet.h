@@ -32,6 +32,10 @@ class UNet {
   // Returns eps (or v) [B, C, H, W]. Every block output is named like the checkpoint
   // ("unet.input_blocks.3"), so parity tests compare intermediates.
   Tensor* forward(Context& ctx, Tensor* x, Tensor* t, Tensor* context, Tensor* y) const;
+  // How the 3×3 convs pad from now on (A1111's tiling: circular); graphs built later use it, the
+  // weights are untouched.
+  void set_padding(Padding p) { padding_ = p; }
+  Padding padding() const { return padding_; }
 
  private:
   Tensor* resblock(Context& ctx, const Weights& w, Tensor* x, Tensor* emb) const;
@@ -39,6 +43,7 @@ class UNet {
   Tensor* block(Context& ctx, const std::string& prefix, Tensor* h, Tensor* emb, Tensor* context) const;
   Weights w_;
   UNetConfig config_;
+  Padding padding_ = Padding::Zeros;
 };
 
 }  // namespace sd::model

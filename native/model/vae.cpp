@@ -15,11 +15,11 @@ Vae::Vae(const Weights& w) : w_(w) {
 
 Tensor* Vae::resnet(Context& ctx, const Weights& w, Tensor* x) const {
   Tensor* h = group_norm(ctx, x, 32, 1e-6f, w.get("norm1.weight"), w.get("norm1.bias"), true);
-  h = conv2d(ctx, h, w.get("conv1.weight"), w.get("conv1.bias"), 1, 1);
+  h = conv2d(ctx, h, w.get("conv1.weight"), w.get("conv1.bias"), 1, 1, nullptr, padding_);
   h = group_norm(ctx, h, 32, 1e-6f, w.get("norm2.weight"), w.get("norm2.bias"), true);
   Tensor* skip = x;
   if (Tensor* s = w.opt("nin_shortcut.weight")) skip = conv2d(ctx, x, s, w.get("nin_shortcut.bias"), 1, 0);
-  return conv2d(ctx, h, w.get("conv2.weight"), w.get("conv2.bias"), 1, 1, skip);
+  return conv2d(ctx, h, w.get("conv2.weight"), w.get("conv2.bias"), 1, 1, skip, padding_);
 }
 
 // Single-head self-attention over all pixels, q/k/v/proj_out are 1×1 convs (= linears).
@@ -43,7 +43,7 @@ Tensor* Vae::attn(Context& ctx, const Weights& w, Tensor* x) const {
 Tensor* Vae::encode(Context& ctx, Tensor* image) const {
   if (!config_.has_encoder) throw Error("this checkpoint has no VAE encoder; img2img needs one");
   const Weights e = w_.sub("encoder.");
-  Tensor* h = named(conv2d(ctx, image, e.get("conv_in.weight"), e.get("conv_in.bias"), 1, 1), "vae.encoder.conv_in");
+  Tensor* h = named(conv2d(ctx, image, e.get("conv_in.weight"), e.get("conv_in.bias"), 1, 1, nullptr, padding_), "vae.encoder.conv_in");
   const int levels = e.max_index("down.", ".") + 1;
   for (int i = 0; i < levels; ++i) {
     const std::string p = "down." + std::to_string(i) + ".";
@@ -52,21 +52,24 @@ Tensor* Vae::encode(Context& ctx, Tensor* image) const {
       h = resnet(ctx, e.sub(p + "block." + std::to_string(j) + "."), h);
       if (e.has(p + "attn." + std::to_string(j) + ".q.weight")) h = attn(ctx, e.sub(p + "attn." + std::to_string(j) + "."), h);
     }
-    if (e.has(p + "downsample.conv.weight"))  // pad right/bottom by one, then 3×3 stride 2
-      h = named(conv2d(ctx, h, e.get(p + "downsample.conv.weight"), e.get(p + "downsample.conv.bias"), 2, 0, 0, 1, 1), "vae.encoder." + p + "downsample");
+    // Pad right/bottom by one, then 3×3 stride 2. The pad is F.pad's zeros even under tiling: A1111
+    // switches only the Conv2d modules to circular, and this conv itself has padding 0.
+    if (e.has(p + "downsample.conv.weight"))
+      h = named(conv2d(ctx, h, e.get(p + "downsample.conv.weight"), e.get(p + "downsample.conv.bias"), 2, 0, 0, 1, 1, nullptr, Padding::Zeros),
+                "vae.encoder." + p + "downsample");
   }
   h = resnet(ctx, e.sub("mid.block_1."), h);
   h = named(attn(ctx, e.sub("mid.attn_1."), h), "vae.encoder.mid.attn_1");
   h = resnet(ctx, e.sub("mid.block_2."), h);
   h = group_norm(ctx, h, 32, 1e-6f, e.get("norm_out.weight"), e.get("norm_out.bias"), true);
-  h = named(conv2d(ctx, h, e.get("conv_out.weight"), e.get("conv_out.bias"), 1, 1), "vae.encoder.out");
+  h = named(conv2d(ctx, h, e.get("conv_out.weight"), e.get("conv_out.bias"), 1, 1, nullptr, padding_), "vae.encoder.out");
   return named(conv2d(ctx, h, w_.get("quant_conv.weight"), w_.get("quant_conv.bias"), 1, 0), "vae.moments");
 }
 
 Tensor* Vae::decode(Context& ctx, Tensor* z) const {
   const Weights d = w_.sub("decoder.");
   Tensor* h = named(conv2d(ctx, z, w_.get("post_quant_conv.weight"), w_.get("post_quant_conv.bias"), 1, 0), "vae.post_quant_conv");
-  h = named(conv2d(ctx, h, d.get("conv_in.weight"), d.get("conv_in.bias"), 1, 1), "vae.decoder.conv_in");
+  h = named(conv2d(ctx, h, d.get("conv_in.weight"), d.get("conv_in.bias"), 1, 1, nullptr, padding_), "vae.decoder.conv_in");
   h = resnet(ctx, d.sub("mid.block_1."), h);
   h = named(attn(ctx, d.sub("mid.attn_1."), h), "vae.decoder.mid.attn_1");
   h = resnet(ctx, d.sub("mid.block_2."), h);
@@ -78,10 +81,10 @@ Tensor* Vae::decode(Context& ctx, Tensor* z) const {
       if (d.has(p + "attn." + std::to_string(j) + ".q.weight")) h = attn(ctx, d.sub(p + "attn." + std::to_string(j) + "."), h);
     }
     if (d.has(p + "upsample.conv.weight"))
-      h = named(conv2d(ctx, upsample_nearest2x(ctx, h), d.get(p + "upsample.conv.weight"), d.get(p + "upsample.conv.bias"), 1, 1), "vae.decoder." + p + "upsample");
+      h = named(conv2d(ctx, upsample_nearest2x(ctx, h), d.get(p + "upsample.conv.weight"), d.get(p + "upsample.conv.bias"), 1, 1, nullptr, padding_), "vae.decoder." + p + "upsample");
   }
   h = group_norm(ctx, h, 32, 1e-6f, d.get("norm_out.weight"), d.get("norm_out.bias"), true);
-  return named(conv2d(ctx, h, d.get("conv_out.weight"), d.get("conv_out.bias"), 1, 1), "vae.decoded");
+  return named(conv2d(ctx, h, d.get("conv_out.weight"), d.get("conv_out.bias"), 1, 1, nullptr, padding_), "vae.decoded");
 }
 
 }  // namespace sd::model

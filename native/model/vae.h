@@ -21,12 +21,17 @@ class Vae {
   Tensor* encode(Context& ctx, Tensor* image) const;
   // z [B, z, h, w] (already divided by the scale factor) -> image [B, 3, h·f, w·f], raw
   Tensor* decode(Context& ctx, Tensor* z) const;
+  // How the 3×3 convs pad from now on (A1111's tiling: circular); graphs built later use it, the
+  // weights are untouched.
+  void set_padding(Padding p) { padding_ = p; }
+  Padding padding() const { return padding_; }
 
  private:
   Tensor* resnet(Context& ctx, const Weights& w, Tensor* x) const;
   Tensor* attn(Context& ctx, const Weights& w, Tensor* x) const;
   Weights w_;
   VaeConfig config_;
+  Padding padding_ = Padding::Zeros;
 };
 
 }  // namespace sd::model

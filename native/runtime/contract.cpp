@@ -112,6 +112,9 @@ const std::vector<OptionSpec>& generate_option_specs() {
                                     "VAE decode and img2img encode in overlapping tiles (512² pixels for SD): true, false, or 'auto' "
                                     "(tiles when the whole image would need more activation memory than the load option vaeMemoryMB)");
     t.push_back(tiling);
+    t.push_back(of_type("tiling", OptionType::Boolean, "false",
+                        "seamless tiling (A1111 'Tiling'): every UNet and VAE convolution pads circularly, so the image "
+                        "repeats without a visible seam left to right and top to bottom"));
     t.push_back(of_type("preview", OptionType::Boolean, "true", "send a small RGB preview with each onStep event"));
     t.push_back(integer("originalWidth", 0, 16384, "0", "SDXL size conditioning: the original image width it was 'taken from' (0: the output width)"));
     t.push_back(integer("originalHeight", 0, 16384, "0", "SDXL size conditioning: original height (0: the output height)"));

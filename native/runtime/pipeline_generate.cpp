@@ -167,6 +167,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   r.height = p.height;
   auto keep_going = [&] { return !p.should_continue || p.should_continue(); };
   r.adapters = adapters_->activate(p.adapters);  // before the text encoder: LoRAs change it too
+  set_conv_padding(p.tiling ? Padding::Circular : Padding::Zeros);  // A1111's tiling, for this generation's graphs
 
   // 1. Text: every prompt padded to the same number of chunks, so CFG and the batch are one UNet call.
   // With prompt editing each segment of steps has its own prompts; a text is encoded once.

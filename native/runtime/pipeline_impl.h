@@ -39,6 +39,8 @@ class PipelineImpl : public Pipeline {
   // the encoder's moments [2z, h, w] from pixels [3, h·f, w·f]. pass.tiles reports the count.
   std::vector<std::vector<uint8_t>> decode_tiled(const std::vector<float>& latent, int batch, int h, int w, VaePass& pass);
   std::vector<float> encode_tiled(const std::vector<float>& pixels, int h, int w, VaePass& pass);
+  // Every UNet and VAE conv of the graphs built from now on pads this way (pipeline_vae_tiles.cpp).
+  void set_conv_padding(Padding mode);
 
   std::shared_ptr<io::SafetensorsFile> file_;
   std::shared_ptr<Context> weights_ctx_;

@@ -50,7 +50,7 @@ test('latent hires fix = first pass, torch-interpolated latent, exact-steps img2
   try {
     const r = await raw.generate({
       cond: prompt(), uncond: prompt(), width: 64, height: 64, steps: 2, batch: 1, clipSkip: 1, cfgScale: 5, seed: 11,
-      sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.6, exactSteps: true, decode: true, vaeTiling: 'auto', preview: false,
+      sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.6, exactSteps: true, decode: true, vaeTiling: 'auto', tiling: false, preview: false,
       originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0, targetWidth: 0, targetHeight: 0, adapters: [], initLatent: big,
     }, undefined, new Int32Array(1));
     assert.ok(Buffer.from(r.images[0]!).equals(viaHires!.data), 'the hires image is the hand-run second pass, byte for byte');

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/cpu/cpu_util.h"
+#include "core/ops.h"
 
 namespace reference {
 using sd::Op;
@@ -233,6 +234,7 @@ std::vector<double> Interpreter::eval(const Tensor* t) const {
       const int64_t N = tx->shape[0], C = tx->shape[1], H = tx->shape[2], W = tx->shape[3];
       const int64_t O = tw->shape[0], KH = tw->shape[2], KW = tw->shape[3], OH = t->shape[2], OW = t->shape[3];
       const int st = t->iparam[0], pt = t->iparam[1], pl = t->iparam[2];
+      const bool circular = sd::Padding(t->iparam[5]) == sd::Padding::Circular;
       for (int64_t i = 0; i < N; ++i)
         for (int64_t o = 0; o < O; ++o)
           for (int64_t oy = 0; oy < OH; ++oy)
@@ -242,6 +244,10 @@ std::vector<double> Interpreter::eval(const Tensor* t) const {
                 for (int64_t ky = 0; ky < KH; ++ky)
                   for (int64_t kx = 0; kx < KW; ++kx) {
                     int64_t iy = oy * st - pt + ky, ix = ox * st - pl + kx;
+                    if (circular) {  // torch 'circular': the index wraps to the opposite edge
+                      iy = (iy % H + H) % H;
+                      ix = (ix % W + W) % W;
+                    }
                     if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
                     s += x[size_t(((i * C + c) * H + iy) * W + ix)] * w[size_t(((o * C + c) * KH + ky) * KW + kx)];
                   }

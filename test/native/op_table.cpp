@@ -239,6 +239,18 @@ const std::vector<Case>& cases() {
       prod("conv2d " + d + " downsample pad (0,1,0,1)", [=](Builder& b) { return conv2d(b.ctx, b.in({1, 8, 10, 10}), b.w({8, 8, 3, 3}, dt), b.w({8}), 2, 0, 0, 1, 1); });
       prod("conv2d " + d + " + residual", [=](Builder& b) { return conv2d(b.ctx, b.in({2, 6, 8, 8}), b.w({6, 6, 3, 3}, dt), b.w({6}), 1, 1, b.in({2, 6, 8, 8})); });
       prod("conv2d " + d + " k5 (generic im2col)", [=](Builder& b) { return conv2d(b.ctx, b.in({1, 4, 11, 9}), b.w({7, 4, 5, 5}, dt), b.w({7}), 1, 2); });
+      // Circular padding (A1111 tiling): the UNet's 3x3 convs, its stride-2 downsample (torch pads 1
+      // on every side, then strides), odd sizes, asymmetric pads, a pad as wide as the image.
+      const Padding circ = Padding::Circular;
+      prod("conv2d " + d + " circular k3 s1", [=](Builder& b) { return conv2d(b.ctx, b.in({2, 5, 9, 7}), b.w({6, 5, 3, 3}, dt), b.w({6}, dt), 1, 1, nullptr, circ); });
+      prod("conv2d " + d + " circular k3 s1 c32 16x16", [=](Builder& b) { return conv2d(b.ctx, b.in({2, 32, 16, 16}), b.w({48, 32, 3, 3}, dt), b.w({48}, dt), 1, 1, nullptr, circ); });
+      prod("conv2d " + d + " circular k3 s2", [=](Builder& b) { return conv2d(b.ctx, b.in({2, 8, 10, 10}), b.w({8, 8, 3, 3}, dt), b.w({8}, dt), 2, 1, nullptr, circ); });
+      prod("conv2d " + d + " circular k3 s2 odd 9x11", [=](Builder& b) { return conv2d(b.ctx, b.in({1, 4, 9, 11}), b.w({5, 4, 3, 3}, dt), b.w({5}, dt), 2, 1, nullptr, circ); });
+      prod("conv2d " + d + " circular pad (0,1,0,1) s2", [=](Builder& b) { return conv2d(b.ctx, b.in({1, 8, 10, 10}), b.w({8, 8, 3, 3}, dt), b.w({8}), 2, 0, 0, 1, 1, nullptr, circ); });
+      prod("conv2d " + d + " circular + residual", [=](Builder& b) { return conv2d(b.ctx, b.in({2, 6, 8, 8}), b.w({6, 6, 3, 3}, dt), b.w({6}), 1, 1, b.in({2, 6, 8, 8}), circ); });
+      prod("conv2d " + d + " circular strided input (slice)", [=](Builder& b) { return conv2d(b.ctx, slice(b.ctx, b.in({2, 6, 8, 8}), 1, 1, 5), b.w({3, 4, 3, 3}, dt), nullptr, 1, 1, nullptr, circ); });
+      prod("conv2d " + d + " circular k5 pad 2 on 2x3", [=](Builder& b) { return conv2d(b.ctx, b.in({1, 3, 2, 3}), b.w({4, 3, 5, 5}, dt), b.w({4}), 1, 2, nullptr, circ); });
+      prod("conv2d " + d + " circular k1 (no pad)", [=](Builder& b) { return conv2d(b.ctx, b.in({1, 5, 6, 6}), b.w({4, 5, 1, 1}, dt), b.w({4}), 1, 0, nullptr, circ); });
       prod("conv2d " + d + " k2 s2 (generic im2col)", [=](Builder& b) { return conv2d(b.ctx, b.in({2, 4, 8, 8}), b.w({6, 4, 2, 2}, dt), nullptr, 2, 0); });
     }
     // attention: every padded head dim of the flash kernels, then a materialising fallback (d > 160);

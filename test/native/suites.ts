@@ -19,6 +19,7 @@ const suites: Array<{ name: string; args: () => string[] }> = [
   { name: 'test_samplers', args: () => [fixtures] },
   { name: 'test_rng', args: () => [fixtures] },
   { name: 'test_parity', args: () => [fixtures] },
+  { name: 'test_seamless', args: () => [fixtures] },
   { name: 'test_contract', args: () => [] },
   { name: 'test_adapters', args: () => [fixtures] },
   { name: 'test_vae_tiles', args: () => [] },

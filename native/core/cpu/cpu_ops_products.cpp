@@ -5,6 +5,7 @@
 #include "../error.h"
 #include "../ops.h"
 #include "attention.h"
+#include "circular_pad.h"
 #include "cpu_backend.h"
 #include "cpu_util.h"
 
@@ -78,7 +79,19 @@ void CpuBackend::products(Tensor* t) {
       if (!x->is_contiguous()) xs = f32_copy(x, 2);
       if (!w->is_contiguous()) throw Error("conv2d: weight " + w->name + " must be contiguous");
       const int64_t out_c = t->shape[1], oh = t->shape[2], ow = t->shape[3];
-      const int64_t in_c = x->shape[1], ih = x->shape[2], iw = x->shape[3];
+      const int64_t in_c = x->shape[1];
+      int64_t ih = x->shape[2], iw = x->shape[3];
+      int pad_top = t->iparam[1], pad_left = t->iparam[2];
+      if (Padding(t->iparam[5]) == Padding::Circular) {
+        // The wrapped border is materialised once, so every GEMM path below stays zero-padding only.
+        const int pb = t->iparam[3], pr = t->iparam[4];
+        float* padded = scratch(size_t(x->shape[0] * in_c * (ih + pad_top + pb) * (iw + pad_left + pr)), 3);
+        circular_pad(xs, x->shape[0] * in_c, ih, iw, pad_top, pad_left, pb, pr, padded);
+        xs = padded;
+        ih += pad_top + pb;
+        iw += pad_left + pr;
+        pad_top = pad_left = 0;
+      }
       const int64_t kh = w->shape[2], kw = w->shape[3];
       const float* bias = t->src[2] ? f32_copy(t->src[2], 0) : nullptr;
       if (t->src[3]) copy_residual(t->src[3], y, t->numel());
@@ -88,7 +101,7 @@ void CpuBackend::products(Tensor* t) {
         GemmOperand cols;
         cols.kind = GemmOperand::Kind::Im2col;
         cols.im2col = Im2col{xs + img * in_c * ih * iw, int(in_c), int(ih), int(iw), int(kh), int(kw),
-                             t->iparam[0], t->iparam[1], t->iparam[2], int(oh), int(ow)};
+                             t->iparam[0], pad_top, pad_left, int(oh), int(ow)};
         run_gemm(out_c, oh * ow, in_c * kh * kw, GemmOperand::dense(w->data, w->dtype, in_c * kh * kw), cols, y + img * out_c * oh * ow, oh * ow);
       }
       return;

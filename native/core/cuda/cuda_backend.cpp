@@ -464,6 +464,9 @@ void CudaBackend::Impl::products(Tensor* t) {
       Tensor* x = t->src[0];
       Tensor* w = t->src[1];
       if (!w->is_contiguous()) throw Error("conv2d: weight " + label(w) + " must be contiguous");
+      if (Padding(t->iparam[5]) != Padding::Zeros)
+        throw Error("conv2d " + label(t) + ": circular padding (tiling) is not implemented on the CUDA backend yet; "
+                    "generate with tiling on the CPU backend");
       ConvArgs c;
       c.x = contiguous_f32(x, kSlotInput);
       c.w = dev(w);
