@@ -146,7 +146,7 @@ test('unknown names: exact messages', () => {
 
 test('samplers() / schedulers() list every name with its aliases, no alias shared', () => {
   const list = samplers();
-  assert.equal(list.length, 15);
+  assert.equal(list.length, 18);
   assert.deepEqual(list.map((s) => s.name), [...SAMPLER_NAMES]);
   const euler = list.find((s) => s.name === 'euler_ancestral');
   assert.ok(euler && euler.aliases.includes('Euler a') && euler.aliases.includes('euler_a'));
