@@ -75,6 +75,11 @@ bool sample_dpmpp_sde(Denoiser&, float* x, int64_t n, const std::vector<float>& 
 bool sample_dpmpp_3m_sde(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 bool sample_ipndm(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 bool sample_ipndm_v(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+// samplers_unipc.cpp: ComfyUI's sigma-space UniPC (B(h) = h, and bh2: B(h) = eʰ − 1).
+bool sample_uni_pc(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_uni_pc_bh2(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+// A1111's PLMS over its timesteps' sigmas, VP endpoints like ddim (ddim_final_sigma for a final 0).
+bool sample_plms(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 bool sample_lcm(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 bool sample_ddim(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 

@@ -1,5 +1,5 @@
-// Samplers outside k-diffusion proper: LCM (ComfyUI/A1111 sample_lcm) and DDIM (CompVis
-// DDIMSampler, written over the k-diffusion denoiser), plus the name registry.
+// Samplers outside k-diffusion proper: LCM (ComfyUI/A1111 sample_lcm), DDIM (CompVis DDIMSampler) and
+// PLMS (A1111 sd_samplers_timesteps_impl plms), written over the k-diffusion denoiser, plus the name registry.
 #include "fp_exact.h"  // first: no FMA contraction in this file
 #include <cmath>
 
@@ -57,6 +57,52 @@ bool sample_ddim(Denoiser& model, float* x, int64_t n, const std::vector<float>&
   return true;
 }
 
+// A1111's plms (ldm PLMSSampler) in VP variables, over the sigmas of its timesteps: eps = (x − D)/σ,
+// x_prev = √ᾱ_prev·pred_x0 + √(1−ᾱ_prev)·eps′ with eps′ a pseudo improved Euler step first (a second
+// model call at the next level), then Adams–Bashforth of orders 2..4 over the earlier eps.
+bool sample_plms(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams& p) {
+  check_args("plms", x, n, sigmas);
+  const int steps = int(sigmas.size()) - 1;
+  std::vector<Buf> old_eps;  // oldest first, at most 3
+  Buf den = buf(n), e_t = buf(n), e_prime = buf(n), x_next = buf(n);
+  const auto level = [&](float s) { return s == 0 ? p.ddim_final_sigma : s; };
+  // x (k-diffusion scaling at σ) → x_prev at ᾱ(σ_prev), returned times `up` (√(1+σ²) of the level the
+  // caller scales to: σ_prev for a model input, 0 after the final step, as ddim leaves it).
+  const auto step = [&](const float* xs, const float* e, float s, float s_prev, float s_out, float* out) {
+    const float a_t = 1.0f / (1.0f + s * s), a_prev = 1.0f / (1.0f + s_prev * s_prev);
+    const float c_in = 1.0f / std::sqrt(s * s + 1.0f), sq1m_at = std::sqrt(1.0f - a_t), sq_at = std::sqrt(a_t);
+    const float dir = std::sqrt(1.0f - a_prev), sq_prev = std::sqrt(a_prev), up = std::sqrt(1.0f + s_out * s_out);
+    for (int64_t k = 0; k < n; ++k) {
+      const float pred_x0 = (xs[k] * c_in - sq1m_at * e[k]) / sq_at;
+      out[k] = (sq_prev * pred_x0 + dir * e[k]) * up;
+    }
+  };
+  for (int i = 0; i < steps; ++i) {
+    const float s = sigmas[size_t(i)], s_prev = level(sigmas[size_t(i) + 1]);
+    model.denoise(x, s, den.data());
+    if (!report(p, i, steps, x, den.data(), s)) return false;
+    to_d(x, den.data(), s, e_t.data(), n);
+    const size_t h = old_eps.size();
+    if (h == 0) {  // pseudo improved Euler (2nd order)
+      step(x, e_t.data(), s, s_prev, s_prev, x_next.data());
+      model.denoise(x_next.data(), s_prev, den.data());
+      to_d(x_next.data(), den.data(), s_prev, e_prime.data(), n);
+      for (int64_t k = 0; k < n; ++k) e_prime[size_t(k)] = (e_t[size_t(k)] + e_prime[size_t(k)]) / 2.0f;
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      const size_t q = size_t(k);
+      if (h == 1) e_prime[q] = (3.0f * e_t[q] - old_eps[0][q]) / 2.0f;
+      else if (h == 2) e_prime[q] = (23.0f * e_t[q] - 16.0f * old_eps[1][q] + 5.0f * old_eps[0][q]) / 12.0f;
+      else if (h == 3)
+        e_prime[q] = (55.0f * e_t[q] - 59.0f * old_eps[2][q] + 37.0f * old_eps[1][q] - 9.0f * old_eps[0][q]) / 24.0f;
+    }
+    step(x, e_prime.data(), s, s_prev, sigmas[size_t(i) + 1], x);
+    old_eps.push_back(e_t);
+    if (old_eps.size() == 4) old_eps.erase(old_eps.begin());
+  }
+  return true;
+}
+
 const std::vector<SamplerInfo>& samplers() {
   static const std::vector<SamplerInfo> table = {
       {"euler", sample_euler, false, "normal", false, {"Euler", "k_euler", "sample_euler", "EulerDiscreteScheduler"}},
@@ -78,6 +124,9 @@ const std::vector<SamplerInfo>& samplers() {
       {"ipndm_v", sample_ipndm_v, false, "normal", false, {"iPNDM_v", "sample_ipndm_v"}},
       {"ddim", sample_ddim, false, "ddim_uniform", true, {"DDIM", "DDIMScheduler"}},
       {"lcm", sample_lcm, true, "normal", false, {"LCM", "sample_lcm"}},
+      {"uni_pc", sample_uni_pc, false, "normal", false, {"UniPC", "uni_pc_bh1", "sample_unipc"}},
+      {"uni_pc_bh2", sample_uni_pc_bh2, false, "normal", false, {"UniPC bh2", "sample_unipc_bh2"}},
+      {"plms", sample_plms, false, "ddim_uniform", true, {"PLMS"}},
   };
   return table;
 }

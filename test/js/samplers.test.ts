@@ -19,7 +19,7 @@ import {
 
 const KNOWN_SAMPLERS =
   'euler, euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2m, dpmpp_2s_ancestral, dpmpp_2m_sde, ' +
-  'dpmpp_sde, dpmpp_3m_sde, ipndm, ipndm_v, ddim, lcm';
+  'dpmpp_sde, dpmpp_3m_sde, ipndm, ipndm_v, ddim, lcm, uni_pc, uni_pc_bh2, plms';
 
 test('canonical names are the native registry (sd::sample::sampler_names / scheduler_names)', () => {
   assert.equal(SAMPLER_NAMES.join(', '), KNOWN_SAMPLERS);
@@ -49,6 +49,8 @@ test('A1111 sampler labels', () => {
     LMS: 'lms',
     DDIM: 'ddim',
     LCM: 'lcm',
+    UniPC: 'uni_pc',
+    PLMS: 'plms',
     k_euler_a: 'euler_ancestral',
     k_dpm_2_a: 'dpm_2_ancestral',
     k_dpmpp_2m: 'dpmpp_2m',
@@ -132,7 +134,7 @@ test('old A1111 combined names split into sampler + scheduler', () => {
 test('unknown names: exact messages', () => {
   assert.throws(() => resolveSampler('xyz'), { message: `unknown sampler "xyz"; known: ${KNOWN_SAMPLERS}` });
   // names of samplers we do not implement are not silently mapped to something close
-  for (const s of ['ddim_trailing', 'dpm++2mv2', 'tcd', 'DPM adaptive', 'UniPC', '']) {
+  for (const s of ['ddim_trailing', 'dpm++2mv2', 'tcd', 'DPM adaptive', '']) {
     assert.throws(() => resolveSampler(s), { message: `unknown sampler "${s}"; known: ${KNOWN_SAMPLERS}` }, s);
   }
   assert.throws(() => resolveScheduler('cosine'), {
@@ -144,7 +146,7 @@ test('unknown names: exact messages', () => {
 
 test('samplers() / schedulers() list every name with its aliases, no alias shared', () => {
   const list = samplers();
-  assert.equal(list.length, 15);
+  assert.equal(list.length, 18);
   assert.deepEqual(list.map((s) => s.name), [...SAMPLER_NAMES]);
   const euler = list.find((s) => s.name === 'euler_ancestral');
   assert.ok(euler && euler.aliases.includes('Euler a') && euler.aliases.includes('euler_a'));

@@ -16,6 +16,7 @@
 #include "../../native/sample/schedule_extra.h"
 #include "golden.h"
 #include "harness.h"
+#include "toy_denoiser.h"
 
 namespace ss = sd::sample;
 using Vec = std::vector<float>;
@@ -24,22 +25,8 @@ namespace {
 
 Vec tensor(const sd::io::SafetensorsFile& f, const std::string& name) { return golden::floats(f, name); }
 
-double rel(const Vec& got, const Vec& want) {
-  if (got.size() != want.size()) return INFINITY;
-  return harness::rel_l2(got.data(), want.data(), int64_t(want.size()));
-}
-
-struct RecordingToy : ss::Denoiser {  // D(x, σ) = x/(1+σ²), every call's input kept
-  int64_t n;
-  Vec xs, sigmas;
-  explicit RecordingToy(int64_t n_) : n(n_) {}
-  void denoise(const float* x, float sigma, float* d) override {
-    xs.insert(xs.end(), x, x + n);
-    sigmas.push_back(sigma);
-    const float den = 1.0f + sigma * sigma;
-    for (int64_t k = 0; k < n; ++k) d[k] = x[k] / den;
-  }
-};
+using toy::RecordingToy;
+using toy::rel;
 
 struct ListNoise : ss::NoiseSource {
   const Vec& draws;

@@ -1,0 +1,65 @@
+// UniPC (bh1, bh2) and PLMS against samplers_more.safetensors (ComfyUI sample_unipc and A1111 plms run
+// on the toy denoiser D(x, σ) = x/(1+σ²)). Part of test_samplers.
+#include "../../native/sample/fp_exact.h"  // first: the toy denoiser is f32 arithmetic as torch does it
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "../../native/io/safetensors.h"
+#include "../../native/sample/sampler.h"
+#include "../../native/sample/schedule.h"
+#include "golden.h"
+#include "harness.h"
+#include "toy_denoiser.h"
+
+namespace ss = sd::sample;
+using Vec = std::vector<float>;
+
+namespace {
+
+using toy::RecordingToy;
+using toy::rel;
+
+// Runs one sampler from x = noise·scale over sigmas and checks output and every model input.
+void check_run(const sd::io::SafetensorsFile& g, const std::string& key, const char* name, const Vec& sigmas,
+               const Vec& noise, float scale, const ss::SampleParams& p) {
+  const int64_t n = int64_t(noise.size());
+  RecordingToy toy(n);
+  Vec x(noise.size());
+  for (size_t k = 0; k < x.size(); ++k) x[k] = noise[k] * scale;
+  const bool done = ss::sampler(name).fn(toy, x.data(), n, sigmas, p);
+  const Vec want_s = golden::floats(g, "golden.calls." + key + ".sigma");
+  const double r = rel(x, golden::floats(g, "golden.output." + key));
+  const double rx = rel(toy.xs, golden::floats(g, "golden.calls." + key + ".x")), rs = rel(toy.sigmas, want_s);
+  std::printf("%-22s %10.3g %10.3g %10.3g %5zu\n", key.c_str(), r, rx, rs, toy.sigmas.size());
+  CHECK_MSG(done && toy.sigmas.size() == want_s.size(), key + " model calls = reference's");
+  CHECK_MSG(r < 1e-5 && rx < 1e-5 && rs < 1e-6, key + " output and every model input vs golden");
+}
+
+}  // namespace
+
+void test_samplers_more(const std::string& dir) {
+  auto g = sd::io::SafetensorsFile::open(dir + "/samplers_more.safetensors");
+  auto base = sd::io::SafetensorsFile::open(dir + "/samplers.safetensors");
+  const ss::DiscreteSchedule sched = ss::DiscreteSchedule::scaled_linear();
+  const Vec noise = golden::floats(*base, "golden.input.noise");
+  std::printf("%-22s %10s %10s %10s %5s\n", "run", "out rel", "calls.x", "calls.sig", "nfe");
+  for (const char* name : {"uni_pc", "uni_pc_bh2"})
+    for (const char* run : {"normal", "karras", "karras2", "karras3"}) {
+      const std::string key = std::string(name) + "." + run;
+      const Vec sigmas = golden::floats(*g, "golden.sigmas." + key);
+      check_run(*g, key, name, sigmas, noise, sigmas[0], ss::SampleParams{});
+    }
+  // PLMS over A1111's timesteps: "full" = ddim_uniform sigmas ending in 0 (last step to ᾱ[0]), "a1111" =
+  // A1111's own run, which stops at timestep 1.
+  ss::SampleParams p;
+  p.ddim_final_sigma = sched.sigma_min();
+  for (int steps : {10, 4, 1}) {
+    const Vec full = ss::make_sigmas(sched, ss::Scheduler::DdimUniform, steps);
+    const float scale = ss::init_noise_scale(ss::sampler("plms"), full[0]);
+    check_run(*g, "plms.full." + std::to_string(steps), "plms", full, noise, scale, p);
+    if (steps > 1) check_run(*g, "plms.a1111." + std::to_string(steps), "plms", Vec(full.begin(), full.end() - 1), noise, scale, p);
+  }
+}
