@@ -43,6 +43,7 @@ export interface GenerateSettings {
   height: number;
   steps: number;
   cfgScale: number;
+  cfgRescale: number;
   /** -1 resolved to a random seed */
   seed: number;
   sampler: SamplerName;

@@ -88,6 +88,8 @@ export interface GenerateOptions {
   height?: number;
   steps?: number;
   cfgScale?: number;
+  /** CFG rescale φ (0..1, default 0): pulls the guided result's spread back to the conditional one's */
+  cfgRescale?: number;
   seed?: number;
   sampler?: string;
   scheduler?: string;
@@ -466,7 +468,7 @@ export class StableDiffusion {
     });
     const params = {
       cond, uncond, width: s.width, height: s.height, steps: s.steps, batch: s.batchSize, clipSkip: s.clipSkip,
-      cfgScale: s.cfgScale, seed: s.seed, sampler: s.sampler, scheduler: s.scheduler, rng: s.rng, eta: s.eta,
+      cfgScale: s.cfgScale, cfgRescale: s.cfgRescale, seed: s.seed, sampler: s.sampler, scheduler: s.scheduler, rng: s.rng, eta: s.eta,
       strength: s.strength, exactSteps: false, decode: true, vaeTiling: String(s.vaeTiling), tiling: s.tiling, preview: s.preview && !!userStep, originalWidth: s.originalWidth, originalHeight: s.originalHeight,
       cropTop: s.cropTop, cropLeft: s.cropLeft, targetWidth: s.targetWidth, targetHeight: s.targetHeight,
       adapters: s.loras.map((l) => ({ path: l.path, textWeight: l.textWeight, unetWeight: l.unetWeight })),

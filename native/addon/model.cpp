@@ -268,6 +268,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     params->batch = o.integer("batch");
     params->clip_skip = o.integer("clipSkip");
     params->cfg_scale = float(o.number("cfgScale"));
+    params->cfg_rescale = float(o.number("cfgRescale"));
     params->seed = uint64_t(o.number("seed"));
     // lib/options.ts sends canonical names (aliases and "automatic" resolved from the contract).
     params->sampler = o.resolved("sampler", [](const std::string& name) { return &sd::sample::sampler(name); });

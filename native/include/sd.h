@@ -91,6 +91,7 @@ struct GenerateParams {
   std::vector<PromptSegment> segments;
   int width = 512, height = 512, steps = defaults::kSteps, batch = defaults::kBatch, clip_skip = defaults::kClipSkip;
   float cfg_scale = defaults::kCfgScale;
+  float cfg_rescale = 0;           // ComfyUI's RescaleCFG φ; 0: plain CFG
   uint64_t seed = 0;               // image i uses seed + i
   // Resolved by whoever reads the request (the addon, from the contract's names): the runtime gets
   // the registry entry and the schedule kind, never a name to look up again.

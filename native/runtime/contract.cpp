@@ -71,6 +71,8 @@ const std::vector<OptionSpec>& generate_option_specs() {
     t.push_back(integer("steps", 1, 1000, number_json(defaults::kSteps), "sampling steps (the model's recorded default if its file has one)"));
     t.push_back(number("cfgScale", 0, 100, defaults::kCfgScale,
                        "classifier-free guidance scale (the model's recorded default if its file has one); 1 skips the negative pass"));
+    t.push_back(number("cfgRescale", 0, 1, 0,
+                       "rescale φ of the CFG result toward the conditional prediction's spread (ComfyUI's RescaleCFG); 0: off, 0.7 for v-prediction / zero-SNR models"));
     OptionSpec seed = of_type("seed", OptionType::Seed, "-1", "-1: random; image i of a batch uses seed + i");
     seed.min = -1, seed.max = kMaxSeed;
     t.push_back(seed);

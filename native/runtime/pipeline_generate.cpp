@@ -316,6 +316,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   auto t1 = Clock::now();
   sample::CfgDenoiser denoiser(runner, schedule_, info_.prediction == "v" ? sample::Prediction::V : sample::Prediction::Eps,
                                p.cfg_scale, n, p.batch);
+  denoiser.set_rescale(p.cfg_rescale);
   std::optional<KeepUnmaskedDenoiser> keep;
   if (p.mask) keep.emplace(denoiser, n, kept, p.mask->latent);
   sample::Denoiser& den = keep ? static_cast<sample::Denoiser&>(*keep) : denoiser;

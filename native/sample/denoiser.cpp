@@ -43,6 +43,35 @@ void cfg_combine(const float* den_uncond, const float* den_cond, float scale, fl
   for (int64_t k = 0; k < n; ++k) den[k] = den_uncond[k] + (den_cond[k] - den_uncond[k]) * scale;
 }
 
+void cfg_rescale_combine(const float* x, const float* den_uncond, const float* den_cond, float scale, float phi, float sigma,
+                         float* den, int64_t n, int images) {
+  const int64_t per = n / images;
+  const double s2 = double(sigma) * sigma + 1.0, root = std::sqrt(s2);
+  std::vector<double> v_c(static_cast<size_t>(per)), v_cfg(static_cast<size_t>(per));
+  // unbiased standard deviation, as torch.std
+  auto stddev = [per](const std::vector<double>& v) {
+    double mean = 0, ss = 0;
+    for (double a : v) mean += a;
+    mean /= double(per);
+    for (double a : v) ss += (a - mean) * (a - mean);
+    return std::sqrt(ss / double(per - 1));
+  };
+  for (int i = 0; i < images; ++i) {
+    const int64_t o = i * per;
+    for (int64_t k = 0; k < per; ++k) {
+      const double xs = x[o + k] / s2;  // the model's input in v space
+      const double vc = (xs - den_cond[o + k]) * root / sigma, vu = (xs - den_uncond[o + k]) * root / sigma;
+      v_c[size_t(k)] = vc;
+      v_cfg[size_t(k)] = vu + scale * (vc - vu);
+    }
+    const double ratio = stddev(v_c) / stddev(v_cfg);
+    for (int64_t k = 0; k < per; ++k) {
+      const double v = phi * v_cfg[size_t(k)] * ratio + (1.0 - phi) * v_cfg[size_t(k)];
+      den[o + k] = float(x[o + k] / s2 - v * sigma / root);
+    }
+  }
+}
+
 CfgDenoiser::CfgDenoiser(BatchModel& model, const DiscreteSchedule& sched, Prediction pred, float cfg_scale,
                          int64_t n, int batch_images)
     : model_(model), sched_(sched), pred_(pred), scale_(cfg_scale), n_(n), batch_(batch_images) {
@@ -70,7 +99,8 @@ void CfgDenoiser::denoise(const float* x, float sigma, float* denoised) {
   model_.forward(x_in_.data(), 2 * batch_, t, out_.data());
   model_output_to_denoised(pred_, sigma, x, out_.data(), den_u_.data(), n_);
   model_output_to_denoised(pred_, sigma, x, out_.data() + n_, den_c_.data(), n_);
-  cfg_combine(den_u_.data(), den_c_.data(), scale_, denoised, n_);
+  if (rescale_ > 0 && sigma > 0) cfg_rescale_combine(x, den_u_.data(), den_c_.data(), scale_, rescale_, sigma, denoised, n_, batch_);
+  else cfg_combine(den_u_.data(), den_c_.data(), scale_, denoised, n_);
 }
 
 }  // namespace sd::sample

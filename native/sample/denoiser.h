@@ -35,6 +35,11 @@ void eps_to_denoised(float sigma, const float* x, const float* eps, float* denoi
 
 // den = den_u + (den_c − den_u)·scale over n floats (den_u, den_c may be the two halves of one buffer).
 void cfg_combine(const float* den_uncond, const float* den_cond, float scale, float* den, int64_t n);
+// CFG with rescale φ (ComfyUI's RescaleCFG, "Rescale CFG"): in v space per image, the CFG result is
+// scaled to the conditional prediction's standard deviation and mixed back by φ; curbs the
+// over-saturation of high scales (zero-terminal-SNR models need it).
+void cfg_rescale_combine(const float* x, const float* den_uncond, const float* den_cond, float scale, float phi, float sigma,
+                         float* den, int64_t n, int images);
 
 // The network: out[b] = F(x_in[b], t) for a batch (of 2B with CFG), each element n/batch floats.
 // Conditioning (context, y) is bound by whoever implements it, in the same batch order.
@@ -51,6 +56,7 @@ class CfgDenoiser : public Denoiser {
   CfgDenoiser(BatchModel& model, const DiscreteSchedule& sched, Prediction pred, float cfg_scale,
               int64_t n, int batch_images = 1);
   void denoise(const float* x, float sigma, float* denoised) override;
+  void set_rescale(float phi) { rescale_ = phi; }
   // The two halves of the last call (valid after denoise with scale != 1), for previews and tests.
   const float* last_uncond() const { return den_u_.data(); }
   const float* last_cond() const { return den_c_.data(); }
@@ -59,7 +65,7 @@ class CfgDenoiser : public Denoiser {
   BatchModel& model_;
   const DiscreteSchedule& sched_;
   Prediction pred_;
-  float scale_;
+  float scale_, rescale_ = 0;
   int64_t n_;
   int batch_;
   std::vector<float> x_in_, out_, den_u_, den_c_;

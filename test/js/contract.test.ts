@@ -19,7 +19,7 @@ test('every option and default the TS API reports is the native table’s', () =
   // The values SD users know, pinned so a change to the table is a visible decision.
   const defaults = Object.fromEntries(contract.generateOptions.filter((o) => 'default' in o).map((o) => [o.name, o.default]));
   assert.deepEqual(defaults, {
-    negativePrompt: '', steps: 20, cfgScale: 7, seed: -1, sampler: 'euler_ancestral', scheduler: 'automatic', rng: 'cpu', eta: 1,
+    negativePrompt: '', steps: 20, cfgScale: 7, cfgRescale: 0, seed: -1, sampler: 'euler_ancestral', scheduler: 'automatic', rng: 'cpu', eta: 1,
     clipSkip: 1, batchSize: 1, strength: 0.75, vaeTiling: 'auto', tiling: false, preview: true, originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0,
     targetWidth: 0, targetHeight: 0, loras: [], resizeMode: 'just_resize', maskBlur: 4, maskInvert: false, inpaintingFill: 'original',
     inpaintArea: 'whole', inpaintPadding: 32, hires: false, hiresScale: 2, hiresWidth: 0, hiresHeight: 0, hiresUpscaler: 'latent', hiresSteps: 0,
@@ -49,7 +49,7 @@ function params(): Record<string, unknown> {
   const prompt = () => ({ ids: new Int32Array(77).fill(49407).fill(49406, 0, 1), weights: new Float32Array(77).fill(1), eot: new Int32Array([1]),
     embedPositions: new Int32Array(0), embedMain: new Float32Array(0), embedSecond: new Float32Array(0) });
   return {
-    cond: prompt(), uncond: prompt(), width: 32, height: 32, steps: 1, batch: 1, clipSkip: 1, cfgScale: 7, seed: 1,
+    cond: prompt(), uncond: prompt(), width: 32, height: 32, steps: 1, batch: 1, clipSkip: 1, cfgScale: 7, cfgRescale: 0, seed: 1,
     sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.75, exactSteps: false, decode: true, vaeTiling: 'auto', tiling: false, preview: false,
     originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0, targetWidth: 0, targetHeight: 0, adapters: [],
   };

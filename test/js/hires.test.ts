@@ -49,7 +49,7 @@ test('latent hires fix = first pass, torch-interpolated latent, exact-steps img2
   const raw = await native.loadModel(tinyCheckpoint(), { threads: 2, compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072 });
   try {
     const r = await raw.generate({
-      cond: prompt(), uncond: prompt(), width: 64, height: 64, steps: 2, batch: 1, clipSkip: 1, cfgScale: 5, seed: 11,
+      cond: prompt(), uncond: prompt(), width: 64, height: 64, steps: 2, batch: 1, clipSkip: 1, cfgScale: 5, cfgRescale: 0, seed: 11,
       sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.6, exactSteps: true, decode: true, vaeTiling: 'auto', tiling: false, preview: false,
       originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0, targetWidth: 0, targetHeight: 0, adapters: [], initLatent: big,
     }, undefined, new Int32Array(1));

@@ -1,5 +1,5 @@
 // The public API end to end on the tiny SD1 checkpoint assembled from the goldens.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -268,4 +268,49 @@ test('noise(): forward diffusion strip (when the addon has noiseStrip)', async (
 
 test('dispose the shared model', async () => {
   (await model()).dispose();
+});
+
+test('cfgRescale 0 is plain CFG; φ > 0 changes the image (the formula is golden-tested in test_samplers)', async () => {
+  const sd = await StableDiffusion.load(tinyCheckpoint(), { threads: 2 });
+  after(() => sd.dispose());
+  const run = async (cfgRescale?: number) =>
+    (await sd.generate({ prompt: 'a cat', width: 32, height: 32, steps: 3, seed: 4, cfgScale: 9, ...(cfgRescale === undefined ? {} : { cfgRescale }) }))[0]!.data;
+  const plain = await run();
+  assert.ok((await run(0)).equals(plain));
+  assert.ok(!(await run(0.7)).equals(plain));
+  await assert.rejects(run(1.5), { code: 'ERR_SD_INVALID_OPTION', message: /cfgRescale must be .*between 0 and 1/ });
+});
+
+test('tiling: with circular padding the VAE decoder commutes with a wrap-around shift (A1111 "Tiling")', async () => {
+  const { native } = await import('../../lib/binding.js');
+  const raw = await native.loadModel(tinyCheckpoint(), { threads: 2, compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072 });
+  after(() => raw.dispose());
+  const prompt = () => ({ ids: new Int32Array(77).fill(49407).fill(49406, 0, 1), weights: new Float32Array(77).fill(1), eot: new Int32Array([1]),
+    embedPositions: new Int32Array(0), embedMain: new Float32Array(0), embedSecond: new Float32Array(0) });
+  const generate = (tiling: boolean) => raw.generate({
+    cond: prompt(), uncond: prompt(), width: 32, height: 32, steps: 2, batch: 1, clipSkip: 1, cfgScale: 7, cfgRescale: 0, seed: 1,
+    sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.75, exactSteps: false, decode: true, vaeTiling: 'auto', preview: false,
+    originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0, targetWidth: 0, targetHeight: 0, adapters: [], tiling,
+  }, undefined, new Int32Array(1));
+  // a latent shifted 3 columns right, wrapping (16×16 latent → 32×32 image: 6 pixels)
+  const shiftedBy = (z: Float32Array) => z.map((_, i) => z[Math.floor(i / 16) * 16 + ((i % 16) + 13) % 16]!);
+  const shiftErrors = async () => {
+    const z = (await generate(true)).latent;
+    const a = (await raw.decodeLatent(z, 1, 16, 16, 'false')).images[0]!, b = (await raw.decodeLatent(shiftedBy(z), 1, 16, 16, 'false')).images[0]!;
+    let worst = 0;
+    for (let y = 0; y < 32; ++y) for (let x = 0; x < 32; ++x) for (let c = 0; c < 3; ++c)
+      worst = Math.max(worst, Math.abs(b[(y * 32 + x) * 4 + c]! - a[(y * 32 + (x + 26) % 32) * 4 + c]!));
+    return worst;
+  };
+  assert.ok((await shiftErrors()) <= 1, 'tiled: decode(shift(z)) = shift(decode(z)) within a grey level');
+  await generate(false); // the padding follows the last generation
+  const z = (await generate(false)).latent;
+  const a = (await raw.decodeLatent(z, 1, 16, 16, 'false')).images[0]!, b = (await raw.decodeLatent(shiftedBy(z), 1, 16, 16, 'false')).images[0]!;
+  let edge = 0;
+  for (let y = 0; y < 32; ++y) for (let c = 0; c < 3; ++c) edge = Math.max(edge, Math.abs(b[(y * 32) * 4 + c]! - a[(y * 32 + 26) * 4 + c]!));
+  assert.ok(edge > 1, 'zero padding: the wrapped column differs at the border');
+  const sd = await StableDiffusion.load(tinyCheckpoint(), { threads: 2 });
+  after(() => sd.dispose());
+  const [img] = await sd.generate({ prompt: 'a brick wall', width: 32, height: 32, steps: 2, seed: 2, tiling: true });
+  assert.match(img!.parameters, /RNG: CPU, Tiling: True/);
 });

@@ -2,12 +2,14 @@
 // on the toy denoiser D(x, σ) = x/(1+σ²)). Part of test_samplers.
 #include "../../native/sample/fp_exact.h"  // first: the toy denoiser is f32 arithmetic as torch does it
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "../../native/io/safetensors.h"
+#include "../../native/sample/denoiser.h"
 #include "../../native/sample/sampler.h"
 #include "../../native/sample/schedule.h"
 #include "golden.h"
@@ -62,4 +64,20 @@ void test_samplers_more(const std::string& dir) {
     check_run(*g, "plms.full." + std::to_string(steps), "plms", full, noise, scale, p);
     if (steps > 1) check_run(*g, "plms.a1111." + std::to_string(steps), "plms", Vec(full.begin(), full.end() - 1), noise, scale, p);
   }
+  // CFG rescale against ComfyUI's RescaleCFG run on random denoised pairs (2 images).
+  const Vec x = golden::floats(*g, "golden.rescale.x"), cond = golden::floats(*g, "golden.rescale.cond");
+  const Vec uncond = golden::floats(*g, "golden.rescale.uncond");
+  double worst = 0;
+  int cases = 0;
+  for (const char* sigma : {"0.5", "3.0", "14.6"})
+    for (const char* scale : {"7.0", "1.5"})
+      for (const char* phi : {"0.0", "0.7", "1.0"}) {
+        Vec got(x.size());
+        ss::cfg_rescale_combine(x.data(), uncond.data(), cond.data(), std::stof(scale), std::stof(phi), std::stof(sigma), got.data(), int64_t(x.size()), 2);
+        const double r = rel(got, golden::floats(*g, std::string("golden.rescale.out.") + sigma + "." + scale + "." + phi));
+        worst = std::max(worst, r);
+        CHECK_MSG(r <= 1e-5, std::string("cfg rescale sigma ") + sigma + " scale " + scale + " phi " + phi + ": rel " + std::to_string(r));
+        ++cases;
+      }
+  std::printf("cfg rescale: %d cases, worst rel-L2 %.2e\n", cases, worst);
 }
