@@ -20,8 +20,12 @@ export const GENERATE_USAGE = `usage: sd-native generate "<prompt>" [options]
       --rng <cpu|cuda>     noise generator: torch CPU (default) or Philox as on NVIDIA GPUs
       --batch <n>          images per run (default 1)
       --clip-skip <n>      1 = last CLIP layer (default), 2 = penultimate
-      --init <image.png>   img2img input (its size is the output size unless -W/-H are given)
+      --init <image>       img2img input, PNG / JPEG / WebP (its size is the output size unless -W/-H are given)
       --strength <0..1>    img2img denoising strength (default 0.75)
+      --mask <image>       inpaint: white is repainted (with --init; --mask-blur <px>, default 4)
+      --inpaint-masked     inpaint only a padded box around the mask at the output size
+      --hires <scale>      hires fix: generate at -W × -H, enlarge by scale, refine (--hires-steps, --hires-strength)
+      --tiling             seamless, tileable image
       --lora <file[:w]>    apply a LoRA / LyCORIS file at weight w (default 1); repeatable
       --lora-dir <dir>     where <lora:name:weight> prompt tags find name.safetensors
       --embeddings-dir <dir> textual-inversion .safetensors files a prompt can name
@@ -46,6 +50,13 @@ export const GENERATE_FLAGS = {
   'clip-skip': { type: 'string' },
   init: { type: 'string' },
   strength: { type: 'string' },
+  mask: { type: 'string' },
+  'mask-blur': { type: 'string' },
+  'inpaint-masked': { type: 'boolean' },
+  hires: { type: 'string' },
+  'hires-steps': { type: 'string' },
+  'hires-strength': { type: 'string' },
+  tiling: { type: 'boolean' },
   lora: { type: 'string', multiple: true },
   'lora-dir': { type: 'string' },
   'embeddings-dir': { type: 'string' },
@@ -109,6 +120,22 @@ export async function generateCommand(args: string[], io: Io = processIo): Promi
   } else if (v.strength !== undefined) {
     throw new UsageError('--strength applies to img2img; give the input image with --init', u);
   }
+  const mask = str(v, 'mask');
+  if (mask !== undefined) {
+    if (init === undefined) throw new UsageError('--mask inpaints an --init image; give both', u);
+    try {
+      options.mask = readFileSync(mask);
+    } catch (e) {
+      throw new Error(`cannot read the --mask image ${JSON.stringify(mask)}: ${(e as Error).message}`);
+    }
+  }
+  set('maskBlur', num(v, 'mask-blur', u));
+  if (v['inpaint-masked'] === true) options.inpaintArea = 'masked';
+  const hires = num(v, 'hires', u);
+  if (hires !== undefined) (options.hires = true), (options.hiresScale = hires);
+  set('hiresSteps', num(v, 'hires-steps', u));
+  set('hiresStrength', num(v, 'hires-strength', u));
+  if (v.tiling === true) options.tiling = true;
   const output = str(v, 'output') ?? 'out.png';
   const threads = num(v, 'threads', u);
   const dtype = str(v, 'dtype') as 'f32' | 'bf16' | undefined;

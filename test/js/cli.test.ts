@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 
 import { StableDiffusion, readPngText, systemInfo } from '../../lib/index.js';
 import { native } from '../../lib/binding.js';
-import { encodePng } from '../../lib/png.js';
+import { decodePng, encodePng } from '../../lib/png.js';
 import { defaultModelPath } from '../../lib/default-model.js';
 import { run } from '../../lib/cli/main.js';
 import { formatDuration, progressLine } from '../../lib/cli/progress.js';
@@ -54,6 +54,31 @@ test('img2img from the command line: --init and --strength', () => {
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
   assert.match(readPngText(readFileSync(out)).parameters!, /Size: 32x32, Model: sd-tiny, Denoising strength: 0\.6, RNG: CPU$/);
+});
+
+test('inpaint and hires fix from the command line: --mask, --inpaint-masked, --hires', () => {
+  const init = join(tempDir(), 'cli-init.png'), mask = join(tempDir(), 'cli-mask.png');
+  const px = Buffer.alloc(32 * 32 * 3);
+  for (let i = 0; i < px.length; i++) px[i] = (i * 13) & 255;
+  writeFileSync(init, encodePng({ data: px, width: 32, height: 32, channels: 3 }));
+  const m = Buffer.alloc(32 * 32);
+  for (let i = 0; i < 32 * 8; i++) m[i] = 255; // the top 8 rows
+  writeFileSync(mask, encodePng({ data: m, width: 32, height: 32, channels: 1 }));
+  const out = join(tempDir(), 'cli-inpaint.png');
+  const r = cli('generate', 'a dog', '-m', tinyCheckpoint(), '--init', init, '--mask', mask, '--mask-blur', '0', '--inpaint-masked', '--steps', '3', '-o', out, '-q');
+  assert.equal(r.code, 0, r.stderr);
+  // rows 20.. are far from the padded box around the mask: the original bytes
+  const decoded = decodePng(readFileSync(out));
+  let same = 0;
+  for (let p = 32 * 20; p < 32 * 32; p++) for (let c = 0; c < 3; c++) same += Number(decoded.data[p * 4 + c] === px[p * 3 + c]);
+  assert.equal(same, 32 * 12 * 3);
+  const big = join(tempDir(), 'cli-hires.png');
+  const h = cli('generate', 'a dog', '-m', tinyCheckpoint(), '-W', '32', '-H', '32', '--hires', '2', '--hires-steps', '2', '--steps', '2', '-o', big, '-q');
+  assert.equal(h.code, 0, h.stderr);
+  assert.match(readPngText(readFileSync(big)).parameters!, /Size: 32x32, .*Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent$/);
+  const bad = cli('generate', 'a dog', '-m', tinyCheckpoint(), '--mask', mask, '-q');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--mask inpaints an --init image/);
 });
 
 test('bad usage exits 2 with the message and the usage', () => {
