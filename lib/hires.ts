@@ -34,6 +34,15 @@ const UPSCALER_LABELS: Record<HiresSettings['upscaler'], string> = {
   lanczos: 'Lanczos', nearest: 'Nearest',
 };
 
+/** Our hiresUpscaler for an A1111 label ("Latent (bicubic)", "Lanczos"; "None" resizes with Lanczos), or undefined. */
+export function hiresUpscalerFromLabel(label: string): HiresSettings['upscaler'] | undefined {
+  if (label.toLowerCase() === 'none') return 'lanczos';
+  return (Object.keys(UPSCALER_LABELS) as Array<HiresSettings['upscaler']>).find((k) => UPSCALER_LABELS[k].toLowerCase() === label.toLowerCase());
+}
+
+/** The labels hiresUpscalerFromLabel knows, for error messages. */
+export const HIRES_UPSCALER_LABELS: readonly string[] = [...Object.values(UPSCALER_LABELS), 'None'];
+
 /** What A1111 writes to the infotext for a hires fix (its extra_generation_params). */
 export function hiresInfo(h: HiresSettings): Array<[string, string | number]> {
   const out: Array<[string, string | number]> = [];

@@ -13,7 +13,7 @@ export { StableDiffusion } from './pipeline.js';
 export type { BatchItem, GenerateOptions, LoadOptions, ModelInfo, NoiseImage, StepEvent, TextEmbedding } from './pipeline.js';
 export { GeneratedImage, formatParameters } from './image.js';
 export type { GenerationParameters, GenerationStats, ImageLike } from './image.js';
-export { a1111Parameters, parseParameters, readParameters } from './infotext.js';
+export { a1111Parameters, generateOptions, parseParameters, readParameters } from './infotext.js';
 export type { A1111Value, ReadParameters } from './infotext.js';
 export { SdError } from './errors.js';
 export type { SdErrorCode } from './errors.js';

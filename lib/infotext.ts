@@ -11,6 +11,8 @@
 import { readFileSync } from 'node:fs';
 
 import { SdError } from './errors.js';
+import { hiresUpscalerFromLabel } from './hires.js';
+import type { GenerateOptions } from './pipeline.js';
 import { isPng, readPngText } from './png.js';
 import { isAutomaticScheduler, resolveSamplerSpec, resolveScheduler, schedulerFor } from './options.js';
 import { parsePromptAttention } from './tokenizer/prompt.js';
@@ -43,7 +45,7 @@ export interface ReadParameters {
   eta?: number;
   loras?: Array<{ name: string; hash: string }>;
   embeddings?: Array<{ name: string; hash: string }>;
-  /** A1111's hires fix (sd-native does not run it; kept so a caller can see it was used) */
+  /** A1111's hires fix as written (generateOptions() turns it into hires options) */
   hires?: {
     scale?: number; width?: number; height?: number; steps?: number; upscaler?: string; strength?: number;
     sampler?: string; scheduler?: string; cfgScale?: number; prompt?: string; negativePrompt?: string; checkpoint?: string;
@@ -307,4 +309,39 @@ export function readParameters(png: Uint8Array | string): ReadParameters {
   const text = readPngText(bytes, name).parameters;
   if (text === undefined) throw new SdError(`${name} has no "parameters" text chunk: it was not written by A1111 or sd-native, or the chunk was stripped`, 'ERR_SD_IMAGE');
   return parseParameters(text);
+}
+
+/**
+ * The generate() options an infotext describes, as far as sd-native runs them: the base settings,
+ * and the hires fix and inpainting settings when the text has them (a hires prompt or checkpoint of
+ * its own, and model upscalers, have no counterpart and are left out).
+ */
+export function generateOptions(p: ReadParameters): GenerateOptions {
+  const o: GenerateOptions = { prompt: p.prompt, negativePrompt: p.negativePrompt, clipSkip: p.clipSkip, rng: p.rng };
+  const copy = <K extends 'steps' | 'sampler' | 'scheduler' | 'cfgScale' | 'seed' | 'width' | 'height' | 'strength' | 'eta'>(k: K) => {
+    if (p[k] !== undefined) (o as unknown as Record<string, unknown>)[k] = p[k];
+  };
+  for (const k of ['steps', 'sampler', 'scheduler', 'cfgScale', 'seed', 'width', 'height', 'strength', 'eta'] as const) copy(k);
+  const h = p.hires;
+  if (h) {
+    o.hires = true;
+    if (h.width || h.height) (o.hiresWidth = h.width ?? 0), (o.hiresHeight = h.height ?? 0);
+    else if (h.scale !== undefined) o.hiresScale = h.scale;
+    if (h.steps !== undefined) o.hiresSteps = h.steps;
+    if (h.strength !== undefined) o.hiresStrength = h.strength;
+    const upscaler = h.upscaler === undefined ? undefined : hiresUpscalerFromLabel(h.upscaler);
+    if (upscaler) o.hiresUpscaler = upscaler;
+    if (h.sampler !== undefined) o.hiresSampler = h.sampler;
+    if (h.scheduler !== undefined) o.hiresScheduler = h.scheduler;
+  }
+  const i = p.inpaint;
+  if (i) {
+    if (i.maskBlur !== undefined) o.maskBlur = i.maskBlur;
+    if (i.onlyMasked !== undefined) o.inpaintArea = i.onlyMasked ? 'masked' : 'whole';
+    if (i.padding !== undefined) o.inpaintPadding = i.padding;
+    if (i.invertMask !== undefined) o.maskInvert = i.invertMask;
+    const fill = ({ fill: 'fill', original: 'original', 'latent noise': 'latent_noise', 'latent nothing': 'latent_nothing' } as const)[i.maskedContent as 'fill'];
+    if (fill) o.inpaintingFill = fill;
+  }
+  return o;
 }

@@ -17,6 +17,7 @@ import { basename } from 'node:path';
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
+import { HIRES_UPSCALER_LABELS, hiresUpscalerFromLabel } from '../hires.js';
 import { loraMetadata } from '../loras.js';
 import { defaultOf, resolveSamplerSpec, resolveScheduler, samplers, schedulers } from '../options.js';
 import { rememberOptions, rememberedOptions } from './a1111-extras.js';
@@ -233,20 +234,13 @@ export interface A1111Job {
 
 const RESIZE_MODE_NAMES = ['just_resize', 'crop_and_resize', 'resize_and_fill'] as const;
 
-// A1111's hires upscaler names (shared.latent_upscale_modes and the non-model upscalers); "None"
-// resizes with Lanczos, as resize_image does without an upscaler.
-const HIRES_UPSCALERS: Record<string, JobSettings['hiresUpscaler']> = {
-  'latent': 'latent', 'latent (antialiased)': 'latent_antialiased', 'latent (bicubic)': 'latent_bicubic',
-  'latent (bicubic antialiased)': 'latent_bicubic_antialiased', 'latent (nearest)': 'latent_nearest',
-  'latent (nearest-exact)': 'latent_nearest_exact', 'lanczos': 'lanczos', 'nearest': 'nearest', 'none': 'lanczos',
-};
 const SAME = (v: unknown) => v === null || v === undefined || v === '' || /^use same/i.test(String(v));
 
 /** A1111's enable_hr fields as generate options. */
 function hiresSettings(b: Body): Partial<JobSettings> {
   const name = (b.hr_upscaler as string | null) ?? 'Latent';
-  const upscaler = HIRES_UPSCALERS[name.toLowerCase()];
-  if (!upscaler) throw new HttpError(422, `hr_upscaler ${JSON.stringify(name)} is not available; sd-native has ${Object.keys(HIRES_UPSCALERS).map((k) => k.replace(/^./, (c) => c.toUpperCase())).join(', ')}`);
+  const upscaler = hiresUpscalerFromLabel(name);
+  if (!upscaler) throw new HttpError(422, `hr_upscaler ${JSON.stringify(name)} is not available; sd-native has ${HIRES_UPSCALER_LABELS.join(', ')}`);
   for (const [field, main] of [['hr_prompt', 'prompt'], ['hr_negative_prompt', 'negative_prompt']] as const) {
     if (b[field] !== '' && b[field] !== b[main]) throw new HttpError(422, `${field} (a second-pass prompt of its own) is not supported by sd-native; leave it empty`);
   }

@@ -71,3 +71,16 @@ test('image upscalers run a second pass per image; bad hires settings are clear 
   await rejects({ initImage: { data: new Uint8Array(32 * 32 * 3), width: 32, height: 32, channels: 3 } }, /hires is a txt2img option/);
   await rejects({ hiresSampler: 'Euler z' }, /hiresSampler \/ hiresScheduler: unknown sampler "Euler z"/);
 });
+
+test('a hires image reproduces from its own infotext: readParameters → generateOptions → generate', async () => {
+  const { generateOptions, readParameters } = await import('../../lib/index.js');
+  const sd = await model();
+  const [img] = await sd.generate({ ...base, hires: true, hiresScale: 1.5, hiresSteps: 2, hiresStrength: 0.55, hiresUpscaler: 'latent_bicubic', hiresSampler: 'DPM++ 2M' });
+  const options = generateOptions(readParameters(img!.toPNG()));
+  assert.deepEqual({ ...options, prompt: undefined }, {
+    prompt: undefined, negativePrompt: 'blurry', clipSkip: 1, rng: 'cpu', steps: 3, sampler: 'euler', scheduler: 'normal', cfgScale: 5, seed: 11, width: 32, height: 32,
+    hires: true, hiresScale: 1.5, hiresSteps: 2, hiresStrength: 0.55, hiresUpscaler: 'latent_bicubic', hiresSampler: 'dpmpp_2m',
+  });
+  const [again] = await sd.generate(options);
+  assert.ok(again!.data.equals(img!.data), 'the same bytes');
+});
