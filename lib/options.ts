@@ -55,7 +55,8 @@ export interface GenerateSettings {
   clipSkip: number;
   batchSize: number;
   strength: number;
-  preview: boolean;
+  preview: 'cheap' | 'taesd' | 'off';
+  decoder: 'vae' | 'taesd';
   /** SDXL size / crop conditioning (0: the output size, uncropped) */
   originalWidth: number;
   originalHeight: number;
@@ -92,6 +93,7 @@ export interface LoadSettings {
   loraCacheMB: number;
   embeddingsDir: string;
   maxPromptChunks: number;
+  taesd: string;
   signal?: AbortSignal;
   onProgress?: (event: never) => void;
 }
@@ -168,7 +170,7 @@ export function checkValue(spec: OptionSpec, v: unknown): unknown {
       }
       return v;
     case 'enum': {
-      const s = typeof v === 'string' ? v.toLowerCase() : undefined;
+      const s = typeof v === 'string' ? v.toLowerCase() : typeof v === 'boolean' && spec.booleans ? spec.booleans[v ? 0 : 1] : undefined;
       if (s === undefined || !spec.values!.includes(s)) {
         throw invalid(`${name} must be one of ${spec.values!.map((x) => `"${x}"`).join(', ')}, got ${describe(v)}`);
       }
@@ -301,7 +303,8 @@ export function resolveGenerateOptions(options: unknown, limits: ModelLimits): G
     clipSkip: o.clipSkip as number,
     batchSize: o.batchSize as number,
     strength: o.strength as number,
-    preview: o.preview as boolean,
+    preview: o.preview as GenerateSettings['preview'],
+    decoder: o.decoder as GenerateSettings['decoder'],
     originalWidth: o.originalWidth as number,
     originalHeight: o.originalHeight as number,
     cropTop: o.cropTop as number,
@@ -332,6 +335,7 @@ export function resolveLoadOptions(options: unknown): LoadSettings {
     loraCacheMB: o.loraCacheMB as number,
     embeddingsDir: o.embeddingsDir as string,
     maxPromptChunks: o.maxPromptChunks as number,
+    taesd: o.taesd as string,
     signal: o.signal as AbortSignal | undefined,
     onProgress: o.onProgress as LoadSettings['onProgress'],
   };

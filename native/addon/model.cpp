@@ -5,6 +5,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 
 #include "addon_common.h"
 #include "strict_object.h"
@@ -232,7 +233,14 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     params->rng = o.string("rng");
     params->eta = float(o.number("eta"));
     params->strength = float(o.number("strength"));
-    params->preview = o.boolean("preview");
+    params->preview = o.resolved("preview", [](const std::string& v) {
+      if (v == "cheap" || v == "taesd" || v == "off") return v == "cheap" ? Preview::Cheap : v == "taesd" ? Preview::Taesd : Preview::Off;
+      throw std::invalid_argument("must be \"cheap\", \"taesd\" or \"off\", got \"" + v + "\"");
+    });
+    params->decoder = o.resolved("decoder", [](const std::string& v) {
+      if (v == "vae" || v == "taesd") return v == "vae" ? Decoder::Vae : Decoder::Taesd;
+      throw std::invalid_argument("must be \"vae\" or \"taesd\", got \"" + v + "\"");
+    });
     params->original_width = o.integer("originalWidth");
     params->original_height = o.integer("originalHeight");
     params->crop_top = o.integer("cropTop");
@@ -365,6 +373,7 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
   opt.compute = compute == "bf16" ? Compute::Bf16 : Compute::F32;
   opt.prediction = o.string("prediction");
   opt.adapter_cache_bytes = size_t(o.integer("loraCacheMB")) << 20;
+  opt.taesd = o.string("taesd");
   o.finish();
   auto shared = std::make_shared<Shared>();
   return run_job(env, [shared, path, opt] { shared->pipeline = Pipeline::load(path, opt); }, [shared](Napi::Env e) -> Napi::Value {

@@ -30,6 +30,9 @@ struct LoadOptions {
   Compute compute = Compute::F32;  // products in f32, or bf16 with f32 accumulation
   std::string prediction;          // "", "eps" or "v": overrides what the checkpoint implies
   size_t adapter_cache_bytes = size_t(defaults::kAdapterCacheMB) << 20;  // merged LoRA sets kept for reuse
+  // TAESD decoder for previews and the fast decode: a .safetensors file, or a folder holding
+  // taesd_decoder.safetensors (SD1/SD2) and taesdxl_decoder.safetensors (SDXL). Read on first use.
+  std::string taesd;
 };
 
 // Token ids from the tokenizer: chunks of 77 (SOT, 75 tokens, EOT/padding) and their weights.
@@ -50,7 +53,8 @@ struct StepEvent {
   int step = 0, steps = 0;          // step counts from 1
   float sigma = 0;
   double elapsed_ms = 0;
-  // A cheap latent -> RGB preview of the first image (width/8 × height/8 RGB bytes).
+  // A preview of the first image's denoised latent, RGB bytes: Preview::Cheap is a linear map at
+  // latent size (width/8 × height/8), Preview::Taesd the TAESD decode at full size.
   const uint8_t* preview = nullptr;
   int preview_width = 0, preview_height = 0;
 };
@@ -70,6 +74,9 @@ struct InpaintMask {
   InpaintFill fill = InpaintFill::Original;
 };
 
+enum class Preview { Off, Cheap, Taesd };
+enum class Decoder { Vae, Taesd };  // the final decode: the checkpoint's VAE, or TAESD (fast, approximate)
+
 struct GenerateParams {
   PromptTokens cond, uncond;
   // Optional, one per image (batch entries): different prompts and seeds in ONE UNet batch.
@@ -88,7 +95,8 @@ struct GenerateParams {
   const InitImage* init_image = nullptr;  // img2img when set
   const InpaintMask* mask = nullptr;      // inpainting when set (needs init_image)
   float strength = defaults::kStrength;
-  bool preview = true;
+  Preview preview = Preview::Cheap;
+  Decoder decoder = Decoder::Vae;
   // SDXL size conditioning (0 = the generated width/height, crop 0,0), as the reference pipelines default.
   int original_width = 0, original_height = 0, crop_top = 0, crop_left = 0, target_width = 0, target_height = 0;
   // LoRA / LyCORIS files applied to this generation (merged once per distinct set, then reused).

@@ -11,6 +11,7 @@
 #include "model/vae.h"
 #include "sample/schedule.h"
 #include "sd.h"
+#include "taesd_decode.h"
 
 namespace sd::runtime {
 
@@ -34,6 +35,9 @@ class PipelineImpl : public Pipeline {
   std::vector<uint8_t> to_rgba(const float* image, int h, int w) const;
   // Planar [3, height, width] pixels in [−1, 1] -> scaled latent (mean, plus std·noise when given).
   std::vector<float> encode_pixels(const std::vector<float>& chw, int width, int height, const std::vector<float>* noise);
+  // TAESD (taesd_decode.cpp): the decoder, read on first use; the fast final decode.
+  const TaesdModel& taesd();
+  std::vector<std::vector<uint8_t>> decode_latent_taesd(const std::vector<float>& latent, int batch, int h, int w);
 
   std::shared_ptr<io::SafetensorsFile> file_;
   std::shared_ptr<Context> weights_ctx_;
@@ -45,6 +49,8 @@ class PipelineImpl : public Pipeline {
   std::optional<model::Vae> vae_;
   sample::DiscreteSchedule schedule_;
   ModelInfo info_;
+  std::string taesd_path_;
+  std::unique_ptr<TaesdModel> taesd_;
 };
 
 }  // namespace sd::runtime
