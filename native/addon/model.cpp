@@ -321,12 +321,15 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     }
     auto result = std::make_shared<GenerateResult>();
     return run_job(env, [s, params, init, mask, result, tsfn, has_cb]() mutable {
-      {
-        std::lock_guard<std::mutex> lock(s->busy);
-        if (!params->should_continue()) result->cancelled = true;
-        else *result = s->pipeline->generate(*params);
-      }
-      if (has_cb) tsfn.Release();
+      // Released on every path: a generate() that throws must not keep the event loop alive.
+      struct Release {
+        Napi::ThreadSafeFunction& fn;
+        bool held;
+        ~Release() { if (held) fn.Release(); }
+      } release{tsfn, has_cb};
+      std::lock_guard<std::mutex> lock(s->busy);
+      if (!params->should_continue()) result->cancelled = true;
+      else *result = s->pipeline->generate(*params);
     }, [result, flag_ref](Napi::Env e) -> Napi::Value {
       Napi::Object o = Napi::Object::New(e);
       Napi::Array images = Napi::Array::New(e, result->images.size());

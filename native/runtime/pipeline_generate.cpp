@@ -279,7 +279,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   sample::Denoiser& den = keep ? static_cast<sample::Denoiser&>(*keep) : denoiser;
   StepState state{&p, info_.family, h, w, t1, {}};
   std::optional<TaesdImages> taesd_preview;
-  if (p.preview == Preview::Taesd && p.on_step) state.taesd = &taesd_preview.emplace(taesd(), *backend_, h, w);
+  if (p.preview == Preview::Taesd && p.on_step) state.taesd = &taesd_preview.emplace(taesd().decoder(), *backend_, h, w);
   sample::SampleParams sp;
   sp.noise = &noise;
   sp.eta = p.eta;

@@ -22,9 +22,10 @@ TaesdModel::TaesdModel(const std::string& path, Family family) : weights_ctx_(st
   decoder_.emplace(model::Weights(f, weights_ctx_, ""), model::Taesd::Part::Decoder);
 }
 
-TaesdImages::TaesdImages(const TaesdModel& model, Backend& backend, int64_t h, int64_t w) {
-  in_ = ctx_.new_tensor(DType::F32, {1, model.decoder().latent_channels(), h, w}, "taesd.latent");
-  out_ = model.decoder().forward(ctx_, in_);  // [1, 3, h·8, w·8]
+TaesdImages::TaesdImages(const model::Taesd& decoder, Backend& backend, int64_t h, int64_t w) {
+  if (decoder.part() != model::Taesd::Part::Decoder) throw Error("TaesdImages needs a TAESD decoder");
+  in_ = ctx_.new_tensor(DType::F32, {1, decoder.latent_channels(), h, w}, "taesd.latent");
+  out_ = decoder.forward(ctx_, in_);  // [1, 3, h·8, w·8]
   graph_ = std::make_unique<Graph>(backend, std::vector<Tensor*>{out_});
   graph_->plan();
 }
@@ -61,7 +62,7 @@ std::vector<std::vector<uint8_t>> PipelineImpl::decode_latent_taesd(const std::v
   if (model.decoder().factor() != info_.vae_downscale)
     throw Error("decoder 'taesd': the TAESD decoder upsamples " + std::to_string(model.decoder().factor()) + "x but this model's VAE " +
                 std::to_string(info_.vae_downscale) + "x");
-  TaesdImages images(model, *backend_, h, w);
+  TaesdImages images(model.decoder(), *backend_, h, w);
   std::vector<std::vector<uint8_t>> out(static_cast<size_t>(batch));
   for (int b = 0; b < batch; ++b) images.decode(latent.data() + b * per, 4, out[size_t(b)]);
   return out;

@@ -28,7 +28,7 @@ class TaesdModel {
 // One planned decode of [1, C, h, w] sampler-space latents to 8× images.
 class TaesdImages {
  public:
-  TaesdImages(const TaesdModel& model, Backend& backend, int64_t h, int64_t w);
+  TaesdImages(const model::Taesd& decoder, Backend& backend, int64_t h, int64_t w);
   int width() const { return int(out_->shape[3]); }
   int height() const { return int(out_->shape[2]); }
   // latent: one image's [C, h, w]. channels 3: RGB bytes (previews), 4: RGBA with opaque alpha.

@@ -1,5 +1,7 @@
 // TAESD against the reference taesd.py (test/fixtures/generators/taesd_golden.py): seeded random
 // weights under "decoder." / "encoder.", every stored layer output and the final outputs by rel-L2.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -8,6 +10,7 @@
 #include "core/error.h"
 #include "golden.h"
 #include "model/taesd.h"
+#include "runtime/taesd_decode.h"
 
 using namespace sd;
 
@@ -47,6 +50,36 @@ void part_case(const std::shared_ptr<io::SafetensorsFile>& f, model::Taesd::Part
   std::printf("taesd %s: %zu tensors compared, worst rel L2 %.2e\n", name.c_str(), watch.errors.size(), watch.worst());
 }
 
+// The runtime's byte images (previews: RGB, final decode: RGBA) are the golden decode clamped to
+// [0, 1], scaled to 255 and rounded: each byte within 0.6 of the golden value (0.5 of rounding,
+// 0.1 for our float error near a tie), alpha opaque.
+void images_case(const std::shared_ptr<io::SafetensorsFile>& f) {
+  auto wctx = std::make_shared<Context>();
+  model::Taesd dec(model::Weights(f, wctx, "decoder."), model::Taesd::Part::Decoder);
+  cpu::CpuBackend backend;
+  runtime::TaesdImages images(dec, backend, 16, 16);
+  CHECK(images.width() == 128 && images.height() == 128);
+  const std::vector<float> latent = golden::floats(*f, "golden.input.latent");
+  const std::vector<float> want = golden::floats(*f, "golden.output.decoded");
+  const int64_t plane = 128 * 128;
+  for (int channels : {3, 4}) {
+    std::vector<uint8_t> got;
+    images.decode(latent.data(), channels, got);
+    CHECK(int64_t(got.size()) == plane * channels);
+    int64_t off = 0, interior = 0;
+    for (int64_t p = 0; p < plane; ++p) {
+      for (int c = 0; c < 3; ++c) {
+        const float v = std::min(1.0f, std::max(0.0f, want[size_t(c * plane + p)])) * 255.0f;
+        interior += v > 0 && v < 255;
+        off += std::fabs(float(got[size_t(p * channels + c)]) - v) > 0.6f;
+      }
+      if (channels == 4) off += got[size_t(p * 4 + 3)] != 255;
+    }
+    CHECK_MSG(off == 0, std::to_string(off) + " bytes differ from the golden decode (" + std::to_string(channels) + " channels)");
+    CHECK_MSG(interior > 200, "too few unclamped pixels to test the rounding: " + std::to_string(interior));
+  }
+}
+
 // A decoder file is not an encoder, and a KL VAE is neither: both are refused by name.
 void refuses_other_layouts(const std::shared_ptr<io::SafetensorsFile>& f, const std::string& dir) {
   auto wctx = std::make_shared<Context>();
@@ -71,6 +104,7 @@ int main(int argc, char** argv) {
     std::shared_ptr<io::SafetensorsFile> f = io::SafetensorsFile::open(dir + "/taesd_golden.safetensors");
     part_case(f, model::Taesd::Part::Decoder, {2, 5, 7, 12}, {1, 4, 16, 16}, {1, 3, 128, 128});
     part_case(f, model::Taesd::Part::Encoder, {2, 6, 10, 13}, {1, 3, 64, 64}, {1, 4, 8, 8});
+    images_case(f);
     refuses_other_layouts(f, dir);
   } catch (const std::exception& e) {
     CHECK_MSG(false, std::string("exception: ") + e.what());
