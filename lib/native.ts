@@ -21,7 +21,7 @@ export interface NativeResult {
   adapters: { modulesApplied: number; modulesUnmatched: number; tensorsChanged: number; mergedBytes: number; mergeSeconds: number; cached: boolean };
 }
 
-export interface NativeLoadOptions { threads: number; compute: 'f32' | 'bf16'; prediction: '' | 'eps' | 'v'; vae: string; loraCacheMB: number; vaeMemoryMB: number }
+export interface NativeLoadOptions { threads: number; compute: 'f32' | 'bf16'; prediction: '' | 'eps' | 'v'; vae: string; loraCacheMB: number; vaeMemoryMB: number; taesd: string }
 
 /** a loaded checkpoint (native/addon/model.cpp) */
 export interface NativeModel {
@@ -43,6 +43,8 @@ export interface NativeOptionSpec {
   max?: number;
   multipleOf?: number;
   values?: string[];
+  /** enum: the values true and false stand for */
+  booleans?: [string, string];
   default?: unknown;
   required?: boolean;
   doc: string;

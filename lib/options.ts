@@ -60,7 +60,8 @@ export interface GenerateSettings {
   vaeTiling: 'auto' | boolean;
   /** circular padding in every UNet / VAE conv: a seamlessly tiling image (A1111 'Tiling') */
   tiling: boolean;
-  preview: boolean;
+  preview: 'cheap' | 'taesd' | 'off';
+  decoder: 'vae' | 'taesd';
   /** SDXL size / crop conditioning (0: the output size, uncropped) */
   originalWidth: number;
   originalHeight: number;
@@ -110,6 +111,7 @@ export interface LoadSettings {
   vaeMemoryMB: number;
   embeddingsDir: string;
   maxPromptChunks: number;
+  taesd: string;
   signal?: AbortSignal;
   onProgress?: (event: never) => void;
 }
@@ -186,9 +188,10 @@ export function checkValue(spec: OptionSpec, v: unknown): unknown {
       }
       return v;
     case 'enum': {
-      // An enum listing "true" / "false" (vaeTiling: 'auto' | true | false) takes them as booleans.
-      const bools = spec.values!.includes('true');
-      const s = typeof v === 'string' ? v.toLowerCase() : bools && typeof v === 'boolean' ? String(v) : undefined;
+      // An enum with a boolean pair (preview: cheap / off, vaeTiling: true / false) takes true and false;
+      // where the pair is literally "true" / "false" the setting stays a boolean.
+      const bools = spec.booleans?.[0] === 'true';
+      const s = typeof v === 'string' ? v.toLowerCase() : typeof v === 'boolean' && spec.booleans ? spec.booleans[v ? 0 : 1] : undefined;
       if (s === undefined || !spec.values!.includes(s)) {
         const list = spec.values!.map((x) => (bools && (x === 'true' || x === 'false') ? x : `"${x}"`)).join(', ');
         throw invalid(`${name} must be one of ${list}, got ${describe(v)}`);
@@ -366,6 +369,7 @@ export function resolveLoadOptions(options: unknown): LoadSettings {
     vaeMemoryMB: o.vaeMemoryMB as number,
     embeddingsDir: o.embeddingsDir as string,
     maxPromptChunks: o.maxPromptChunks as number,
+    taesd: o.taesd as string,
     signal: o.signal as AbortSignal | undefined,
     onProgress: o.onProgress as LoadSettings['onProgress'],
   };

@@ -5,10 +5,11 @@
 //
 //   await using sd = await StableDiffusion.load('v1-5-pruned-emaonly.safetensors');
 //   const [img] = await sd.generate({ prompt: 'a photo of a cat', seed: 42, onStep: (e) => … });
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 
 import { native } from './binding.js';
 import { requireDefaultModel } from './default-model.js';
+import { packageRoot } from './package-root.js';
 import type { NativeModel, NativePrompt, NativeResult } from './native.js';
 
 import { SdError, fromNative } from './errors.js';
@@ -68,6 +69,9 @@ export interface LoadOptions {
   embeddingsDir?: string;
   /** 75-token chunks one prompt may use (default 16); a longer prompt is an error, never truncated */
   maxPromptChunks?: number;
+  /** TAESD decoder for preview/decoder 'taesd': a .safetensors file or a folder with taesd_decoder /
+   * taesdxl_decoder.safetensors (picked by family); default: the package's models/taesd */
+  taesd?: string;
   signal?: AbortSignal;
   onProgress?: (event: { phase: 'loading' | 'ready'; fraction: number }) => void;
 }
@@ -77,7 +81,7 @@ export interface StepEvent {
   steps: number;
   sigma: number;
   elapsedMs: number;
-  /** the current denoised estimate of the first image, latent-sized RGB */
+  /** the current denoised estimate of the first image, RGB: latent-sized (preview 'cheap') or full-size ('taesd') */
   preview?: { data: Buffer; width: number; height: number; channels: 3 };
 }
 
@@ -135,7 +139,10 @@ export interface GenerateOptions {
   /** seamless tiling (A1111 'Tiling'): circular padding in every UNet and VAE convolution, so the
    * image repeats without a seam; CPU backend only, and the VAE pass must fit untiled */
   tiling?: boolean;
-  preview?: boolean;
+  /** onStep previews: 'cheap' (= true, latent-size linear map), 'taesd' (full size), 'off' (= false) */
+  preview?: boolean | 'cheap' | 'taesd' | 'off';
+  /** final decode: 'vae' (default) or 'taesd' (fast, approximate) */
+  decoder?: 'vae' | 'taesd';
   /** SDXL size conditioning (A1111 / generative-models): the original size the model is told the
    * picture comes from, the crop's top-left, and the target size; 0 = the output size, uncropped */
   originalWidth?: number;
@@ -271,7 +278,7 @@ export class StableDiffusion {
     progress?.({ phase: 'loading', fraction: 0 });
     const pending = native.loadModel(path, {
       threads: o.threads, compute: o.dtype, prediction: o.prediction === 'auto' ? '' : o.prediction, vae: o.vae, loraCacheMB: o.loraCacheMB,
-      vaeMemoryMB: o.vaeMemoryMB,
+      vaeMemoryMB: o.vaeMemoryMB, taesd: o.taesd || join(packageRoot, 'models', 'taesd'),
     });
     let handle: NativeModel;
     try {
@@ -469,7 +476,7 @@ export class StableDiffusion {
     const params = {
       cond, uncond, width: s.width, height: s.height, steps: s.steps, batch: s.batchSize, clipSkip: s.clipSkip,
       cfgScale: s.cfgScale, cfgRescale: s.cfgRescale, seed: s.seed, sampler: s.sampler, scheduler: s.scheduler, rng: s.rng, eta: s.eta,
-      strength: s.strength, exactSteps: false, decode: true, vaeTiling: String(s.vaeTiling), tiling: s.tiling, preview: s.preview && !!userStep, originalWidth: s.originalWidth, originalHeight: s.originalHeight,
+      strength: s.strength, exactSteps: false, decode: true, vaeTiling: String(s.vaeTiling), tiling: s.tiling, preview: userStep ? s.preview : 'off', decoder: s.decoder, originalWidth: s.originalWidth, originalHeight: s.originalHeight,
       cropTop: s.cropTop, cropLeft: s.cropLeft, targetWidth: s.targetWidth, targetHeight: s.targetHeight,
       adapters: s.loras.map((l) => ({ path: l.path, textWeight: l.textWeight, unetWeight: l.unetWeight })),
       ...(init ? { initImage: { data: init.data, width: init.width, height: init.height } } : {}),

@@ -28,6 +28,7 @@ Napi::Array options(Napi::Env env, const std::vector<OptionSpec>& specs) {
     if (s.type == OptionType::Loras) o.Set("max", s.max);  // files per generation
     if (s.multiple_of > 0) o.Set("multipleOf", s.multiple_of);
     if (!s.values.empty()) o.Set("values", strings(env, s.values));
+    if (!s.booleans.empty()) o.Set("booleans", strings(env, s.booleans));
     if (!s.default_json.empty()) o.Set("default", parse.Call(json, {Napi::String::New(env, s.default_json)}));
     if (s.required) o.Set("required", true);
     o.Set("doc", s.doc);

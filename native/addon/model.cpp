@@ -284,7 +284,14 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       throw std::invalid_argument("must be \"auto\", \"true\" or \"false\", got \"" + v + "\"");
     });
     params->tiling = o.boolean("tiling");
-    params->preview = o.boolean("preview");
+    params->preview = o.resolved("preview", [](const std::string& v) {
+      if (v == "cheap" || v == "taesd" || v == "off") return v == "cheap" ? Preview::Cheap : v == "taesd" ? Preview::Taesd : Preview::Off;
+      throw std::invalid_argument("must be \"cheap\", \"taesd\" or \"off\", got \"" + v + "\"");
+    });
+    params->decoder = o.resolved("decoder", [](const std::string& v) {
+      if (v == "vae" || v == "taesd") return v == "vae" ? Decoder::Vae : Decoder::Taesd;
+      throw std::invalid_argument("must be \"vae\" or \"taesd\", got \"" + v + "\"");
+    });
     params->original_width = o.integer("originalWidth");
     params->original_height = o.integer("originalHeight");
     params->crop_top = o.integer("cropTop");
@@ -371,12 +378,15 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     }
     auto result = std::make_shared<GenerateResult>();
     return run_job(env, [s, params, init, init_latent, mask, result, tsfn, has_cb]() mutable {
-      {
-        std::lock_guard<std::mutex> lock(s->busy);
-        if (!params->should_continue()) result->cancelled = true;
-        else *result = s->pipeline->generate(*params);
-      }
-      if (has_cb) tsfn.Release();
+      // Released on every path: a generate() that throws must not keep the event loop alive.
+      struct Release {
+        Napi::ThreadSafeFunction& fn;
+        bool held;
+        ~Release() { if (held) fn.Release(); }
+      } release{tsfn, has_cb};
+      std::lock_guard<std::mutex> lock(s->busy);
+      if (!params->should_continue()) result->cancelled = true;
+      else *result = s->pipeline->generate(*params);
     }, [result, flag_ref](Napi::Env e) -> Napi::Value {
       Napi::Object o = Napi::Object::New(e);
       Napi::Array images = Napi::Array::New(e, result->images.size());
@@ -427,6 +437,7 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
   opt.vae = o.string("vae");
   opt.adapter_cache_bytes = size_t(o.integer("loraCacheMB")) << 20;
   opt.vae_budget_bytes = size_t(o.integer("vaeMemoryMB")) << 20;
+  opt.taesd = o.string("taesd");
   o.finish();
   auto shared = std::make_shared<Shared>();
   return run_job(env, [shared, path, opt] { shared->pipeline = Pipeline::load(path, opt); }, [shared](Napi::Env e) -> Napi::Value {

@@ -161,6 +161,14 @@ Tensor* silu(Context& ctx, Tensor* x) { return unary(ctx, Op::Silu, x); }
 Tensor* gelu(Context& ctx, Tensor* x) { return unary(ctx, Op::Gelu, x); }
 Tensor* gelu_tanh(Context& ctx, Tensor* x) { return unary(ctx, Op::GeluTanh, x); }
 Tensor* quick_gelu(Context& ctx, Tensor* x) { return unary(ctx, Op::QuickGelu, x); }
+Tensor* relu(Context& ctx, Tensor* x) { return unary(ctx, Op::Relu, x); }
+
+Tensor* tanh_clamp(Context& ctx, Tensor* x, float bound) {
+  if (!(bound > 0.0f)) shape_error("tanh_clamp", "bound must be positive, got " + std::to_string(bound));
+  Tensor* t = unary(ctx, Op::TanhClamp, x);
+  t->fparam[0] = bound;
+  return t;
+}
 
 Tensor* geglu(Context& ctx, Tensor* x) {
   require_f32("geglu", x);

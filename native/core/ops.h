@@ -29,6 +29,8 @@ Tensor* gelu(Context& ctx, Tensor* x);        // exact: 0.5x(1+erf(x/√2))
 Tensor* gelu_tanh(Context& ctx, Tensor* x);
 Tensor* quick_gelu(Context& ctx, Tensor* x);  // x·σ(1.702x)
 Tensor* geglu(Context& ctx, Tensor* x);       // [..., 2F] -> [..., F]: x[..., :F] * gelu(x[..., F:])
+Tensor* relu(Context& ctx, Tensor* x);
+Tensor* tanh_clamp(Context& ctx, Tensor* x, float bound);  // tanh(x/bound)·bound: a smooth clamp to (-bound, bound)
 
 // ---- normalisation
 Tensor* softmax(Context& ctx, Tensor* x, float scale = 1.0f);  // over the last axis of scale·x

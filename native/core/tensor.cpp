@@ -5,7 +5,7 @@ namespace sd {
 const char* op_name(Op op) {
   static const char* names[] = {
       "none", "view", "permute", "contiguous", "concat", "upsample2x", "get_rows",
-      "add", "mul", "scale", "silu", "gelu", "gelu_tanh", "quick_gelu", "geglu",
+      "add", "mul", "scale", "silu", "gelu", "gelu_tanh", "quick_gelu", "geglu", "relu", "tanh_clamp",
       "softmax", "group_norm", "layer_norm", "linear", "matmul", "conv2d", "attention",
       "timestep_embedding"};
   static_assert(sizeof(names) / sizeof(names[0]) == size_t(Op::Count), "op names out of sync");

@@ -18,7 +18,7 @@ enum class Op : uint8_t {
   // data movement
   Contiguous, Concat, Upsample2x, GetRows,
   // elementwise (add/mul broadcast numpy-style)
-  Add, Mul, Scale, Silu, Gelu, GeluTanh, QuickGelu, Geglu,
+  Add, Mul, Scale, Silu, Gelu, GeluTanh, QuickGelu, Geglu, Relu, TanhClamp,
   // reductions / normalisation
   Softmax, GroupNorm, LayerNorm,
   // products

@@ -35,6 +35,9 @@ struct LoadOptions {
   std::string vae;                 // path of a VAE .safetensors used instead of the checkpoint's ("": its own)
   size_t adapter_cache_bytes = size_t(defaults::kAdapterCacheMB) << 20;  // merged LoRA sets kept for reuse
   size_t vae_budget_bytes = size_t(defaults::kVaeMemoryMB) << 20;        // VaeTiling::Auto tiles above this
+  // TAESD decoder for previews and the fast decode: a .safetensors file, or a folder holding
+  // taesd_decoder.safetensors (SD1/SD2) and taesdxl_decoder.safetensors (SDXL). Read on first use.
+  std::string taesd;
 };
 
 // Token ids from the tokenizer: chunks of 77 (SOT, 75 tokens, EOT/padding) and their weights.
@@ -55,7 +58,8 @@ struct StepEvent {
   int step = 0, steps = 0;          // step counts from 1
   float sigma = 0;
   double elapsed_ms = 0;
-  // A cheap latent -> RGB preview of the first image (width/8 × height/8 RGB bytes).
+  // A preview of the first image's denoised latent, RGB bytes: Preview::Cheap is a linear map at
+  // latent size (width/8 × height/8), Preview::Taesd the TAESD decode at full size.
   const uint8_t* preview = nullptr;
   int preview_width = 0, preview_height = 0;
 };
@@ -74,6 +78,9 @@ struct InpaintMask {
   std::vector<float> latent;       // (height/8) × (width/8), 1 = repaint (A1111's rounded nmask)
   InpaintFill fill = InpaintFill::Original;
 };
+
+enum class Preview { Off, Cheap, Taesd };
+enum class Decoder { Vae, Taesd };  // the final decode: the checkpoint's VAE, or TAESD (fast, approximate)
 
 struct GenerateParams {
   PromptTokens cond, uncond;
@@ -112,7 +119,8 @@ struct GenerateParams {
   bool decode = true;              // false: the latent only (a first pass whose image nobody looks at)
   VaeTiling vae_tiling = VaeTiling::Auto;
   bool tiling = false;             // A1111's "Tiling": every UNet/VAE conv pads circularly, the image tiles seamlessly
-  bool preview = true;
+  Preview preview = Preview::Cheap;
+  Decoder decoder = Decoder::Vae;
   // SDXL size conditioning (0 = the generated width/height, crop 0,0), as the reference pipelines default.
   int original_width = 0, original_height = 0, crop_top = 0, crop_left = 0, target_width = 0, target_height = 0;
   // LoRA / LyCORIS files applied to this generation (merged once per distinct set, then reused).

@@ -46,6 +46,7 @@ struct OptionSpec {
   double min = 0, max = 0;           // Integer, Number, Seed
   int multiple_of = 0;               // Integer: 0 = any
   std::vector<std::string> values;   // Enum
+  std::vector<std::string> booleans; // Enum: the values true and false stand for (empty: booleans refused)
   // The default, as JSON text ("20", "\"euler_ancestral\"", "true"); empty: none (optional, or
   // required, or filled from the loaded model, as width and height are).
   std::string default_json;

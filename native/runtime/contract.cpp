@@ -113,11 +113,18 @@ const std::vector<OptionSpec>& generate_option_specs() {
     OptionSpec tiling = enumeration("vaeTiling", {"auto", "true", "false"}, defaults::kVaeTiling,
                                     "VAE decode and img2img encode in overlapping tiles (512² pixels for SD): true, false, or 'auto' "
                                     "(tiles when the whole image would need more activation memory than the load option vaeMemoryMB)");
+    tiling.booleans = {"true", "false"};
     t.push_back(tiling);
     t.push_back(of_type("tiling", OptionType::Boolean, "false",
                         "seamless tiling (A1111 'Tiling'): every UNet and VAE convolution pads circularly, so the image "
                         "repeats without a visible seam left to right and top to bottom"));
-    t.push_back(of_type("preview", OptionType::Boolean, "true", "send a small RGB preview with each onStep event"));
+    OptionSpec preview = enumeration("preview", {"cheap", "taesd", "off"}, "cheap",
+                                     "RGB preview with each onStep event: 'cheap' (true) a linear map at latent size, "
+                                     "'taesd' the TAESD decoder at full size, 'off' (false) none");
+    preview.booleans = {"cheap", "off"};
+    t.push_back(preview);
+    t.push_back(enumeration("decoder", {"vae", "taesd"}, "vae",
+                            "final decode: the checkpoint's VAE, or TAESD (about 10x faster, approximate; load option taesd)"));
     t.push_back(integer("originalWidth", 0, 16384, "0", "SDXL size conditioning: the original image width it was 'taken from' (0: the output width)"));
     t.push_back(integer("originalHeight", 0, 16384, "0", "SDXL size conditioning: original height (0: the output height)"));
     t.push_back(integer("cropTop", 0, 16384, "0", "SDXL crop conditioning: top offset of the crop (0: uncropped)"));
@@ -156,6 +163,9 @@ const std::vector<OptionSpec>& load_option_specs() {
                         "since every chunk costs a text-encoder pass"));
     t.push_back(of_type("embeddingsDir", OptionType::String, "\"\"",
                         "folder of textual-inversion .safetensors files; a prompt that names one (its file name) uses its vectors"));
+    t.push_back(of_type("taesd", OptionType::String, "\"\"",
+                        "TAESD decoder for preview 'taesd' and decoder 'taesd': a .safetensors file, or a folder with taesd_decoder / "
+                        "taesdxl_decoder.safetensors picked by the model's family; default: the package's models/taesd"));
     t.push_back(of_type("signal", OptionType::Signal, "", "AbortSignal: rejects with signal.reason (the file is released once the load ends)"));
     t.push_back(of_type("onProgress", OptionType::Function, "", "({ phase: 'loading' | 'ready', fraction }) => void"));
     return t;

@@ -43,6 +43,7 @@ struct StepState {
   int64_t h, w;
   Clock::time_point t0;
   std::vector<uint8_t> preview;
+  TaesdImages* taesd = nullptr;  // set for Preview::Taesd
 };
 
 bool on_sampler_step(void* user, int step, int steps, const float* x, const float* denoised, float sigma) {
@@ -55,7 +56,12 @@ bool on_sampler_step(void* user, int step, int steps, const float* x, const floa
   e.steps = steps;
   e.sigma = sigma;
   e.elapsed_ms = seconds_since(s->t0) * 1000.0;
-  if (s->params->preview && denoised) {
+  if (s->taesd && denoised) {
+    s->taesd->decode(denoised, 3, s->preview);
+    e.preview = s->preview.data();
+    e.preview_width = s->taesd->width();
+    e.preview_height = s->taesd->height();
+  } else if (s->params->preview == Preview::Cheap && denoised) {
     latent_preview(denoised, s->h, s->w, s->family, s->preview);
     e.preview = s->preview.data();
     e.preview_width = int(s->w);
@@ -321,6 +327,8 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   if (p.mask) keep.emplace(denoiser, n, kept, p.mask->latent);
   sample::Denoiser& den = keep ? static_cast<sample::Denoiser&>(*keep) : denoiser;
   StepState state{&p, info_.family, h, w, t1, {}};
+  std::optional<TaesdImages> taesd_preview;
+  if (p.preview == Preview::Taesd && p.on_step) state.taesd = &taesd_preview.emplace(taesd().decoder(), *backend_, h, w);
   sample::SampleParams sp;
   sp.noise = &noise;
   sp.eta = p.eta;
@@ -346,7 +354,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   auto t2 = Clock::now();
   r.latent = x;
   VaePass dec{p.vae_tiling, p.should_continue};
-  r.images = decode_latent(x, p.batch, int(h), int(w), &dec);
+  r.images = p.decoder == Decoder::Taesd ? decode_latent_taesd(x, p.batch, int(h), int(w)) : decode_latent(x, p.batch, int(h), int(w), &dec);
   r.seconds_decode = seconds_since(t2);
   r.decode_tiles = dec.tiles;
   if (!keep_going()) r.cancelled = true;

@@ -12,6 +12,7 @@
 #include "sample/schedule.h"
 #include "sd.h"
 #include "vae_tiles.h"
+#include "taesd_decode.h"
 
 namespace sd::runtime {
 
@@ -41,6 +42,9 @@ class PipelineImpl : public Pipeline {
   std::vector<float> encode_tiled(const std::vector<float>& pixels, int h, int w, VaePass& pass);
   // Every UNet and VAE conv of the graphs built from now on pads this way (pipeline_vae_tiles.cpp).
   void set_conv_padding(Padding mode);
+  // TAESD (taesd_decode.cpp): the decoder, read on first use; the fast final decode.
+  const TaesdModel& taesd();
+  std::vector<std::vector<uint8_t>> decode_latent_taesd(const std::vector<float>& latent, int batch, int h, int w);
 
   std::shared_ptr<io::SafetensorsFile> file_;
   std::shared_ptr<Context> weights_ctx_;
@@ -53,6 +57,8 @@ class PipelineImpl : public Pipeline {
   sample::DiscreteSchedule schedule_;
   ModelInfo info_;
   size_t vae_budget_bytes_ = 0;
+  std::string taesd_path_;
+  std::unique_ptr<TaesdModel> taesd_;
 };
 
 }  // namespace sd::runtime

@@ -97,6 +97,7 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   cpu_opt.precision = options.compute == Compute::Bf16 ? cpu::GemmPrecision::Bf16 : cpu::GemmPrecision::F32;
   backend_ = std::make_unique<cpu::CpuBackend>(cpu_opt);
   vae_budget_bytes_ = options.vae_budget_bytes;
+  taesd_path_ = options.taesd;
   weights_.emplace(file_, weights_ctx_, "");
   const model::Weights& root = *weights_;
   adapters_ = std::make_unique<adapters::AdapterSets>(f, [this](const std::string& key) { return weights_->get(key); }, options.adapter_cache_bytes, unsigned(std::max(0, options.threads)));

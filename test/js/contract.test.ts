@@ -20,13 +20,13 @@ test('every option and default the TS API reports is the native table’s', () =
   const defaults = Object.fromEntries(contract.generateOptions.filter((o) => 'default' in o).map((o) => [o.name, o.default]));
   assert.deepEqual(defaults, {
     negativePrompt: '', steps: 20, cfgScale: 7, cfgRescale: 0, seed: -1, sampler: 'euler_ancestral', scheduler: 'automatic', rng: 'cpu', eta: 1,
-    clipSkip: 1, batchSize: 1, strength: 0.75, vaeTiling: 'auto', tiling: false, preview: true, originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0,
+    clipSkip: 1, batchSize: 1, strength: 0.75, vaeTiling: 'auto', tiling: false, preview: 'cheap', decoder: 'vae', originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0,
     targetWidth: 0, targetHeight: 0, loras: [], resizeMode: 'just_resize', maskBlur: 4, maskInvert: false, inpaintingFill: 'original',
     inpaintArea: 'whole', inpaintPadding: 32, hires: false, hiresScale: 2, hiresWidth: 0, hiresHeight: 0, hiresUpscaler: 'latent', hiresSteps: 0,
     hiresStrength: 0.7, hiresSampler: '', hiresScheduler: '',
   });
   const loadDefaults = Object.fromEntries(contract.loadOptions.filter((o) => 'default' in o).map((o) => [o.name, o.default]));
-  assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', vae: '', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, maxPromptChunks: 16, embeddingsDir: '' });
+  assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', vae: '', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, maxPromptChunks: 16, embeddingsDir: '', taesd: '' });
   assert.equal(defaultOf('sampler'), 'euler_ancestral');
   assert.deepEqual(contract.tokens, { start: 49406, end: 49407, perChunk: 77 });
 });
@@ -41,8 +41,19 @@ test('resolved generate() settings carry the native defaults for everything not 
   }
 });
 
+test('preview takes true/false as the cheap preview / none, and names the TAESD one', () => {
+  const limits = { vaeDownscale: 8, clipLayers: 12, defaultSize: 512 };
+  const preview = (v: unknown) => resolveGenerateOptions({ prompt: 'x', seed: 1, preview: v }, limits).preview;
+  assert.equal(preview(true), 'cheap');
+  assert.equal(preview(false), 'off');
+  assert.equal(preview('TAESD'), 'taesd');
+  assert.throws(() => preview('full'), /preview must be one of "cheap", "taesd", "off", got "full"/);
+  assert.throws(() => resolveGenerateOptions({ prompt: 'x', seed: 1, rng: true }, limits), /rng must be one of/, 'booleans only where the table says what they mean');
+  assert.equal(resolveGenerateOptions({ prompt: 'x', seed: 1, decoder: 'taesd' }, limits).decoder, 'taesd');
+});
+
 async function rawModel(): Promise<NativeModel> {
-  return native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072 });
+  return native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '' });
 }
 
 function params(): Record<string, unknown> {
@@ -50,7 +61,7 @@ function params(): Record<string, unknown> {
     embedPositions: new Int32Array(0), embedMain: new Float32Array(0), embedSecond: new Float32Array(0) });
   return {
     cond: prompt(), uncond: prompt(), width: 32, height: 32, steps: 1, batch: 1, clipSkip: 1, cfgScale: 7, cfgRescale: 0, seed: 1,
-    sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.75, exactSteps: false, decode: true, vaeTiling: 'auto', tiling: false, preview: false,
+    sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.75, exactSteps: false, decode: true, vaeTiling: 'auto', tiling: false, preview: 'off', decoder: 'vae',
     originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0, targetWidth: 0, targetHeight: 0, adapters: [],
   };
 }
@@ -69,14 +80,17 @@ test('the addon reads its parameters strictly: unknown, missing and mistyped key
     assert.throws(() => model.generate({ ...params(), sampler: 'Euler a' }, undefined, cancel),
       /generate\(\): key "sampler": unknown sampler "Euler a"; known: euler, euler_ancestral/, 'the addon takes canonical names only');
     assert.throws(() => model.generate({ ...params(), scheduler: 'automatic' }, undefined, cancel), /generate\(\): key "scheduler": unknown scheduler "automatic"/);
+    assert.throws(() => model.generate({ ...params(), preview: true }, undefined, cancel), /generate\(\): key "preview" must be a string/, 'booleans are lib/options.ts\'s to map');
+    assert.throws(() => model.generate({ ...params(), decoder: 'tiny' }, undefined, cancel), /generate\(\): key "decoder": must be "vae" or "taesd", got "tiny"/);
+    await assert.rejects(model.generate({ ...params(), decoder: 'taesd' }, undefined, cancel), /TAESD was asked for but no decoder is set/);
     const cond = { ...(params().cond as object), extra: 1 };
     assert.throws(() => model.generate({ ...params(), cond }, undefined, cancel), /prompt tokens: unknown key "extra"/);
   } finally {
     model.dispose();
   }
-  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, dtype: 'bf16' } as never), /loadModel\(\): unknown key "dtype"/);
-  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: '1', compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072 } as never), /loadModel\(\): key "threads" must be a number/);
-  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f16', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072 } as never), /compute must be "f32" or "bf16"/);
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '', dtype: 'bf16' } as never), /loadModel\(\): unknown key "dtype"/);
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: '1', compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '' } as never), /loadModel\(\): key "threads" must be a number/);
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f16', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '' } as never), /compute must be "f32" or "bf16"/);
 });
 
 test('SDXL size conditioning options are validated from the table', async () => {

@@ -46,11 +46,11 @@ test('latent hires fix = first pass, torch-interpolated latent, exact-steps img2
   const big = upscaleLatent(plain!.latent, [1, 4, 16, 16], 32, 32, 'latent');
   const prompt = () => ({ ids: new Int32Array(77).fill(49407).fill(49406, 0, 1), weights: new Float32Array(77).fill(1), eot: new Int32Array([1]),
     embedPositions: new Int32Array(0), embedMain: new Float32Array(0), embedSecond: new Float32Array(0) });
-  const raw = await native.loadModel(tinyCheckpoint(), { threads: 2, compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072 });
+  const raw = await native.loadModel(tinyCheckpoint(), { threads: 2, compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072, taesd: '' });
   try {
     const r = await raw.generate({
       cond: prompt(), uncond: prompt(), width: 64, height: 64, steps: 2, batch: 1, clipSkip: 1, cfgScale: 5, cfgRescale: 0, seed: 11,
-      sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.6, exactSteps: true, decode: true, vaeTiling: 'auto', tiling: false, preview: false,
+      sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.6, exactSteps: true, decode: true, vaeTiling: 'auto', tiling: false, preview: 'off', decoder: 'vae',
       originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0, targetWidth: 0, targetHeight: 0, adapters: [], initLatent: big,
     }, undefined, new Int32Array(1));
     assert.ok(Buffer.from(r.images[0]!).equals(viaHires!.data), 'the hires image is the hand-run second pass, byte for byte');

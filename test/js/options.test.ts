@@ -102,7 +102,7 @@ test('sampler and scheduler names resolve through the contract in lib/options.ts
 });
 
 test('load options', () => {
-  assert.deepEqual(resolveLoadOptions(undefined), { threads: 0, dtype: 'f32', prediction: 'auto', vae: '', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, embeddingsDir: '', maxPromptChunks: 16, signal: undefined, onProgress: undefined });
+  assert.deepEqual(resolveLoadOptions(undefined), { threads: 0, dtype: 'f32', prediction: 'auto', vae: '', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, embeddingsDir: '', maxPromptChunks: 16, taesd: '', signal: undefined, onProgress: undefined });
   assert.throws(() => resolveLoadOptions({ loraCacheMB: -1 }), { message: 'loraCacheMB must be an integer between 0 and 1048576, got -1' });
   assert.throws(() => resolveLoadOptions({ dtype: 'f16' }), { message: 'dtype must be one of "f32", "bf16", got "f16"' });
   assert.throws(() => resolveLoadOptions({ threads: -1 }), { message: 'threads must be an integer between 0 and 1024, got -1' });

@@ -283,13 +283,13 @@ test('cfgRescale 0 is plain CFG; φ > 0 changes the image (the formula is golden
 
 test('tiling: with circular padding the VAE decoder commutes with a wrap-around shift (A1111 "Tiling")', async () => {
   const { native } = await import('../../lib/binding.js');
-  const raw = await native.loadModel(tinyCheckpoint(), { threads: 2, compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072 });
+  const raw = await native.loadModel(tinyCheckpoint(), { threads: 2, compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072, taesd: '' });
   after(() => raw.dispose());
   const prompt = () => ({ ids: new Int32Array(77).fill(49407).fill(49406, 0, 1), weights: new Float32Array(77).fill(1), eot: new Int32Array([1]),
     embedPositions: new Int32Array(0), embedMain: new Float32Array(0), embedSecond: new Float32Array(0) });
   const generate = (tiling: boolean) => raw.generate({
     cond: prompt(), uncond: prompt(), width: 32, height: 32, steps: 2, batch: 1, clipSkip: 1, cfgScale: 7, cfgRescale: 0, seed: 1,
-    sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.75, exactSteps: false, decode: true, vaeTiling: 'auto', preview: false,
+    sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.75, exactSteps: false, decode: true, vaeTiling: 'auto', preview: 'off', decoder: 'vae',
     originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0, targetWidth: 0, targetHeight: 0, adapters: [], tiling,
   }, undefined, new Int32Array(1));
   // a latent shifted 3 columns right, wrapping (16×16 latent → 32×32 image: 6 pixels)

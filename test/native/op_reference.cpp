@@ -104,6 +104,17 @@ std::vector<double> Interpreter::eval(const Tensor* t) const {
       }
       break;
     }
+    case Op::Relu: {
+      auto x = in(0);
+      for (int64_t i = 0; i < n; ++i) y[size_t(i)] = std::max(0.0, double(x[size_t(i)]));
+      break;
+    }
+    case Op::TanhClamp: {
+      auto x = in(0);
+      const double b = t->fparam[0];
+      for (int64_t i = 0; i < n; ++i) y[size_t(i)] = std::tanh(x[size_t(i)] / b) * b;
+      break;
+    }
     case Op::Geglu: {
       auto x = in(0);
       const int64_t f = t->shape[t->ndim - 1];

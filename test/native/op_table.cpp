@@ -184,6 +184,11 @@ const std::vector<Case>& cases() {
       op("gelu_tanh " + str(n), [n](Builder& b) { return gelu_tanh(b.ctx, scale(b.ctx, b.in({n}), 4.0f)); });
       op("quick_gelu " + str(n), [n](Builder& b) { return quick_gelu(b.ctx, scale(b.ctx, b.in({n}), 4.0f)); });
     }
+    for (int64_t n : {1, 17, 70001}) {
+      op("relu " + str(n), [n](Builder& b) { return relu(b.ctx, b.in({n})); });
+      op("tanh_clamp 3 " + str(n), [n](Builder& b) { return tanh_clamp(b.ctx, scale(b.ctx, b.in({n}), 8.0f), 3.0f); });
+    }
+    op("relu of permuted view", [](Builder& b) { return relu(b.ctx, permute(b.ctx, b.in({3, 5, 7}), {2, 1, 0})); });
     op("silu large magnitudes", [](Builder& b) { return silu(b.ctx, scale(b.ctx, b.in({4099}), 100.0f)); });
     op("silu of permuted view", [](Builder& b) { return silu(b.ctx, permute(b.ctx, b.in({3, 5, 7}), {2, 1, 0})); });
     op("geglu [2,33,2*19]", [](Builder& b) { return geglu(b.ctx, scale(b.ctx, b.in({2, 33, 38}), 3.0f)); });

@@ -23,6 +23,7 @@ const suites: Array<{ name: string; args: () => string[] }> = [
   { name: 'test_contract', args: () => [] },
   { name: 'test_adapters', args: () => [fixtures] },
   { name: 'test_vae_tiles', args: () => [] },
+  { name: 'test_taesd', args: () => [fixtures] },
 ];
 
 export const cmake = (args: string[], env: NodeJS.ProcessEnv = process.env) => spawnSync('cmake', args, { cwd: root, stdio: 'inherit', env });

@@ -33,7 +33,7 @@ float* CpuBackend::scratch(size_t floats, int slot) {
 void CpuBackend::compute(Tensor* t) {
   switch (t->op) {
     case Op::Add: case Op::Mul: case Op::Scale: case Op::Silu: case Op::Gelu: case Op::GeluTanh:
-    case Op::QuickGelu: case Op::Geglu: case Op::TimestepEmbedding:
+    case Op::QuickGelu: case Op::Geglu: case Op::Relu: case Op::TanhClamp: case Op::TimestepEmbedding:
       return elementwise(t);
     case Op::Contiguous: case Op::Concat: case Op::Upsample2x: case Op::GetRows:
       return movement(t);

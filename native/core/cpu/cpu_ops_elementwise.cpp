@@ -68,7 +68,9 @@ void CpuBackend::elementwise(Tensor* t) {
     case Op::Silu:
     case Op::Gelu:
     case Op::GeluTanh:
-    case Op::QuickGelu: {
+    case Op::QuickGelu:
+    case Op::Relu:
+    case Op::TanhClamp: {
       const float* src = x->ptr<float>();
       float* tmp = nullptr;
       if (!x->is_contiguous()) {  // rare (a permuted view): gather first
@@ -85,6 +87,13 @@ void CpuBackend::elementwise(Tensor* t) {
           case Op::Silu: vec_.unary(Unary::Silu, src + i0, y + i0, len); break;
           case Op::Gelu: vec_.unary(Unary::Gelu, src + i0, y + i0, len); break;
           case Op::GeluTanh: vec_.unary(Unary::GeluTanh, src + i0, y + i0, len); break;
+          // Plain loops: the compiler vectorises relu, and tanh_clamp only ever sees a latent.
+          case Op::Relu: for (int64_t i = i0; i < i0 + len; ++i) y[i] = src[i] < 0.0f ? 0.0f : src[i]; break;
+          case Op::TanhClamp: {
+            const float b = t->fparam[0];
+            for (int64_t i = i0; i < i0 + len; ++i) y[i] = std::tanh(src[i] / b) * b;
+            break;
+          }
           default: vec_.unary(Unary::QuickGelu, src + i0, y + i0, len); break;
         }
       });

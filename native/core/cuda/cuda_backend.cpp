@@ -336,9 +336,11 @@ void CudaBackend::Impl::run(Tensor* t) {
                     geom4(t), n);
       return;
     }
-    case Op::Scale: case Op::Silu: case Op::Gelu: case Op::GeluTanh: case Op::QuickGelu: case Op::Contiguous: {
+    case Op::Scale: case Op::Silu: case Op::Gelu: case Op::GeluTanh: case Op::QuickGelu: case Op::Relu: case Op::TanhClamp:
+    case Op::Contiguous: {
       const Unary op = t->op == Op::Scale ? Unary::Scale : t->op == Op::Silu ? Unary::Silu : t->op == Op::Gelu ? Unary::Gelu
-                       : t->op == Op::GeluTanh ? Unary::GeluTanh : t->op == Op::QuickGelu ? Unary::QuickGelu : Unary::Copy;
+                       : t->op == Op::GeluTanh ? Unary::GeluTanh : t->op == Op::QuickGelu ? Unary::QuickGelu
+                       : t->op == Op::Relu ? Unary::Relu : t->op == Op::TanhClamp ? Unary::TanhClamp : Unary::Copy;
       launch_unary(stream, op, dev(x), x->dtype, geom4(x), y, geom4(t), n, t->fparam[0], t->fparam[1]);
       return;
     }

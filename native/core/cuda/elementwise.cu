@@ -19,6 +19,8 @@ __device__ __forceinline__ float apply(float x, float s, float b) {
   else if constexpr (OP == Unary::Gelu) return 0.5f * x * erfcf(-x * kSqrtHalf);
   // 1 + tanh(u) = 2 / (1 + exp(-2u)).
   else if constexpr (OP == Unary::GeluTanh) return x / (1.0f + expf(-2.0f * kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+  else if constexpr (OP == Unary::Relu) return x < 0.0f ? 0.0f : x;
+  else if constexpr (OP == Unary::TanhClamp) return tanhf(x / s) * s;
   else return x / (1.0f + expf(-1.702f * x));  // QuickGelu
 }
 
@@ -126,6 +128,8 @@ void launch_unary(cudaStream_t st, Unary op, const void* x, DType xt, const Geom
     case Unary::Gelu: return unary_typed<Unary::Gelu, DType::F32>(st, x, gx, y, gy, n, s, b);
     case Unary::GeluTanh: return unary_typed<Unary::GeluTanh, DType::F32>(st, x, gx, y, gy, n, s, b);
     case Unary::QuickGelu: return unary_typed<Unary::QuickGelu, DType::F32>(st, x, gx, y, gy, n, s, b);
+    case Unary::Relu: return unary_typed<Unary::Relu, DType::F32>(st, x, gx, y, gy, n, s, b);
+    case Unary::TanhClamp: return unary_typed<Unary::TanhClamp, DType::F32>(st, x, gx, y, gy, n, s, b);
     case Unary::Copy: break;
   }
 }

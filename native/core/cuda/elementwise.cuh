@@ -5,7 +5,7 @@
 
 namespace sd::cuda {
 
-enum class Unary { Copy, Scale, Silu, Gelu, GeluTanh, QuickGelu };
+enum class Unary { Copy, Scale, Silu, Gelu, GeluTanh, QuickGelu, Relu, TanhClamp };
 
 // y (contiguous f32, shape gy) = op(x), x read through its own strides (gx, same shape).
 // Copy accepts any float dtype for x (a cast to f32); the activations need f32.
