@@ -47,11 +47,7 @@ Tensor* Vae::encode(Context& ctx, Tensor* image) const {
   const int levels = e.max_index("down.", ".") + 1;
   for (int i = 0; i < levels; ++i) {
     const std::string p = "down." + std::to_string(i) + ".";
-    const int blocks = e.max_index(p + "block.", ".") + 1;
-    for (int j = 0; j < blocks; ++j) {
-      h = resnet(ctx, e.sub(p + "block." + std::to_string(j) + "."), h);
-      if (e.has(p + "attn." + std::to_string(j) + ".q.weight")) h = attn(ctx, e.sub(p + "attn." + std::to_string(j) + "."), h);
-    }
+    h = level_blocks(ctx, e.sub(p), h);
     // Pad right/bottom by one, then 3×3 stride 2. The pad is F.pad's zeros even under tiling: A1111
     // switches only the Conv2d modules to circular, and this conv itself has padding 0.
     if (e.has(p + "downsample.conv.weight"))
@@ -66,6 +62,16 @@ Tensor* Vae::encode(Context& ctx, Tensor* image) const {
   return named(conv2d(ctx, h, w_.get("quant_conv.weight"), w_.get("quant_conv.bias"), 1, 0), "vae.moments");
 }
 
+Tensor* Vae::level_blocks(Context& ctx, const Weights& level, Tensor* h) const {
+  // block.j resnets, each followed by attn.j where the level has attention
+  const int blocks = level.max_index("block.", ".") + 1;
+  for (int j = 0; j < blocks; ++j) {
+    h = resnet(ctx, level.sub("block." + std::to_string(j) + "."), h);
+    if (level.has("attn." + std::to_string(j) + ".q.weight")) h = attn(ctx, level.sub("attn." + std::to_string(j) + "."), h);
+  }
+  return h;
+}
+
 Tensor* Vae::decode(Context& ctx, Tensor* z) const {
   const Weights d = w_.sub("decoder.");
   Tensor* h = named(conv2d(ctx, z, w_.get("post_quant_conv.weight"), w_.get("post_quant_conv.bias"), 1, 0), "vae.post_quant_conv");
@@ -75,11 +81,7 @@ Tensor* Vae::decode(Context& ctx, Tensor* z) const {
   h = resnet(ctx, d.sub("mid.block_2."), h);
   for (int i = config_.levels - 1; i >= 0; --i) {
     const std::string p = "up." + std::to_string(i) + ".";
-    const int blocks = d.max_index(p + "block.", ".") + 1;
-    for (int j = 0; j < blocks; ++j) {
-      h = resnet(ctx, d.sub(p + "block." + std::to_string(j) + "."), h);
-      if (d.has(p + "attn." + std::to_string(j) + ".q.weight")) h = attn(ctx, d.sub(p + "attn." + std::to_string(j) + "."), h);
-    }
+    h = level_blocks(ctx, d.sub(p), h);
     if (d.has(p + "upsample.conv.weight"))
       h = named(conv2d(ctx, upsample_nearest2x(ctx, h), d.get(p + "upsample.conv.weight"), d.get(p + "upsample.conv.bias"), 1, 1, nullptr, padding_), "vae.decoder." + p + "upsample");
   }

@@ -29,6 +29,7 @@ class Vae {
  private:
   Tensor* resnet(Context& ctx, const Weights& w, Tensor* x) const;
   Tensor* attn(Context& ctx, const Weights& w, Tensor* x) const;
+  Tensor* level_blocks(Context& ctx, const Weights& level, Tensor* h) const;
   Weights w_;
   VaeConfig config_;
   Padding padding_ = Padding::Zeros;

@@ -48,6 +48,19 @@ async function zeros(bytes: number): Promise<Buffer> {
   return Buffer.concat(out);
 }
 
+// A server over the shared tiny model for one test, closed afterwards.
+async function withServer(fn: (app: ReturnType<typeof createServer>) => Promise<void>): Promise<void> {
+  const app = createServer(await model(), { batchWindowMs: 0 });
+  try {
+    await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
+// RGB bytes of a deterministic pattern (byte i = i·step mod modulus).
+const pattern = (width: number, height: number, step: number, modulus: number) => Buffer.from(Array.from({ length: width * height * 3 }, (_, i) => (i * step) % modulus));
+
 const body = (extra: Record<string, unknown>) => ({ prompt: 'a red cube', steps: 1, seed: 1, ...extra });
 
 test('hostile images, prompts and settings end in 4xx within a second; the server goes on', async () => {
@@ -100,10 +113,8 @@ test('a request refused for its own input does not fail the requests that shared
 });
 
 test('A1111 inpainting through the server: mask fields, JPEG init image, the original kept outside the mask', async () => {
-  const app = createServer(await model(), { batchWindowMs: 0 });
-  try {
-    const rgb = Buffer.alloc(48 * 40 * 3);
-    for (let i = 0; i < rgb.length; ++i) rgb[i] = (i * 7919) % 251;
+  await withServer(async (app) => {
+    const rgb = pattern(48, 40, 7919, 251);
     const init = encodePng({ data: rgb, width: 48, height: 40, channels: 3 }).toString('base64');
     const maskPixels = Buffer.alloc(48 * 40);
     for (let y = 0; y < 40; ++y) for (let x = 0; x < 20; ++x) maskPixels[y * 48 + x] = 255;
@@ -131,14 +142,11 @@ test('A1111 inpainting through the server: mask fields, JPEG init image, the ori
     const fromJpeg = await app.inject({ method: 'POST', url: '/sdapi/v1/img2img', payload: body({ init_images: [jpeg.toString('base64')], width: 32, height: 32 }) });
     assert.equal(fromJpeg.statusCode, 200, fromJpeg.body);
     assert.deepEqual(JSON.parse(fromJpeg.json().info).width, 32);
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 test('A1111 hires fix through the server: enable_hr, hr_scale, hr_upscaler, hr_second_pass_steps', async () => {
-  const app = createServer(await model(), { batchWindowMs: 0 });
-  try {
+  await withServer(async (app) => {
     const res = await app.inject({ method: 'POST', url: '/sdapi/v1/txt2img', payload: body({
       width: 32, height: 32, steps: 2, enable_hr: true, hr_scale: 1.5, hr_upscaler: 'Latent (bicubic antialiased)', hr_second_pass_steps: 2, denoising_strength: 0.5 }) });
     assert.equal(res.statusCode, 200, res.body);
@@ -147,16 +155,12 @@ test('A1111 hires fix through the server: enable_hr, hr_scale, hr_upscaler, hr_s
     const info = JSON.parse(res.json().info);
     assert.equal(info.denoising_strength, 0.5);
     assert.match(info.infotexts[0], /Size: 32x32, .*Denoising strength: 0\.5, RNG: CPU, Hires upscale: 1\.5, Hires steps: 2, Hires upscaler: Latent \(bicubic antialiased\)$/);
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 test('OpenAI image edits (multipart): transparent mask pixels are repainted, the rest kept; bad forms are 400', async () => {
-  const app = createServer(await model(), { batchWindowMs: 0 });
-  try {
-    const rgb = Buffer.alloc(32 * 32 * 3);
-    for (let i = 0; i < rgb.length; ++i) rgb[i] = (i * 131) % 253;
+  await withServer(async (app) => {
+    const rgb = pattern(32, 32, 131, 253);
     const image = encodePng({ data: rgb, width: 32, height: 32, channels: 3 });
     const rgba = Buffer.alloc(32 * 32 * 4, 255);
     for (let y = 0; y < 32; ++y) for (let x = 0; x < 12; ++x) rgba[(y * 32 + x) * 4 + 3] = 0; // edit the left 12 columns
@@ -193,7 +197,5 @@ test('OpenAI image edits (multipart): transparent mask pixels are repainted, the
     const json = await app.inject({ method: 'POST', url: '/v1/images/edits', payload: { prompt: 'x' } });
     assert.equal(json.statusCode, 400);
     assert.match(json.json().error.message, /multipart\/form-data/);
-  } finally {
-    await app.close();
-  }
+  });
 });
