@@ -77,6 +77,10 @@ export interface GenerateSettings {
   inpaintingFill: 'fill' | 'original' | 'latent_noise' | 'latent_nothing';
   inpaintArea: 'whole' | 'masked';
   inpaintPadding: number;
+  outpaintLeft: number;
+  outpaintRight: number;
+  outpaintTop: number;
+  outpaintBottom: number;
   /** hires fix: the options as given, and hiresPlan (names resolved) when hires is on */
   hires: boolean;
   hiresScale: number;

@@ -22,6 +22,7 @@ import { EmbeddingLibrary, embeddingShortHash } from './embeddings.js';
 import { decodeImage, sniffImage } from './image-decode.js';
 import { enlargeImage, enlargeLatent, hiresInfo, hiresTarget, isLatentUpscaler } from './hires.js';
 import { RESIZE_MODES, prepareInpaint, type PreparedInpaint } from './inpaint.js';
+import { outpaintCanvas } from './outpaint.js';
 import { resizeImage } from './resize-modes.js';
 import { vaeInfo } from './vae-hash.js';
 import { LoraDirectory, extractLoraTags, loraShortHash, lorasFor } from './loras.js';
@@ -118,6 +119,11 @@ export interface GenerateOptions {
   inpaintArea?: 'whole' | 'masked';
   /** context pixels around the mask for inpaintArea 'masked' (default 32) */
   inpaintPadding?: number;
+  /** outpainting: pixels added on each side of initImage, inpainted (with the mask options; a mask of its own is refused) */
+  outpaintLeft?: number;
+  outpaintRight?: number;
+  outpaintTop?: number;
+  outpaintBottom?: number;
   /** hires fix (A1111): generate at width × height, enlarge, then refine at the larger size */
   hires?: boolean;
   /** enlargement factor (default 2), unless hiresWidth / hiresHeight give the size */
@@ -404,7 +410,16 @@ export class StableDiffusion {
       const step = this.info.vaeDownscale, fit = (v: number) => Math.max(step, Math.round(v / step) * step);
       if (given.width === undefined) s.width = checkSize('width', fit(init.width), what, this.#limits());
       if (given.height === undefined) s.height = checkSize('height', fit(init.height), what, this.#limits());
-      if (s.mask !== undefined) {
+      const sides = { left: s.outpaintLeft, right: s.outpaintRight, top: s.outpaintTop, bottom: s.outpaintBottom };
+      if (sides.left || sides.right || sides.top || sides.bottom) {
+        if (s.mask !== undefined) throw new SdError('outpainting makes its own mask (the new border): leave out mask', 'ERR_SD_INVALID_OPTION');
+        const canvas = outpaintCanvas({ ...init, channels: 3 }, sides, s.maskBlur, this.info.vaeDownscale);
+        const what = `the outpainted canvas is ${canvas.image.width}×${canvas.image.height}`;
+        s.width = checkSize('width', canvas.image.width, what, this.#limits());
+        s.height = checkSize('height', canvas.image.height, what, this.#limits());
+        inpaint = prepareInpaint(canvas.image, canvas.mask, s, this.info.vaeDownscale);
+        init = inpaint.image;
+      } else if (s.mask !== undefined) {
         const mask = toImage8(await decodeCompressed(s.mask, 'mask'), 'mask');
         inpaint = prepareInpaint({ ...init, channels: 3 }, mask, s, this.info.vaeDownscale);
         init = inpaint.image;

@@ -97,6 +97,10 @@ const std::vector<OptionSpec>& generate_option_specs() {
     t.push_back(enumeration("inpaintArea", {"whole", "masked"}, "whole",
                             "'masked': generate only a box around the mask at the output size, then paste it back (A1111 'Only masked')"));
     t.push_back(integer("inpaintPadding", 0, 1024, "32", "pixels of context around the mask for inpaintArea 'masked'"));
+    for (const char* side : {"outpaintLeft", "outpaintRight", "outpaintTop", "outpaintBottom"})
+      t.push_back(integer(side, 0, 4096, "0",
+                          "outpainting: pixels to add on this side of initImage; the new border (and 2·maskBlur into the original) is "
+                          "inpainted, the canvas rounded up to the VAE's multiple"));
     t.push_back(of_type("hires", OptionType::Boolean, "false",
                         "hires fix (A1111): generate at width × height, upscale, then refine at the larger size with a second img2img pass"));
     t.push_back(number("hiresScale", 1, 8, 2, "hires fix: upscale factor (ignored when hiresWidth or hiresHeight is set)"));

@@ -22,7 +22,7 @@ test('every option and default the TS API reports is the native table’s', () =
     negativePrompt: '', steps: 20, cfgScale: 7, cfgRescale: 0, seed: -1, sampler: 'euler_ancestral', scheduler: 'automatic', rng: 'cpu', eta: 1,
     clipSkip: 1, batchSize: 1, strength: 0.75, vaeTiling: 'auto', tiling: false, preview: 'cheap', decoder: 'vae', originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0,
     targetWidth: 0, targetHeight: 0, loras: [], resizeMode: 'just_resize', maskBlur: 4, maskInvert: false, inpaintingFill: 'original',
-    inpaintArea: 'whole', inpaintPadding: 32, hires: false, hiresScale: 2, hiresWidth: 0, hiresHeight: 0, hiresUpscaler: 'latent', hiresSteps: 0,
+    inpaintArea: 'whole', inpaintPadding: 32, outpaintLeft: 0, outpaintRight: 0, outpaintTop: 0, outpaintBottom: 0, hires: false, hiresScale: 2, hiresWidth: 0, hiresHeight: 0, hiresUpscaler: 'latent', hiresSteps: 0,
     hiresStrength: 0.7, hiresSampler: '', hiresScheduler: '',
   });
   const loadDefaults = Object.fromEntries(contract.loadOptions.filter((o) => 'default' in o).map((o) => [o.name, o.default]));

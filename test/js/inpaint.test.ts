@@ -118,3 +118,24 @@ test('a 9-channel inpainting checkpoint gets its mask conditioning in txt2img, i
     sd.dispose();
   }
 });
+
+test('outpainting grows the canvas, paints the border and keeps the original away from the seam', async () => {
+  const sd = await model();
+  const init = randomRgb(32, 32, 8);
+  const [img] = await sd.generate({ ...base, initImage: init, outpaintRight: 16, outpaintTop: 8, maskBlur: 2, inpaintingFill: 'fill', strength: 1 });
+  assert.deepEqual([img!.width, img!.height], [48, 40]);
+  // the original sits at (0, 8); the mask reaches 2·maskBlur = 4 pixels into it on the grown sides and
+  // its blur (kernel radius ⌊2.5σ + 0.5⌋ = 5) 5 more: beyond 9 pixels the original is untouched
+  let kept = 0;
+  for (let y = 8 + 9; y < 40; ++y)
+    for (let x = 0; x < 32 - 9; ++x)
+      for (let c = 0; c < 3; ++c) kept += Number(img!.data[(y * 48 + x) * 4 + c] === init.data[((y - 8) * 32 + x) * 3 + c]);
+  assert.equal(kept, 23 * 23 * 3);
+  let painted = 0;
+  for (let y = 0; y < 40; ++y) for (let x = 32; x < 48; ++x) painted += Number(img!.data[(y * 48 + x) * 4] !== init.data[(Math.min(Math.max(y - 8, 0), 31) * 32 + 31) * 3]);
+  assert.ok(painted > 40 * 16 * 0.8, `the new border is painted, not the stretched edge (${painted})`);
+  await assert.rejects(sd.generate({ ...base, initImage: init, outpaintLeft: 8, mask: maskWhere(32, 32, () => true) }),
+    (e: unknown) => e instanceof SdError && /outpainting makes its own mask/.test(e.message));
+  await assert.rejects(sd.generate({ ...base, initImage: init, outpaintLeft: 4000 }),
+    (e: unknown) => e instanceof SdError && /the outpainted canvas is 4032×32, which this model cannot use/.test(e.message));
+});
