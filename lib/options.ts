@@ -70,7 +70,7 @@ export interface GenerateSettings {
   targetWidth: number;
   targetHeight: number;
   initImage?: unknown;
-  resizeMode: 'just_resize' | 'crop_and_resize' | 'resize_and_fill';
+  resizeMode: 'just_resize' | 'crop_and_resize' | 'resize_and_fill' | 'latent_upscale';
   mask?: unknown;
   maskBlur: number;
   maskInvert: boolean;

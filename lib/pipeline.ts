@@ -21,7 +21,8 @@ import {
 import { EmbeddingLibrary, embeddingShortHash } from './embeddings.js';
 import { decodeImage, sniffImage } from './image-decode.js';
 import { enlargeImage, enlargeLatent, hiresInfo, hiresTarget, isLatentUpscaler } from './hires.js';
-import { RESIZE_MODES, prepareInpaint, type PreparedInpaint } from './inpaint.js';
+import { RESIZE_MODES, prepareInpaint, type InpaintSettings, type PreparedInpaint } from './inpaint.js';
+import { upscaleLatent } from './latent-upscale.js';
 import { outpaintCanvas } from './outpaint.js';
 import { resizeImage } from './resize-modes.js';
 import { vaeInfo } from './vae-hash.js';
@@ -106,7 +107,7 @@ export interface GenerateOptions {
   initImage?: ImageLike | Uint8Array;
   strength?: number;
   /** A1111's resize modes for an init image of another size: stretch, crop to fill, or fit and extend the edges */
-  resizeMode?: 'just_resize' | 'crop_and_resize' | 'resize_and_fill';
+  resizeMode?: 'just_resize' | 'crop_and_resize' | 'resize_and_fill' | 'latent_upscale';
   /** inpainting: initImage's size; white (or opaque, in a mask with transparency) is repainted */
   mask?: ImageLike | Uint8Array;
   /** Gaussian sigma softening the mask's edge, pixels (default 4) */
@@ -417,14 +418,19 @@ export class StableDiffusion {
         const what = `the outpainted canvas is ${canvas.image.width}×${canvas.image.height}`;
         s.width = checkSize('width', canvas.image.width, what, this.#limits());
         s.height = checkSize('height', canvas.image.height, what, this.#limits());
-        inpaint = prepareInpaint(canvas.image, canvas.mask, s, this.info.vaeDownscale);
+        inpaint = prepareInpaint(canvas.image, canvas.mask, { ...s, resizeMode: 'just_resize' }, this.info.vaeDownscale);
         init = inpaint.image;
       } else if (s.mask !== undefined) {
+        if (s.resizeMode === 'latent_upscale') throw new SdError("resizeMode 'latent_upscale' does not combine with a mask: resize the image first, or pick another mode", 'ERR_SD_INVALID_OPTION');
         const mask = toImage8(await decodeCompressed(s.mask, 'mask'), 'mask');
-        inpaint = prepareInpaint({ ...init, channels: 3 }, mask, s, this.info.vaeDownscale);
+        inpaint = prepareInpaint({ ...init, channels: 3 }, mask, s as GenerateSettings & { resizeMode: InpaintSettings['resizeMode'] }, this.info.vaeDownscale);
         init = inpaint.image;
+      } else if (s.resizeMode === 'latent_upscale') {
+        // encoded at its own size (rounded to the VAE's multiple), the latent then resized: see #generate
+        const step = this.info.vaeDownscale, fit = (v: number) => Math.max(step, Math.round(v / step) * step);
+        if (fit(init.width) !== init.width || fit(init.height) !== init.height) init = resizeImage(0, { ...init, channels: 3 }, fit(init.width), fit(init.height));
       } else if (init.width !== s.width || init.height !== s.height) {
-        init = resizeImage(RESIZE_MODES[s.resizeMode], { ...init, channels: 3 }, s.width, s.height);
+        init = resizeImage(RESIZE_MODES[s.resizeMode as keyof typeof RESIZE_MODES], { ...init, channels: 3 }, s.width, s.height);
       }
     }
     if (s.signal?.aborted) throw s.signal.reason;
@@ -521,6 +527,16 @@ export class StableDiffusion {
       }
       return out;
     };
+    if (init && s.resizeMode === 'latent_upscale' && !inpaint && (init.width !== s.width || init.height !== s.height)) {
+      // A1111's "Just resize (latent upscale)": the image's latent (a strength-0 pass: the encode
+      // alone), resized bilinearly as torch interpolate does, is where img2img starts
+      const f = this.info.vaeDownscale, c = this.info.latentChannels;
+      const { initImage, ...rest } = params;
+      const encoded = await run({ ...rest, initImage, width: init.width, height: init.height, strength: 0, decode: false }, (e) => e);
+      const n = encoded.latent.length / (c * (init.height / f) * (init.width / f));
+      const initLatent = upscaleLatent(encoded.latent, [n, c, init.height / f, init.width / f], s.height / f, s.width / f, 'latent');
+      Object.assign(params, { initLatent }), delete (params as { initImage?: unknown }).initImage;
+    }
     const r = s.hiresPlan ? await this.#hiresPasses(s, s.hiresPlan, params, batch, texts, run) : await run(params, (e) => e);
     const model = basename(this.path).replace(/\.[^.]*$/, '');
     const per = r.latent.length / r.images.length;

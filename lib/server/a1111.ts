@@ -9,9 +9,9 @@
 //   GET  /sdapi/v1/samplers, GET /sdapi/v1/schedulers
 //
 // Differences, each answered with a message rather than ignored: A1111 features that change the
-// image but that sd-native lacks (face restoration, variation seeds, styles, scripts,
-// latent-upscale resize, model upscalers, hires prompts of their own) are 422; img2img without width/height keeps the init image's
-// size (A1111 would use 512); validation errors are 422 with one sentence; an interrupted job
+// image but that sd-native lacks (face restoration, variation seeds, styles, scripts, model
+// upscalers, hires prompts of their own) are 422; img2img without width/height keeps the init
+// image's size (A1111 would use 512); validation errors are 422 with one sentence; an interrupted job
 // answers 409. Init images and masks may be PNG, JPEG or WebP.
 import { basename } from 'node:path';
 
@@ -232,7 +232,7 @@ export interface A1111Job {
   strength: number | null;
 }
 
-const RESIZE_MODE_NAMES = ['just_resize', 'crop_and_resize', 'resize_and_fill'] as const;
+const RESIZE_MODE_NAMES = ['just_resize', 'crop_and_resize', 'resize_and_fill', 'latent_upscale'] as const;
 
 const SAME = (v: unknown) => v === null || v === undefined || v === '' || /^use same/i.test(String(v));
 
@@ -288,8 +288,7 @@ export function a1111Job(ctx: ServerContext, b: Body, img2img: boolean): A1111Jo
     const { width, height } = imageSize(ctx, image, 'init_images[0]');
     const w = (b.width as number | undefined) ?? sideFromImage(ctx, width, 'init_images[0]', 'width', width);
     const h = (b.height as number | undefined) ?? sideFromImage(ctx, height, 'init_images[0]', 'height', height);
-    const resizeMode = RESIZE_MODE_NAMES[b.resize_mode as number];
-    if (!resizeMode) throw new HttpError(422, 'resize_mode 3 (just resize, latent upscale) is not supported by sd-native; use 0, 1 or 2');
+    const resizeMode = RESIZE_MODE_NAMES[b.resize_mode as number]!;
     strength = b.denoising_strength as number;
     input.kind = 'img2img';
     input.settings = { ...input.settings, width: w, height: h, initImage: image, strength, resizeMode };

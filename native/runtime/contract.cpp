@@ -86,8 +86,9 @@ const std::vector<OptionSpec>& generate_option_specs() {
     t.push_back(of_type("initImage", OptionType::Image, "",
                         "img2img input: PNG bytes or { data, width, height, channels }, any size (fitted to the output by resizeMode)"));
     t.push_back(number("strength", 0, 1, defaults::kStrength, "img2img denoising strength"));
-    t.push_back(enumeration("resizeMode", {"just_resize", "crop_and_resize", "resize_and_fill"}, "just_resize",
-                            "how an init image of another size is fitted (A1111's resize modes: stretch, crop to fill, or fit and extend the edges)"));
+    t.push_back(enumeration("resizeMode", {"just_resize", "crop_and_resize", "resize_and_fill", "latent_upscale"}, "just_resize",
+                            "how an init image of another size is fitted (A1111's resize modes: stretch, crop to fill, fit and extend the "
+                            "edges, or encode at its own size and resize the latent)"));
     t.push_back(of_type("mask", OptionType::Image, "",
                         "inpainting: same size as initImage; white (or opaque, for a mask with transparency) is repainted"));
     t.push_back(integer("maskBlur", 0, 64, "4", "mask edge softening in pixels (A1111 'Mask blur': a Gaussian of this sigma)"));

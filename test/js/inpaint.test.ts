@@ -85,13 +85,17 @@ test('every masked-content mode changes where sampling starts', async () => {
 test('init images of another size are fitted by resizeMode; bad masks are clear errors', async () => {
   const sd = await model();
   const init = randomRgb(40, 24, 4);
-  for (const resizeMode of ['just_resize', 'crop_and_resize', 'resize_and_fill'] as const) {
-    const [img] = await sd.generate({ ...base, initImage: init, width: 32, height: 32, resizeMode });
-    assert.equal(img!.width, 32);
+  const outs = [];
+  for (const resizeMode of ['just_resize', 'crop_and_resize', 'resize_and_fill', 'latent_upscale'] as const) {
+    const [img] = await sd.generate({ ...base, initImage: init, width: 48, height: 32, resizeMode });
+    assert.deepEqual([img!.width, img!.height], [48, 32]);
+    outs.push(img!.data);
   }
+  assert.ok(!outs[3]!.equals(outs[0]!), 'latent upscale starts from the resized latent, not the resized image');
   const rejects = (o: object, code: string, re: RegExp) =>
     assert.rejects(sd.generate({ ...base, ...o } as never), (e: unknown) => e instanceof SdError && e.code === code && re.test(e.message));
   await rejects({ initImage: init, mask: maskWhere(32, 32, () => true) }, 'ERR_SD_IMAGE', /mask is 32×32 but initImage is 40×24/);
+  await rejects({ initImage: init, mask: maskWhere(40, 24, () => true), resizeMode: 'latent_upscale' }, 'ERR_SD_INVALID_OPTION', /does not combine with a mask/);
   await rejects({ initImage: init, mask: maskWhere(40, 24, () => false) }, 'ERR_SD_IMAGE', /mask is empty/);
   await rejects({ initImage: init, mask: maskWhere(40, 24, () => true), maskInvert: true }, 'ERR_SD_IMAGE', /empty once inverted/);
   await rejects({ mask: maskWhere(32, 32, () => true) }, 'ERR_SD_INVALID_OPTION', /mask needs an initImage/);

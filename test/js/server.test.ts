@@ -403,9 +403,9 @@ test('img2img: the init image goes to generate() with denoising_strength, resize
   const resized = await app.inject({ method: 'POST', url: '/sdapi/v1/img2img', payload: { prompt: 'x', init_images: [png], width: 128, height: 128, resize_mode: 1 } });
   assert.equal(resized.statusCode, 200, resized.body);
   assert.deepEqual([fake.calls[1]!.width, fake.calls[1]!.height, fake.calls[1]!.resizeMode], [128, 128, 'crop_and_resize']);
-  const latent = await app.inject({ method: 'POST', url: '/sdapi/v1/img2img', payload: { prompt: 'x', init_images: [png], resize_mode: 3 } });
-  assert.equal(latent.statusCode, 422);
-  assert.match(latent.json().detail, /^resize_mode 3 \(just resize, latent upscale\) is not supported/);
+  const latent = await app.inject({ method: 'POST', url: '/sdapi/v1/img2img', payload: { prompt: 'x', init_images: [png], resize_mode: 3, width: 128, height: 192 } });
+  assert.equal(latent.statusCode, 200, latent.body);
+  assert.equal(fake.calls[2]!.resizeMode, 'latent_upscale');
 });
 
 test('model errors become JSON errors and the server keeps serving', async () => {
