@@ -154,8 +154,3 @@ export function promptSchedule(prompt: string, steps: number, hiresSteps?: numbe
   });
   return [...ends].sort((a, b) => a - b).map((end) => [end, textAt(tree, end)]);
 }
-
-/** Whether a prompt uses editing or alternation (the plain path skips the schedule). */
-export function hasPromptSchedule(prompt: string): boolean {
-  return promptSchedule(prompt, 2).length > 1 || promptSchedule(prompt, 2)[0]![1] !== prompt;
-}
