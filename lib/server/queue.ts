@@ -35,7 +35,7 @@ export interface ServerPipeline {
   /** the checkpoint path (its file name is the model's name in the APIs) */
   readonly path?: string;
   /** the external VAE file it was loaded with (undefined: the checkpoint's own) */
-  readonly vae?: string;
+  readonly vae?: string | undefined;
   generate(options: GenerateOptions): Promise<ServerImage[]>;
   /** Several prompts/seeds, shared settings, one UNet batch (StableDiffusion has it). When present,
    * jobs that differ only in prompt, negative prompt and seed are merged too. */

@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     p.sampler = &sd::sample::sampler("euler");
     p.scheduler = sd::sample::Scheduler::Normal;
     p.cfg_scale = info.default_cfg_scale;
-    p.preview = false;
+    p.preview = sd::Preview::Off;
     const auto t0 = std::chrono::steady_clock::now();
     const sd::GenerateResult r = pipe->generate(p);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
