@@ -126,8 +126,9 @@ const toRgba = (img: Image8): Uint8Array => {
   return out;
 };
 
-// A1111's resize modes 1 and 2 hand an L mask back as RGB; Pillow's convert('L') of gray RGB is the gray.
-const gray = (img: Image8): Uint8Array => (img.channels === 1 ? img.data : binaryMask({ ...img, channels: img.channels === 4 ? 3 : img.channels }));
+// A1111's resize modes 1 and 2 hand an L mask back as RGB with equal channels; Pillow's
+// convert('L') of such a gray is the gray itself, so the first channel is the mask.
+const gray = (img: Image8): Uint8Array => (img.channels === 1 ? img.data : img.data.filter((_, i) => i % img.channels === 0));
 
 const invert = (m: Uint8Array): Uint8Array => m.map((v) => 255 - v);
 

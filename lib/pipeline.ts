@@ -527,17 +527,9 @@ export class StableDiffusion {
       }
       return out;
     };
-    if (init && s.resizeMode === 'latent_upscale' && !inpaint && (init.width !== s.width || init.height !== s.height)) {
-      // A1111's "Just resize (latent upscale)": the image's latent (a strength-0 pass: the encode
-      // alone), resized bilinearly as torch interpolate does, is where img2img starts
-      const f = this.info.vaeDownscale, c = this.info.latentChannels;
-      const { initImage, ...rest } = params;
-      const encoded = await run({ ...rest, initImage, width: init.width, height: init.height, strength: 0, decode: false }, (e) => e);
-      const n = encoded.latent.length / (c * (init.height / f) * (init.width / f));
-      const initLatent = upscaleLatent(encoded.latent, [n, c, init.height / f, init.width / f], s.height / f, s.width / f, 'latent');
-      Object.assign(params, { initLatent }), delete (params as { initImage?: unknown }).initImage;
-    }
-    const r = s.hiresPlan ? await this.#hiresPasses(s, s.hiresPlan, params, batch, texts, run) : await run(params, (e) => e);
+    const start = init && s.resizeMode === 'latent_upscale' && !inpaint && (init.width !== s.width || init.height !== s.height)
+      ? await this.#latentUpscaledStart(params, s, run) : params;
+    const r = s.hiresPlan ? await this.#hiresPasses(s, s.hiresPlan, start, batch, texts, run) : await run(start, (e) => e);
     const model = basename(this.path).replace(/\.[^.]*$/, '');
     const per = r.latent.length / r.images.length;
     const loras = s.loras.map((l) => ({ name: basename(l.path).replace(/\.[^.]*$/, ''), hash: loraShortHash(l.path) }));
@@ -565,6 +557,23 @@ export class StableDiffusion {
     });
   }
 
+  // A1111's "Just resize (latent upscale)": the image's latent (a strength-0 pass: the encode
+  // alone), resized bilinearly as torch interpolate does, is where img2img starts.
+  async #latentUpscaledStart(params: Record<string, unknown> & { initImage?: RgbImage }, s: GenerateSettings,
+                             run: (p: object, map: (e: StepEvent) => StepEvent) => Promise<NativeResult>): Promise<Record<string, unknown>> {
+    const { initImage, ...rest } = params;
+    const { width, height } = initImage!;
+    const encoded = await run({ ...params, width, height, strength: 0, decode: false }, (e) => e);
+    const f = this.info.vaeDownscale;
+    return { ...rest, initLatent: upscaleLatent(encoded.latent, this.#latentShape(encoded.latent, width, height), s.height / f, s.width / f, 'latent') };
+  }
+
+  // [batch, channels, h/f, w/f] of a latent the native side returned for a width × height pass
+  #latentShape(latent: Float32Array, width: number, height: number): [number, number, number, number] {
+    const f = this.info.vaeDownscale, c = this.info.latentChannels;
+    return [latent.length / (c * (height / f) * (width / f)), c, height / f, width / f];
+  }
+
   // The hires fix: a first pass at width × height (no decode when the latent is enlarged), then an
   // exact-steps img2img pass at the target size from the enlarged latent (one batch) or from each
   // enlarged image (one pass per image: every image is its own init image).
@@ -585,8 +594,7 @@ export class StableDiffusion {
     };
     const later = (e: StepEvent) => ({ ...e, step: e.step + s.steps, steps: total });
     if (isLatentUpscaler(hires.upscaler)) {
-      const c = this.info.latentChannels, n = first.seeds.length;
-      const initLatent = enlargeLatent(first.latent, [n, c, s.height / f, s.width / f], target, hires.upscaler, f);
+      const initLatent = enlargeLatent(first.latent, this.#latentShape(first.latent, s.width, s.height), target, hires.upscaler, f);
       return run({ ...second, initLatent }, later);
     }
     const passes: NativeResult[] = [];
