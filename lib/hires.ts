@@ -43,14 +43,17 @@ export function hiresUpscalerFromLabel(label: string): HiresSettings['upscaler']
 /** The labels hiresUpscalerFromLabel knows, for error messages. */
 export const HIRES_UPSCALER_LABELS: readonly string[] = [...Object.values(UPSCALER_LABELS), 'None'];
 
-/** What A1111 writes to the infotext for a hires fix (its extra_generation_params). */
-export function hiresInfo(h: HiresSettings): Array<[string, string | number]> {
+/** What A1111 writes to the infotext for a hires fix (its extra_generation_params); the hires
+ * prompts only where they differ from the image's own. */
+export function hiresInfo(h: HiresSettings, prompt: string, negativePrompt: string): Array<[string, string | number]> {
   const out: Array<[string, string | number]> = [];
   if (h.width || h.height) out.push(['Hires resize', `${h.width}x${h.height}`]);
   else out.push(['Hires upscale', h.scale]);
   if (h.steps) out.push(['Hires steps', h.steps]);
   out.push(['Hires upscaler', UPSCALER_LABELS[h.upscaler]]);
   if (h.samplerGiven) out.push(['Hires sampler', h.samplerGiven]);
+  if (h.prompt && h.prompt !== prompt) out.push(['Hires prompt', h.prompt]);
+  if (h.negativePrompt && h.negativePrompt !== negativePrompt) out.push(['Hires negative prompt', h.negativePrompt]);
   return out;
 }
 

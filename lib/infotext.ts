@@ -313,8 +313,8 @@ export function readParameters(png: Uint8Array | string): ReadParameters {
 
 /**
  * The generate() options an infotext describes, as far as sd-native runs them: the base settings,
- * and the hires fix and inpainting settings when the text has them (a hires prompt or checkpoint of
- * its own, and model upscalers, have no counterpart and are left out).
+ * and the hires fix and inpainting settings when the text has them (a hires checkpoint of its own,
+ * and model upscalers, have no counterpart and are left out).
  */
 export function generateOptions(p: ReadParameters): GenerateOptions {
   const o: GenerateOptions = { prompt: p.prompt, negativePrompt: p.negativePrompt, clipSkip: p.clipSkip, rng: p.rng };
@@ -333,6 +333,8 @@ export function generateOptions(p: ReadParameters): GenerateOptions {
     if (upscaler) o.hiresUpscaler = upscaler;
     if (h.sampler !== undefined) o.hiresSampler = h.sampler;
     if (h.scheduler !== undefined) o.hiresScheduler = h.scheduler;
+    if (h.prompt !== undefined) o.hiresPrompt = h.prompt;
+    if (h.negativePrompt !== undefined) o.hiresNegativePrompt = h.negativePrompt;
   }
   const i = p.inpaint;
   if (i) {

@@ -91,6 +91,8 @@ export interface GenerateSettings {
   hiresStrength: number;
   hiresSampler: string;
   hiresScheduler: string;
+  hiresPrompt: string;
+  hiresNegativePrompt: string;
   hiresPlan?: HiresSettings;
   /** LoRA files from the loras option, weights split per encoder (prompt tags are added later) */
   loras: LoraFile[];
@@ -310,6 +312,9 @@ export interface HiresSettings {
   scheduler: SchedulerName;
   /** as given ('' when the same), for the infotext */
   samplerGiven: string;
+  /** A1111's hr_prompt / hr_negative_prompt ('': the first pass's) */
+  prompt: string;
+  negativePrompt: string;
 }
 
 function resolveHires(o: Record<string, unknown>, sampler: SamplerName, scheduler: SchedulerName, schedulerLabel: SchedulerName): HiresSettings | undefined {
@@ -327,6 +332,7 @@ function resolveHires(o: Record<string, unknown>, sampler: SamplerName, schedule
     scale: o.hiresScale as number, width: o.hiresWidth as number, height: o.hiresHeight as number,
     upscaler: o.hiresUpscaler as HiresSettings['upscaler'], steps: o.hiresSteps as number, strength: o.hiresStrength as number,
     sampler: names.sampler, scheduler: names.scheduler, samplerGiven: o.hiresSampler as string,
+    prompt: o.hiresPrompt as string, negativePrompt: o.hiresNegativePrompt as string,
   };
 }
 

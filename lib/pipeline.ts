@@ -140,6 +140,10 @@ export interface GenerateOptions {
   /** second-pass sampler and scheduler (default: the first pass's) */
   hiresSampler?: string;
   hiresScheduler?: string;
+  /** second-pass prompt and negative prompt (default: the first pass's); the hires prompt's
+   * <lora:…> tags set the second pass's LoRAs, as A1111's hr_prompt does */
+  hiresPrompt?: string;
+  hiresNegativePrompt?: string;
   /** VAE decode and img2img encode in overlapping tiles: true, false, or 'auto' (default: tiles when
    * the whole image would need more than the load option vaeMemoryMB: at the default, 1536² and up) */
   vaeTiling?: 'auto' | boolean;
@@ -184,7 +188,19 @@ export interface NoiseImage {
 interface PromptTexts {
   conds: string[];
   unconds: string[];
+  /** the hires pass's own prompts, when hiresPrompt or hiresNegativePrompt differ */
+  hires?: HiresPrompts;
 }
+
+/** A1111's hr_prompt / hr_negative_prompt for every image, and the LoRA set of the hires prompt. */
+interface HiresPrompts {
+  texts: PromptTexts;
+  conds: NativePrompt[];
+  unconds: NativePrompt[];
+  loras: GenerateSettings['loras'];
+}
+
+const adaptersOf = (loras: GenerateSettings['loras']) => loras.map((l) => ({ path: l.path, textWeight: l.textWeight, unetWeight: l.unetWeight }));
 
 /** One image of generateBatch(): its prompt, negative prompt and seed. */
 export interface BatchItem {
@@ -372,6 +388,25 @@ export class StableDiffusion {
     return { segments: ends.map((end) => ({ endAtStep: end, conds: texts.conds.map((t) => at(t, end)), unconds: texts.unconds.map((t) => at(t, end)) })) };
   }
 
+  // A1111's hr_prompt / hr_negative_prompt: one text for every image of the second pass; the hires
+  // prompt's extra-network tags replace the first prompt's (A1111 activates hr_extra_network_data).
+  // s: the settings before the first prompt's LoRA tags were merged in.
+  #hiresPrompts(s: GenerateSettings, first: HiresPrompts, used: Set<string>): { hires?: HiresPrompts } {
+    const h = s.hiresPlan;
+    if (!h || (!h.prompt && !h.negativePrompt)) return {};
+    const n = first.conds.length, out = { ...first, texts: { ...first.texts } };
+    if (h.prompt) {
+      const { text, settings } = this.#withLoras({ ...s, prompt: h.prompt });
+      const cond = this.#tokens(text, used);
+      Object.assign(out, { conds: Array(n).fill(cond), loras: settings.loras }), (out.texts.conds = Array(n).fill(text));
+    }
+    if (h.negativePrompt) {
+      const uncond = this.#tokens(h.negativePrompt, used);
+      (out.unconds = Array(n).fill(uncond)), (out.texts.unconds = Array(n).fill(h.negativePrompt));
+    }
+    return { hires: out };
+  }
+
   #tokens(prompt: string, used?: Set<string>): NativePrompt {
     const t = this.#weighted(prompt);
     for (const name of embeddingsUsed(t)) used?.add(name);
@@ -438,7 +473,8 @@ export class StableDiffusion {
     const used = new Set<string>();
     const cond = this.#tokens(text, used), uncond = this.#tokens(settings.negativePrompt, used);
     const texts = { conds: [text], unconds: [settings.negativePrompt] };
-    return this.#enqueue(() => this.#generate(settings, cond, uncond, init, undefined, [...used], inpaint, texts), s.signal);
+    const hires = this.#hiresPrompts(s, { texts, conds: [cond], unconds: [uncond], loras: settings.loras }, used);
+    return this.#enqueue(() => this.#generate(settings, cond, uncond, init, undefined, [...used], inpaint, { ...texts, ...hires }), s.signal);
   }
 
   /**
@@ -475,7 +511,8 @@ export class StableDiffusion {
       unconds: items.map((it) => this.#tokens(it.negativePrompt ?? '', used)),
     };
     const texts = { conds: perItem.map((p) => p.text), unconds: items.map((it) => it.negativePrompt ?? '') };
-    return this.#enqueue(() => this.#generate(settings, batch.conds[0]!, batch.unconds[0]!, undefined, batch, [...used], undefined, texts), s.signal);
+    const hires = this.#hiresPrompts(s, { texts, conds: batch.conds, unconds: batch.unconds, loras: settings.loras }, used);
+    return this.#enqueue(() => this.#generate(settings, batch.conds[0]!, batch.unconds[0]!, undefined, batch, [...used], undefined, { ...texts, ...hires }), s.signal);
   }
 
   async #generate(s: GenerateSettings, cond: NativePrompt, uncond: NativePrompt, init: RgbImage | undefined,
@@ -499,7 +536,7 @@ export class StableDiffusion {
       cfgScale: s.cfgScale, cfgRescale: s.cfgRescale, seed: s.seed, sampler: s.sampler, scheduler: s.scheduler, rng: s.rng, eta: s.eta,
       strength: s.strength, exactSteps: false, decode: true, vaeTiling: String(s.vaeTiling), tiling: s.tiling, preview: userStep ? s.preview : 'off', decoder: s.decoder, originalWidth: s.originalWidth, originalHeight: s.originalHeight,
       cropTop: s.cropTop, cropLeft: s.cropLeft, targetWidth: s.targetWidth, targetHeight: s.targetHeight,
-      adapters: s.loras.map((l) => ({ path: l.path, textWeight: l.textWeight, unetWeight: l.unetWeight })),
+      adapters: adaptersOf(s.loras),
       ...(init ? { initImage: { data: init.data, width: init.width, height: init.height } } : {}),
       ...(inpaint ? { inpaint: { pixels: inpaint.pixelMask, latent: inpaint.latentMask, fill: s.inpaintingFill === 'fill' ? 'original' : s.inpaintingFill } } : {}),
       ...(batch ? { conds: batch.conds, unconds: batch.unconds, seeds: batch.seeds } : {}),
@@ -543,10 +580,11 @@ export class StableDiffusion {
     return finals.map(({ data, width, height }, i) => {
       const seed = r.seeds[i] ?? s.seed + i;
       const item = batch?.items[i];
+      const prompt = item ? item.prompt : s.prompt, negativePrompt = item ? item.negativePrompt ?? '' : s.negativePrompt;
       const parameters = formatParameters({
-        prompt: item ? item.prompt : s.prompt, negativePrompt: item ? item.negativePrompt ?? '' : s.negativePrompt, steps: s.steps, sampler: s.sampler, scheduler: s.schedulerLabel,
+        prompt, negativePrompt, steps: s.steps, sampler: s.sampler, scheduler: s.schedulerLabel,
         cfgScale: s.cfgScale, seed, width: s.hiresPlan ? s.width : width, height: s.hiresPlan ? s.height : height, model, clipSkip: s.clipSkip,
-        strength: init ? s.strength : s.hiresPlan?.strength, rng: s.rng, tiling: s.tiling, loras, embeddings, vae, hires: s.hiresPlan && hiresInfo(s.hiresPlan),
+        strength: init ? s.strength : s.hiresPlan?.strength, rng: s.rng, tiling: s.tiling, loras, embeddings, vae, hires: s.hiresPlan && hiresInfo(s.hiresPlan, prompt, negativePrompt),
       });
       return new GeneratedImage(Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height, seed, parameters, r.latent.subarray(i * per, (i + 1) * per), {
         family: this.info.family, prediction: this.info.prediction,
@@ -588,10 +626,15 @@ export class StableDiffusion {
     const latentUp = isLatentUpscaler(hires.upscaler);
     const first = await run({ ...params, decode: !latentUp }, (e) => ({ ...e, steps: total }));
     const { segments: _first, ...rest } = params;
-    const second = {
-      ...rest, width: target.width, height: target.height, steps: steps2, strength: hires.strength, exactSteps: true, decode: true,
-      sampler: hires.sampler, scheduler: hires.scheduler, ...this.#segments(texts, s.steps, steps2),
+    const own = texts?.hires;
+    const prompts = own && {
+      cond: own.conds[0], uncond: own.unconds[0], adapters: adaptersOf(own.loras), ...(batch ? { conds: own.conds, unconds: own.unconds } : {}),
     };
+    const second = {
+      ...rest, ...prompts, width: target.width, height: target.height, steps: steps2, strength: hires.strength, exactSteps: true, decode: true,
+      sampler: hires.sampler, scheduler: hires.scheduler, ...this.#segments(own?.texts ?? texts, s.steps, steps2),
+    };
+    const conds = own?.conds ?? batch?.conds, unconds = own?.unconds ?? batch?.unconds;
     const later = (e: StepEvent) => ({ ...e, step: e.step + s.steps, steps: total });
     if (isLatentUpscaler(hires.upscaler)) {
       const initLatent = enlargeLatent(first.latent, this.#latentShape(first.latent, s.width, s.height), target, hires.upscaler, f);
@@ -602,7 +645,7 @@ export class StableDiffusion {
       const image = enlargeImage(data, s.width, s.height, target, hires.upscaler as 'lanczos' | 'nearest', f);
       passes.push(await run({
         ...second, batch: 1, seed: first.seeds[i], initImage: { data: image.data, width: image.width, height: image.height },
-        ...(batch ? { conds: [batch.conds[i]], unconds: [batch.unconds[i]], seeds: [first.seeds[i]] } : {}),
+        ...(batch ? { conds: [conds![i]], unconds: [unconds![i]], seeds: [first.seeds[i]] } : {}),
         ...(second.segments ? { segments: (second.segments as Array<{ endAtStep: number; conds: NativePrompt[]; unconds: NativePrompt[] }>).map((g) => ({
           endAtStep: g.endAtStep, conds: [g.conds[g.conds.length === 1 ? 0 : i]], unconds: [g.unconds[g.unconds.length === 1 ? 0 : i]] })) } : {}),
       }, later));

@@ -24,7 +24,8 @@ export const GENERATE_USAGE = `usage: sd-native generate "<prompt>" [options]
       --strength <0..1>    img2img denoising strength (default 0.75)
       --mask <image>       inpaint: white is repainted (with --init; --mask-blur <px>, default 4)
       --inpaint-masked     inpaint only a padded box around the mask at the output size
-      --hires <scale>      hires fix: generate at -W × -H, enlarge by scale, refine (--hires-steps, --hires-strength)
+      --hires <scale>      hires fix: generate at -W × -H, enlarge by scale, refine (--hires-steps, --hires-strength,
+                           --hires-prompt, --hires-negative: the refining pass's own prompts)
       --tiling             seamless, tileable image
       --lora <file[:w]>    apply a LoRA / LyCORIS file at weight w (default 1); repeatable
       --lora-dir <dir>     where <lora:name:weight> prompt tags find name.safetensors
@@ -56,6 +57,8 @@ export const GENERATE_FLAGS = {
   hires: { type: 'string' },
   'hires-steps': { type: 'string' },
   'hires-strength': { type: 'string' },
+  'hires-prompt': { type: 'string' },
+  'hires-negative': { type: 'string' },
   tiling: { type: 'boolean' },
   lora: { type: 'string', multiple: true },
   'lora-dir': { type: 'string' },
@@ -135,6 +138,8 @@ export async function generateCommand(args: string[], io: Io = processIo): Promi
   if (hires !== undefined) (options.hires = true), (options.hiresScale = hires);
   set('hiresSteps', num(v, 'hires-steps', u));
   set('hiresStrength', num(v, 'hires-strength', u));
+  set('hiresPrompt', str(v, 'hires-prompt'));
+  set('hiresNegativePrompt', str(v, 'hires-negative'));
   if (v.tiling === true) options.tiling = true;
   const output = str(v, 'output') ?? 'out.png';
   const threads = num(v, 'threads', u);

@@ -241,10 +241,11 @@ function hiresSettings(b: Body): Partial<JobSettings> {
   const name = (b.hr_upscaler as string | null) ?? 'Latent';
   const upscaler = hiresUpscalerFromLabel(name);
   if (!upscaler) throw new HttpError(422, `hr_upscaler ${JSON.stringify(name)} is not available; sd-native has ${HIRES_UPSCALER_LABELS.join(', ')}`);
-  for (const [field, main] of [['hr_prompt', 'prompt'], ['hr_negative_prompt', 'negative_prompt']] as const) {
-    if (b[field] !== '' && b[field] !== b[main]) throw new HttpError(422, `${field} (a second-pass prompt of its own) is not supported by sd-native; leave it empty`);
-  }
+  // '' (A1111's default) and a copy of the first prompt both mean the same prompt
+  const own = (field: 'hr_prompt' | 'hr_negative_prompt', main: 'prompt' | 'negative_prompt') =>
+    b[field] !== '' && b[field] !== (b[main] ?? '') ? { [field === 'hr_prompt' ? 'hiresPrompt' : 'hiresNegativePrompt']: b[field] as string } : {};
   return {
+    ...own('hr_prompt', 'prompt'), ...own('hr_negative_prompt', 'negative_prompt'),
     hires: true, hiresScale: b.hr_scale as number, hiresWidth: b.hr_resize_x as number, hiresHeight: b.hr_resize_y as number, hiresUpscaler: upscaler,
     hiresSteps: b.hr_second_pass_steps as number, hiresStrength: (b.denoising_strength as number | null) ?? 0.7,
     ...(SAME(b.hr_sampler_name) ? {} : { hiresSampler: b.hr_sampler_name as string }),

@@ -115,6 +115,9 @@ const std::vector<OptionSpec>& generate_option_specs() {
     t.push_back(number("hiresStrength", 0, 1, 0.7, "hires fix: denoising strength of the second pass"));
     t.push_back(of_type("hiresSampler", OptionType::String, "\"\"", "hires fix: the second pass's sampler ('': the same)"));
     t.push_back(of_type("hiresScheduler", OptionType::String, "\"\"", "hires fix: the second pass's scheduler ('': the same)"));
+    t.push_back(of_type("hiresPrompt", OptionType::String, "\"\"",
+                        "hires fix: the second pass's prompt, its <lora:…> tags the second pass's LoRA set ('': the same prompt)"));
+    t.push_back(of_type("hiresNegativePrompt", OptionType::String, "\"\"", "hires fix: the second pass's negative prompt ('': the same)"));
     OptionSpec tiling = enumeration("vaeTiling", {"auto", "true", "false"}, defaults::kVaeTiling,
                                     "VAE decode and img2img encode in overlapping tiles (512² pixels for SD): true, false, or 'auto' "
                                     "(tiles when the whole image would need more activation memory than the load option vaeMemoryMB)");

@@ -73,9 +73,9 @@ test('inpaint and hires fix from the command line: --mask, --inpaint-masked, --h
   for (let p = 32 * 20; p < 32 * 32; p++) for (let c = 0; c < 3; c++) same += Number(decoded.data[p * 4 + c] === px[p * 3 + c]);
   assert.equal(same, 32 * 12 * 3);
   const big = join(tempDir(), 'cli-hires.png');
-  const h = cli('generate', 'a dog', '-m', tinyCheckpoint(), '-W', '32', '-H', '32', '--hires', '2', '--hires-steps', '2', '--steps', '2', '-o', big, '-q');
+  const h = cli('generate', 'a dog', '-m', tinyCheckpoint(), '-W', '32', '-H', '32', '--hires', '2', '--hires-steps', '2', '--hires-prompt', 'a cat', '--steps', '2', '-o', big, '-q');
   assert.equal(h.code, 0, h.stderr);
-  assert.match(readPngText(readFileSync(big)).parameters!, /Size: 32x32, .*Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent$/);
+  assert.match(readPngText(readFileSync(big)).parameters!, /Size: 32x32, .*Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent, Hires prompt: a cat$/);
   const bad = cli('generate', 'a dog', '-m', tinyCheckpoint(), '--mask', mask, '-q');
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--mask inpaints an --init image/);

@@ -23,7 +23,7 @@ test('every option and default the TS API reports is the native table’s', () =
     clipSkip: 1, batchSize: 1, strength: 0.75, vaeTiling: 'auto', tiling: false, preview: 'cheap', decoder: 'vae', originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0,
     targetWidth: 0, targetHeight: 0, loras: [], resizeMode: 'just_resize', maskBlur: 4, maskInvert: false, inpaintingFill: 'original',
     inpaintArea: 'whole', inpaintPadding: 32, outpaintLeft: 0, outpaintRight: 0, outpaintTop: 0, outpaintBottom: 0, hires: false, hiresScale: 2, hiresWidth: 0, hiresHeight: 0, hiresUpscaler: 'latent', hiresSteps: 0,
-    hiresStrength: 0.7, hiresSampler: '', hiresScheduler: '',
+    hiresStrength: 0.7, hiresSampler: '', hiresScheduler: '', hiresPrompt: '', hiresNegativePrompt: '',
   });
   const loadDefaults = Object.fromEntries(contract.loadOptions.filter((o) => 'default' in o).map((o) => [o.name, o.default]));
   assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', vae: '', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, maxPromptChunks: 16, embeddingsDir: '', taesd: '' });

@@ -10,13 +10,14 @@ import { native } from '../../lib/binding.js';
 import { hiresTarget } from '../../lib/hires.js';
 import { upscaleLatent } from '../../lib/latent-upscale.js';
 import type { HiresSettings } from '../../lib/options.js';
+import { ClipTokenizer } from '../../lib/tokenizer/index.js';
 import { tinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 
 let shared: Promise<StableDiffusion> | undefined;
 const model = () => (shared ??= StableDiffusion.load(tinyCheckpoint(), { threads: 2 }));
 
 const hires = (o: Partial<HiresSettings>): HiresSettings =>
-  ({ scale: 2, width: 0, height: 0, upscaler: 'latent', steps: 0, strength: 0.7, sampler: 'euler', scheduler: 'normal', samplerGiven: '', ...o });
+  ({ scale: 2, width: 0, height: 0, upscaler: 'latent', steps: 0, strength: 0.7, sampler: 'euler', scheduler: 'normal', samplerGiven: '', prompt: '', negativePrompt: '', ...o });
 
 test('target sizes follow A1111: scale, one side, or both sides with the overhang cropped', () => {
   assert.deepEqual(hiresTarget(512, 512, hires({ scale: 2 }), 8), { upscaleWidth: 1024, upscaleHeight: 1024, truncateX: 0, truncateY: 0, width: 1024, height: 1024 });
@@ -38,25 +39,54 @@ test('latent hires fix = first pass, torch-interpolated latent, exact-steps img2
   assert.deepEqual(events.map((e) => `${e.step}/${e.steps}`), ['1/5', '2/5', '3/5', '4/5', '5/5']);
   assert.match(img!.parameters, /Steps: 3, Sampler: Euler, Schedule type: Normal, CFG scale: 5, Seed: 11, Size: 32x32, Model: sd-tiny, Denoising strength: 0\.6, RNG: CPU, Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent$/);
 
-  // The same two passes by hand through the addon.
-  // Empty prompts, so the hand-made token rows are exactly the pipeline's (SOT, EOT padding).
-  const empty = { ...base, prompt: '', negativePrompt: '' };
+  // The same two passes by hand through the addon (empty prompts: plain token rows).
   const [viaHires] = await sd.generate({ ...empty, hires: true, hiresScale: 2, hiresSteps: 2, hiresStrength: 0.6 });
+  assert.ok((await secondPassByHand(sd, '', '')).equals(viaHires!.data), 'the hires image is the hand-run second pass, byte for byte');
+});
+
+// Empty first-pass prompts, and hires prompts without weights or tags, so the hand-made token rows
+// (SOT, the BPE ids, EOT padding) are exactly the pipeline's.
+const empty = { ...base, prompt: '', negativePrompt: '' };
+const tokenizer = ClipTokenizer.load();
+const tokenRows = (text: string) => {
+  const bpe = tokenizer.encode(text), ids = new Int32Array(77).fill(49407);
+  ids[0] = 49406, ids.set(bpe, 1);
+  return { ids, weights: new Float32Array(77).fill(1), eot: new Int32Array([bpe.length + 1]),
+    embedPositions: new Int32Array(0), embedMain: new Float32Array(0), embedSecond: new Float32Array(0) };
+};
+
+// The first pass of `empty`, its latent enlarged 2× as torch does, then a 2-step exact img2img at
+// 64² conditioned on the given prompts, run through the addon directly.
+async function secondPassByHand(sd: StableDiffusion, prompt: string, negativePrompt: string): Promise<Buffer> {
   const [plain] = await sd.generate({ ...empty });
   const big = upscaleLatent(plain!.latent, [1, 4, 16, 16], 32, 32, 'latent');
-  const prompt = () => ({ ids: new Int32Array(77).fill(49407).fill(49406, 0, 1), weights: new Float32Array(77).fill(1), eot: new Int32Array([1]),
-    embedPositions: new Int32Array(0), embedMain: new Float32Array(0), embedSecond: new Float32Array(0) });
   const raw = await native.loadModel(tinyCheckpoint(), { threads: 2, compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072, taesd: '' });
   try {
     const r = await raw.generate({
-      cond: prompt(), uncond: prompt(), width: 64, height: 64, steps: 2, batch: 1, clipSkip: 1, cfgScale: 5, cfgRescale: 0, seed: 11,
+      cond: tokenRows(prompt), uncond: tokenRows(negativePrompt), width: 64, height: 64, steps: 2, batch: 1, clipSkip: 1, cfgScale: 5, cfgRescale: 0, seed: 11,
       sampler: 'euler', scheduler: 'normal', rng: 'cpu', eta: 1, strength: 0.6, exactSteps: true, decode: true, vaeTiling: 'auto', tiling: false, preview: 'off', decoder: 'vae',
       originalWidth: 0, originalHeight: 0, cropTop: 0, cropLeft: 0, targetWidth: 0, targetHeight: 0, adapters: [], initLatent: big,
     }, undefined, new Int32Array(1));
-    assert.ok(Buffer.from(r.images[0]!).equals(viaHires!.data), 'the hires image is the hand-run second pass, byte for byte');
+    return Buffer.from(r.images[0]!);
   } finally {
     raw.dispose();
   }
+}
+
+test("hiresPrompt / hiresNegativePrompt condition the second pass only (A1111's hr_prompt), and read back from the infotext", async () => {
+  const { generateOptions, readParameters } = await import('../../lib/index.js');
+  const sd = await model();
+  const own = { hiresPrompt: 'a lighthouse', hiresNegativePrompt: 'fog' };
+  const [img] = await sd.generate({ ...empty, hires: true, hiresScale: 2, hiresSteps: 2, hiresStrength: 0.6, ...own });
+  assert.ok((await secondPassByHand(sd, own.hiresPrompt, own.hiresNegativePrompt)).equals(img!.data), 'the second pass is conditioned on the hires prompts, byte for byte');
+  assert.match(img!.parameters, /Hires upscaler: Latent, Hires prompt: a lighthouse, Hires negative prompt: fog$/);
+  const read = generateOptions(readParameters(img!.toPNG()));
+  assert.deepEqual([read.hiresPrompt, read.hiresNegativePrompt], [own.hiresPrompt, own.hiresNegativePrompt]);
+  // A hires prompt equal to the first is the same prompt: no infotext entry, the same image.
+  const [same] = await sd.generate({ ...base, hires: true, hiresSteps: 2, hiresPrompt: base.prompt });
+  const [plain] = await sd.generate({ ...base, hires: true, hiresSteps: 2 });
+  assert.ok(same!.data.equals(plain!.data));
+  assert.doesNotMatch(same!.parameters, /Hires prompt/);
 });
 
 test('image upscalers run a second pass per image; bad hires settings are clear errors', async () => {

@@ -145,16 +145,17 @@ test('A1111 inpainting through the server: mask fields, JPEG init image, the ori
   });
 });
 
-test('A1111 hires fix through the server: enable_hr, hr_scale, hr_upscaler, hr_second_pass_steps', async () => {
+test('A1111 hires fix through the server: enable_hr, hr_scale, hr_upscaler, hr_second_pass_steps, hr_prompt', async () => {
   await withServer(async (app) => {
     const res = await app.inject({ method: 'POST', url: '/sdapi/v1/txt2img', payload: body({
-      width: 32, height: 32, steps: 2, enable_hr: true, hr_scale: 1.5, hr_upscaler: 'Latent (bicubic antialiased)', hr_second_pass_steps: 2, denoising_strength: 0.5 }) });
+      width: 32, height: 32, steps: 2, enable_hr: true, hr_scale: 1.5, hr_upscaler: 'Latent (bicubic antialiased)', hr_second_pass_steps: 2, denoising_strength: 0.5,
+      hr_prompt: 'a red barn', hr_negative_prompt: '' }) });
     assert.equal(res.statusCode, 200, res.body);
     const out = decodePng(Buffer.from(res.json().images[0], 'base64'));
     assert.deepEqual([out.width, out.height], [48, 48]);
     const info = JSON.parse(res.json().info);
     assert.equal(info.denoising_strength, 0.5);
-    assert.match(info.infotexts[0], /Size: 32x32, .*Denoising strength: 0\.5, RNG: CPU, Hires upscale: 1\.5, Hires steps: 2, Hires upscaler: Latent \(bicubic antialiased\)$/);
+    assert.match(info.infotexts[0], /Size: 32x32, .*Denoising strength: 0\.5, RNG: CPU, Hires upscale: 1\.5, Hires steps: 2, Hires upscaler: Latent \(bicubic antialiased\), Hires prompt: a red barn$/);
   });
 });
 

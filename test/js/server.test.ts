@@ -154,7 +154,6 @@ test('invalid bodies: 422 on A1111 routes, 400 on OpenAI ones, one sentence nami
     ['/sdapi/v1/txt2img', { prompt: 'x', sampler_name: 'Eulr b' }, 422, /^sampler_name: unknown sampler "Eulr b"/],
     ['/sdapi/v1/txt2img', { prompt: 'x', enable_hr: true, hr_upscaler: 'R-ESRGAN 4x+' }, 422,
       'hr_upscaler "R-ESRGAN 4x+" is not available; sd-native has Latent, Latent (antialiased), Latent (bicubic), Latent (bicubic antialiased), Latent (nearest), Latent (nearest-exact), Lanczos, Nearest, None'],
-    ['/sdapi/v1/txt2img', { prompt: 'x', enable_hr: true, hr_prompt: 'y' }, 422, 'hr_prompt (a second-pass prompt of its own) is not supported by sd-native; leave it empty'],
     ['/sdapi/v1/txt2img', { prompt: 'x', override_settings: { sd_model_checkpoint: 'other.safetensors' } }, 404, /model "other.safetensors" not found/],
     ['/sdapi/v1/img2img', { prompt: 'x', init_images: ['/9j/4AAQSkZJRg=='] }, 422, 'init_images[0] is a truncated or unreadable JPEG (10 bytes, no complete header)'],
     ['/sdapi/v1/img2img', { prompt: 'x', init_images: ['R0lGODlh'] }, 422, 'init_images[0] is not a PNG, JPEG or WebP image (first bytes 474946383961)'],
