@@ -60,6 +60,12 @@ export function assemble(name: string, parts: Array<[file: string, from: string,
 }
 
 const vae: [string, string, string] = ['vae_tiny.safetensors', 'first_stage_model.', 'first_stage_model.'];
+// SDXL's two text encoders (CLIP-L + bigG) and their head counts, shared by the plain and inpainting UNets
+const xlText = [
+  ['clip_text_tiny.safetensors', 'cond_stage_model.transformer.', 'conditioner.embedders.0.transformer.'],
+  ['openclip_text_tiny_sdxl.safetensors', 'conditioner.embedders.1.', 'conditioner.embedders.1.'],
+] as const;
+const xlMeta = { 'sd_native.unet_head_dim': '16', 'sd_native.clip_heads': '2', 'sd_native.clip_g_heads': '2' } as const;
 const FAMILIES = {
   sd1: {
     parts: [['clip_text_tiny.safetensors', 'cond_stage_model.', 'cond_stage_model.'], ['unet_sd1_tiny.safetensors', 'model.diffusion_model.', 'model.diffusion_model.'], vae],
@@ -76,11 +82,18 @@ const FAMILIES = {
   },
   sdxl: {
     parts: [
-      ['clip_text_tiny.safetensors', 'cond_stage_model.transformer.', 'conditioner.embedders.0.transformer.'],
-      ['openclip_text_tiny_sdxl.safetensors', 'conditioner.embedders.1.', 'conditioner.embedders.1.'],
+      ...xlText,
       ['unet_sdxl_tiny.safetensors', 'model.diffusion_model.', 'model.diffusion_model.'], vae,
     ],
-    metadata: { 'sd_native.unet_head_dim': '16', 'sd_native.clip_heads': '2', 'sd_native.clip_g_heads': '2' },
+    metadata: xlMeta,
+  },
+  // the 9-channel SDXL UNet, golden from sgm's OpenAIWrapper concat
+  sdxl_inpaint: {
+    parts: [
+      ...xlText,
+      ['unet_sdxl_inpaint_tiny.safetensors', 'model.diffusion_model.', 'model.diffusion_model.'], vae,
+    ],
+    metadata: xlMeta,
   },
 } as const;
 
@@ -104,7 +117,7 @@ export function tinyFamilyCheckpoint(family: keyof typeof FAMILIES): string {
   if (!path) {
     const { parts, metadata } = FAMILIES[family];
     path = assemble(`${family}-tiny.safetensors`, parts as unknown as Array<[string, string, string]>, metadata,
-      family === 'sdxl' ? widenCrossAttention : undefined);
+      family.startsWith('sdxl') ? widenCrossAttention : undefined);
     familyPaths.set(family, path);
   }
   return path;

@@ -103,25 +103,28 @@ test('init images of another size are fitted by resizeMode; bad masks are clear 
   await rejects({ initImage: init, mask: maskWhere(40, 24, () => true), inpaintingFill: 'blur' }, 'ERR_SD_INVALID_OPTION', /inpaintingFill/);
 });
 
-test('a 9-channel inpainting checkpoint gets its mask conditioning in txt2img, img2img and inpaint', async () => {
-  const sd = await StableDiffusion.load(tinyFamilyCheckpoint('sd1_inpaint'), { threads: 2 });
-  try {
-    assert.equal(sd.info.inpainting, true);
-    assert.equal(sd.info.latentChannels, 4);
-    const [txt] = await sd.generate({ ...base, width: 32, height: 32 });
-    assert.equal(txt!.latent.length, 4 * 16 * 16);
-    const init = randomRgb(32, 32, 6);
-    const [plain] = await sd.generate({ ...base, initImage: init });
-    const mask = maskWhere(32, 32, (x, y) => y < 12);
-    const [inpainted] = await sd.generate({ ...base, initImage: init, mask, maskBlur: 0 });
-    let same = 0;
-    for (let p = 16 * 32; p < 32 * 32; ++p) for (let c = 0; c < 3; ++c) same += Number(inpainted!.data[p * 4 + c] === init.data[p * 3 + c]);
-    assert.equal(same, 16 * 32 * 3, 'rows below the mask are the original');
-    assert.ok(plain!.latent.some((v, i) => v !== inpainted!.latent[i]));
-  } finally {
-    sd.dispose();
-  }
-});
+for (const family of ['sd1', 'sdxl'] as const) {
+  test(`a 9-channel ${family} inpainting checkpoint gets its mask conditioning in txt2img, img2img and inpaint`, async () => {
+    const sd = await StableDiffusion.load(tinyFamilyCheckpoint(`${family}_inpaint`), { threads: 2 });
+    try {
+      assert.equal(sd.info.family, family);
+      assert.equal(sd.info.inpainting, true);
+      assert.equal(sd.info.latentChannels, 4);
+      const [txt] = await sd.generate({ ...base, width: 32, height: 32 });
+      assert.equal(txt!.latent.length, 4 * 16 * 16);
+      const init = randomRgb(32, 32, 6);
+      const [plain] = await sd.generate({ ...base, initImage: init });
+      const mask = maskWhere(32, 32, (x, y) => y < 12);
+      const [inpainted] = await sd.generate({ ...base, initImage: init, mask, maskBlur: 0 });
+      let same = 0;
+      for (let p = 16 * 32; p < 32 * 32; ++p) for (let c = 0; c < 3; ++c) same += Number(inpainted!.data[p * 4 + c] === init.data[p * 3 + c]);
+      assert.equal(same, 16 * 32 * 3, 'rows below the mask are the original');
+      assert.ok(plain!.latent.some((v, i) => v !== inpainted!.latent[i]));
+    } finally {
+      sd.dispose();
+    }
+  });
+}
 
 test('outpainting grows the canvas, paints the border and keeps the original away from the seam', async () => {
   const sd = await model();

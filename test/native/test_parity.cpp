@@ -59,20 +59,23 @@ void unet_case(const char* file, int heads, int head_dim) {
   std::printf("%s: %zu tensors compared, worst rel L2 %.2e (eps %.2e)\n", file, watch.errors.size(), watch.worst(), watch.errors["golden.output.eps"]);
 }
 
-// A 9-channel inpainting UNet (ldm's DiffusionWrapper 'hybrid'): our conditioning mask (nearest
-// pixel of the rounded mask) must equal the reference's interpolate, and the runner must append
-// [mask, masked-image latent] after the latent exactly as the reference concatenates them.
-void inpaint_unet_case() {
-  const char* file = "unet_sd1_inpaint_tiny.safetensors";
+// A 9-channel inpainting UNet (ldm's DiffusionWrapper 'hybrid', sgm's OpenAIWrapper concat): our
+// conditioning mask (nearest pixel of the rounded mask) must equal the reference's interpolate, and
+// the runner must append [mask, masked-image latent] after the latent exactly as the reference
+// concatenates them; SDXL's y rides along through the same conditioning call.
+void inpaint_unet_case(const char* file, int heads, int head_dim) {
   auto f = open(file);
   auto wctx = std::make_shared<Context>();
   model::Weights w(f, wctx, "model.diffusion_model.");
-  model::UNet unet(w, 2, 0);
+  model::UNet unet(w, heads, head_dim);
   CHECK(unet.config().in_channels == 9);
+  const int64_t adm = unet.config().adm_channels;
   const auto x = golden::floats(*f, "golden.input.x"), t = golden::floats(*f, "golden.input.timesteps");
   const auto context = golden::floats(*f, "golden.input.context"), mask = golden::floats(*f, "golden.input.mask");
   const auto concat = golden::floats(*f, "golden.cond.c_concat"), want = golden::floats(*f, "golden.output.eps");
   const auto mask_lat = golden::floats(*f, "golden.cond.mask_lat");
+  const auto y = adm ? golden::floats(*f, "golden.input.y") : std::vector<float>{};
+  CHECK(y.size() == size_t(2 * adm));
   cpu::CpuBackend backend;
   double worst = 0;
   for (int b = 0; b < 2; ++b) {
@@ -82,7 +85,8 @@ void inpaint_unet_case() {
     CHECK(std::equal(lat.begin(), lat.end(), mask_lat.begin() + b * 256));
     runtime::UNetRunner runner(unet, backend);
     runner.set_latent_shape(4, 16, 16);
-    runner.set_conditioning({context.begin() + b * 77 * 64, context.begin() + (b + 1) * 77 * 64}, 77, {});
+    runner.set_conditioning({context.begin() + b * 77 * 64, context.begin() + (b + 1) * 77 * 64}, 77,
+                            adm ? std::vector<float>(y.begin() + b * adm, y.begin() + (b + 1) * adm) : std::vector<float>{});
     runner.set_concat({concat.begin() + b * 5 * 256, concat.begin() + (b + 1) * 5 * 256}, 5);
     std::vector<float> out(4 * 256);
     runner.forward(x.data() + b * 4 * 256, 1, t[size_t(b)], out.data());
@@ -212,7 +216,8 @@ int main(int argc, char** argv) {
     unet_case("unet_sd1_tiny.safetensors", 2, 0);
     unet_case("unet_sd2_tiny.safetensors", 0, 16);
     unet_case("unet_sdxl_tiny.safetensors", 0, 16);
-    inpaint_unet_case();
+    inpaint_unet_case("unet_sd1_inpaint_tiny.safetensors", 2, 0);
+    inpaint_unet_case("unet_sdxl_inpaint_tiny.safetensors", 0, 16);
     vae_case();
     clip_case("clip_text_tiny.safetensors", "cond_stage_model.transformer.text_model.", model::ClipLayout::HuggingFace, false);
     clip_case("openclip_text_tiny_sd2.safetensors", "cond_stage_model.model.", model::ClipLayout::OpenClip, true);
