@@ -19,6 +19,8 @@ class KeepUnmaskedDenoiser : public sample::Denoiser {
   KeepUnmaskedDenoiser(sample::Denoiser& inner, int64_t n, const std::vector<float>& kept, const std::vector<float>& repaint)
       : inner_(inner), n_(n), kept_(kept), repaint_(repaint) {}
   void denoise(const float* x, float sigma, float* denoised) override;
+  // The model's own unconditional prediction, unblended (A1111 keeps the raw uncond for CFG++).
+  const float* last_uncond() const override { return inner_.last_uncond(); }
 
  private:
   sample::Denoiser& inner_;

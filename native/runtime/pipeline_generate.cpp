@@ -323,6 +323,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   sample::CfgDenoiser denoiser(runner, schedule_, info_.prediction == "v" ? sample::Prediction::V : sample::Prediction::Eps,
                                p.cfg_scale, n, p.batch);
   denoiser.set_rescale(p.cfg_rescale);
+  if (info.cfg_pp) denoiser.set_cfg_pp();
   std::optional<KeepUnmaskedDenoiser> keep;
   if (p.mask) keep.emplace(denoiser, n, kept, p.mask->latent);
   sample::Denoiser& den = keep ? static_cast<sample::Denoiser&>(*keep) : denoiser;
@@ -336,6 +337,10 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   sp.on_step = on_sampler_step;
   sp.user = &state;
   if (info.vp_endpoints) sp.ddim_final_sigma = schedule_.sigma_min();
+  if (!p.init_image && !p.init_latent) {  // A1111 txt2img: DPM fast/adaptive span the model's whole range
+    sp.dpm_sigma_min = schedule_.sigma_min();
+    sp.dpm_sigma_max = schedule_.sigma_max();
+  }
   bool finished = sigmas.size() < 2 || info.fn(den, x.data(), n, sigmas, sp);
   if (p.mask) keep_unmasked(x.data(), n, kept, p.mask->latent);
   r.seconds_sampling = seconds_since(t1);

@@ -78,17 +78,22 @@ CfgDenoiser::CfgDenoiser(BatchModel& model, const DiscreteSchedule& sched, Predi
   if (n <= 0 || batch_images <= 0 || n % batch_images != 0)
     throw Error("CfgDenoiser: latent of " + std::to_string(n) + " floats does not split into " +
                 std::to_string(batch_images) + " images");
-  const bool cfg = scale_ != 1.0f;
-  x_in_.resize(size_t(cfg ? 2 * n : n));
+  two_pass_ = scale_ != 1.0f;
+  x_in_.resize(size_t(2 * n));
   out_.resize(x_in_.size());
   den_u_.resize(static_cast<size_t>(n));
   den_c_.resize(static_cast<size_t>(n));
 }
 
+void CfgDenoiser::set_cfg_pp() {
+  scale_ = float(double(scale_) * (1.0 / 12.5));  // A1111: cond_scale * cond_scale_miltiplier, in Python floats
+  two_pass_ = true;
+}
+
 void CfgDenoiser::denoise(const float* x, float sigma, float* denoised) {
   const Scalings c = scalings(pred_, sigma);
   const float t = sched_.sigma_to_t(sigma);
-  if (scale_ == 1.0f) {  // conditional only
+  if (!two_pass_) {  // conditional only
     for (int64_t k = 0; k < n_; ++k) x_in_[size_t(k)] = x[k] * c.c_in;
     model_.forward(x_in_.data(), batch_, t, out_.data());
     model_output_to_denoised(pred_, sigma, x, out_.data(), denoised, n_);

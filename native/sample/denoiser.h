@@ -57,8 +57,11 @@ class CfgDenoiser : public Denoiser {
               int64_t n, int batch_images = 1);
   void denoise(const float* x, float sigma, float* denoised) override;
   void set_rescale(float phi) { rescale_ = phi; }
-  // The two halves of the last call (valid after denoise with scale != 1), for previews and tests.
-  const float* last_uncond() const { return den_u_.data(); }
+  // CFG++ (A1111's ddim_cfgpp): guidance scale / 12.5, mapping [0, 12.5] onto [0, 1], and the
+  // unconditional pass at every scale (the sampler re-noises with it).
+  void set_cfg_pp();
+  // The two halves of the last call; last_uncond is null after a conditional-only call (scale 1).
+  const float* last_uncond() const override { return two_pass_ ? den_u_.data() : nullptr; }
   const float* last_cond() const { return den_c_.data(); }
 
  private:
@@ -66,6 +69,7 @@ class CfgDenoiser : public Denoiser {
   const DiscreteSchedule& sched_;
   Prediction pred_;
   float scale_, rescale_ = 0;
+  bool two_pass_;
   int64_t n_;
   int batch_;
   std::vector<float> x_in_, out_, den_u_, den_c_;

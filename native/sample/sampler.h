@@ -23,6 +23,9 @@ namespace sd::sample {
 struct Denoiser {
   virtual ~Denoiser() = default;
   virtual void denoise(const float* x, float sigma, float* denoised) = 0;
+  // The unconditional prediction of the last denoise call (n floats), for CFG++ samplers; null when
+  // that call made none (no CFG), the prediction then being its own unconditional one.
+  virtual const float* last_uncond() const { return nullptr; }
 };
 
 // Fills one latent-sized standard-normal draw per call (A1111: one randn_like = one call).
@@ -50,6 +53,10 @@ struct SampleParams {
   // DDIM's last step goes to ᾱ_prev = 1/(1+final_sigma²) when sigmas ends in 0. CompVis DDIMSampler
   // uses ᾱ[0] (set final_sigma = schedule.sigma_min()); 0 means ᾱ_prev = 1 ("set_alpha_to_one").
   float ddim_final_sigma = 0.0f;
+  // dpm_fast / dpm_adaptive integrate from dpm_sigma_max down to dpm_sigma_min rather than walking
+  // sigmas (A1111 txt2img passes the model's table ends); 0 = sigmas[0] and the last sigma above 0
+  // (A1111 img2img). Only the step count is taken from sigmas then.
+  float dpm_sigma_min = 0.0f, dpm_sigma_max = 0.0f;
   StepCallback on_step = nullptr;
   void* user = nullptr;
 };
@@ -70,6 +77,8 @@ bool sample_dpmpp_2s_ancestral(Denoiser&, float* x, int64_t n, const std::vector
 // Midpoint 2M SDE; its noise comes from p.noise (one call per step), not k-diffusion's Brownian tree,
 // so it is statistically equivalent to A1111/ComfyUI's "DPM++ 2M SDE" but not bit-identical.
 bool sample_dpmpp_2m_sde(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+// The same with solver_type 'heun' (A1111 "DPM++ 2M SDE Heun"), noise from p.noise likewise.
+bool sample_dpmpp_2m_sde_heun(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 // samplers_extra.cpp. DPM++ SDE / 3M SDE draw from p.noise like 2M SDE (see there).
 bool sample_dpmpp_sde(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 bool sample_dpmpp_3m_sde(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
@@ -80,6 +89,16 @@ bool sample_uni_pc(Denoiser&, float* x, int64_t n, const std::vector<float>& sig
 bool sample_uni_pc_bh2(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 // A1111's PLMS over its timesteps' sigmas, VP endpoints like ddim (ddim_final_sigma for a final 0).
 bool sample_plms(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+// samplers_dpm_solver.cpp: k-diffusion's DPM-Solver between p.dpm_sigma_max and p.dpm_sigma_min (see
+// there), eta and noise as the ancestral samplers. dpm_fast makes len(sigmas) − 1 model calls;
+// dpm_adaptive as many as its error control needs (3 per try), whatever sigmas holds.
+bool sample_dpm_fast(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+bool sample_dpm_adaptive(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+// samplers_restart.cpp: A1111's restart_sampler (from 20 steps on, its own karras steps plus restarts).
+bool sample_restart(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
+// A1111's ddim_cfgpp: DDIM re-noising with Denoiser::last_uncond(); run it with a CfgDenoiser in
+// CFG++ mode (guidance scale / 12.5, uncond pass at every scale).
+bool sample_ddim_cfgpp(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 bool sample_lcm(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 bool sample_ddim(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 
@@ -99,6 +118,9 @@ struct SamplerInfo {
   bool vp_endpoints;
   // Other spellings users bring: A1111 label first, then sd.cpp, k-diffusion / A1111 internal, diffusers.
   std::vector<const char*> aliases;
+  // CFG++ (A1111 "DDIM CFG++"): the runtime's CfgDenoiser divides the guidance scale by 12.5 and
+  // always runs the unconditional pass, whose prediction the sampler reads through last_uncond().
+  bool cfg_pp = false;
 };
 
 const std::vector<SamplerInfo>& samplers();

@@ -254,9 +254,12 @@ bool sample_dpmpp_2s_ancestral(Denoiser& model, float* x, int64_t n, const std::
   return true;
 }
 
-bool sample_dpmpp_2m_sde(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas,
-                         const SampleParams& p) {
-  check_args("dpmpp_2m_sde", x, n, sigmas);
+namespace {
+
+// k-diffusion's sample_dpmpp_2m_sde; heun = its solver_type 'heun' (A1111 "DPM++ 2M SDE Heun"), else 'midpoint'.
+bool dpmpp_2m_sde(const char* name, bool heun, Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas,
+                  const SampleParams& p) {
+  check_args(name, x, n, sigmas);
   const int steps = int(sigmas.size()) - 1;
   Buf den = buf(n), old_den = buf(n), noise = buf(n);
   bool have_old = false;
@@ -267,16 +270,16 @@ bool sample_dpmpp_2m_sde(Denoiser& model, float* x, int64_t n, const std::vector
     if (!report(p, i, steps, x, den.data(), s)) return false;
     if (s_next == 0) {  // denoising step
       std::copy(den.begin(), den.end(), x);
-    } else {  // DPM-Solver++(2M) SDE, midpoint
+    } else {  // DPM-Solver++(2M) SDE
       const float t = -log_f(s), t_next = -log_f(s_next), h = t_next - t, eta_h = p.eta * h;
       const float keep = s_next / s * exp_f(-eta_h), c = -expm1_f(-h - eta_h);
       for (int64_t k = 0; k < n; ++k) x[k] = keep * x[k] + c * den[size_t(k)];
       if (have_old) {
-        const float r = h_last / h, c2 = 0.5f * c * (1.0f / r);
+        const float r = h_last / h, c2 = heun ? (c / (-h - eta_h) + 1.0f) * (1.0f / r) : 0.5f * c * (1.0f / r);
         for (int64_t k = 0; k < n; ++k) x[k] = x[k] + c2 * (den[size_t(k)] - old_den[size_t(k)]);
       }
       if (p.eta != 0) {
-        need_noise("dpmpp_2m_sde", p).next(noise.data());
+        need_noise(name, p).next(noise.data());
         add_noise(x, noise.data(), s_next * std::sqrt(-expm1_f(-2.0f * eta_h)), p.s_noise, n);
       }
       h_last = h;
@@ -285,6 +288,16 @@ bool sample_dpmpp_2m_sde(Denoiser& model, float* x, int64_t n, const std::vector
     have_old = true;
   }
   return true;
+}
+
+}  // namespace
+
+bool sample_dpmpp_2m_sde(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams& p) {
+  return dpmpp_2m_sde("dpmpp_2m_sde", false, model, x, n, sigmas, p);
+}
+
+bool sample_dpmpp_2m_sde_heun(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams& p) {
+  return dpmpp_2m_sde("dpmpp_2m_sde_heun", true, model, x, n, sigmas, p);
 }
 
 }  // namespace sd::sample

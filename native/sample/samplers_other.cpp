@@ -1,5 +1,6 @@
-// Samplers outside k-diffusion proper: LCM (ComfyUI/A1111 sample_lcm), DDIM (CompVis DDIMSampler) and
-// PLMS (A1111 sd_samplers_timesteps_impl plms), written over the k-diffusion denoiser, plus the name registry.
+// Samplers outside k-diffusion proper: LCM (ComfyUI/A1111 sample_lcm), DDIM (CompVis DDIMSampler), DDIM
+// CFG++ and PLMS (A1111 sd_samplers_timesteps_impl ddim_cfgpp, plms), written over the k-diffusion
+// denoiser, plus the name registry.
 #include "fp_exact.h"  // first: no FMA contraction in this file
 #include <cmath>
 
@@ -26,35 +27,54 @@ bool sample_lcm(Denoiser& model, float* x, int64_t n, const std::vector<float>& 
   return true;
 }
 
+namespace {
+
 // CompVis p_sample_ddim in VP variables. With σ² = (1−ᾱ)/ᾱ: x_t = x·√ᾱ (= x·c_in), eps = (x − D)/σ,
 // and pred_x0 = (x_t − √(1−ᾱ)·eps)/√ᾱ is D itself. After the step x = x_prev/√ᾱ_prev, so with η = 0
 // this is exactly k-diffusion's Euler step; the VP form is kept for η > 0 and the final ᾱ quirk.
-bool sample_ddim(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams& p) {
-  check_args("ddim", x, n, sigmas);
+// cfg_pp (A1111's ddim_cfgpp): the direction to x_prev uses the unconditional eps (CFG++).
+bool ddim_loop(const char* name, bool cfg_pp, Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas,
+               const SampleParams& p) {
+  check_args(name, x, n, sigmas);
   const int steps = int(sigmas.size()) - 1;
   Buf den = buf(n), noise = buf(n);
   for (int i = 0; i < steps; ++i) {
     const float s = sigmas[size_t(i)], s_next = sigmas[size_t(i) + 1];
     model.denoise(x, s, den.data());
     if (!report(p, i, steps, x, den.data(), s)) return false;  // den == CompVis pred_x0 (less rounding)
+    // Without CFG there is no separate unconditional prediction: it is the prediction itself.
+    const float* den_dir = cfg_pp && model.last_uncond() ? model.last_uncond() : den.data();
     const float s_prev = (s_next == 0) ? p.ddim_final_sigma : s_next;
-    const float a_t = 1.0f / (1.0f + s * s), a_prev = 1.0f / (1.0f + s_prev * s_prev);
-    const float c_in = 1.0f / std::sqrt(s * s + 1.0f);
-    const float sqrt_one_minus_at = std::sqrt(1.0f - a_t), sqrt_at = std::sqrt(a_t);
-    const float sigma_t = p.ddim_eta * std::sqrt((1.0f - a_prev) / (1.0f - a_t)) * std::sqrt(1.0f - a_t / a_prev);
-    const float dir_coef = std::sqrt(1.0f - a_prev - sigma_t * sigma_t), sqrt_aprev = std::sqrt(a_prev);
+    // The step's scalars in f64 from σ, rounded once: 1 − ᾱ = σ²/(1+σ²) is what the f32 table's exact
+    // 1 − ᾱ gives the reference, where 1 − (rounded ᾱ) is off by up to 7e-5 relative near t = 0, which
+    // CFG++'s uncond direction (not cancelling against pred_x0's eps) would show.
+    const double sd = s, sp = s_prev, a_t = 1 / (1 + sd * sd), a_prev = 1 / (1 + sp * sp);
+    const double om_t = sd * sd / (1 + sd * sd), om_prev = sp * sp / (1 + sp * sp);
+    const double st = p.ddim_eta * std::sqrt(om_prev / om_t) * std::sqrt(1 - a_t / a_prev);
+    const float c_in = float(1 / std::sqrt(sd * sd + 1)), sqrt_one_minus_at = float(std::sqrt(om_t)), sqrt_at = float(std::sqrt(a_t));
+    const float sigma_t = float(st), dir_coef = float(std::sqrt(om_prev - st * st)), sqrt_aprev = float(std::sqrt(a_prev));
     const float out_scale = std::sqrt(1.0f + s_next * s_next);  // back to k-diffusion scaling
     const bool draw = sigma_t > 0 || p.draw_unused_noise;  // A1111's DDIM draws every step
-    if (draw) need_noise("ddim", p).next(noise.data());
+    if (draw) need_noise(name, p).next(noise.data());
     for (int64_t k = 0; k < n; ++k) {
-      const float e_t = (x[k] - den[size_t(k)]) / s;
+      const float e_t = (x[k] - den[size_t(k)]) / s, e_dir = (x[k] - den_dir[k]) / s;
       const float pred_x0 = (x[k] * c_in - sqrt_one_minus_at * e_t) / sqrt_at;
-      float x_prev = sqrt_aprev * pred_x0 + dir_coef * e_t;
+      float x_prev = sqrt_aprev * pred_x0 + dir_coef * e_dir;
       if (sigma_t > 0) x_prev = x_prev + sigma_t * noise[size_t(k)];
       x[k] = x_prev * out_scale;
     }
   }
   return true;
+}
+
+}  // namespace
+
+bool sample_ddim(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams& p) {
+  return ddim_loop("ddim", false, model, x, n, sigmas, p);
+}
+
+bool sample_ddim_cfgpp(Denoiser& model, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams& p) {
+  return ddim_loop("ddim_cfgpp", true, model, x, n, sigmas, p);
 }
 
 // A1111's plms (ldm PLMSSampler) in VP variables, over the sigmas of its timesteps: eps = (x − D)/σ,
@@ -117,6 +137,8 @@ const std::vector<SamplerInfo>& samplers() {
       {"dpmpp_2s_ancestral", sample_dpmpp_2s_ancestral, true, "normal", false,
        {"DPM++ 2S a", "dpm++2s_a", "dpmpp_2s_a", "k_dpmpp_2s_a", "k_dpmpp_2s_ancestral", "sample_dpmpp_2s_ancestral"}},
       {"dpmpp_2m_sde", sample_dpmpp_2m_sde, true, "normal", false, {"DPM++ 2M SDE", "dpm++2m_sde", "k_dpmpp_2m_sde", "sample_dpmpp_2m_sde"}},
+      {"dpmpp_2m_sde_heun", sample_dpmpp_2m_sde_heun, true, "exponential", false,
+       {"DPM++ 2M SDE Heun", "dpm++2m_sde_heun", "k_dpmpp_2m_sde_heun"}},
       {"dpmpp_sde", sample_dpmpp_sde, true, "karras", false, {"DPM++ SDE", "dpm++sde", "k_dpmpp_sde", "sample_dpmpp_sde"}},
       {"dpmpp_3m_sde", sample_dpmpp_3m_sde, true, "exponential", false,
        {"DPM++ 3M SDE", "dpm++3m_sde", "k_dpmpp_3m_sde", "sample_dpmpp_3m_sde"}},
@@ -127,6 +149,10 @@ const std::vector<SamplerInfo>& samplers() {
       {"uni_pc", sample_uni_pc, false, "normal", false, {"UniPC", "uni_pc_bh1", "sample_unipc"}},
       {"uni_pc_bh2", sample_uni_pc_bh2, false, "normal", false, {"UniPC bh2", "sample_unipc_bh2"}},
       {"plms", sample_plms, false, "ddim_uniform", true, {"PLMS"}},
+      {"dpm_fast", sample_dpm_fast, true, "normal", false, {"DPM fast", "k_dpm_fast", "sample_dpm_fast"}},
+      {"dpm_adaptive", sample_dpm_adaptive, true, "normal", false, {"DPM adaptive", "k_dpm_ad", "sample_dpm_adaptive"}},
+      {"restart", sample_restart, true, "karras", false, {"Restart", "restart_sampler"}},
+      {"ddim_cfgpp", sample_ddim_cfgpp, false, "ddim_uniform", true, {"DDIM CFG++"}, true},
   };
   return table;
 }

@@ -40,7 +40,7 @@ test('generate options: exact messages', () => {
   rejects({ prompt: 'a', onStep: 'x' }, 'onStep must be a function, got "x"');
   rejects({ prompt: 'a', signal: {} }, 'signal must be an AbortSignal, got an object');
   rejects({ prompt: 'a', initImage: 'cat.png' }, 'initImage must be PNG, JPEG or WebP bytes or { data, width, height, channels }, got "cat.png"');
-  rejects({ prompt: 'a', sampler: 'Euler b' }, 'sampler: unknown sampler "Euler b"; known: euler, euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2m, dpmpp_2s_ancestral, dpmpp_2m_sde, dpmpp_sde, dpmpp_3m_sde, ipndm, ipndm_v, ddim, lcm, uni_pc, uni_pc_bh2, plms');
+  rejects({ prompt: 'a', sampler: 'Euler b' }, 'sampler: unknown sampler "Euler b"; known: euler, euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2m, dpmpp_2s_ancestral, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_sde, dpmpp_3m_sde, ipndm, ipndm_v, ddim, lcm, uni_pc, uni_pc_bh2, plms, dpm_fast, dpm_adaptive, restart, ddim_cfgpp');
   rejects({ prompt: 'a', scheduler: 'cosine' }, 'scheduler: unknown scheduler "cosine"; known: automatic, normal, karras, exponential, sgm_uniform, simple, ddim_uniform, align_your_steps, align_your_steps_gits, beta, kl_optimal');
   rejects(null, 'generate() options must be an object, got null');
 });

@@ -19,7 +19,8 @@ import {
 
 const KNOWN_SAMPLERS =
   'euler, euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2m, dpmpp_2s_ancestral, dpmpp_2m_sde, ' +
-  'dpmpp_sde, dpmpp_3m_sde, ipndm, ipndm_v, ddim, lcm, uni_pc, uni_pc_bh2, plms';
+  'dpmpp_2m_sde_heun, dpmpp_sde, dpmpp_3m_sde, ipndm, ipndm_v, ddim, lcm, uni_pc, uni_pc_bh2, plms, dpm_fast, ' +
+  'dpm_adaptive, restart, ddim_cfgpp';
 
 test('canonical names are the native registry (sd::sample::sampler_names / scheduler_names)', () => {
   assert.equal(SAMPLER_NAMES.join(', '), KNOWN_SAMPLERS);
@@ -51,6 +52,14 @@ test('A1111 sampler labels', () => {
     LCM: 'lcm',
     UniPC: 'uni_pc',
     PLMS: 'plms',
+    'DPM++ 2M SDE Heun': 'dpmpp_2m_sde_heun',
+    k_dpmpp_2m_sde_heun: 'dpmpp_2m_sde_heun',
+    'DPM fast': 'dpm_fast',
+    k_dpm_fast: 'dpm_fast',
+    'DPM adaptive': 'dpm_adaptive',
+    k_dpm_ad: 'dpm_adaptive',
+    Restart: 'restart',
+    'DDIM CFG++': 'ddim_cfgpp',
     k_euler_a: 'euler_ancestral',
     k_dpm_2_a: 'dpm_2_ancestral',
     k_dpmpp_2m: 'dpmpp_2m',
@@ -118,6 +127,11 @@ test('Automatic / default resolves per sampler', () => {
   assert.equal(resolveScheduler('default', 'ddim'), 'ddim_uniform');
   assert.equal(defaultScheduler('lcm'), 'normal');
   assert.equal(defaultScheduler('dpm++2m'), 'normal');
+  // A1111 v1.10's own defaults for the samplers it added with a scheduler option
+  assert.equal(defaultScheduler('DPM++ 2M SDE Heun'), 'exponential');
+  assert.equal(defaultScheduler('Restart'), 'karras');
+  assert.equal(defaultScheduler('DDIM CFG++'), 'ddim_uniform');
+  assert.equal(defaultScheduler('DPM fast'), 'normal');
 });
 
 test('old A1111 combined names split into sampler + scheduler', () => {
@@ -125,6 +139,9 @@ test('old A1111 combined names split into sampler + scheduler', () => {
   assert.deepEqual(resolveSamplerSpec('LMS Karras'), { sampler: 'lms', scheduler: 'karras' });
   assert.deepEqual(resolveSamplerSpec('DPM2 a Karras'), { sampler: 'dpm_2_ancestral', scheduler: 'karras' });
   assert.deepEqual(resolveSamplerSpec('DPM++ 2M SDE Exponential'), { sampler: 'dpmpp_2m_sde', scheduler: 'exponential' });
+  assert.deepEqual(resolveSamplerSpec('DPM++ 2M SDE Heun Karras'), { sampler: 'dpmpp_2m_sde_heun', scheduler: 'karras' });
+  assert.deepEqual(resolveSamplerSpec('DPM++ 2M SDE Heun'), { sampler: 'dpmpp_2m_sde_heun', scheduler: undefined });
+  assert.deepEqual(resolveSamplerSpec('DDIM CFG++'), { sampler: 'ddim_cfgpp', scheduler: undefined });
   assert.deepEqual(resolveSamplerSpec('Euler a'), { sampler: 'euler_ancestral', scheduler: undefined });
   assert.throws(() => resolveSamplerSpec('Foo Karras'), {
     message: `unknown sampler "Foo Karras"; known: ${KNOWN_SAMPLERS}`,
@@ -134,7 +151,7 @@ test('old A1111 combined names split into sampler + scheduler', () => {
 test('unknown names: exact messages', () => {
   assert.throws(() => resolveSampler('xyz'), { message: `unknown sampler "xyz"; known: ${KNOWN_SAMPLERS}` });
   // names of samplers we do not implement are not silently mapped to something close
-  for (const s of ['ddim_trailing', 'dpm++2mv2', 'tcd', 'DPM adaptive', '']) {
+  for (const s of ['ddim_trailing', 'dpm++2mv2', 'tcd', 'DPM adaptive 2', 'euler_cfgpp', '']) {
     assert.throws(() => resolveSampler(s), { message: `unknown sampler "${s}"; known: ${KNOWN_SAMPLERS}` }, s);
   }
   assert.throws(() => resolveScheduler('cosine'), {
@@ -146,7 +163,7 @@ test('unknown names: exact messages', () => {
 
 test('samplers() / schedulers() list every name with its aliases, no alias shared', () => {
   const list = samplers();
-  assert.equal(list.length, 18);
+  assert.equal(list.length, 23);
   assert.deepEqual(list.map((s) => s.name), [...SAMPLER_NAMES]);
   const euler = list.find((s) => s.name === 'euler_ancestral');
   assert.ok(euler && euler.aliases.includes('Euler a') && euler.aliases.includes('euler_a'));

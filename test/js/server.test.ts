@@ -430,6 +430,9 @@ test('model list, samplers, schedulers and options in A1111 shape', async () => 
   const samplers = (await app.inject({ method: 'GET', url: '/sdapi/v1/samplers' })).json();
   assert.deepEqual(samplers.find((s: { name: string }) => s.name === 'Euler a').aliases.slice(0, 1), ['euler_ancestral']);
   assert.ok(samplers.every((s: object) => Object.keys(s).join() === 'name,aliases,options'));
+  for (const label of ['DPM fast', 'DPM adaptive', 'DPM++ 2M SDE Heun', 'Restart', 'DDIM CFG++']) {
+    assert.ok(samplers.some((s: { name: string }) => s.name === label), `A1111 label ${label}`);
+  }
   const schedulers = (await app.inject({ method: 'GET', url: '/sdapi/v1/schedulers' })).json();
   assert.deepEqual(schedulers.find((s: { name: string }) => s.name === 'karras'), { name: 'karras', label: 'Karras', aliases: [], default_rho: 7, need_inner_model: null });
   const before = (await app.inject({ method: 'GET', url: '/sdapi/v1/options' })).json();

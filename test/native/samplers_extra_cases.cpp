@@ -28,17 +28,7 @@ Vec tensor(const sd::io::SafetensorsFile& f, const std::string& name) { return g
 using toy::RecordingToy;
 using toy::rel;
 
-struct ListNoise : ss::NoiseSource {
-  const Vec& draws;
-  int64_t n;
-  size_t calls = 0;
-  ListNoise(const Vec& d, int64_t n_) : draws(d), n(n_) {}
-  void next(float* out) override {
-    if ((calls + 1) * size_t(n) > draws.size()) throw sd::Error("ListNoise exhausted");
-    std::memcpy(out, draws.data() + calls * size_t(n), size_t(n) * 4);
-    ++calls;
-  }
-};
+using toy::ListNoise;
 
 void test_schedules(const sd::io::SafetensorsFile& g, const ss::DiscreteSchedule& sched) {
   double worst[4] = {0, 0, 0, 0};

@@ -27,17 +27,13 @@ using toy::rel;
 // Runs one sampler from x = noise·scale over sigmas and checks output and every model input.
 void check_run(const sd::io::SafetensorsFile& g, const std::string& key, const char* name, const Vec& sigmas,
                const Vec& noise, float scale, const ss::SampleParams& p) {
-  const int64_t n = int64_t(noise.size());
-  RecordingToy toy(n);
+  RecordingToy toy(int64_t(noise.size()));
   Vec x(noise.size());
   for (size_t k = 0; k < x.size(); ++k) x[k] = noise[k] * scale;
-  const bool done = ss::sampler(name).fn(toy, x.data(), n, sigmas, p);
-  const Vec want_s = golden::floats(g, "golden.calls." + key + ".sigma");
-  const double r = rel(x, golden::floats(g, "golden.output." + key));
-  const double rx = rel(toy.xs, golden::floats(g, "golden.calls." + key + ".x")), rs = rel(toy.sigmas, want_s);
-  std::printf("%-22s %10.3g %10.3g %10.3g %5zu\n", key.c_str(), r, rx, rs, toy.sigmas.size());
-  CHECK_MSG(done && toy.sigmas.size() == want_s.size(), key + " model calls = reference's");
-  CHECK_MSG(r < 1e-5 && rx < 1e-5 && rs < 1e-6, key + " output and every model input vs golden");
+  const toy::GoldenRun r = toy::run_vs_golden(g, key, name, toy, x, sigmas, p);
+  std::printf("%-22s %10.3g %10.3g %10.3g %5zu\n", key.c_str(), r.out, r.xs, r.sigmas, r.nfe);
+  CHECK_MSG(r.done && r.nfe == r.want_nfe, key + " model calls = reference's");
+  CHECK_MSG(r.out < 1e-5 && r.xs < 1e-5 && r.sigmas < 1e-6, key + " output and every model input vs golden");
 }
 
 }  // namespace

@@ -500,6 +500,8 @@ void test_no_golden(const sd::io::SafetensorsFile& g, const ss::DiscreteSchedule
 void test_plumbing(const ss::DiscreteSchedule& sched) {
   const int64_t n = 16;
   const Vec sigmas = ss::make_sigmas(sched, ss::Scheduler::Karras, 6);
+  // dpm_fast turns 6 model calls into 3 steps; with 12 it takes 5 (orders 3, 3, 3, 2, 1).
+  const Vec sigmas12 = ss::make_sigmas(sched, ss::Scheduler::Karras, 12);
   for (const std::string& name : ss::sampler_names()) {
     GaussNoise ns(1, n);
     Toy toy(n);
@@ -511,10 +513,11 @@ void test_plumbing(const ss::DiscreteSchedule& sched) {
     p.on_step = Trajectory::record;
     p.user = &tr;
     Vec x(static_cast<size_t>(n), 1.0f);
-    const bool done = ss::sampler(name).fn(toy, x.data(), n, sigmas, p);
+    const bool done = ss::sampler(name).fn(toy, x.data(), n, name == "dpm_fast" ? sigmas12 : sigmas, p);
     const bool two_calls = name == "heun" || name == "dpm_2" || name == "dpm_2_ancestral" || name == "dpmpp_2s_ancestral" ||
-                           name == "dpmpp_sde";
-    const int calls = two_calls ? 7 : name == "plms" ? 5 : 4;  // plms: a second call in its first step only
+                           name == "dpmpp_sde" || name == "restart";
+    // plms: a second call in its first step only; dpm_fast / dpm_adaptive: 3 calls per step (try)
+    const int calls = two_calls ? 7 : name == "plms" ? 5 : name == "dpm_fast" || name == "dpm_adaptive" ? 10 : 4;
     CHECK_MSG(!done && tr.x.size() == 4 && toy.calls == calls, name + ": on_step returning false cancels at step 3");
     CHECK_MSG(tr.x.size() == 4 && x == tr.x[3], name + ": x is left as it was before step 3");
     // samplers that need noise throw without a source; the others do not
@@ -564,8 +567,9 @@ void test_plumbing(const ss::DiscreteSchedule& sched) {
     CHECK(b.sigma_down == 1.0f && b.sigma_up == 0.0f);
   }
   const std::vector<std::string> want = {"euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms",
-                                         "dpmpp_2m", "dpmpp_2s_ancestral", "dpmpp_2m_sde", "dpmpp_sde", "dpmpp_3m_sde",
-                                         "ipndm", "ipndm_v", "ddim", "lcm", "uni_pc", "uni_pc_bh2", "plms"};
+                                         "dpmpp_2m", "dpmpp_2s_ancestral", "dpmpp_2m_sde", "dpmpp_2m_sde_heun", "dpmpp_sde",
+                                         "dpmpp_3m_sde", "ipndm", "ipndm_v", "ddim", "lcm", "uni_pc", "uni_pc_bh2", "plms",
+                                         "dpm_fast", "dpm_adaptive", "restart", "ddim_cfgpp"};
   CHECK(ss::sampler_names() == want);
   CHECK(ss::find_sampler("Euler a") == nullptr);
   CHECK(std::string(ss::sampler("ddim").default_scheduler) == "ddim_uniform");
@@ -573,7 +577,8 @@ void test_plumbing(const ss::DiscreteSchedule& sched) {
   try { ss::sampler("xyz"); } catch (const sd::Error& e) {
     threw = std::string(e.what()) ==
             "unknown sampler \"xyz\"; known: euler, euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2m, "
-            "dpmpp_2s_ancestral, dpmpp_2m_sde, dpmpp_sde, dpmpp_3m_sde, ipndm, ipndm_v, ddim, lcm, uni_pc, uni_pc_bh2, plms";
+            "dpmpp_2s_ancestral, dpmpp_2m_sde, dpmpp_2m_sde_heun, dpmpp_sde, dpmpp_3m_sde, ipndm, ipndm_v, ddim, lcm, uni_pc, "
+            "uni_pc_bh2, plms, dpm_fast, dpm_adaptive, restart, ddim_cfgpp";
   }
   CHECK_MSG(threw, "sampler() error message");
   threw = false;
@@ -712,6 +717,7 @@ void test_cfg(const sd::io::SafetensorsFile& g, const ss::DiscreteSchedule& sche
 
 void test_samplers_extra(const std::string& dir);  // samplers_extra_cases.cpp
 void test_samplers_more(const std::string& dir);   // samplers_more_cases.cpp
+void test_samplers_a1111(const std::string& dir);  // samplers_a1111_cases.cpp
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : "test/fixtures";
@@ -728,6 +734,7 @@ int main(int argc, char** argv) {
     test_cfg(*cfg, sched);
     test_samplers_extra(dir);
     test_samplers_more(dir);
+    test_samplers_a1111(dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAIL: exception: %s\n", e.what());
     return 1;
