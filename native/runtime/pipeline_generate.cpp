@@ -252,7 +252,10 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
 
   // 2. Noise, schedule, optional img2img start.
   const sample::SamplerInfo& info = *p.sampler;
-  std::vector<float> sigmas = sample::make_sigmas(schedule_, p.scheduler, p.steps, info_.family == Family::SDXL);
+  const auto sigmas_for = [&](int steps) {
+    return sample::sampler_sigmas(info, steps, [&](int k) { return sample::make_sigmas(schedule_, p.scheduler, k, xl); });
+  };
+  std::vector<float> sigmas = sigmas_for(p.steps);
   if (!p.image_seeds.empty() && int(p.image_seeds.size()) != p.batch) throw Error("per-image seeds: need one seed per image of the batch");
   r.seeds = p.image_seeds.empty() ? sample::consecutive_seeds(p.seed, p.batch) : p.image_seeds;
   sample::ImageNoise noise(sample::rng_kind_from_name(p.rng), r.seeds, per_image);
@@ -300,7 +303,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
       const double strength = std::min(p.strength, 0.999);
       const int schedule = p.exact_steps ? int(p.steps / strength) : p.steps;
       const int t_enc = p.exact_steps ? p.steps - 1 : int(strength * p.steps);
-      if (schedule != p.steps) sigmas = sample::make_sigmas(schedule_, p.scheduler, schedule, xl);
+      if (schedule != p.steps) sigmas = sigmas_for(schedule);
       sigmas.erase(sigmas.begin(), sigmas.begin() + (schedule - t_enc - 1));
       for (size_t k = 0; k < x.size(); ++k) x[k] = start[k] + x[k] * sigmas[0];
     }

@@ -121,6 +121,9 @@ struct SamplerInfo {
   // CFG++ (A1111 "DDIM CFG++"): the runtime's CfgDenoiser divides the guidance scale by 12.5 and
   // always runs the unconditional pass, whose prediction the sampler reads through last_uncond().
   bool cfg_pp = false;
+  // A1111's discard_next_to_last_sigma (DPM2, DPM2 a, DPM++ 3M SDE): the schedule is made for one
+  // step more and its next-to-last sigma dropped, so the last step is not a tiny one into sigma_min.
+  bool discard_penultimate_sigma = false;
 };
 
 const std::vector<SamplerInfo>& samplers();
@@ -131,5 +134,15 @@ const SamplerInfo& sampler(const std::string& name);        // throws sd::Error 
 // Factor for the initial noise: x = noise · init_noise_scale. k-diffusion samplers start at
 // noise·σ₀; ddim starts from x_T = noise in VP space, i.e. noise·√(1+σ₀²) in k-diffusion scaling.
 float init_noise_scale(const SamplerInfo& sampler, float sigma0);
+
+// The n + 1 sigmas a sampler runs n steps over: sigmas (made for n + 1 steps when the sampler
+// discards the next-to-last one; make(steps) builds a schedule), as A1111's get_sigmas.
+template <class MakeSigmas>
+std::vector<float> sampler_sigmas(const SamplerInfo& sampler, int n, MakeSigmas make) {
+  if (!sampler.discard_penultimate_sigma) return make(n);
+  std::vector<float> s = make(n + 1);
+  s.erase(s.end() - 2);
+  return s;
+}
 
 }  // namespace sd::sample

@@ -126,7 +126,7 @@ test('Automatic / default resolves per sampler', () => {
   assert.equal(resolveScheduler('auto', 'DDIM'), 'ddim_uniform');
   assert.equal(resolveScheduler('default', 'ddim'), 'ddim_uniform');
   assert.equal(defaultScheduler('lcm'), 'normal');
-  assert.equal(defaultScheduler('dpm++2m'), 'normal');
+  assert.equal(defaultScheduler('dpm++2m'), 'karras'); // A1111 v1.10: DPM++ 2M, 2S a, DPM2, DPM2 a → Karras; 2M SDE → Exponential
   // A1111 v1.10's own defaults for the samplers it added with a scheduler option
   assert.equal(defaultScheduler('DPM++ 2M SDE Heun'), 'exponential');
   assert.equal(defaultScheduler('Restart'), 'karras');

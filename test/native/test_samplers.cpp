@@ -130,6 +130,19 @@ void test_schedule(const sd::io::SafetensorsFile& g, const ss::DiscreteSchedule&
     CHECK_MSG(max_abs(t, want_t) < 2e-4 && tq == want_tq, k + ".t");
     CHECK_MSG(rel(cin, want_cin) < 1e-7 && rel(cout, want_cout) < 1e-7, k + ".c_in/.c_out");
   }
+  // A1111's discard_next_to_last_sigma: DPM2 (and DPM2 a, DPM++ 3M SDE) at 9 steps runs k-diffusion's
+  // 10-step sigmas without the next-to-last one; other samplers run the n-step sigmas as they are.
+  {
+    const Vec karras10 = tensor(g, "golden.sigmas.karras");
+    Vec want(karras10.begin(), karras10.end() - 2);
+    want.push_back(karras10.back());
+    const auto karras = [&](int k) { return ss::make_sigmas(sched, ss::Scheduler::Karras, k); };
+    for (const char* name : {"dpm_2", "dpm_2_ancestral", "dpmpp_3m_sde"}) {
+      const Vec got = ss::sampler_sigmas(ss::sampler(name), 9, karras);
+      CHECK_MSG(got.size() == 10 && rel(got, want) < 1e-7, std::string(name) + " drops the next-to-last of 10 karras sigmas");
+    }
+    CHECK_MSG(ss::sampler_sigmas(ss::sampler("dpmpp_2m"), 10, karras) == karras(10), "dpmpp_2m keeps its sigmas");
+  }
   // t_to_sigma inverts sigma_to_t on the table and between entries
   double worst = 0;
   for (float t : {0.0f, 1.0f, 37.5f, 500.25f, 998.5f, 999.0f})
