@@ -1,0 +1,244 @@
+// A shared queue with real processes: a redis-server on loopback (Debian's package; .ci/run installs
+// it), front ends (`sd-native serve --queue redis://…`) and two workers (`sd-native worker`) with the
+// small shipped model, as bin/sd-native.js runs them (dist/, built by npm run build:dist).
+//
+// Each test leaves the cluster as the next one needs it: two live workers, one front end.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { tempDir, tinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const bin = join(root, 'bin', 'sd-native.js');
+const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
+const skip = hasRedis ? false : 'redis-server is not installed (apt-get install redis-server; .ci/run installs it)';
+
+/** small and quick: the shipped model at its own 64×64 size */
+const BODY = { width: 64, height: 64, steps: 4, cfg_scale: 5, sampler_name: 'Euler' };
+
+interface Proc {
+  child: ChildProcess;
+  /** stderr lines so far (workers: one per job taken / done / cancelled) */
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+const procs: Proc[] = [];
+
+function start(args: string[], readyPattern: RegExp, label: string, command = process.execPath): Promise<{ proc: Proc; match: RegExpMatchArray }> {
+  const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SD_NATIVE_QUEUE: '' } });
+  const proc: Proc = { child, lines: [], exited: new Promise((r) => child.once('exit', (code) => r(code))) };
+  procs.push(proc);
+  let out = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => proc.lines.push(...d.split('\n').filter(Boolean)));
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${label} did not start in 60 s: ${out}\n${proc.lines.join('\n')}`)), 60_000);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const match = readyPattern.exec(out);
+      if (match) clearTimeout(timer), resolvePromise({ proc, match });
+    });
+    void proc.exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${label} exited with ${code}: ${out}\n${proc.lines.join('\n')}`));
+    });
+  });
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+let redisPort = 0;
+let url = '';
+let redis: Proc | undefined;
+const workers: Proc[] = [];
+let front: { proc: Proc; base: string } | undefined;
+
+const startRedis = async () => {
+  const { proc } = await start(['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tempDir()],
+    /Ready to accept connections/, 'redis-server', 'redis-server');
+  redis = proc;
+};
+const startWorker = async () => {
+  const { proc } = await start([bin, 'worker', '--queue', url, '--threads', '1', '--lock-timeout', '2', '--max-batch', '8'], /worker \S+ ready/, 'worker');
+  workers.push(proc);
+  return proc;
+};
+const startFront = async (extra: string[] = []) => {
+  const { proc, match } = await start([bin, 'serve', '--queue', url, '--port', '0', '--threads', '1', '--queue-size', '64', ...extra], /listening on (http:\/\/\S+)/, 'front end');
+  return { proc, base: match[1]! };
+};
+
+async function stop(proc: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill(signal);
+  await proc.exited;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const post = (base: string, path: string, body: unknown, init: RequestInit = {}) =>
+  fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...init });
+
+/** worker log lines "job <id> done: 1 image(s) in a batch of B, attempt A" */
+const done = (w: Proc) => w.lines.map((l) => /^job (\S+) done: \d+ image\(s\) in a batch of (\d+), attempt (\d+)/.exec(l)).filter((m) => m !== null);
+
+before(async () => {
+  if (!hasRedis) return;
+  redisPort = await freePort();
+  url = `redis://127.0.0.1:${redisPort}`;
+  await startRedis();
+  await Promise.all([startWorker(), startWorker()]);
+  front = await startFront();
+});
+
+after(async () => {
+  for (const p of procs.reverse()) await stop(p, 'SIGKILL');
+});
+
+test('40 concurrent requests: all served, by both workers, in batches larger than one', { skip }, async () => {
+  const t0 = performance.now();
+  const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => post(front!.base, '/sdapi/v1/txt2img', { ...BODY, prompt: `shape ${i % 5}` })));
+  const seconds = (performance.now() - t0) / 1000;
+  const bodies = await Promise.all(responses.map((r) => r.json() as Promise<{ images?: string[]; detail?: string }>));
+  responses.forEach((r, i) => assert.equal(r.status, 200, `request ${i}: ${bodies[i]!.detail}`));
+  for (const b of bodies) assert.equal(b.images?.length, 1);
+  const ids = responses.map((r) => r.headers.get('x-sd-job-id'));
+  assert.equal(new Set(ids).size, 40, 'one job id per request');
+  // Which worker ran each job: from their own logs.
+  const ran = workers.map((w) => done(w).filter((m) => ids.includes(m[1]!)));
+  assert.equal(ran[0]!.length + ran[1]!.length, 40, 'every job ran exactly once');
+  assert.ok(ran[0]!.length > 0 && ran[1]!.length > 0, `split across both workers: ${ran[0]!.length} + ${ran[1]!.length}`);
+  const largest = Math.max(...ran.flat().map((m) => Number(m[2])));
+  assert.ok(largest > 1, `batches > 1 (largest ${largest})`);
+  const metrics = await (await fetch(`${front!.base}/metrics`)).text();
+  assert.match(metrics, /sd_cluster_workers\{model="sd-native-tiny.safetensors"\} 2/);
+  console.log(`# 40 requests in ${seconds.toFixed(2)} s; ${ran[0]!.length} + ${ran[1]!.length} jobs, largest batch ${largest}`);
+});
+
+test('a client that disconnects cancels its job on the worker that runs it', { skip }, async () => {
+  const id = `cancel-${Date.now()}`;
+  const controller = new AbortController();
+  const request = post(front!.base, '/sdapi/v1/txt2img', { ...BODY, steps: 150, prompt: 'a long one' }, { headers: { 'content-type': 'application/json', 'x-sd-job-id': id }, signal: controller.signal });
+  request.catch(() => {});
+  const holder = await until('a worker to take the job', () => workers.find((w) => w.lines.some((l) => l.startsWith(`job ${id} taken`))));
+  // let it step, then hang up
+  await until('the job to run', async () => ((await (await fetch(`${front!.base}/v1/jobs/${id}`)).json()) as { step: number }).step > 0 || undefined);
+  controller.abort();
+  await until('the worker to cancel it', () => holder.lines.includes(`job ${id} cancelled`), 10_000);
+  const job = (await (await fetch(`${front!.base}/v1/jobs/${id}`)).json()) as { status: string; step: number; steps: number };
+  assert.equal(job.status, 'cancelled');
+  assert.ok(job.step < 150, `stopped at step ${job.step} of 150`);
+  assert.ok(!done(holder).some((m) => m[1] === id), 'the job never finished');
+});
+
+test('a worker killed with SIGKILL mid-job: its jobs finish on the other, none lost, none delivered twice', { skip }, async () => {
+  const ids = Array.from({ length: 16 }, (_, i) => `kill-${Date.now()}-${i}`);
+  for (const id of ids) {
+    const r = await post(front!.base, '/v1/jobs', { ...BODY, steps: 12, prompt: `shape ${id}` }, { headers: { 'content-type': 'application/json', 'x-sd-job-id': id } });
+    assert.equal(r.status, 202);
+  }
+  const [victim, survivor] = workers;
+  const held = await until('the victim to hold jobs', () => {
+    const taken = victim!.lines.filter((l) => ids.some((id) => l.startsWith(`job ${id} taken`)));
+    return taken.length > 0 ? taken : undefined;
+  });
+  victim!.child.kill('SIGKILL');
+  await victim!.exited;
+  workers.splice(0, 1);
+  const finishedByVictim = new Set(done(victim!).map((m) => m[1]));
+  const jobs = await until('every job to settle', async () => {
+    const all = await Promise.all(ids.map(async (id) => (await (await fetch(`${front!.base}/v1/jobs/${id}`)).json()) as { status: string; images?: string[]; error?: unknown }));
+    return all.every((j) => j.status === 'succeeded' || j.status === 'failed') ? all : undefined;
+  }, 90_000);
+  jobs.forEach((j, i) => assert.equal(j.status, 'succeeded', `job ${ids[i]}: ${JSON.stringify(j.error)}`));
+  for (const j of jobs) assert.equal(j.images?.length, 1);
+  // The victim's unfinished jobs ran again on the survivor (attempt 2), and only there.
+  const retried = done(survivor!).filter((m) => ids.includes(m[1]!) && Number(m[3]) > 1).map((m) => m[1]);
+  assert.ok(retried.length > 0, `the survivor retried the victim's jobs (victim took ${held.length})`);
+  for (const id of retried) assert.ok(!finishedByVictim.has(id), `${id} finished on both`);
+  const survivorDone = done(survivor!).filter((m) => ids.includes(m[1]!)).map((m) => m[1]);
+  assert.equal(new Set(survivorDone).size, survivorDone.length, 'no job ran twice on the survivor');
+  assert.equal(survivorDone.length + [...finishedByVictim].filter((id) => ids.includes(id!)).length, ids.length, 'each job finished exactly once');
+  const metrics = await (await fetch(`${front!.base}/metrics`)).text();
+  assert.match(metrics, /sd_cluster_duplicate_results_total 0/);
+  await startWorker(); // two workers again for the next tests
+});
+
+test('a front end killed with jobs queued: a new one finds them all finished', { skip }, async () => {
+  // more jobs than the two workers hold at once (8 each): some still wait in Redis at the kill
+  const ids = Array.from({ length: 24 }, (_, i) => `restart-${Date.now()}-${i}`);
+  for (const id of ids) {
+    const r = await post(front!.base, '/v1/jobs', { ...BODY, steps: 8, prompt: `shape ${id}` }, { headers: { 'content-type': 'application/json', 'x-sd-job-id': id } });
+    assert.equal(r.status, 202);
+  }
+  const last = (await (await fetch(`${front!.base}/v1/jobs/${ids.at(-1)}`)).json()) as { status: string };
+  assert.notEqual(last.status, 'succeeded', 'jobs were still unfinished when the front end died');
+  await stop(front!.proc, 'SIGKILL');
+  front = await startFront(['--queue-size', '4']);
+  const jobs = await until('every job to succeed on the new front end', async () => {
+    const all = await Promise.all(ids.map(async (id) => {
+      const r = await fetch(`${front!.base}/v1/jobs/${id}`);
+      return r.status === 200 ? ((await r.json()) as { status: string; images?: string[] }) : { status: `http ${r.status}` };
+    }));
+    return all.every((j) => j.status === 'succeeded' || j.status === 'failed') ? all : undefined;
+  }, 90_000);
+  jobs.forEach((j, i) => assert.equal(j.status, 'succeeded', `job ${ids[i]}`));
+  for (const j of jobs) assert.equal(j.images?.length, 1);
+});
+
+test('over the bound: 429 with a Retry-After from the drain rate; a model no worker holds: 503 at once', { skip }, async () => {
+  // this front end (from the test before) takes at most 4 waiting jobs
+  const responses = await Promise.all(Array.from({ length: 24 }, (_, i) => post(front!.base, '/sdapi/v1/txt2img', { ...BODY, steps: 8, seed: i, prompt: `bound ${i}` })));
+  const codes = responses.map((r) => r.status);
+  assert.ok(codes.includes(429), `some requests were refused: ${codes.join(' ')}`);
+  assert.ok(codes.includes(200), `some were served: ${codes.join(' ')}`);
+  assert.deepEqual([...new Set(codes)].sort(), [200, 429]);
+  const refused = responses.find((r) => r.status === 429)!;
+  assert.ok(Number(refused.headers.get('retry-after')) >= 1, `retry-after ${refused.headers.get('retry-after')}`);
+  await Promise.all(responses.map((r) => r.arrayBuffer()));
+
+  const other = await startFront(['-m', tinyCheckpoint()]);
+  const t0 = performance.now();
+  const r = await post(other.base, '/sdapi/v1/txt2img', { prompt: 'x', width: 32, height: 32, steps: 2 });
+  const body = (await r.json()) as { detail: string };
+  assert.equal(r.status, 503);
+  assert.match(body.detail, /no worker holds model sd-tiny\.safetensors \(workers hold sd-native-tiny\.safetensors\)/);
+  assert.ok(performance.now() - t0 < 1000, 'refused at once');
+  await stop(other.proc);
+});
+
+test('Redis stopped: requests fail fast with 503; the cluster serves again once it is back', { skip }, async () => {
+  await stop(redis!, 'SIGKILL');
+  const t0 = performance.now();
+  const r = await post(front!.base, '/sdapi/v1/txt2img', { ...BODY, prompt: 'while redis is away' });
+  const body = (await r.json()) as { detail: string };
+  assert.equal(r.status, 503);
+  assert.match(body.detail, /the job queue is unreachable \(Redis at redis:\/\/127\.0\.0\.1:\d+/);
+  assert.ok(performance.now() - t0 < 1000, `failed fast (${(performance.now() - t0).toFixed(0)} ms)`);
+  const health = await fetch(`${front!.base}/metrics`);
+  assert.match(await health.text(), /sd_cluster_redis_up 0/);
+
+  await startRedis(); // empty: workers announce themselves again within a heartbeat
+  const served = await until('a request to be served again', async () => {
+    const again = await post(front!.base, '/sdapi/v1/txt2img', { ...BODY, prompt: 'redis is back' });
+    const b = (await again.json()) as { images?: string[] };
+    return again.status === 200 ? b : (await new Promise((res) => setTimeout(res, 400)), undefined);
+  }, 30_000);
+  assert.equal(served.images?.length, 1);
+});
