@@ -131,14 +131,38 @@ test('40 concurrent requests: all served, by both workers, in batches larger tha
   console.log(`# 40 requests in ${seconds.toFixed(2)} s; ${ran[0]!.length} + ${ran[1]!.length} jobs, largest batch ${largest}`);
 });
 
-test('a client that disconnects cancels its job on the worker that runs it', { skip }, async () => {
+/** Reads an SSE stream until an event named `name` whose data passes `accept`. */
+async function sseEvent(stream: ReadableStream<Uint8Array>, name: string, accept: (data: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  for (;;) {
+    const { value, done: ended } = await reader.read();
+    if (ended) throw new Error(`the stream ended before a ${name} event: ${text.slice(-400)}`);
+    text += value;
+    for (const block of text.split('\n\n')) {
+      const m = /^event: (\S+)\ndata: (.*)$/m.exec(block);
+      if (m && m[1] === name) {
+        const data = JSON.parse(m[2]!) as Record<string, unknown>;
+        if (accept(data)) return void reader.cancel().catch(() => {}), data;
+      }
+    }
+  }
+}
+
+test('progress and previews reach the client from the worker; a client that disconnects cancels its job there', { skip }, async () => {
   const id = `cancel-${Date.now()}`;
   const controller = new AbortController();
   const request = post(front!.base, '/sdapi/v1/txt2img', { ...BODY, steps: 150, prompt: 'a long one' }, { headers: { 'content-type': 'application/json', 'x-sd-job-id': id }, signal: controller.signal });
   request.catch(() => {});
   const holder = await until('a worker to take the job', () => workers.find((w) => w.lines.some((l) => l.startsWith(`job ${id} taken`))));
-  // let it step, then hang up
-  await until('the job to run', async () => ((await (await fetch(`${front!.base}/v1/jobs/${id}`)).json()) as { step: number }).step > 0 || undefined);
+  // Progress through the front end that took the request: SSE with a preview, and A1111's /progress.
+  const events = await fetch(`${front!.base}/v1/jobs/${id}/events`);
+  const step = await sseEvent(events.body!, 'step', (d) => typeof d.preview === 'string');
+  assert.equal(step.steps, 150);
+  assert.match(String(step.preview), /^iVBORw0KGgo/, 'a base64 PNG preview');
+  const progress = (await (await fetch(`${front!.base}/sdapi/v1/progress`)).json()) as { progress: number; state: { sampling_step: number; sampling_steps: number } };
+  assert.equal(progress.state.sampling_steps, 150);
+  assert.ok(progress.state.sampling_step > 0 && progress.progress > 0, JSON.stringify(progress));
   controller.abort();
   await until('the worker to cancel it', () => holder.lines.includes(`job ${id} cancelled`), 10_000);
   const job = (await (await fetch(`${front!.base}/v1/jobs/${id}`)).json()) as { status: string; step: number; steps: number };
