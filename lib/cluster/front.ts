@@ -268,7 +268,12 @@ export class RedisQueue implements ServerQueue {
     this.#drained.push(Date.now());
     const job = this.#jobs.get(jobId);
     if (!job) return;
-    const result = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as WireResult | null;
+    let result: WireResult | null = null;
+    try {
+      result = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as WireResult | null;
+    } catch {
+      // not ours: failed below as a result that names no job
+    }
     if (job.settled) {
       if (job.status === 'succeeded') this.duplicateResults++;
       return;

@@ -3,58 +3,16 @@
 // small shipped model, as bin/sd-native.js runs them (dist/, built by npm run build:dist).
 //
 // Each test leaves the cluster as the next one needs it: two live workers, one front end.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { tempDir, tinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { freePort, hasRedis, startRedis as redisOn, startServe, startWorker as workerOf, stop, stopAll, type Proc } from '../helpers/cluster.js';
+import { tinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 
-const root = resolve(import.meta.dirname, '..', '..');
-const bin = join(root, 'bin', 'sd-native.js');
-const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
 const skip = hasRedis ? false : 'redis-server is not installed (apt-get install redis-server; .ci/run installs it)';
 
 /** small and quick: the shipped model at its own 64×64 size */
 const BODY = { width: 64, height: 64, steps: 4, cfg_scale: 5, sampler_name: 'Euler' };
-
-interface Proc {
-  child: ChildProcess;
-  /** stderr lines so far (workers: one per job taken / done / cancelled) */
-  lines: string[];
-  exited: Promise<number | null>;
-}
-
-const procs: Proc[] = [];
-
-function start(args: string[], readyPattern: RegExp, label: string, command = process.execPath): Promise<{ proc: Proc; match: RegExpMatchArray }> {
-  const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SD_NATIVE_QUEUE: '' } });
-  const proc: Proc = { child, lines: [], exited: new Promise((r) => child.once('exit', (code) => r(code))) };
-  procs.push(proc);
-  let out = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => proc.lines.push(...d.split('\n').filter(Boolean)));
-  return new Promise((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${label} did not start in 60 s: ${out}\n${proc.lines.join('\n')}`)), 60_000);
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const match = readyPattern.exec(out);
-      if (match) clearTimeout(timer), resolvePromise({ proc, match });
-    });
-    void proc.exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${label} exited with ${code}: ${out}\n${proc.lines.join('\n')}`));
-    });
-  });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 let redisPort = 0;
 let url = '';
@@ -63,24 +21,14 @@ const workers: Proc[] = [];
 let front: { proc: Proc; base: string } | undefined;
 
 const startRedis = async () => {
-  const { proc } = await start(['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tempDir()],
-    /Ready to accept connections/, 'redis-server', 'redis-server');
-  redis = proc;
+  redis = await redisOn(redisPort);
 };
 const startWorker = async () => {
-  const { proc } = await start([bin, 'worker', '--queue', url, '--threads', '1', '--lock-timeout', '2', '--max-batch', '8'], /worker \S+ ready/, 'worker');
+  const proc = await workerOf(url, ['--threads', '1', '--lock-timeout', '2', '--max-batch', '8']);
   workers.push(proc);
   return proc;
 };
-const startFront = async (extra: string[] = []) => {
-  const { proc, match } = await start([bin, 'serve', '--queue', url, '--port', '0', '--threads', '1', '--queue-size', '64', ...extra], /listening on (http:\/\/\S+)/, 'front end');
-  return { proc, base: match[1]! };
-};
-
-async function stop(proc: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill(signal);
-  await proc.exited;
-}
+const startFront = (extra: string[] = []) => startServe(['--queue', url, '--threads', '1', '--queue-size', '64', ...extra]);
 
 async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -107,9 +55,7 @@ before(async () => {
   front = await startFront();
 });
 
-after(async () => {
-  for (const p of procs.reverse()) await stop(p, 'SIGKILL');
-});
+after(stopAll);
 
 test('40 concurrent requests: all served, by both workers, in batches larger than one', { skip }, async () => {
   const t0 = performance.now();
