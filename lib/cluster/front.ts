@@ -65,7 +65,8 @@ export class RedisQueue implements ServerQueue {
     this.#cmd.on('error', (e: Error) => (this.#lastError = e.message));
     this.#sub.on('error', () => {});
     const bull = { connection: connection as ConnectionOptions, prefix: PREFIX };
-    this.#queue = new Queue(queueName(o.model), bull);
+    // adds fail at once while Redis is away (the request gets 503), rather than waiting for it
+    this.#queue = new Queue(queueName(o.model), { ...bull, connection: { ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 } as ConnectionOptions });
     this.#queue.on('error', () => {});
     this.#events = new QueueEvents(queueName(o.model), { ...bull, connection: { ...connection, maxRetriesPerRequest: null } as ConnectionOptions });
     this.#events.on('error', () => {});
@@ -89,7 +90,7 @@ export class RedisQueue implements ServerQueue {
       if (Date.now() > until) throw new Error(`cannot reach Redis at ${this.#url}${this.#lastError ? `: ${this.#lastError}` : ''}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    await this.#events.waitUntilReady();
+    await Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]);
     await this.#refresh();
   }
 
@@ -147,9 +148,7 @@ export class RedisQueue implements ServerQueue {
 
   submit(input: JobInput, options: { id?: string; signal?: AbortSignal; keepResult?: boolean } = {}): Job {
     if (this.#closing) throw new ServerClosingError();
-    if (this.#cmd.status !== 'ready') {
-      throw new HttpError(503, `the job queue is unreachable (Redis at ${this.#url}${this.#lastError ? `: ${this.#lastError}` : ''}); retry when it is back`, { headers: { 'retry-after': '5' } });
-    }
+    if (this.#cmd.status !== 'ready') throw this.#unreachable(this.#lastError);
     if (!this.#workers.some((w) => w.model === this.#model)) {
       const held = [...new Set(this.#workers.map((w) => w.model))];
       throw new HttpError(503, `no worker holds model ${this.#model} (${held.length ? `workers hold ${held.join(', ')}` : 'no worker is connected'}); ` +
@@ -167,11 +166,7 @@ export class RedisQueue implements ServerQueue {
     const signal = options.signal;
     const onAbort = guardJob(job, (j, e) => this.cancel(j, e), this.options.timeoutMs, signal);
     job.emit({ type: 'queued', position: this.position(job) });
-    // the job's own data must outlive this process; sync results only until their request is answered
-    const age = Math.ceil(this.options.retentionMs / 1000);
-    this.#hold(this.#queue.add('generate', { input: encodeInput(input) }, {
-      jobId: id, attempts: 1, removeOnComplete: { age: job.keepResult ? age : 60 }, removeOnFail: { age },
-    }).catch((e: Error) => job.fail(new HttpError(503, `the job could not be queued (Redis at ${this.#url}): ${e.message}`))));
+    this.#hold(this.#enqueue(job).catch((e: Error) => job.fail(e instanceof HttpError ? e : this.#unreachable(e.message))));
     if (signal?.aborted) onAbort();
     return job;
   }
@@ -240,6 +235,28 @@ export class RedisQueue implements ServerQueue {
     metric('sd_cluster_worker_jobs_total', 'counter', 'Jobs each live worker finished, by outcome.', this.#workers.flatMap((w) =>
       (['succeeded', 'failed', 'cancelled'] as const).map((k) => `sd_cluster_worker_jobs_total{${label(w)},outcome="${k}"} ${w.jobs[k]}`)));
     return out;
+  }
+
+  // BullMQ ignores an add whose id it still holds (a finished job kept for retention): the nonce
+  // tells ours from that one. A finished one gives way; one still queued or running is a 409.
+  async #enqueue(job: Job): Promise<void> {
+    const nonce = randomUUID();
+    // the job's own data must outlive this process; sync results only until their request is answered
+    const age = Math.ceil(this.options.retentionMs / 1000);
+    const add = () => this.#queue.add('generate', { input: encodeInput(job.input), nonce }, {
+      jobId: job.id, attempts: 1, removeOnComplete: { age: job.keepResult ? age : 60 }, removeOnFail: { age },
+    });
+    await add();
+    const stored = await this.#queue.getJob(job.id);
+    if (!stored || (stored.data as { nonce?: string }).nonce === nonce) return;
+    const state = await stored.getState();
+    if (state !== 'completed' && state !== 'failed') throw new HttpError(409, `job id ${JSON.stringify(job.id)} is in use by a job that has not finished`);
+    await stored.remove();
+    await add();
+  }
+
+  #unreachable(why: string): HttpError {
+    return new HttpError(503, `the job queue is unreachable (Redis at ${this.#url}${why ? `: ${why}` : ''}); retry when it is back`, { headers: { 'retry-after': '5' } });
   }
 
   #localQueued(): number {

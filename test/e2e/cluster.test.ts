@@ -170,6 +170,14 @@ test('a front end killed with jobs queued: a new one finds them all finished', {
   }, 90_000);
   jobs.forEach((j, i) => assert.equal(j.status, 'succeeded', `job ${ids[i]}`));
   for (const j of jobs) assert.equal(j.images?.length, 1);
+  // A finished job's id may be used again: the new job runs (BullMQ would skip an id it still keeps).
+  const again = await post(front!.base, '/v1/jobs', { ...BODY, seed: 77, prompt: 'once more' }, { headers: { 'content-type': 'application/json', 'x-sd-job-id': ids[0]! } });
+  assert.equal(again.status, 202);
+  const rerun = await until('the reused id to finish', async () => {
+    const j = (await (await fetch(`${front!.base}/v1/jobs/${ids[0]}`)).json()) as { status: string; seed: number | null };
+    return j.status === 'succeeded' || j.status === 'failed' ? j : undefined;
+  }, 30_000);
+  assert.deepEqual([rerun.status, rerun.seed], ['succeeded', 77]);
 });
 
 test('over the bound: 429 with a Retry-After from the drain rate; a model no worker holds: 503 at once', { skip }, async () => {
