@@ -220,3 +220,22 @@ test('Redis stopped: requests fail fast with 503; the cluster serves again once 
   }, 30_000);
   assert.equal(served.images?.length, 1);
 });
+
+test('a job whose workers keep dying fails after --attempts, with the reason', { skip }, async () => {
+  for (const w of workers.splice(0)) await stop(w);
+  const fragile = ['--threads', '1', '--lock-timeout', '1', '--attempts', '1'];
+  const first = await workerOf(url, fragile);
+  const id = `doomed-${Date.now()}`;
+  // 503 until the front end's registry (read every 0.5 s) has seen the new worker
+  await until('the front end to take the job', async () =>
+    (await post(front!.base, '/v1/jobs', { ...BODY, steps: 150, prompt: 'never finishes' }, { headers: { 'content-type': 'application/json', 'x-sd-job-id': id } })).status === 202 || undefined, 10_000);
+  await until('the worker to take it', () => first.lines.some((l) => l.startsWith(`job ${id} taken`)) || undefined);
+  await stop(first, 'SIGKILL');
+  await workerOf(url, fragile); // its stalled check finds the dead worker's job: 1 attempt used, none left
+  const job = await until('the job to fail', async () => {
+    const j = (await (await fetch(`${front!.base}/v1/jobs/${id}`)).json()) as { status: string; error: { status: number; detail: string } | null };
+    return j.status === 'failed' ? j : undefined;
+  }, 30_000);
+  assert.equal(job.error?.status, 503);
+  assert.match(job.error!.detail, /^the job failed on its worker: job stalled more than allowable limit/);
+});
