@@ -57,3 +57,17 @@ export function str(values: Parsed['values'], flag: string): string | undefined 
   const v = values[flag];
   return v === undefined ? undefined : String(v);
 }
+
+/** Resolves on the first SIGINT or SIGTERM (a long-running command's cue to close cleanly). */
+export function untilStopped(onSignal: (signal: string) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      onSignal(signal);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}

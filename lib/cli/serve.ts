@@ -2,13 +2,14 @@
 //
 //   sd-native serve --model model.safetensors --port 7860 [--host 127.0.0.1] [--token …]
 //                   [--queue 16] [--timeout 300] [--batch-window-ms 50] [--max-batch 8]
+//   sd-native serve --queue redis://host:6379 …   a front end: jobs run on `sd-native worker`s
 //
 // lib/cli/main.ts loads it on demand (fastify loads only for the server). The first stdout line is
 // "listening on http://HOST:PORT" (the real port when --port 0), for scripts and the bench.
 import { isIP } from 'node:net';
 
 import { createServer, type SdServer, type ServerOptions } from '../server/index.js';
-import { UsageError, num, parse, processIo, str, type Io } from './args.js';
+import { UsageError, num, parse, processIo, str, untilStopped, type Io } from './args.js';
 
 export const SERVE_USAGE = `usage: sd-native serve [options]
 
@@ -17,6 +18,9 @@ export const SERVE_USAGE = `usage: sd-native serve [options]
       --host <addr>          address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
       --token <secret>       require Authorization: Bearer <secret> (default: $SD_NATIVE_TOKEN, else none)
       --queue <n>            jobs that may wait before requests get 429 (default 16)
+      --queue <redis://…>    a front end: jobs go to a shared BullMQ queue in this Redis and run on
+                             \`sd-native worker\` processes (default: $SD_NATIVE_QUEUE, else in-process)
+      --queue-size <n>       the bound of the queue, in-process or shared (default 16)
       --timeout <s>          per request, queue wait included, then 504 (default 300)
       --batch-window-ms <n>  wait this long for requests with the same settings to share one
                              UNet batch; 0 turns batching off (default 50)
@@ -42,6 +46,7 @@ const SERVE_FLAGS = {
   host: { type: 'string' },
   token: { type: 'string' },
   queue: { type: 'string' },
+  'queue-size': { type: 'string' },
   timeout: { type: 'string' },
   'batch-window-ms': { type: 'string' },
   'max-batch': { type: 'string' },
@@ -76,9 +81,9 @@ export interface ServeHandle {
 
 /** Loads the model and listens; resolves once the port is open. */
 export async function serve(options: ServerOptions & {
-  model: string; port?: number; host?: string; threads?: number; dtype?: 'f32' | 'bf16'; vae?: string; loraDir?: string; embeddingsDir?: string; maxPromptChunks?: number; log?: (line: string) => void;
+  model: string; queueUrl?: string; port?: number; host?: string; threads?: number; dtype?: 'f32' | 'bf16'; vae?: string; loraDir?: string; embeddingsDir?: string; maxPromptChunks?: number; log?: (line: string) => void;
 }): Promise<ServeHandle> {
-  const { model, port = 7860, host = '127.0.0.1', threads, dtype, vae, loraDir, embeddingsDir, maxPromptChunks, log, ...serverOptions } = options;
+  const { model, queueUrl, port = 7860, host = '127.0.0.1', threads, dtype, vae, loraDir, embeddingsDir, maxPromptChunks, log, ...serverOptions } = options;
   const { StableDiffusion } = await import('../pipeline.js'); // the native addon loads only when serving
   const sd = await StableDiffusion.load(model, {
     ...(vae !== undefined ? { vae } : {}),
@@ -87,7 +92,20 @@ export async function serve(options: ServerOptions & {
   });
   let app: SdServer;
   try {
-    app = createServer(sd, serverOptions);
+    let shared: import('../cluster/front.js').RedisQueue | undefined;
+    if (queueUrl !== undefined) {
+      const { RedisQueue } = await import('../cluster/front.js'); // bullmq loads only for a front end
+      const { basename } = await import('node:path');
+      app = createServer(sd, { ...serverOptions, queueFactory: (qo) => (shared = new RedisQueue({ url: queueUrl, model: basename(model) }, qo)) });
+      try {
+        await shared!.ready();
+      } catch (e) {
+        await app.close();
+        throw e;
+      }
+    } else {
+      app = createServer(sd, serverOptions);
+    }
     if (log) {
       app.addHook('onResponse', async (request, reply) => {
         const job = reply.getHeader('x-sd-job-id');
@@ -131,11 +149,23 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
   const token = str(v, 'token') ?? process.env.SD_NATIVE_TOKEN;
   const quiet = v.quiet === true;
   const threads = num(v, 'threads', SERVE_USAGE);
+  const queueFlag = str(v, 'queue') ?? (process.env.SD_NATIVE_QUEUE || undefined);
+  const queueUrl = queueFlag !== undefined && /^rediss?:/i.test(queueFlag) ? queueFlag : undefined;
+  if (queueUrl !== undefined) {
+    const { redisOptions } = await import('../cluster/redis.js');
+    try {
+      redisOptions(queueUrl);
+    } catch (e) {
+      throw new UsageError((e as Error).message, SERVE_USAGE);
+    }
+  }
+  const queueSize = v['queue-size'] !== undefined ? intFlag(v, 'queue-size', 1, 10000, 16) : queueUrl === undefined && str(v, 'queue') !== undefined ? intFlag(v, 'queue', 1, 10000, 16) : 16;
   const options = {
     port: intFlag(v, 'port', 0, 65535, 7860),
     host,
     token: token || undefined,
-    queueSize: intFlag(v, 'queue', 1, 10000, 16),
+    queueSize,
+    ...(queueUrl !== undefined ? { queueUrl } : {}),
     timeoutMs: intFlag(v, 'timeout', 1, 86400, 300) * 1000,
     batchWindowMs: intFlag(v, 'batch-window-ms', 0, 60000, 50),
     maxBatchImages: intFlag(v, 'max-batch', 1, 16, 8),
@@ -159,18 +189,11 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
   if (!quiet) {
     const info = server.app.sd.pipeline.info;
     io.stderr.write(`loaded ${options.model} (${info.family}, ${((performance.now() - t0) / 1000).toFixed(2)} s); ` +
-      `queue ${options.queueSize}, timeout ${options.timeoutMs / 1000} s, batch window ${options.batchWindowMs} ms${options.token ? ', token required' : ''}\n`);
+      `${queueUrl !== undefined ? `front end of ${(await import('../cluster/redis.js')).redactedUrl(queueUrl)}, ` : ''}queue ${options.queueSize}, timeout ${options.timeoutMs / 1000} s, batch window ${options.batchWindowMs} ms${options.token ? ', token required' : ''}\n`);
     if (!options.token && !isLoopback(host)) io.stderr.write(`warning: listening on ${host} without --token: anyone who can reach this port can use it\n`);
   }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      if (!quiet) io.stderr.write(`${signal}: closing (running jobs end with 503)\n`);
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  await untilStopped((signal) => {
+    if (!quiet) io.stderr.write(`${signal}: closing (running jobs end with 503)\n`);
   });
   await server.close();
   return 0;

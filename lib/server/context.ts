@@ -9,7 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { HttpError, JobCancelledError } from './errors.js';
 import { Metrics } from './metrics.js';
-import { JobQueue, type Job, type JobInput, type ServerImage, type ServerPipeline } from './queue.js';
+import { JobQueue, type Job, type JobInput, type QueueOptions, type ServerImage, type ServerPipeline, type ServerQueue } from './queue.js';
 
 export interface ServerOptions {
   /** bearer token every route but /health requires (also accepted as the password of Basic auth) */
@@ -36,6 +36,8 @@ export interface ServerOptions {
   maxConnections?: number;
   /** folder of VAE .safetensors files that A1111's sd_vae names (GET /sdapi/v1/sd-vae lists it) */
   vaeDir?: string;
+  /** where jobs run (default: a JobQueue in this process); lib/cluster passes a queue shared through Redis */
+  queueFactory?: (options: QueueOptions) => ServerQueue;
 }
 
 /** A1111 settings that change later requests (GET/POST /sdapi/v1/options). */
@@ -47,9 +49,9 @@ export interface A1111Settings {
 
 export interface ServerContext {
   pipeline: ServerPipeline;
-  queue: JobQueue;
+  queue: ServerQueue;
   metrics: Metrics;
-  options: Required<Omit<ServerOptions, 'token' | 'vaeDir'>> & { token?: string };
+  options: Required<Omit<ServerOptions, 'token' | 'vaeDir' | 'queueFactory'>> & { token?: string };
   /** checkpoint file name, e.g. "v1-5-pruned-emaonly.safetensors" */
   modelFile: string;
   /** without the extension */
@@ -84,9 +86,10 @@ export function createContext(pipeline: ServerPipeline, options: ServerOptions =
   if (o.queueSize < 1 || o.maxBatchImages < 1 || o.timeoutMs < 1 || o.requestTimeoutMs < 1 || o.maxConnections < 1) {
     throw new TypeError('createServer(): queueSize, maxBatchImages, timeoutMs, requestTimeoutMs and maxConnections must be at least 1');
   }
-  const queue = new JobQueue(pipeline, {
+  const queueOptions: QueueOptions = {
     capacity: o.queueSize, timeoutMs: o.timeoutMs, batchWindowMs: o.batchWindowMs, maxBatchImages: o.maxBatchImages, retentionMs: o.retentionMs,
-  });
+  };
+  const queue = options.queueFactory ? options.queueFactory(queueOptions) : new JobQueue(pipeline, queueOptions);
   const modelFile = basename(pipeline.path ?? 'model.safetensors');
   const f = pipeline.info.vaeDownscale || 8;
   return {

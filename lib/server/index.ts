@@ -11,6 +11,8 @@
 // Inside an existing fastify app: `app.register(sdNative, { pipeline: sd, prefix: '/sd' })`.
 // Inside express / node:http: `await server.ready(); handler = (req, res) => server.routing(req, res)`.
 // Closing the server (app.close()) ends waiting and running jobs with 503; the model stays loaded.
+// Jobs run in this process unless `queueFactory` says otherwise (lib/cluster: a BullMQ queue in Redis,
+// run by `sd-native worker`s; `sd-native serve --queue redis://…`).
 import { timingSafeEqual } from 'node:crypto';
 
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';

@@ -54,8 +54,9 @@ export function jobJson(ctx: ServerContext, job: Job, withImages = true): Record
   };
 }
 
-function findJob(ctx: ServerContext, id: string): Job {
-  const job = ctx.queue.get(id);
+async function findJob(ctx: ServerContext, id: string): Promise<Job> {
+  // a shared queue also knows jobs another front end (or this one before a restart) took
+  const job = ctx.queue.get(id) ?? (await ctx.queue.find?.(id));
   if (!job) throw new HttpError(404, `no job ${JSON.stringify(id)}; finished jobs are kept for ${Math.round(ctx.options.retentionMs / 1000)} s`);
   return job;
 }
@@ -77,16 +78,16 @@ export function registerJobs(app: FastifyInstance, ctx: ServerContext): void {
       .send({ ...jobJson(ctx, job, false), url, events_url: `${url}/events` });
   });
 
-  app.get('/v1/jobs/:id', { schema: { params: idParams } }, async (request) => jobJson(ctx, findJob(ctx, (request.params as { id: string }).id)));
+  app.get('/v1/jobs/:id', { schema: { params: idParams } }, async (request) => jobJson(ctx, await findJob(ctx, (request.params as { id: string }).id)));
 
   app.delete('/v1/jobs/:id', { schema: { params: idParams } }, async (request) => {
-    const job = findJob(ctx, (request.params as { id: string }).id);
+    const job = await findJob(ctx, (request.params as { id: string }).id);
     ctx.queue.cancel(job, new JobCancelledError(`job ${job.id} was cancelled by DELETE`));
     return jobJson(ctx, job, false);
   });
 
   app.get('/v1/jobs/:id/events', { schema: { params: idParams } }, async (request, reply) => {
-    const job = findJob(ctx, (request.params as { id: string }).id);
+    const job = await findJob(ctx, (request.params as { id: string }).id);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {

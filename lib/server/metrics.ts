@@ -6,7 +6,7 @@
 //   sd_images_generated_total 118
 //   sd_iterations_per_second 4.21
 //   sd_http_request_duration_seconds_bucket{method="POST",route="/sdapi/v1/txt2img",status="200",le="1"} 7
-import type { JobQueue } from './queue.js';
+import type { ServerQueue } from './queue.js';
 
 /** Latency buckets, seconds: from a health check to a 50-step 1024² image on a CPU. */
 export const LATENCY_BUCKETS = [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -37,7 +37,7 @@ export class Metrics {
     this.#requests.set(labels, (this.#requests.get(labels) ?? 0) + 1);
   }
 
-  render(queue: JobQueue, model: string): string {
+  render(queue: ServerQueue, model: string): string {
     const q = queue.stats;
     const out: string[] = [];
     const metric = (name: string, type: string, help: string, lines: string[]) => {
@@ -61,6 +61,7 @@ export class Metrics {
     one('sd_iterations_per_second', 'gauge', 'Sampling steps per second of the last generate() call (A1111 it/s).', q.lastIterationsPerSecond);
     one('sd_images_per_second', 'gauge', 'Images per second of the last generate() call.', q.lastImagesPerSecond);
     one('sd_last_batch_size', 'gauge', 'Images in the last generate() call.', q.lastBatchSize);
+    out.push(...(queue.metrics?.() ?? []));
 
     const hist: string[] = [];
     for (const s of this.#latency.values()) {

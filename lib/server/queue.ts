@@ -271,7 +271,54 @@ export interface QueueStats {
   averageBatchSeconds: number;
 }
 
-export class JobQueue {
+/**
+ * What the routes need of a queue: JobQueue runs jobs in this process; lib/cluster's RedisQueue
+ * hands them to workers elsewhere. Both settle the same Job objects, so the routes do not differ.
+ */
+export interface ServerQueue {
+  readonly options: QueueOptions;
+  readonly stats: QueueStats;
+  readonly waiting: number;
+  readonly runningJobs: number;
+  readonly running: RunningBatch | undefined;
+  readonly closing: boolean;
+  get(id: string): Job | undefined;
+  /** a job this process does not hold (a queue shared between processes); undefined when unknown */
+  find?(id: string): Promise<Job | undefined>;
+  position(job: Job): number;
+  estimateWaitSeconds(): number;
+  submit(input: JobInput, options?: { id?: string; signal?: AbortSignal; keepResult?: boolean }): Job;
+  cancel(job: Job, error: Error): boolean;
+  interrupt(detail?: string): number;
+  close(): Promise<void>;
+  /** extra Prometheus lines (a shared queue's workers) */
+  metrics?(): string[];
+}
+
+/**
+ * Cancels `job` after timeoutMs (JobTimeoutError) or when `signal` aborts (its client went away);
+ * both let go once it settles. Returns the abort handler, for a signal aborted already.
+ */
+export function guardJob(job: Job, cancel: (job: Job, error: Error) => unknown, timeoutMs: number, signal?: AbortSignal): () => void {
+  const timer = setTimeout(() => cancel(job, new JobTimeoutError(timeoutMs)), timeoutMs);
+  const onAbort = () => cancel(job, signal!.reason instanceof Error ? signal!.reason : new JobCancelledError('the client went away'));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  job.onSettle(() => {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  });
+  return onAbort;
+}
+
+/** Adds a settled job to the outcome counters. */
+export function countOutcome(stats: QueueStats, job: Job): void {
+  if (job.error instanceof JobTimeoutError) stats.timedOut++;
+  else if (job.status === 'succeeded') stats.succeeded++;
+  else if (job.status === 'cancelled') stats.cancelled++;
+  else stats.failed++;
+}
+
+export class JobQueue implements ServerQueue {
   readonly options: QueueOptions;
   readonly stats: QueueStats = {
     submitted: 0, rejected: 0, succeeded: 0, failed: 0, cancelled: 0, timedOut: 0, batches: 0, imagesGenerated: 0,
@@ -353,17 +400,10 @@ export class JobQueue {
     this.#lastArrival = job.createdAt;
     this.#busy();
 
-    const timer = setTimeout(() => this.cancel(job, new JobTimeoutError(this.options.timeoutMs)), this.options.timeoutMs);
     const signal = options.signal;
-    const onAbort = () => this.cancel(job, signal!.reason instanceof Error ? signal!.reason : new JobCancelledError('the client went away'));
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const onAbort = guardJob(job, (j, e) => this.cancel(j, e), this.options.timeoutMs, signal);
     job.onSettle(() => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      if (job.error instanceof JobTimeoutError) this.stats.timedOut++;
-      else if (job.status === 'succeeded') this.stats.succeeded++;
-      else if (job.status === 'cancelled') this.stats.cancelled++;
-      else this.stats.failed++;
+      countOutcome(this.stats, job);
       this.#retain(job);
     });
     if (signal?.aborted) onAbort();
