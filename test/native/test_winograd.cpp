@@ -268,6 +268,12 @@ void cache_behaviour(ThreadPool& pool) {
   none.conv3x3(c, detect_isa(), pool);
   CHECK(none.cache_bytes() == 0);
   CHECK_MSG(max_err(y, want, y.size()) <= kMaxErr, "uncached filters give the same result");
+  // Auto takes a conv whose filters are cached or fit, or one with >= 256 tiles (per-call transform).
+  CHECK(wino.admits(c));
+  CHECK(!none.admits(c));  // 16 tiles, no room
+  WinogradConv big = c;
+  big.h = big.w = 64;  // 256 tiles
+  CHECK(none.admits(big));
 }
 
 }  // namespace

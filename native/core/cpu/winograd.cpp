@@ -56,7 +56,7 @@ uint64_t weight_hash(const void* data, size_t bytes, ThreadPool& pool) {
   return h;
 }
 
-// U [36][cout][cin] of weight [cout][cin][3][3], in double (done once per weight), rounded once.
+// U [36][cout][cin] of weight [cout][cin][3][3].
 void transform_filters(const WinogradConv& c, ThreadPool& pool, float* u) {
   const int64_t groups = (c.cin + kLanes - 1) / kLanes;
   const int64_t plane = int64_t(c.cout) * c.cin;
@@ -64,13 +64,13 @@ void transform_filters(const WinogradConv& c, ThreadPool& pool, float* u) {
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t ci0 = g * kLanes;
       const int lanes = int(std::min<int64_t>(kLanes, c.cin - ci0));
-      double in[9 * kLanes] = {}, out[kXi * kLanes];
+      alignas(32) float in[9 * kLanes] = {}, out[kXi * kLanes];
       for (int l = 0; l < lanes; ++l)
         for (int e = 0; e < 9; ++e)
           in[e * kLanes + l] = load_as_f32(c.weight, c.weight_dtype, ((co * c.cin) + ci0 + l) * 9 + e);
       winograd_detail::filter_tile(in, out);
       for (int xi = 0; xi < kXi; ++xi)
-        for (int l = 0; l < lanes; ++l) u[xi * plane + co * c.cin + ci0 + l] = float(out[xi * kLanes + l]);
+        for (int l = 0; l < lanes; ++l) u[xi * plane + co * c.cin + ci0 + l] = out[xi * kLanes + l];
     }
   });
 }
@@ -134,6 +134,15 @@ void output_transform(const WinogradConv& c, const TileGeometry& tg, int64_t t0,
   const int64_t groups = (nt + kLanes - 1) / kLanes;
   const int64_t plane = int64_t(c.h) * c.w;
   const int64_t xi_stride = int64_t(c.cout) * ld_block;
+  // Where each tile's outputs go (channel 0) and how much of it lies inside the image, once per
+  // block rather than three divisions per tile per output channel.
+  struct Place { int64_t at; int rows, cols; };
+  std::vector<Place> place(static_cast<size_t>(nt));
+  for (int64_t t = 0; t < nt; ++t) {
+    const int64_t tile = t0 + t, img = tile / tg.per_image, r = tile % tg.per_image;
+    const int y0 = int(r / tg.tiles_x) * 4, x0 = int(r % tg.tiles_x) * 4;
+    place[size_t(t)] = {img * c.cout * plane + int64_t(y0) * c.w + x0, std::min(4, c.h - y0), std::min(4, c.w - x0)};
+  }
   pool.run(int64_t(c.cout), [&](int64_t co, int) {
     alignas(32) float in[kXi * kLanes], out[16 * kLanes];
     const float bias = c.bias ? c.bias[co] : 0.0f;
@@ -147,13 +156,11 @@ void output_transform(const WinogradConv& c, const TileGeometry& tg, int64_t t0,
       }
       winograd_detail::output_tile(in, out);
       for (int l = 0; l < lanes; ++l) {
-        const int64_t tile = t0 + tb + l, img = tile / tg.per_image, r = tile % tg.per_image;
-        const int y0 = int(r / tg.tiles_x) * 4, x0 = int(r % tg.tiles_x) * 4;
-        float* dst = c.y + (img * c.cout + co) * plane;
-        const int rows = std::min(4, c.h - y0), cols = std::min(4, c.w - x0);
-        for (int i = 0; i < rows; ++i) {
-          float* row = dst + int64_t(y0 + i) * c.w + x0;
-          for (int j = 0; j < cols; ++j) {
+        const Place& pl = place[size_t(tb + l)];
+        float* dst = c.y + pl.at + co * plane;
+        for (int i = 0; i < pl.rows; ++i) {
+          float* row = dst + int64_t(i) * c.w;
+          for (int j = 0; j < pl.cols; ++j) {
             const float val = out[(i * 4 + j) * kLanes + l] + bias;
             row[j] = c.accumulate ? row[j] + val : val;
           }
@@ -173,6 +180,15 @@ bool winograd_pays(int n, int cin, int cout, int h, int w) {
 size_t winograd_cache_budget_default() { return size_t(env_int("SD_NATIVE_WINOGRAD_CACHE_MB", 512)) << 20; }
 
 WinogradMode winograd_default() { return env_int("SD_NATIVE_WINOGRAD", 1) != 0 ? WinogradMode::Auto : WinogradMode::Off; }
+
+bool Winograd::admits(const WinogradConv& c) const {
+  // At 256 tiles a per-call filter transform (~250 flops and 144 bytes per channel pair) is
+  // under 1% of the 55k flops per pair that Winograd saves; at 32 tiles it would eat a third.
+  constexpr int64_t kUncachedMinTiles = 256;
+  const int64_t tiles = int64_t(c.n) * ((c.h + 3) / 4) * ((c.w + 3) / 4);
+  const size_t u_bytes = sizeof(float) * kXi * size_t(c.cout) * size_t(c.cin);
+  return tiles >= kUncachedMinTiles || cache_.count(c.weight) || cache_bytes_ + u_bytes <= budget_;
+}
 
 Winograd::Winograd(size_t cache_budget_bytes) : budget_(cache_budget_bytes) {}
 Winograd::~Winograd() = default;

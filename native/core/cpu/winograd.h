@@ -37,9 +37,11 @@ struct WinogradConv {
   int64_t block_tiles = 0;       // tiles per block; 0: the tuned default (tests force small blocks)
 };
 
-// Whether F(4,3) beats the direct conv at this shape on the CPU (measured in bench/ops.ts): it
-// needs enough channels for the GEMMs to be compute-bound and enough tiles to amortise reading
-// the transformed filters (4x the elements of the 3x3 ones, in f32).
+// Whether F(4,3) beats the direct conv at this shape on the CPU (bench/ops.ts): it needs enough
+// channels for the GEMMs to be compute-bound and enough tiles to amortise reading the
+// transformed filters (4x the elements of the 3x3 ones, in f32: 236 MB for 1280->1280). At
+// 8x8 under CFG (8 tiles) it lost (0.67x); at 16x16 (32 tiles) it won 2.2x with cached filters,
+// but SD1.5's 16x16 level alone would need 3 GB of them, so 64 tiles is the line.
 bool winograd_pays(int n, int cin, int cout, int h, int w);
 
 class Winograd {
@@ -49,6 +51,9 @@ class Winograd {
   ~Winograd();
 
   void conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool);
+  // Whether Auto mode should take c (given winograd_pays): its filters are cached or fit the
+  // budget, or there are so many tiles that transforming them per call costs little.
+  bool admits(const WinogradConv& c) const;
   size_t cache_bytes() const { return cache_bytes_; }
 
  private:

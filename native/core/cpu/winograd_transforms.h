@@ -65,8 +65,8 @@ inline void input_tile(const float* d, float* v) {
 }
 
 // u[36][lanes] = G g G^T for g[9][lanes] (3x3 row-major).
-inline void filter_tile(const double* g, double* u) {
-  double t[18 * kLanes];  // G g: [6][3]
+inline void filter_tile(const float* g, float* u) {
+  float t[18 * kLanes];  // G g: [6][3]
   for (int j = 0; j < 3; ++j) g6(g + j * kLanes, 3 * kLanes, t + j * kLanes, 3 * kLanes);
   for (int k = 0; k < 6; ++k) g6(t + k * 3 * kLanes, kLanes, u + k * 6 * kLanes, kLanes);
 }
