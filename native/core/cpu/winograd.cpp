@@ -182,8 +182,9 @@ size_t winograd_cache_budget_default() { return size_t(env_int("SD_NATIVE_WINOGR
 WinogradMode winograd_default() { return env_int("SD_NATIVE_WINOGRAD", 1) != 0 ? WinogradMode::Auto : WinogradMode::Off; }
 
 bool Winograd::admits(const WinogradConv& c) const {
-  // At 256 tiles a per-call filter transform (~250 flops and 144 bytes per channel pair) is
-  // under 1% of the 55k flops per pair that Winograd saves; at 32 tiles it would eat a third.
+  // A per-call filter transform costs the same at any tile count while the saving grows with
+  // the tiles: at 32 tiles (16x16 under CFG) it cut the gain from 2.0x to 1.25x, at 512 (64x64)
+  // it left 2.2-3.3x (bench/RESULTS.md).
   constexpr int64_t kUncachedMinTiles = 256;
   const int64_t tiles = int64_t(c.n) * ((c.h + 3) / 4) * ((c.w + 3) / 4);
   const size_t u_bytes = sizeof(float) * kXi * size_t(c.cout) * size_t(c.cin);

@@ -35,11 +35,13 @@ template <class T>
 inline void g6(const T* in, int is, T* out, int os) {
   for (int l = 0; l < kLanes; ++l) {
     const T g0 = in[l], g1 = in[is + l], g2 = in[2 * is + l];
-    out[l] = g0 / 4;
-    out[os + l] = -(g0 + g1 + g2) / 6;
-    out[2 * os + l] = -(g0 - g1 + g2) / 6;
-    out[3 * os + l] = g0 / 24 + g1 / 12 + g2 / 6;
-    out[4 * os + l] = g0 / 24 - g1 / 12 + g2 / 6;
+    // products with rounded reciprocals, not divisions (a vector divide costs ~10 multiplies)
+    const T s = g0 + g2, a = s * T(1.0 / 24) + g2 * T(1.0 / 8), b = g1 * T(1.0 / 12);
+    out[l] = g0 * T(0.25);
+    out[os + l] = (s + g1) * T(-1.0 / 6);
+    out[2 * os + l] = (s - g1) * T(-1.0 / 6);
+    out[3 * os + l] = a + b;
+    out[4 * os + l] = a - b;
     out[5 * os + l] = g2;
   }
 }
