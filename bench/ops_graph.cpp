@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
         return conv2d(c, leaf(c, l, DType::F32, {cs.n, cs.cin, cs.hw, cs.hw}), leaf(c, l, DType::F16, {cs.cout, cs.cin, 3, 3}), leaf(c, l, DType::F16, {cs.cout}), 1, 1);
       }, reps);
     }
-    const bool chosen = cpu::winograd_pays(cs.n, cs.cin, cs.cout, cs.hw, cs.hw);  // what Auto (the default) runs
+    const bool chosen = cpu::winograd_pays(cs.cin, cs.cout, cs.hw, cs.hw);  // what Auto (the default) runs
     std::printf("%-44s %10.2f %10.1f %10.2f %10.1f %7.2fx %5s\n", cs.name, ms[0], gflop / (ms[0] / 1000), ms[1], gflop / (ms[1] / 1000), ms[0] / ms[1], chosen ? "wino" : "dir");
     char buf[400];
     std::snprintf(buf, sizeof buf, "%s{\"op\":\"conv3x3 %s\",\"gflop\":%.4f,\"direct_ms\":%.3f,\"winograd_ms\":%.3f}",

@@ -268,12 +268,30 @@ void cache_behaviour(ThreadPool& pool) {
   none.conv3x3(c, detect_isa(), pool);
   CHECK(none.cache_bytes() == 0);
   CHECK_MSG(max_err(y, want, y.size()) <= kMaxErr, "uncached filters give the same result");
-  // Auto takes a conv whose filters are cached or fit, or one with >= 256 tiles (per-call transform).
-  CHECK(wino.admits(c));
-  CHECK(!none.admits(c));  // 16 tiles, no room
-  WinogradConv big = c;
-  big.h = big.w = 64;  // 256 tiles
-  CHECK(none.admits(big));
+  // Auto's rule: per image (batch-independent), 64+ tiles and 64+ channels each way.
+  CHECK(winograd_pays(320, 320, 32, 32) && winograd_pays(64, 64, 29, 32));
+  CHECK(!winograd_pays(1280, 1280, 16, 16) && !winograd_pays(32, 320, 64, 64) && !winograd_pays(320, 4, 64, 64));
+}
+
+// An image gets the same bytes alone as in a batch (and whatever the tile blocking), as the
+// direct conv gives: "image i of a batch = seed + i alone" holds with Winograd on.
+void batch_independence(ThreadPool& pool) {
+  Problem batch(3, 72, 40, 19, 22, DType::F16);
+  Problem alone(1, 72, 40, 19, 22, DType::F16);
+  alone.w16 = batch.w16, alone.bias = batch.bias;
+  const size_t image = size_t(72) * 19 * 22, out = size_t(40) * 19 * 22;
+  std::copy(batch.x.begin() + image, batch.x.begin() + 2 * image, alone.x.begin());
+  std::vector<float> yb(batch.out_size()), ya(alone.out_size());
+  for (int64_t block : {0, 7}) {
+    Winograd wino(size_t(1) << 30);
+    for (auto [p, y] : {std::make_pair(&batch, &yb), std::make_pair(&alone, &ya)}) {
+      WinogradConv c;
+      c.x = p->x.data(), c.n = p->n, c.cin = 72, c.h = 19, c.w = 22, c.weight = p->weight(), c.weight_dtype = p->dtype;
+      c.cout = 40, c.bias = p->bias.data(), c.y = y->data(), c.block_tiles = p == &batch ? block : 0;
+      wino.conv3x3(c, detect_isa(), pool);
+    }
+    CHECK_MSG(std::memcmp(yb.data() + out, ya.data(), out * sizeof(float)) == 0, "image 1 of a batch of 3 = that image alone, bit for bit");
+  }
 }
 
 }  // namespace
@@ -296,6 +314,7 @@ int main() {
   compare("5 threads (each GEMM on the pool)", Problem(2, 128, 96, 21, 19, DType::F16), pool5, true);
 
   cache_behaviour(pool2);
+  batch_independence(pool2);
   backend_wiring(pool2);
   std::printf("worst max_err %.3g (budget %.0e)\n", g_worst, kMaxErr);
   return harness::finish("test_winograd");

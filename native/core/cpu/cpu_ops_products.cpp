@@ -104,7 +104,7 @@ void CpuBackend::products(Tensor* t) {
       wc.bias = bias, wc.accumulate = t->src[3] != nullptr, wc.y = y;
       if (same_3x3 && options_.precision == GemmPrecision::F32 &&
           (options_.winograd == WinogradMode::Always ||
-           (options_.winograd == WinogradMode::Auto && winograd_pays(wc.n, wc.cin, wc.cout, wc.h, wc.w) && winograd_.admits(wc)))) {
+           (options_.winograd == WinogradMode::Auto && winograd_pays(wc.cin, wc.cout, wc.h, wc.w)))) {
         winograd_.conv3x3(wc, options_.isa, pool_);
         return;
       }

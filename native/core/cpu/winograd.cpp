@@ -172,24 +172,14 @@ void output_transform(const WinogradConv& c, const TileGeometry& tg, int64_t t0,
 
 }  // namespace
 
-bool winograd_pays(int n, int cin, int cout, int h, int w) {
-  const int64_t tiles = int64_t(n) * ((h + 3) / 4) * ((w + 3) / 4);
+bool winograd_pays(int cin, int cout, int h, int w) {
+  const int64_t tiles = int64_t((h + 3) / 4) * ((w + 3) / 4);
   return cin >= 64 && cout >= 64 && tiles >= 64;
 }
 
 size_t winograd_cache_budget_default() { return size_t(env_int("SD_NATIVE_WINOGRAD_CACHE_MB", 512)) << 20; }
 
 WinogradMode winograd_default() { return env_int("SD_NATIVE_WINOGRAD", 1) != 0 ? WinogradMode::Auto : WinogradMode::Off; }
-
-bool Winograd::admits(const WinogradConv& c) const {
-  // A per-call filter transform costs the same at any tile count while the saving grows with
-  // the tiles: at 32 tiles (16x16 under CFG) it cut the gain from 2.0x to 1.25x, at 512 (64x64)
-  // it left 2.2-3.3x (bench/RESULTS.md).
-  constexpr int64_t kUncachedMinTiles = 256;
-  const int64_t tiles = int64_t(c.n) * ((c.h + 3) / 4) * ((c.w + 3) / 4);
-  const size_t u_bytes = sizeof(float) * kXi * size_t(c.cout) * size_t(c.cin);
-  return tiles >= kUncachedMinTiles || cache_.count(c.weight) || cache_bytes_ + u_bytes <= budget_;
-}
 
 Winograd::Winograd(size_t cache_budget_bytes) : budget_(cache_budget_bytes) {}
 Winograd::~Winograd() = default;

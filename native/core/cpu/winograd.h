@@ -38,11 +38,13 @@ struct WinogradConv {
 };
 
 // Whether F(4,3) beats the direct conv at this shape on the CPU (bench/ops.ts): it needs enough
-// channels for the GEMMs to be compute-bound and enough tiles to amortise reading the
-// transformed filters (4x the elements of the 3x3 ones, in f32: 236 MB for 1280->1280). At
-// 8x8 under CFG (8 tiles) it lost (0.67x); at 16x16 (32 tiles) it won 2.2x with cached filters,
-// but SD1.5's 16x16 level alone would need 3 GB of them, so 64 tiles is the line.
-bool winograd_pays(int n, int cin, int cout, int h, int w);
+// channels for the GEMMs to be compute-bound and enough tiles to amortise reading (and, past the
+// cache budget, computing) the transformed filters: 4x the elements of the 3x3 ones, in f32,
+// 236 MB at 1280->1280. Per image, never per batch, and never from the cache's state: an image
+// then gets the same bytes alone or in a batch, whatever ran before. Measured (CFG batch of 2):
+// 8x8 lost (1.08x cached, 0.29x per call); 16x16 won 2x cached but 1.25x/0.74x per call, and
+// SD1.5's 16x16 level alone would need 3 GB of cache; 32x32 (64 tiles) and up won 2.2-3.6x.
+bool winograd_pays(int cin, int cout, int h, int w);
 
 class Winograd {
  public:
@@ -51,9 +53,6 @@ class Winograd {
   ~Winograd();
 
   void conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool);
-  // Whether Auto mode should take c (given winograd_pays): its filters are cached or fit the
-  // budget, or there are so many tiles that transforming them per call costs little.
-  bool admits(const WinogradConv& c) const;
   size_t cache_bytes() const { return cache_bytes_; }
 
  private:
