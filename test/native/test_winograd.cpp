@@ -309,6 +309,7 @@ int main() {
   compare("blocks of 24 tiles, 96->64 30x26", Problem(2, 96, 64, 30, 26, DType::F16), pool2, true, 24);
   compare("blocks of 7 tiles (not a multiple of 8)", Problem(1, 40, 24, 18, 22, DType::F16), pool2, false, 7);
   compare("no filter cache", Problem(1, 64, 64, 20, 20, DType::F16), pool2, false, 0, 0);
+  compare("no filter cache, 2 output-channel slices, 2 tile blocks", Problem(2, 640, 400, 8, 12, DType::F16), pool2, true, 6, 0);
   ThreadPool pool1(1), pool5(5);
   compare("1 thread, 128->96 21x19", Problem(2, 128, 96, 21, 19, DType::F16), pool1, true);
   compare("5 threads (each GEMM on the pool)", Problem(2, 128, 96, 21, 19, DType::F16), pool5, true);

@@ -20,6 +20,8 @@ constexpr int kXi = 36;  // 6x6 transformed elements per tile
 // V and M of one block of tiles together stay under this (a 960->320 conv at 64x64, batch 2,
 // would take 94 MB in one block); blocks re-read U, so fewer is better.
 constexpr size_t kBlockBytes = size_t(48) << 20;
+// Per-call transformed filters (past the cache budget) are made this many bytes at a time.
+constexpr size_t kSliceBytes = size_t(32) << 20;
 
 int64_t env_int(const char* name, int64_t fallback) {
   const char* s = std::getenv(name);
@@ -56,11 +58,12 @@ uint64_t weight_hash(const void* data, size_t bytes, ThreadPool& pool) {
   return h;
 }
 
-// U [36][cout][cin] of weight [cout][cin][3][3].
-void transform_filters(const WinogradConv& c, ThreadPool& pool, float* u) {
+// U [36][co1 - co0][cin] of output channels [co0, co1) of weight [cout][cin][3][3].
+void transform_filters(const WinogradConv& c, int64_t co0, int64_t co1, ThreadPool& pool, float* u) {
   const int64_t groups = (c.cin + kLanes - 1) / kLanes;
-  const int64_t plane = int64_t(c.cout) * c.cin;
-  pool.run(c.cout, [&](int64_t co, int) {
+  const int64_t plane = (co1 - co0) * c.cin;
+  pool.run(co1 - co0, [&](int64_t r, int) {
+    const int64_t co = co0 + r;
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t ci0 = g * kLanes;
       const int lanes = int(std::min<int64_t>(kLanes, c.cin - ci0));
@@ -70,7 +73,7 @@ void transform_filters(const WinogradConv& c, ThreadPool& pool, float* u) {
           in[e * kLanes + l] = load_as_f32(c.weight, c.weight_dtype, ((co * c.cin) + ci0 + l) * 9 + e);
       winograd_detail::filter_tile(in, out);
       for (int xi = 0; xi < kXi; ++xi)
-        for (int l = 0; l < lanes; ++l) u[xi * plane + co * c.cin + ci0 + l] = out[xi * kLanes + l];
+        for (int l = 0; l < lanes; ++l) u[xi * plane + r * c.cin + ci0 + l] = out[xi * kLanes + l];
     }
   });
 }
@@ -197,13 +200,11 @@ const float* Winograd::filters(const WinogradConv& c, ThreadPool& pool) {
   const size_t u_floats = size_t(kXi) * c.cout * c.cin;
   if (cache_bytes_ + u_floats * sizeof(float) <= budget_) {
     Entry e{c.cout, c.cin, c.weight_dtype, hash, std::vector<float>(u_floats)};
-    transform_filters(c, pool, e.u.data());
+    transform_filters(c, 0, c.cout, pool, e.u.data());
     cache_bytes_ += u_floats * sizeof(float);
     return cache_.emplace(c.weight, std::move(e)).first->second.u.data();
   }
-  if (u_scratch_.size() < u_floats) u_scratch_.resize(u_floats);
-  transform_filters(c, pool, u_scratch_.data());
-  return u_scratch_.data();
+  return nullptr;
 }
 
 void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool) {
@@ -226,23 +227,33 @@ void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool) {
   if (per_thread_gemms)
     while (int(solo_.size()) < pool.size()) solo_.push_back(std::make_unique<ThreadPool>(1));
 
+  // Filters that are not cached are transformed per call, a slice of output channels at a
+  // time, so the scratch stays bounded (a whole 1280->1280 U is 236 MB).
+  const int64_t slice = u ? c.cout : std::clamp<int64_t>(int64_t(kSliceBytes / (sizeof(float) * kXi * size_t(c.cin))), 1, c.cout);
+  if (!u && u_scratch_.size() < size_t(kXi * slice * c.cin)) u_scratch_.resize(size_t(kXi * slice * c.cin));
+
   for (int64_t t0 = 0; t0 < tiles; t0 += block) {
     const int64_t nt = std::min(block, tiles - t0);
     input_transform(c, tg, t0, nt, block, v_.data(), pool);
-    auto gemm_xi = [&](int64_t xi, ThreadPool& on) {
-      GemmParams p;
-      p.m = c.cout;
-      p.n = nt;
-      p.k = c.cin;
-      p.a = GemmOperand::dense(u + xi * c.cout * c.cin, DType::F32, c.cin);
-      p.b = GemmOperand::dense(v_.data() + xi * block * c.cin, DType::F32, c.cin);
-      p.c = m_.data() + xi * c.cout * block;
-      p.c_row_stride = block;
-      p.isa = isa;
-      gemm(p, on);
-    };
-    if (per_thread_gemms) pool.run(kXi, [&](int64_t xi, int thread) { gemm_xi(xi, *solo_[size_t(thread)]); });
-    else for (int64_t xi = 0; xi < kXi; ++xi) gemm_xi(xi, pool);
+    for (int64_t co0 = 0; co0 < c.cout; co0 += slice) {
+      const int64_t rows = std::min(slice, c.cout - co0);
+      const float* us = u ? u : u_scratch_.data();
+      if (!u) transform_filters(c, co0, co0 + rows, pool, u_scratch_.data());
+      auto gemm_xi = [&](int64_t xi, ThreadPool& on) {
+        GemmParams p;
+        p.m = rows;
+        p.n = nt;
+        p.k = c.cin;
+        p.a = GemmOperand::dense(us + xi * rows * c.cin, DType::F32, c.cin);
+        p.b = GemmOperand::dense(v_.data() + xi * block * c.cin, DType::F32, c.cin);
+        p.c = m_.data() + (xi * c.cout + co0) * block;
+        p.c_row_stride = block;
+        p.isa = isa;
+        gemm(p, on);
+      };
+      if (per_thread_gemms) pool.run(kXi, [&](int64_t xi, int thread) { gemm_xi(xi, *solo_[size_t(thread)]); });
+      else for (int64_t xi = 0; xi < kXi; ++xi) gemm_xi(xi, pool);
+    }
     output_transform(c, tg, t0, nt, block, m_.data(), pool);
   }
 }
