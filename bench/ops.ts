@@ -26,4 +26,4 @@ const peak = lastJson(peakText);
 const opsText = execFileSync(opsBin, [process.env.SD_NATIVE_REPS ?? '5'], { encoding: 'utf8' });
 process.stdout.write(opsText);
 const ops = lastJson(opsText);
-console.log(JSON.stringify({ bench: 'ops', date: new Date().toISOString(), peak, ops: ops.results }));
+console.log(JSON.stringify({ bench: 'ops', date: new Date().toISOString(), peak, ops: ops.results, winograd: ops.winograd }));

@@ -13,6 +13,7 @@ const fixtures = join(root, 'test', 'fixtures');
 const suites: Array<{ name: string; args: () => string[] }> = [
   { name: 'test_ops', args: () => [] },
   { name: 'test_gemm', args: () => [] },
+  { name: 'test_winograd', args: () => [] },
   { name: 'test_thread_pool', args: () => [] },
   { name: 'test_attention', args: () => [] },
   { name: 'test_safetensors', args: () => [mkdtempSync(join(tmpdir(), 'sd-st-'))] },

@@ -1,6 +1,9 @@
 // Parity with the reference implementations: the tiny golden models (run by the original SD,
 // CLIP and OpenCLIP code) loaded as checkpoints through the same code as real ones, every output
 // and named intermediate compared by rel-L2 (limit 1e-4 in f32; we reach ~1e-6).
+// Every case runs with the direct convs (the goldens' baseline); the UNets and the VAE then run
+// again with every 3x3 stride-1 conv through Winograd F(4,3), against the same goldens and limit
+// (its error budget, test_winograd: <= 2e-5 per conv, adds ~1e-6 here).
 #include <cmath>
 #include <map>
 #include <memory>
@@ -19,6 +22,13 @@ namespace {
 
 constexpr double kTol = 1e-4;
 std::string dir;
+cpu::WinogradMode g_winograd = cpu::WinogradMode::Off;
+
+cpu::CpuOptions cpu_options() {
+  cpu::CpuOptions o;
+  o.winograd = g_winograd;
+  return o;
+}
 
 std::shared_ptr<io::SafetensorsFile> open(const std::string& name) { return io::SafetensorsFile::open(dir + "/" + name); }
 
@@ -35,7 +45,7 @@ void unet_case(const char* file, int heads, int head_dim) {
   Tensor* c = ctx.new_tensor(DType::F32, {2, 77, 64}, "context");
   Tensor* y = unet.config().adm_channels ? ctx.new_tensor(DType::F32, {2, unet.config().adm_channels}, "y") : nullptr;
   Tensor* out = unet.forward(ctx, x, t, c, y);
-  cpu::CpuBackend backend;
+  cpu::CpuBackend backend(cpu_options());
   Graph g(backend, {out});
   g.plan();
   write(x, golden::floats(*f, "golden.input.x"));
@@ -76,7 +86,7 @@ void inpaint_unet_case(const char* file, int heads, int head_dim) {
   const auto mask_lat = golden::floats(*f, "golden.cond.mask_lat");
   const auto y = adm ? golden::floats(*f, "golden.input.y") : std::vector<float>{};
   CHECK(y.size() == size_t(2 * adm));
-  cpu::CpuBackend backend;
+  cpu::CpuBackend backend(cpu_options());
   double worst = 0;
   for (int b = 0; b < 2; ++b) {
     InpaintMask m;
@@ -106,7 +116,7 @@ void vae_case() {
   // Plans out's graph, writes data into in, runs it and compares the named nodes with goldens.
   auto compare = [&](Tensor* in, Tensor* out, const std::vector<float>& data,
                      std::multimap<std::string, std::string> node_to_key) {
-    cpu::CpuBackend backend;
+    cpu::CpuBackend backend(cpu_options());
     Graph g(backend, {out});
     g.plan();
     write(in, data);
@@ -157,7 +167,7 @@ void clip_case(const char* file, const char* prefix, model::ClipLayout layout, b
     model::ClipOutputs out = clip.forward(ctx, tid, 2, skip, true, skip == 0);
     std::vector<Tensor*> outs = {out.hidden};
     if (out.last_normed) outs.push_back(out.last_normed);
-    cpu::CpuBackend backend;
+    cpu::CpuBackend backend(cpu_options());
     Graph g(backend, outs);
     g.plan();
     std::memcpy(tid->data, ids.data(), ids.size() * 4);
@@ -213,12 +223,17 @@ void clip_case(const char* file, const char* prefix, model::ClipLayout layout, b
 int main(int argc, char** argv) {
   dir = argc > 1 ? argv[1] : "test/fixtures";
   try {
-    unet_case("unet_sd1_tiny.safetensors", 2, 0);
-    unet_case("unet_sd2_tiny.safetensors", 0, 16);
-    unet_case("unet_sdxl_tiny.safetensors", 0, 16);
-    inpaint_unet_case("unet_sd1_inpaint_tiny.safetensors", 2, 0);
-    inpaint_unet_case("unet_sdxl_inpaint_tiny.safetensors", 0, 16);
-    vae_case();
+    for (cpu::WinogradMode mode : {cpu::WinogradMode::Off, cpu::WinogradMode::Always}) {
+      g_winograd = mode;
+      std::printf("-- 3x3 convs %s\n", mode == cpu::WinogradMode::Off ? "direct" : "through Winograd F(4,3)");
+      unet_case("unet_sd1_tiny.safetensors", 2, 0);
+      unet_case("unet_sd2_tiny.safetensors", 0, 16);
+      unet_case("unet_sdxl_tiny.safetensors", 0, 16);
+      inpaint_unet_case("unet_sd1_inpaint_tiny.safetensors", 2, 0);
+      inpaint_unet_case("unet_sdxl_inpaint_tiny.safetensors", 0, 16);
+      vae_case();
+    }
+    g_winograd = cpu::WinogradMode::Off;
     clip_case("clip_text_tiny.safetensors", "cond_stage_model.transformer.text_model.", model::ClipLayout::HuggingFace, false);
     clip_case("openclip_text_tiny_sd2.safetensors", "cond_stage_model.model.", model::ClipLayout::OpenClip, true);
     clip_case("openclip_text_tiny_sdxl.safetensors", "conditioner.embedders.1.model.", model::ClipLayout::OpenClip, true);

@@ -7,7 +7,8 @@
 namespace sd::cpu {
 
 CpuBackend::CpuBackend(const CpuOptions& options)
-    : options_(options), pool_(options.threads), vec_(vec_kernels(options.isa)), scratch_(4) {
+    : options_(options), pool_(options.threads), vec_(vec_kernels(options.isa)), scratch_(4),
+      winograd_(options.winograd_cache_bytes) {
   if (!isa_supported(options.isa))
     throw Error(std::string("this CPU cannot run the ") + isa_name(options.isa) + " kernels (best: " + isa_name(detect_isa()) + ")");
 }

@@ -9,6 +9,7 @@
 #include "isa.h"
 #include "thread_pool.h"
 #include "vec_kernels.h"
+#include "winograd.h"
 
 namespace sd::cpu {
 
@@ -16,6 +17,10 @@ struct CpuOptions {
   int threads = 0;                    // 0: all hardware threads
   Isa isa = detect_isa();             // must be supported by this CPU
   GemmPrecision precision = GemmPrecision::F32;
+  // 3x3 stride-1 convs through Winograd F(4,3) where it pays (f32 precision only); off, every
+  // conv is the direct implicit GEMM (the parity goldens were made that way).
+  WinogradMode winograd = winograd_default();
+  size_t winograd_cache_bytes = winograd_cache_budget_default();  // transformed-filter budget
 };
 
 class CpuBackend : public Backend {
@@ -28,6 +33,8 @@ class CpuBackend : public Backend {
 
   ThreadPool& pool() { return pool_; }
   const CpuOptions& options() const { return options_; }
+  // Bytes of Winograd-transformed filters held across calls (at most options().winograd_cache_bytes).
+  size_t winograd_cache_bytes() const { return winograd_.cache_bytes(); }
 
  private:
   // Per-family entry points (cpu_ops_*.cpp).
@@ -41,6 +48,7 @@ class CpuBackend : public Backend {
   ThreadPool pool_;
   const VecKernels& vec_;
   std::vector<std::vector<float>> scratch_;
+  Winograd winograd_;
 };
 
 }  // namespace sd::cpu

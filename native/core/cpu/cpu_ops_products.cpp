@@ -95,6 +95,19 @@ void CpuBackend::products(Tensor* t) {
       const int64_t kh = w->shape[2], kw = w->shape[3];
       const float* bias = t->src[2] ? f32_copy(t->src[2], 0) : nullptr;
       if (t->src[3]) copy_residual(t->src[3], y, t->numel());
+      const bool same_3x3 = kh == 3 && kw == 3 && t->iparam[0] == 1 && pad_top == 1 && pad_left == 1 &&
+                            t->iparam[3] == 1 && t->iparam[4] == 1 && Padding(t->iparam[5]) == Padding::Zeros;
+      WinogradConv wc;
+      wc.x = xs;
+      wc.n = int(x->shape[0]), wc.cin = int(in_c), wc.h = int(ih), wc.w = int(iw);
+      wc.weight = w->data, wc.weight_dtype = w->dtype, wc.cout = int(out_c);
+      wc.bias = bias, wc.accumulate = t->src[3] != nullptr, wc.y = y;
+      if (same_3x3 && options_.precision == GemmPrecision::F32 &&
+          (options_.winograd == WinogradMode::Always ||
+           (options_.winograd == WinogradMode::Auto && winograd_pays(wc.cin, wc.cout, wc.h, wc.w)))) {
+        winograd_.conv3x3(wc, options_.isa, pool_);
+        return;
+      }
       p.bias_m = bias;
       p.accumulate = t->src[3] != nullptr;
       for (int64_t img = 0; img < x->shape[0]; ++img) {

@@ -1,0 +1,261 @@
+// Winograd F(4,3) driver: filter cache, tile blocking, the three stages on the pool.
+#include "winograd.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "../error.h"
+#include "cpu_util.h"
+#include "gemm.h"
+#include "winograd_transforms.h"
+
+namespace sd::cpu {
+namespace {
+
+using winograd_detail::kLanes;
+constexpr int kXi = 36;  // 6x6 transformed elements per tile
+
+// V and M of one block of tiles together stay under this (a 960->320 conv at 64x64, batch 2,
+// would take 94 MB in one block); blocks re-read U, so fewer is better.
+constexpr size_t kBlockBytes = size_t(48) << 20;
+// Per-call transformed filters (past the cache budget) are made this many bytes at a time.
+constexpr size_t kSliceBytes = size_t(32) << 20;
+
+int64_t env_int(const char* name, int64_t fallback) {
+  const char* s = std::getenv(name);
+  if (!s || !*s) return fallback;
+  char* end = nullptr;
+  const long long v = std::strtoll(s, &end, 10);
+  return end && *end == '\0' && v >= 0 ? int64_t(v) : fallback;
+}
+
+// A hash of the weight's bytes, four independent lanes (one multiply chain per lane would limit
+// it to a quarter of the memory bandwidth), parallel over the pool in 1 MiB pieces.
+uint64_t weight_hash(const void* data, size_t bytes, ThreadPool& pool) {
+  constexpr size_t kPiece = size_t(1) << 20;
+  const int64_t pieces = int64_t((bytes + kPiece - 1) / kPiece);
+  std::vector<uint64_t> part(size_t(std::max<int64_t>(pieces, 1)), 0);
+  pool.run(pieces, [&](int64_t pi, int) {
+    const unsigned char* p = static_cast<const unsigned char*>(data) + size_t(pi) * kPiece;
+    const size_t n = std::min(kPiece, bytes - size_t(pi) * kPiece);
+    uint64_t h[4] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull, 0x27d4eb2f165667c5ull};
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+      for (int l = 0; l < 4; ++l) {
+        uint64_t w;
+        std::memcpy(&w, p + i + 8 * l, 8);
+        h[l] = (h[l] ^ w) * 0x100000001b3ull;
+        h[l] ^= h[l] >> 29;
+      }
+    uint64_t tail = 0;
+    for (; i < n; ++i) tail = (tail ^ p[i]) * 0x100000001b3ull;
+    part[size_t(pi)] = (h[0] * 31 + h[1]) * 31 + (h[2] * 31 + h[3]) * 17 + tail + uint64_t(pi);
+  });
+  uint64_t h = bytes;
+  for (uint64_t v : part) h = (h ^ v) * 0x9e3779b97f4a7c15ull;
+  return h;
+}
+
+// U [36][co1 - co0][cin] of output channels [co0, co1) of weight [cout][cin][3][3].
+void transform_filters(const WinogradConv& c, int64_t co0, int64_t co1, ThreadPool& pool, float* u) {
+  const int64_t groups = (c.cin + kLanes - 1) / kLanes;
+  const int64_t plane = (co1 - co0) * c.cin;
+  pool.run(co1 - co0, [&](int64_t r, int) {
+    const int64_t co = co0 + r;
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t ci0 = g * kLanes;
+      const int lanes = int(std::min<int64_t>(kLanes, c.cin - ci0));
+      alignas(32) float in[9 * kLanes] = {}, out[kXi * kLanes];
+      for (int l = 0; l < lanes; ++l)
+        for (int e = 0; e < 9; ++e)
+          in[e * kLanes + l] = load_as_f32(c.weight, c.weight_dtype, ((co * c.cin) + ci0 + l) * 9 + e);
+      winograd_detail::filter_tile(in, out);
+      for (int xi = 0; xi < kXi; ++xi)
+        for (int l = 0; l < lanes; ++l) u[xi * plane + r * c.cin + ci0 + l] = out[xi * kLanes + l];
+    }
+  });
+}
+
+struct TileGeometry {
+  int tiles_y, tiles_x;
+  int64_t per_image;
+};
+
+// V[xi][t - t0][cin] for tiles [t0, t0 + nt); the input patch starts one pixel above and left
+// of the output tile (padding 1), reading zeros outside the image.
+void input_transform(const WinogradConv& c, const TileGeometry& tg, int64_t t0, int64_t nt, int64_t ld_block,
+                     float* v, ThreadPool& pool) {
+  constexpr int kTilesPerTask = 8;
+  const int64_t tile_tasks = (nt + kTilesPerTask - 1) / kTilesPerTask;
+  const int64_t groups = (c.cin + kLanes - 1) / kLanes;
+  const int64_t plane = int64_t(c.h) * c.w;
+  const int64_t xi_stride = ld_block * c.cin;
+  pool.run(tile_tasks, [&](int64_t task, int) {
+    const int64_t tb = task * kTilesPerTask, te = std::min(nt, tb + kTilesPerTask);
+    alignas(32) float d[kXi * kLanes], out[kXi * kLanes];
+    for (int64_t t = tb; t < te; ++t) {
+      const int64_t tile = t0 + t, img = tile / tg.per_image, r = tile % tg.per_image;
+      const int y0 = int(r / tg.tiles_x) * 4 - 1, x0 = int(r % tg.tiles_x) * 4 - 1;
+      const bool inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= c.h && x0 + 6 <= c.w;
+      const float* image = c.x + img * int64_t(c.cin) * plane;
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t ci0 = g * kLanes;
+        const int lanes = int(std::min<int64_t>(kLanes, c.cin - ci0));
+        for (int l = 0; l < kLanes; ++l) {
+          if (l >= lanes) {
+            for (int e = 0; e < kXi; ++e) d[e * kLanes + l] = 0.0f;
+            continue;
+          }
+          const float* p = image + (ci0 + l) * plane;
+          if (inside) {
+            for (int i = 0; i < 6; ++i)
+              for (int j = 0; j < 6; ++j) d[(i * 6 + j) * kLanes + l] = p[(y0 + i) * c.w + x0 + j];
+          } else {
+            for (int i = 0; i < 6; ++i)
+              for (int j = 0; j < 6; ++j) {
+                const int y = y0 + i, x = x0 + j;
+                d[(i * 6 + j) * kLanes + l] = (y >= 0 && y < c.h && x >= 0 && x < c.w) ? p[y * c.w + x] : 0.0f;
+              }
+          }
+        }
+        winograd_detail::input_tile(d, out);
+        float* dst = v + t * c.cin + ci0;
+        if (lanes == kLanes)  // fixed size: inlined vector moves, not a library call each
+          for (int xi = 0; xi < kXi; ++xi) std::memcpy(dst + xi * xi_stride, out + xi * kLanes, sizeof(float) * kLanes);
+        else
+          for (int xi = 0; xi < kXi; ++xi) std::memcpy(dst + xi * xi_stride, out + xi * kLanes, sizeof(float) * size_t(lanes));
+      }
+    }
+  });
+}
+
+// y tiles [t0, t0 + nt) from M[xi][cout][ld_block], plus bias, plus y itself when accumulating.
+void output_transform(const WinogradConv& c, const TileGeometry& tg, int64_t t0, int64_t nt, int64_t ld_block,
+                      const float* m, ThreadPool& pool) {
+  const int64_t groups = (nt + kLanes - 1) / kLanes;
+  const int64_t plane = int64_t(c.h) * c.w;
+  const int64_t xi_stride = int64_t(c.cout) * ld_block;
+  // Where each tile's outputs go (channel 0) and how much of it lies inside the image, once per
+  // block rather than three divisions per tile per output channel.
+  struct Place { int64_t at; int rows, cols; };
+  std::vector<Place> place(static_cast<size_t>(nt));
+  for (int64_t t = 0; t < nt; ++t) {
+    const int64_t tile = t0 + t, img = tile / tg.per_image, r = tile % tg.per_image;
+    const int y0 = int(r / tg.tiles_x) * 4, x0 = int(r % tg.tiles_x) * 4;
+    place[size_t(t)] = {img * c.cout * plane + int64_t(y0) * c.w + x0, std::min(4, c.h - y0), std::min(4, c.w - x0)};
+  }
+  pool.run(int64_t(c.cout), [&](int64_t co, int) {
+    alignas(32) float in[kXi * kLanes], out[16 * kLanes];
+    const float bias = c.bias ? c.bias[co] : 0.0f;
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t tb = g * kLanes;
+      const int lanes = int(std::min<int64_t>(kLanes, nt - tb));
+      const float* src = m + co * ld_block + tb;
+      for (int xi = 0; xi < kXi; ++xi) {
+        for (int l = 0; l < lanes; ++l) in[xi * kLanes + l] = src[xi * xi_stride + l];
+        for (int l = lanes; l < kLanes; ++l) in[xi * kLanes + l] = 0.0f;
+      }
+      winograd_detail::output_tile(in, out);
+      for (int l = 0; l < lanes; ++l) {
+        const Place& pl = place[size_t(tb + l)];
+        float* dst = c.y + pl.at + co * plane;
+        for (int i = 0; i < pl.rows; ++i) {
+          float* row = dst + int64_t(i) * c.w;
+          for (int j = 0; j < pl.cols; ++j) {
+            const float val = out[(i * 4 + j) * kLanes + l] + bias;
+            row[j] = c.accumulate ? row[j] + val : val;
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool winograd_pays(int cin, int cout, int h, int w) {
+  const int64_t tiles = int64_t((h + 3) / 4) * ((w + 3) / 4);
+  return cin >= 64 && cout >= 64 && tiles >= 64;
+}
+
+size_t winograd_cache_budget_default() { return size_t(env_int("SD_NATIVE_WINOGRAD_CACHE_MB", 512)) << 20; }
+
+WinogradMode winograd_default() { return env_int("SD_NATIVE_WINOGRAD", 1) != 0 ? WinogradMode::Auto : WinogradMode::Off; }
+
+Winograd::Winograd(size_t cache_budget_bytes) : budget_(cache_budget_bytes) {}
+Winograd::~Winograd() = default;
+
+const float* Winograd::filters(const WinogradConv& c, ThreadPool& pool) {
+  const size_t weight_bytes = size_t(c.cout) * c.cin * 9 * dtype_size(c.weight_dtype);
+  const uint64_t hash = weight_hash(c.weight, weight_bytes, pool);
+  auto it = cache_.find(c.weight);
+  if (it != cache_.end()) {
+    Entry& e = it->second;
+    if (e.cout == c.cout && e.cin == c.cin && e.dtype == c.weight_dtype && e.hash == hash) return e.u.data();
+    cache_bytes_ -= e.u.size() * sizeof(float);  // the buffer now holds other weights
+    cache_.erase(it);
+  }
+  const size_t u_floats = size_t(kXi) * c.cout * c.cin;
+  if (cache_bytes_ + u_floats * sizeof(float) <= budget_) {
+    Entry e{c.cout, c.cin, c.weight_dtype, hash, std::vector<float>(u_floats)};
+    transform_filters(c, 0, c.cout, pool, e.u.data());
+    cache_bytes_ += u_floats * sizeof(float);
+    return cache_.emplace(c.weight, std::move(e)).first->second.u.data();
+  }
+  return nullptr;
+}
+
+void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool) {
+  if (c.n <= 0 || c.cout <= 0 || c.h <= 0 || c.w <= 0) return;
+  if (c.cin <= 0) throw Error("winograd: no input channels");
+  const TileGeometry tg{(c.h + 3) / 4, (c.w + 3) / 4, int64_t((c.h + 3) / 4) * ((c.w + 3) / 4)};
+  const int64_t tiles = c.n * tg.per_image;
+  const float* u = filters(c, pool);
+
+  const int64_t block_max = c.block_tiles > 0 ? c.block_tiles
+                            : std::max<int64_t>(kLanes, int64_t(kBlockBytes / (sizeof(float) * kXi * size_t(c.cin + c.cout))));
+  const int64_t blocks = (tiles + block_max - 1) / block_max;
+  const int64_t block = (tiles + blocks - 1) / blocks;
+  if (v_.size() < size_t(kXi * block * c.cin)) v_.resize(size_t(kXi * block * c.cin));
+  if (m_.size() < size_t(kXi * block * c.cout)) m_.resize(size_t(kXi * block * c.cout));
+
+  // The 36 GEMMs are independent: on a few threads each runs whole on one (no barrier inside,
+  // no shared packing); on many, 36 would not divide evenly, so each GEMM uses the whole pool.
+  const bool per_thread_gemms = pool.size() <= 4;
+  if (per_thread_gemms)
+    while (int(solo_.size()) < pool.size()) solo_.push_back(std::make_unique<ThreadPool>(1));
+
+  // Filters that are not cached are transformed per call, a slice of output channels at a
+  // time, so the scratch stays bounded (a whole 1280->1280 U is 236 MB).
+  const int64_t slice = u ? c.cout : std::clamp<int64_t>(int64_t(kSliceBytes / (sizeof(float) * kXi * size_t(c.cin))), 1, c.cout);
+  if (!u && u_scratch_.size() < size_t(kXi * slice * c.cin)) u_scratch_.resize(size_t(kXi * slice * c.cin));
+
+  for (int64_t t0 = 0; t0 < tiles; t0 += block) {
+    const int64_t nt = std::min(block, tiles - t0);
+    input_transform(c, tg, t0, nt, block, v_.data(), pool);
+    for (int64_t co0 = 0; co0 < c.cout; co0 += slice) {
+      const int64_t rows = std::min(slice, c.cout - co0);
+      const float* us = u ? u : u_scratch_.data();
+      if (!u) transform_filters(c, co0, co0 + rows, pool, u_scratch_.data());
+      auto gemm_xi = [&](int64_t xi, ThreadPool& on) {
+        GemmParams p;
+        p.m = rows;
+        p.n = nt;
+        p.k = c.cin;
+        p.a = GemmOperand::dense(us + xi * rows * c.cin, DType::F32, c.cin);
+        p.b = GemmOperand::dense(v_.data() + xi * block * c.cin, DType::F32, c.cin);
+        p.c = m_.data() + (xi * c.cout + co0) * block;
+        p.c_row_stride = block;
+        p.isa = isa;
+        gemm(p, on);
+      };
+      if (per_thread_gemms) pool.run(kXi, [&](int64_t xi, int thread) { gemm_xi(xi, *solo_[size_t(thread)]); });
+      else for (int64_t xi = 0; xi < kXi; ++xi) gemm_xi(xi, pool);
+    }
+    output_transform(c, tg, t0, nt, block, m_.data(), pool);
+  }
+}
+
+}  // namespace sd::cpu

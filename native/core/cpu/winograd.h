@@ -1,0 +1,82 @@
+// Winograd F(4,3) convolution for 3x3, stride-1, zero-padding-1 convs in f32: each 4x4 output
+// tile costs 36 multiplies per (input, output) channel pair instead of 144, so the GEMM work is
+// a quarter of the direct (implicit-GEMM) conv's. Three stages per block of tiles:
+//   input transform  V[xi][tile][cin]  = B^T d B   (6x6 patch per tile and channel)
+//   36 GEMMs         M[xi][cout][tile] = U[xi][cout][cin] * V[xi][tile][cin]^T  (gemm())
+//   output transform y[cout][4x4]      = A^T M A (+ bias) (+ y: the fused residual)
+// U = G g G^T, the transformed filters, is computed once per weight and cached (keyed by the
+// weight's address and checked against a hash of its bytes, so patched or reused buffers never
+// hit a stale entry) up to a byte budget; past it, filters are transformed per call.
+//
+// Error: the transforms scale by up to 8 (A) and 5 (B) and divide by 24 (G), so rounding grows
+// by a constant factor over the direct conv: against it, at every SD shape, max |diff| / max |y|
+// is 3e-6..2e-5 and rel-L2 1e-6..4e-6 (test_winograd asserts 5e-5 and 1e-5), 50x below what
+// storing the weights in f16 does to a conv.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "../dtype.h"
+#include "isa.h"
+#include "thread_pool.h"
+
+namespace sd::cpu {
+
+struct WinogradConv {
+  const float* x = nullptr;      // [n, cin, h, w] contiguous
+  int n = 0, cin = 0, h = 0, w = 0;
+  const void* weight = nullptr;  // [cout, cin, 3, 3] contiguous, f32, f16 or bf16
+  DType weight_dtype = DType::F32;
+  int cout = 0;
+  const float* bias = nullptr;   // [cout] or null
+  bool accumulate = false;       // y += conv (y already holds the residual) instead of y = conv
+  float* y = nullptr;            // [n, cout, h, w]
+  int64_t block_tiles = 0;       // tiles per block; 0: the tuned default (tests force small blocks)
+};
+
+// Whether F(4,3) beats the direct conv at this shape on the CPU (bench/ops.ts): it needs enough
+// channels for the GEMMs to be compute-bound and enough tiles to amortise reading (and, past the
+// cache budget, computing) the transformed filters: 4x the elements of the 3x3 ones, in f32,
+// 236 MB at 1280->1280. Per image, never per batch, and never from the cache's state: an image
+// then gets the same bytes alone or in a batch, whatever ran before. Measured (CFG batch of 2):
+// 8x8 lost (1.08x cached, 0.29x per call); 16x16 won 2x cached but 1.25x/0.74x per call, and
+// SD1.5's 16x16 level alone would need 3 GB of cache; 32x32 (64 tiles) and up won 2.2-3.6x.
+bool winograd_pays(int cin, int cout, int h, int w);
+
+class Winograd {
+ public:
+  // cache_budget_bytes: most bytes of transformed filters kept across calls.
+  explicit Winograd(size_t cache_budget_bytes);
+  ~Winograd();
+
+  void conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool);
+  size_t cache_bytes() const { return cache_bytes_; }
+
+ private:
+  struct Entry {
+    int cout, cin;
+    DType dtype;
+    uint64_t hash;
+    std::vector<float> u;  // [36][cout][cin]
+  };
+  const float* filters(const WinogradConv& c, ThreadPool& pool);
+
+  size_t budget_, cache_bytes_ = 0;
+  std::unordered_map<const void*, Entry> cache_;
+  std::vector<float> u_scratch_, v_, m_;
+  std::vector<std::unique_ptr<ThreadPool>> solo_;  // one single-thread pool per pool thread
+};
+
+// Off: every conv is direct. Auto: Winograd where winograd_pays. Always: every eligible 3x3
+// conv (tests, to run whole models through it).
+enum class WinogradMode { Off, Auto, Always };
+
+// The default budget for transformed filters: SD_NATIVE_WINOGRAD_CACHE_MB (MiB), else 512 MiB.
+size_t winograd_cache_budget_default();
+// The CPU backend's default mode: Auto; SD_NATIVE_WINOGRAD=0 gives Off (for A/B runs).
+WinogradMode winograd_default();
+
+}  // namespace sd::cpu

@@ -1,0 +1,322 @@
+// Winograd F(4,3) against the direct conv (implicit GEMM, the path every other test pins) at
+// every 3x3 stride-1 conv shape of the SD1.5 UNet (64/32/16/8 latents, skip-concat inputs) and
+// the SD VAE decoder, full channel counts, spatial sizes reduced where the full one would take
+// seconds; plus edges (sizes not a multiple of 4, channel counts not a multiple of 8), the
+// residual epilogue, forced small tile blocks, 1/2/5 threads, the filter cache and its hash
+// check, and the backend wiring (graph with winograd on vs off).
+//
+// Error budget. Both paths round in f32; the transforms scale intermediate values (B^T rows sum
+// to 10 in magnitude, A^T to 18, G divides by 24) so Winograd's rounding error is a constant
+// factor above the direct conv's, growing like sqrt(cin) as any dot product's. Measure:
+// max_err = max |win - direct| / max |direct| over the output, and rel_l2. Where the double
+// reference is affordable both are also compared with it. Observed at the SD shapes (AVX2):
+// max_err 3e-6..2e-5, rel_l2 1e-6..4e-6 (direct vs double: max_err <= 1e-6). Asserted:
+// max_err <= 5e-5, rel_l2 <= 1e-5 (~400 and ~80 f32 ulps of the largest output): 50x below
+// what rounding the weights to f16 already does to a conv (2^-12 per weight, rel_l2 ~2e-4).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/cpu/cpu_backend.h"
+#include "core/cpu/gemm.h"
+#include "core/cpu/winograd.h"
+#include "core/graph.h"
+#include "core/ops.h"
+#include "harness.h"
+
+using namespace sd;
+using namespace sd::cpu;
+
+namespace {
+
+constexpr double kMaxErr = 5e-5, kRelL2 = 1e-5;
+
+uint64_t g_rng = 0x2545f4914f6cdd1dull;
+float frand() {  // uniform in [-1, 1)
+  g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+  return float(int32_t(g_rng >> 32)) * (1.0f / 2147483648.0f);
+}
+
+struct Problem {
+  int n, cin, cout, h, w;
+  DType dtype = DType::F16;
+  std::vector<float> x, bias;
+  std::vector<uint16_t> w16;
+  std::vector<float> w32;
+  Problem(int nn, int ci, int co, int hh, int ww, DType dt) : n(nn), cin(ci), cout(co), h(hh), w(ww), dtype(dt) {
+    x.resize(size_t(n) * cin * h * w);
+    for (auto& v : x) v = frand();
+    const float scale = 1.0f / std::sqrt(9.0f * float(cin));  // as initialised layers: outputs ~ inputs
+    const size_t nw = size_t(cout) * cin * 9;
+    if (dt == DType::F32) {
+      w32.resize(nw);
+      for (auto& v : w32) v = frand() * scale;
+    } else {
+      w16.resize(nw);
+      for (auto& v : w16) v = dt == DType::F16 ? f32_to_f16(frand() * scale) : f32_to_bf16(frand() * scale);
+    }
+    bias.resize(size_t(cout));
+    for (auto& v : bias) v = frand() * 0.1f;
+  }
+  const void* weight() const { return dtype == DType::F32 ? static_cast<const void*>(w32.data()) : w16.data(); }
+  float weight_at(size_t i) const {
+    return dtype == DType::F32 ? w32[i] : dtype == DType::F16 ? f16_to_f32(w16[i]) : bf16_to_f32(w16[i]);
+  }
+  size_t out_size() const { return size_t(n) * cout * h * w; }
+};
+
+// The direct conv as the backend runs it: im2col GEMM per image, bias, optional accumulate.
+void direct(const Problem& p, float* y, bool accumulate, ThreadPool& pool) {
+  for (int img = 0; img < p.n; ++img) {
+    GemmParams g;
+    g.m = p.cout;
+    g.n = int64_t(p.h) * p.w;
+    g.k = int64_t(p.cin) * 9;
+    g.a = GemmOperand::dense(p.weight(), p.dtype, g.k);
+    g.b.kind = GemmOperand::Kind::Im2col;
+    g.b.im2col = Im2col{p.x.data() + size_t(img) * p.cin * p.h * p.w, p.cin, p.h, p.w, 3, 3, 1, 1, 1, p.h, p.w};
+    g.c = y + size_t(img) * p.cout * p.h * p.w;
+    g.c_row_stride = g.n;
+    g.bias_m = p.bias.data();
+    g.accumulate = accumulate;
+    g.isa = detect_isa();
+    gemm(g, pool);
+  }
+}
+
+// The exact result (double), for the shapes where it is affordable.
+std::vector<double> exact(const Problem& p) {
+  std::vector<double> y(p.out_size());
+  std::vector<double> wd(size_t(p.cout) * p.cin * 9);
+  for (size_t i = 0; i < wd.size(); ++i) wd[i] = p.weight_at(i);
+  for (int img = 0; img < p.n; ++img)
+    for (int co = 0; co < p.cout; ++co)
+      for (int oy = 0; oy < p.h; ++oy)
+        for (int ox = 0; ox < p.w; ++ox) {
+          double s = p.bias[size_t(co)];
+          for (int ci = 0; ci < p.cin; ++ci) {
+            const float* plane = p.x.data() + (size_t(img) * p.cin + ci) * p.h * p.w;
+            const double* k = wd.data() + (size_t(co) * p.cin + ci) * 9;
+            for (int ky = 0; ky < 3; ++ky) {
+              const int iy = oy + ky - 1;
+              if (iy < 0 || iy >= p.h) continue;
+              for (int kx = 0; kx < 3; ++kx) {
+                const int ix = ox + kx - 1;
+                if (ix >= 0 && ix < p.w) s += k[ky * 3 + kx] * plane[iy * p.w + ix];
+              }
+            }
+          }
+          y[((size_t(img) * p.cout + co) * p.h + oy) * p.w + ox] = s;
+        }
+  return y;
+}
+
+template <class A, class B>
+double max_err(const A& got, const B& want, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    num = std::max(num, std::fabs(double(got[i]) - double(want[i])));
+    den = std::max(den, std::fabs(double(want[i])));
+  }
+  return den > 0 ? num / den : num;
+}
+
+struct Guarded {  // the output inside NaN sentinels: a write outside it fails
+  static constexpr size_t kGuard = 256;
+  std::vector<float> buf;
+  explicit Guarded(size_t n) : buf(n + 2 * kGuard, std::nanf("")) {}
+  float* y() { return buf.data() + kGuard; }
+  bool intact() const {
+    for (size_t i = 0; i < kGuard; ++i)
+      if (!std::isnan(buf[i]) || !std::isnan(buf[buf.size() - 1 - i])) return false;
+    return true;
+  }
+};
+
+double g_worst = 0;
+
+// Winograd vs direct (and vs double when cheap) for one problem; returns the error.
+void compare(const std::string& name, const Problem& p, ThreadPool& pool, bool accumulate = false,
+             int64_t block_tiles = 0, size_t cache_budget = size_t(1) << 30) {
+  const size_t n = p.out_size();
+  std::vector<float> residual(n);
+  for (auto& v : residual) v = frand();
+  std::vector<float> want(n);
+  if (accumulate) want = residual;
+  direct(p, want.data(), accumulate, pool);
+
+  Guarded got(n);
+  if (accumulate) std::memcpy(got.y(), residual.data(), n * 4);
+  Winograd wino(cache_budget);
+  WinogradConv c;
+  c.x = p.x.data(), c.n = p.n, c.cin = p.cin, c.h = p.h, c.w = p.w;
+  c.weight = p.weight(), c.weight_dtype = p.dtype, c.cout = p.cout;
+  c.bias = p.bias.data(), c.accumulate = accumulate, c.y = got.y(), c.block_tiles = block_tiles;
+  wino.conv3x3(c, detect_isa(), pool);
+
+  const double err = max_err(got.y(), want, n), l2 = harness::rel_l2(got.y(), want.data(), n);
+  g_worst = std::max(g_worst, err);
+  auto sci = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.2e", v);
+    return std::string(b);
+  };
+  std::string line = name + ": max_err " + sci(err) + " rel_l2 " + sci(l2);
+  const double macs = double(p.n) * p.cout * p.cin * 9 * p.h * p.w;
+  if (macs <= 4e8 && !accumulate) {
+    const std::vector<double> ref = exact(p);
+    line += " | vs double: winograd " + sci(max_err(got.y(), ref, n)) + ", direct " + sci(max_err(want, ref, n));
+  }
+  std::printf("%s\n", line.c_str());
+  CHECK_MSG(got.intact(), name + ": wrote outside the output");
+  CHECK_MSG(err <= kMaxErr && std::isfinite(err), name + ": max_err " + std::to_string(err) + " > budget");
+  CHECK_MSG(l2 <= kRelL2, name + ": rel_l2 " + std::to_string(l2) + " > budget");
+}
+
+struct Shape {
+  const char* name;
+  int n, cin, cout, h, w;
+};
+
+// Every 3x3 stride-1 conv of SD1.5 (UNet under CFG: batch 2) and of the SD VAE decoder.
+// Spatial sizes marked "(was ...)" are reduced from the real one to keep the test under a minute.
+const Shape kSdShapes[] = {
+    {"unet conv_in 4->320 64x64 (cin < 8 lanes)", 1, 4, 320, 64, 64},
+    {"unet 320->320 64x64", 1, 320, 320, 64, 64},
+    {"unet out.9 960->320 64x64 (skip concat)", 1, 960, 320, 40, 40},
+    {"unet out.10/11 640->320 64x64 (skip concat)", 1, 640, 320, 64, 40},
+    {"unet out.8 upsample 640->640 64x64", 1, 640, 640, 40, 40},
+    {"unet conv_out 320->4 64x64", 1, 320, 4, 64, 64},
+    {"unet in.4 320->640 32x32", 2, 320, 640, 32, 32},
+    {"unet 640->640 32x32", 2, 640, 640, 32, 32},
+    {"unet out.6 1920->640 32x32 (skip concat)", 1, 1920, 640, 32, 32},
+    {"unet out.7 1280->640 32x32 (skip concat)", 1, 1280, 640, 32, 32},
+    {"unet out.8 960->640 32x32 (skip concat)", 2, 960, 640, 32, 32},
+    {"unet out.5 upsample 1280->1280 32x32", 1, 1280, 1280, 24, 24},
+    {"unet in.7 640->1280 16x16", 2, 640, 1280, 16, 16},
+    {"unet 1280->1280 16x16", 2, 1280, 1280, 16, 16},
+    {"unet out.3/4 2560->1280 16x16 (skip concat)", 1, 2560, 1280, 16, 16},
+    {"unet out.5 1920->1280 16x16 (skip concat)", 1, 1920, 1280, 16, 16},
+    {"unet 1280->1280 8x8 (in.10/11, middle)", 2, 1280, 1280, 8, 8},
+    {"unet out.0-2 2560->1280 8x8 (skip concat)", 2, 2560, 1280, 8, 8},
+    {"vae conv_in 4->512 64x64", 1, 4, 512, 64, 64},
+    {"vae 512->512 64x64", 1, 512, 512, 64, 64},
+    {"vae 512->512 128x128 (was 128x128)", 1, 512, 512, 48, 48},
+    {"vae upsample 512->512 256x256 (was 256x256)", 1, 512, 512, 32, 32},
+    {"vae up.1 512->256 256x256 (was 256x256)", 1, 512, 256, 48, 48},
+    {"vae 256->256 256x256 (was 256x256)", 1, 256, 256, 64, 64},
+    {"vae upsample 256->256 512x512 (was 512x512)", 1, 256, 256, 64, 64},
+    {"vae up.0 256->128 512x512 (was 512x512)", 1, 256, 128, 80, 80},
+    {"vae 128->128 512x512 (was 512x512)", 1, 128, 128, 96, 96},
+    {"vae conv_out 128->3 512x512 (was 512x512)", 1, 128, 3, 64, 64},
+};
+
+// The backend picks Winograd where it pays and gives the same result as with it off.
+void backend_wiring(ThreadPool&) {
+  float outs[2][4];
+  for (int on = 0; on < 2; ++on) {
+    CpuOptions opt;
+    opt.winograd = on == 1 ? WinogradMode::Auto : WinogradMode::Off;
+    opt.threads = 2;
+    CpuBackend backend(opt);
+    Context ctx;
+    Tensor* x = ctx.new_tensor(DType::F32, {2, 64, 33, 31});
+    Tensor* w = ctx.new_tensor(DType::F16, {96, 64, 3, 3});
+    Tensor* b = ctx.new_tensor(DType::F32, {96});
+    Tensor* r = ctx.new_tensor(DType::F32, {2, 96, 33, 31});
+    Tensor* y = conv2d(ctx, x, w, b, 1, 1, 1, 1, 1, r, Padding::Zeros);
+    Graph g(backend, {y});
+    g.plan();
+    g_rng = 7;
+    for (int64_t i = 0; i < x->numel(); ++i) x->ptr<float>()[i] = frand();
+    for (int64_t i = 0; i < w->numel(); ++i) w->ptr<uint16_t>()[i] = f32_to_f16(frand() * 0.04f);
+    for (int64_t i = 0; i < b->numel(); ++i) b->ptr<float>()[i] = frand();
+    for (int64_t i = 0; i < r->numel(); ++i) r->ptr<float>()[i] = frand();
+    g.compute();
+    CHECK_MSG((backend.winograd_cache_bytes() > 0) == (on == 1), "the backend used Winograd exactly when enabled");
+    const float* out = y->ptr<float>();
+    const int64_t n = y->numel();
+    outs[on][0] = out[0], outs[on][1] = out[n / 3], outs[on][2] = out[n / 2], outs[on][3] = out[n - 1];
+  }
+  for (int i = 0; i < 4; ++i)
+    CHECK_MSG(std::fabs(outs[0][i] - outs[1][i]) <= 1e-4f * (1 + std::fabs(outs[0][i])), "backend output with winograd matches direct");
+}
+
+// The cache holds one entry per weight, and a changed weight at the same address is recomputed.
+void cache_behaviour(ThreadPool& pool) {
+  Problem p(1, 64, 64, 16, 16, DType::F16);
+  Winograd wino(size_t(1) << 30);
+  std::vector<float> y(p.out_size()), want(p.out_size());
+  WinogradConv c;
+  c.x = p.x.data(), c.n = 1, c.cin = 64, c.h = 16, c.w = 16, c.weight = p.weight(), c.weight_dtype = p.dtype;
+  c.cout = 64, c.bias = p.bias.data(), c.y = y.data();
+  wino.conv3x3(c, detect_isa(), pool);
+  const size_t one = size_t(36) * 64 * 64 * 4;
+  CHECK(wino.cache_bytes() == one);
+  wino.conv3x3(c, detect_isa(), pool);
+  CHECK(wino.cache_bytes() == one);
+  for (size_t i = 0; i < p.w16.size(); i += 3) p.w16[i] = f32_to_f16(-f16_to_f32(p.w16[i]));  // patched in place
+  wino.conv3x3(c, detect_isa(), pool);
+  direct(p, want.data(), false, pool);
+  CHECK_MSG(max_err(y, want, y.size()) <= kMaxErr, "weights changed in place are transformed again");
+  CHECK(wino.cache_bytes() == one);
+  Winograd none(0);  // no budget: transformed per call, nothing held
+  none.conv3x3(c, detect_isa(), pool);
+  CHECK(none.cache_bytes() == 0);
+  CHECK_MSG(max_err(y, want, y.size()) <= kMaxErr, "uncached filters give the same result");
+  // Auto's rule: per image (batch-independent), 64+ tiles and 64+ channels each way.
+  CHECK(winograd_pays(320, 320, 32, 32) && winograd_pays(64, 64, 29, 32));
+  CHECK(!winograd_pays(1280, 1280, 16, 16) && !winograd_pays(32, 320, 64, 64) && !winograd_pays(320, 4, 64, 64));
+}
+
+// An image gets the same bytes alone as in a batch (and whatever the tile blocking), as the
+// direct conv gives: "image i of a batch = seed + i alone" holds with Winograd on.
+void batch_independence(ThreadPool& pool) {
+  Problem batch(3, 72, 40, 19, 22, DType::F16);
+  Problem alone(1, 72, 40, 19, 22, DType::F16);
+  alone.w16 = batch.w16, alone.bias = batch.bias;
+  const size_t image = size_t(72) * 19 * 22, out = size_t(40) * 19 * 22;
+  std::copy(batch.x.begin() + image, batch.x.begin() + 2 * image, alone.x.begin());
+  std::vector<float> yb(batch.out_size()), ya(alone.out_size());
+  for (int64_t block : {0, 7}) {
+    Winograd wino(size_t(1) << 30);
+    for (auto [p, y] : {std::make_pair(&batch, &yb), std::make_pair(&alone, &ya)}) {
+      WinogradConv c;
+      c.x = p->x.data(), c.n = p->n, c.cin = 72, c.h = 19, c.w = 22, c.weight = p->weight(), c.weight_dtype = p->dtype;
+      c.cout = 40, c.bias = p->bias.data(), c.y = y->data(), c.block_tiles = p == &batch ? block : 0;
+      wino.conv3x3(c, detect_isa(), pool);
+    }
+    CHECK_MSG(std::memcmp(yb.data() + out, ya.data(), out * sizeof(float)) == 0, "image 1 of a batch of 3 = that image alone, bit for bit");
+  }
+}
+
+}  // namespace
+
+int main() {
+  ThreadPool pool2(2);
+  std::printf("Winograd F(4,3) vs direct conv, %s, max_err = max|win - direct| / max|direct|\n", isa_name(detect_isa()));
+  for (const Shape& s : kSdShapes) compare(s.name, Problem(s.n, s.cin, s.cout, s.h, s.w, DType::F16), pool2);
+
+  // Edges and epilogues.
+  compare("odd 13x7, cin 12, cout 9, n 3", Problem(3, 12, 9, 13, 7, DType::F16), pool2);
+  compare("1x1 image, f32 weights", Problem(1, 16, 8, 1, 1, DType::F32), pool2);
+  compare("5x6, bf16 weights", Problem(2, 20, 17, 5, 6, DType::BF16), pool2);
+  compare("residual add, 320->320 24x20", Problem(2, 320, 320, 24, 20, DType::F16), pool2, true);
+  compare("blocks of 24 tiles, 96->64 30x26", Problem(2, 96, 64, 30, 26, DType::F16), pool2, true, 24);
+  compare("blocks of 7 tiles (not a multiple of 8)", Problem(1, 40, 24, 18, 22, DType::F16), pool2, false, 7);
+  compare("no filter cache", Problem(1, 64, 64, 20, 20, DType::F16), pool2, false, 0, 0);
+  compare("no filter cache, 2 output-channel slices, 2 tile blocks", Problem(2, 640, 400, 8, 12, DType::F16), pool2, true, 6, 0);
+  ThreadPool pool1(1), pool5(5);
+  compare("1 thread, 128->96 21x19", Problem(2, 128, 96, 21, 19, DType::F16), pool1, true);
+  compare("5 threads (each GEMM on the pool)", Problem(2, 128, 96, 21, 19, DType::F16), pool5, true);
+
+  cache_behaviour(pool2);
+  batch_independence(pool2);
+  backend_wiring(pool2);
+  std::printf("worst max_err %.3g (budget %.0e)\n", g_worst, kMaxErr);
+  return harness::finish("test_winograd");
+}
