@@ -29,7 +29,9 @@ export function chartSvg(report: BenchReport): string {
   const label = (r: RunResult) => (severalCells ? `${r.name} · ${r.cell}` : r.name) + (r.timing === 'wall' ? ' *' : '');
   const parts: string[] = [];
   let y = 28;
-  parts.push(`<text x="10" y="18" font-size="14" font-weight="bold">sd-native bench (shorter is better)</text>`);
+  const r0 = runs[0];
+  const what = !r0 || severalCells ? '' : ` · ${r0.model.split(/[\\/]/).pop()} ${r0.width}x${r0.height} ${r0.sampler} ${r0.steps} steps`;
+  parts.push(`<text x="10" y="18" font-size="14" font-weight="bold">${esc(`sd-native bench${what} (shorter is better)`)}</text>`);
   for (const panel of PANELS) {
     y += 14;
     parts.push(`<text x="10" y="${y}" font-size="13" font-weight="bold">${esc(panel.title)}</text>`);
