@@ -5,7 +5,7 @@ import { bench, type BenchOptions } from '../bench/run.js';
 import { parseSize, type Dtype } from '../bench/matrix.js';
 import { RANDOM_ARCHS, type RandomArch } from '../bench/random.js';
 import { jsonLine, table } from '../bench/report.js';
-import { UsageError, num, parse, processIo, str, type Io } from './args.js';
+import { UsageError, num, parse, processIo, str, type Io, type Parsed } from './args.js';
 
 export const BENCH_USAGE = `usage: sd-native bench [options]
 
@@ -60,8 +60,8 @@ const FLAGS = {
 
 const list = (v: string | undefined) => v?.split(',').map((s) => s.trim()).filter((s) => s !== '');
 
-function ints(values: Record<string, unknown>, flag: string): number[] | undefined {
-  return list(str(values as never, flag))?.map((s) => {
+function ints(values: Parsed['values'], flag: string): number[] | undefined {
+  return list(str(values, flag))?.map((s) => {
     const n = Number(s);
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} expects positive integers, got ${JSON.stringify(s)}`, BENCH_USAGE);
     return n;
