@@ -23,6 +23,9 @@ export type { OptionSpec } from './options.js';
 export { samplers, schedulers } from './options.js';
 export type { SamplerName, SchedulerName } from './options.js';
 export type { SafetensorsHeader, SystemInfo, TensorHeader } from './native.js';
+export { bench } from './bench/run.js';
+export type { BenchOptions } from './bench/run.js';
+export type { BenchReport, RunResult, Skipped } from './bench/result.js';
 
 /** The package version. */
 export const version: string = packageVersion;

@@ -1,4 +1,4 @@
-// sd-native command line: generate, info, doctor, noise, serve, worker. Exit codes: 0 done, 1 failed, 2 bad usage.
+// sd-native command line: generate, info, doctor, noise, serve, worker, bench. Exit codes: 0 done, 1 failed, 2 bad usage.
 import { SdError } from '../errors.js';
 import { UsageError, processIo, type Io } from './args.js';
 
@@ -11,6 +11,7 @@ export const USAGE = `usage: sd-native <command> [options]
   noise <image.png>     forward diffusion strip of an image at chosen timesteps
   serve                 HTTP server: A1111 + OpenAI APIs; sd-native serve --help
   worker                run the jobs of a shared queue (serve --queue redis://…); sd-native worker --help
+  bench                 speed, memory and PSNR side by side with stable-diffusion.cpp and others
   build                 compile the native addon from source (when no prebuilt binary fits)
   help [command]        this text, or a command's options
   --version             the package version`;
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<number>> = {
   noise: async (args, io) => (await import('./noise.js')).noiseCommand(args, io),
   serve: async (args, io) => (await import('./serve.js')).serveCommand(args, io),
   worker: async (args, io) => (await import('./worker.js')).workerCommand(args, io),
+  bench: async (args, io) => (await import('./bench.js')).benchCommand(args, io),
   build: async (args, io) => (await import('./build.js')).buildCommand(args, io),
 };
 
