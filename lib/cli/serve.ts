@@ -24,6 +24,8 @@ export const SERVE_USAGE = `usage: sd-native serve [options]
       --request-timeout <s>  time to receive a whole request, then 408 (default 30)
       --max-connections <n>  open connections at most (default 512)
       --max-prompt-chunks <n>  75-token chunks a prompt may use (default 16; BREAK starts one)
+      --memory-budget <MiB>  memory one request may plan (weights + its largest stage); more gets 413
+                             before it is queued (default: the machine's total memory; 0: no check)
       --openai-steps <n>     sampling steps for /v1/images/generations (default: the model's, else 20)
       --threads <n>          worker threads (default: all)
       --dtype <f32|bf16>     compute precision (default f32)
@@ -48,6 +50,7 @@ const SERVE_FLAGS = {
   'request-timeout': { type: 'string' },
   'max-connections': { type: 'string' },
   'max-prompt-chunks': { type: 'string' },
+  'memory-budget': { type: 'string' },
   'openai-steps': { type: 'string' },
   threads: { type: 'string' },
   dtype: { type: 'string' },
@@ -142,6 +145,7 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
     requestTimeoutMs: intFlag(v, 'request-timeout', 1, 3600, 30) * 1000,
     maxConnections: intFlag(v, 'max-connections', 1, 1_000_000, 512),
     maxPromptChunks: intFlag(v, 'max-prompt-chunks', 1, 1000, 16),
+    ...(v['memory-budget'] !== undefined ? { memoryBudgetMB: intFlag(v, 'memory-budget', 0, 2 ** 30, 0) } : {}),
     openaiSteps: intFlag(v, 'openai-steps', 1, 150, undefined),
     ...(threads !== undefined ? { threads } : {}),
     ...(dtype !== undefined ? { dtype: dtype as 'f32' | 'bf16' } : {}),

@@ -3,10 +3,12 @@
 // (tied to its connection: a client that goes away cancels its job).
 import { sniffImage } from '../image-decode.js';
 import { declaredImageSize } from '../image-size.js';
+import { totalmem } from 'node:os';
 import { basename } from 'node:path';
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
+import { admit } from './admission.js';
 import { HttpError, JobCancelledError } from './errors.js';
 import { Metrics } from './metrics.js';
 import { JobQueue, type Job, type JobInput, type ServerImage, type ServerPipeline } from './queue.js';
@@ -34,6 +36,9 @@ export interface ServerOptions {
   keepAliveTimeoutMs?: number;
   /** open connections beyond this are refused; default 512 */
   maxConnections?: number;
+  /** memory a request may plan (weights + its largest stage, the model's own figures), MiB; more gets
+   * 413 before it is queued, unless VAE tiles bring it under. Default: the machine's total memory; 0: no check */
+  memoryBudgetMB?: number;
   /** folder of VAE .safetensors files that A1111's sd_vae names (GET /sdapi/v1/sd-vae lists it) */
   vaeDir?: string;
 }
@@ -76,6 +81,7 @@ export function createContext(pipeline: ServerPipeline, options: ServerOptions =
     requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
     maxConnections: options.maxConnections ?? 512,
+    memoryBudgetMB: options.memoryBudgetMB ?? Math.floor(totalmem() / 2 ** 20),
     token: options.token || undefined,
   };
   for (const [k, v] of Object.entries(o)) {
@@ -121,6 +127,7 @@ export async function runJob(ctx: ServerContext, request: FastifyRequest, reply:
   };
   reply.raw.once('close', onClose);
   try {
+    admit(ctx, input);
     const job = ctx.queue.submit(input, { id, signal: controller.signal });
     reply.header('x-sd-job-id', job.id);
     const images = await job.done;

@@ -21,6 +21,7 @@ class PipelineImpl : public Pipeline {
   PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const LoadOptions& options);
   const ModelInfo& info() const override { return info_; }
   GenerateResult generate(const GenerateParams& params) override;
+  MemoryPlan plan_memory(const PlanRequest& request) const override;
   std::vector<float> encode_text(const PromptTokens& tokens, int clip_skip) override;
   std::vector<float> add_noise(const std::vector<float>& latent, int t, const std::vector<float>& noise) const override;
   std::vector<float> encode_image(const InitImage& image, const std::vector<float>* noise, VaePass* pass = nullptr) override;
