@@ -26,6 +26,8 @@ export const SERVE_USAGE = `usage: sd-native serve [options]
       --max-prompt-chunks <n>  75-token chunks a prompt may use (default 16; BREAK starts one)
       --memory-budget <MiB>  memory one request may plan (weights + its largest stage); more gets 413
                              before it is queued (default: the machine's total memory; 0: no check)
+      --read-only-options    POST /sdapi/v1/options answers 403 (default when there is no token and
+                             --host is not loopback; settings then come in override_settings)
       --openai-steps <n>     sampling steps for /v1/images/generations (default: the model's, else 20)
       --threads <n>          worker threads (default: all)
       --dtype <f32|bf16>     compute precision (default f32)
@@ -52,6 +54,7 @@ const SERVE_FLAGS = {
   'max-prompt-chunks': { type: 'string' },
   'memory-budget': { type: 'string' },
   'openai-steps': { type: 'string' },
+  'read-only-options': { type: 'boolean' },
   threads: { type: 'string' },
   dtype: { type: 'string' },
   'lora-dir': { type: 'string' },
@@ -147,6 +150,7 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
     maxPromptChunks: intFlag(v, 'max-prompt-chunks', 1, 1000, 16),
     ...(v['memory-budget'] !== undefined ? { memoryBudgetMB: intFlag(v, 'memory-budget', 0, 2 ** 30, 0) } : {}),
     openaiSteps: intFlag(v, 'openai-steps', 1, 150, undefined),
+    ...(v['read-only-options'] === true ? { readOnlyOptions: true } : {}),
     ...(threads !== undefined ? { threads } : {}),
     ...(dtype !== undefined ? { dtype: dtype as 'f32' | 'bf16' } : {}),
     ...(str(v, 'lora-dir') !== undefined ? { loraDir: str(v, 'lora-dir') } : {}),
@@ -164,7 +168,7 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
     const info = server.app.sd.pipeline.info;
     io.stderr.write(`loaded ${options.model} (${info.family}, ${((performance.now() - t0) / 1000).toFixed(2)} s); ` +
       `queue ${options.queueSize}, timeout ${options.timeoutMs / 1000} s, batch window ${options.batchWindowMs} ms${options.token ? ', token required' : ''}\n`);
-    if (!options.token && !isLoopback(host)) io.stderr.write(`warning: listening on ${host} without --token: anyone who can reach this port can use it\n`);
+    if (!options.token && !isLoopback(host)) io.stderr.write(`warning: listening on ${host} without --token: anyone who can reach this port can use it (its options are read-only)\n`);
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

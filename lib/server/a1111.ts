@@ -25,7 +25,7 @@ import { sdxlCrop } from './a1111-sdxl.js';
 import { checkVaeSetting, vaeSetting } from './a1111-vae.js';
 import { HttpError, show } from './errors.js';
 import { decodeImageField, previewBase64 } from './images.js';
-import { imageSize, requestedJobId, runJob, sideFromImage, type ServerContext } from './context.js';
+import { imageSize, optionsWritable, requestedJobId, runJob, sideFromImage, type ServerContext } from './context.js';
 import type { Job, JobInput, JobSettings, ServerImage } from './queue.js';
 
 type Body = Record<string, unknown>;
@@ -373,6 +373,10 @@ export function registerA1111(app: FastifyInstance, ctx: ServerContext): void {
   }));
 
   app.post('/sdapi/v1/options', { schema: { body: { type: 'object' } } }, async (req) => {
+    if (!optionsWritable(ctx, req)) {
+      throw new HttpError(403, 'this server\'s options are read-only (--read-only-options, the default without a token on a non-loopback address): ' +
+        'send settings with each request in override_settings instead');
+    }
     const b = req.body as Body;
     if (b.sd_model_checkpoint !== undefined && !modelMatches(ctx, b.sd_model_checkpoint)) {
       throw new HttpError(404, `model ${JSON.stringify(b.sd_model_checkpoint)} not found; this server serves ${JSON.stringify(ctx.modelFile)}`);
