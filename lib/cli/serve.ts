@@ -23,7 +23,9 @@ export const SERVE_USAGE = `usage: sd-native serve [options]
       --max-batch <n>        most images in one batch and one request (default 8)
       --request-timeout <s>  time to receive a whole request, then 408 (default 30)
       --max-connections <n>  open connections at most (default 512)
-      --max-prompt-chunks <n>  75-token chunks a prompt may use (default 16; BREAK starts one)
+      --max-prompt-chunks <n>  75-token chunks a prompt may use (default 16; BREAK starts one); a longer
+                             prompt is 422 with its count (A1111 takes any number, each one more
+                             text-encoder pass and a longer UNet context)
       --memory-budget <MiB>  memory one request may plan (weights + its largest stage); more gets 413
                              before it is queued (default: the machine's total memory; 0: no check)
       --read-only-options    POST /sdapi/v1/options answers 403 (default when there is no token and
