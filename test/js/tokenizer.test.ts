@@ -282,3 +282,13 @@ test('tokenizeWeighted: option validation', () => {
   const small = tok.tokenizeWeighted('a b c d e', { padId: 0, chunkSize: 2 });
   assert.deepEqual(small.chunks.map((c) => Array.from(c.ids)), [[SOT, 320, 321, EOT], [SOT, 322, 323, EOT], [SOT, 324, EOT, 0]]);
 });
+
+test('fuzz finding: emphasis weights beyond a 32-bit float are refused (A1111 would encode NaN)', () => {
+  const tok = ClipTokenizer.load();
+  assert.throws(() => tok.tokenizeWeighted(`a (red:${'9'.repeat(400)})`, { padId: PAD_SD1 }), (e: Error) =>
+    e instanceof RangeError && /^the emphasis weight of "red" is beyond what a 32-bit float holds/.test(e.message));
+  assert.throws(() => tok.tokenizeWeighted(`${'('.repeat(1000)}b`, { padId: PAD_SD1 }), /the emphasis weight of "b" is beyond/);
+  // 1.1^900 ≈ 6e37 still fits: kept as A1111 computes it
+  const w = tok.tokenizeWeighted(`${'('.repeat(900)}b`, { padId: PAD_SD1 }).chunks[0]!.weights[1]!;
+  assert.ok(Math.abs(w / 1.1 ** 900 - 1) < 1e-6, String(w));
+});
