@@ -255,6 +255,8 @@ export class StableDiffusion {
   #embeddings: EmbeddingLibrary | undefined;
 
   #maxPromptChunks: number;
+  /** planMemory()'s native answers by request shape */
+  #plans = new Map<string, MemoryPlan>();
   #vaeInfo: { name: string; hash: string } | undefined;
 
   private constructor(handle: NativeModel, path: string, vae: string, loraDir: string, embeddingsDir: string, maxPromptChunks: number) {
@@ -630,9 +632,17 @@ export class StableDiffusion {
     for (const t of [text, settings.negativePrompt]) {
       for (const [, active] of promptSchedule(t, s.steps, hiresSteps)) chunks = Math.max(chunks, this.#weighted(active).chunks.length);
     }
-    const plan = (width: number, height: number, img2img: boolean) => this.#handle.planMemory({
-      width, height, batch: s.batchSize, chunks, cfg: s.cfgScale !== 1, img2img, vaeTiling: String(s.vaeTiling) as 'auto' | 'true' | 'false',
-    });
+    const plan = (width: number, height: number, img2img: boolean) => {
+      const request = { width, height, batch: s.batchSize, chunks, cfg: s.cfgScale !== 1, img2img, vaeTiling: String(s.vaeTiling) as 'auto' | 'true' | 'false' };
+      // Building a large UNet graph takes milliseconds of this thread; a server asks for the same shapes again and again.
+      const key = `${JSON.stringify(request)} ${process.env.SD_NATIVE_VAE_TILE ?? ''}`;
+      let known = this.#plans.get(key);
+      if (!known) {
+        if (this.#plans.size >= 256) this.#plans.clear();
+        this.#plans.set(key, (known = this.#handle.planMemory(request)));
+      }
+      return known;
+    };
     try {
       const first = plan(s.width, s.height, initImage !== undefined);
       if (!hires) return first;

@@ -75,6 +75,7 @@ test('text encoding stops within one op of a cancel (a 300-chunk prompt)', async
 test('a 504 during text encoding leaves the server idle and serving at once', async () => {
   const sd = await model();
   const app = createServer(sd, { batchWindowMs: 0, timeoutMs: 400 });
+  await app.ready();
   const t0 = performance.now();
   const res = await txt2img(app, { ...small, width: 32, height: 32, steps: 1, prompt: 'a red cube BREAK '.repeat(299) });
   assert.equal(res.statusCode, 504, res.body);
@@ -89,6 +90,7 @@ test('a 504 during text encoding leaves the server idle and serving at once', as
 test('a prompt over the chunk cap is refused with the count before it is queued', async () => {
   const sd = await StableDiffusion.load(tinyCheckpoint(), { threads: 2 }); // the default cap, 16
   const app = createServer(sd, { batchWindowMs: 0 });
+  await app.ready();
   const t0 = performance.now();
   const res = await txt2img(app, { ...small, prompt: 'a BREAK '.repeat(20) });
   assert.equal(res.statusCode, 422);
