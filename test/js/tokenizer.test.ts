@@ -286,8 +286,10 @@ test('tokenizeWeighted: option validation', () => {
 test('fuzz finding: emphasis weights beyond a 32-bit float are refused (A1111 would encode NaN)', () => {
   const tok = ClipTokenizer.load();
   assert.throws(() => tok.tokenizeWeighted(`a (red:${'9'.repeat(400)})`, { padId: PAD_SD1 }), (e: Error) =>
-    e instanceof RangeError && /^the emphasis weight of "red" is beyond what a 32-bit float holds/.test(e.message));
-  assert.throws(() => tok.tokenizeWeighted(`${'('.repeat(1000)}b`, { padId: PAD_SD1 }), /the emphasis weight of "b" is beyond/);
+    e instanceof RangeError && /^the emphasis weight of "red" is Infinity, not a finite 32-bit number/.test(e.message));
+  assert.throws(() => tok.tokenizeWeighted(`${'('.repeat(1000)}b`, { padId: PAD_SD1 }), /the emphasis weight of "b" is 2.4699329180060276e\+41, not a finite 32-bit number/); // 1.1^1000: a double, not a float
+  assert.throws(() => tok.tokenizeWeighted(`(a:-${'9'.repeat(400)}) ((c:0):${'9'.repeat(400)})`, { padId: PAD_SD1 }), /the emphasis weight of "a" is -Infinity/);
+  assert.throws(() => tok.tokenizeWeighted(`((c:0):${'9'.repeat(400)})`, { padId: PAD_SD1 }), /the emphasis weight of "c" is NaN/);
   // 1.1^900 ≈ 6e37 still fits: kept as A1111 computes it
   const w = tok.tokenizeWeighted(`${'('.repeat(900)}b`, { padId: PAD_SD1 }).chunks[0]!.weights[1]!;
   assert.ok(Math.abs(w / 1.1 ** 900 - 1) < 1e-6, String(w));

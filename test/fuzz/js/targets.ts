@@ -8,6 +8,7 @@ import { deflateSync, inflateSync } from 'node:zlib';
 import { SdError } from '../../../lib/errors.js';
 import { PNG_SIGNATURE, crc32, decodePng, readPngText } from '../../../lib/png.js';
 import { ClipTokenizer, EOT, SOT, VOCAB_SIZE, parsePromptAttention } from '../../../lib/tokenizer/index.js';
+import { isBreak } from '../../../lib/tokenizer/prompt.js';
 import { promptSchedule } from '../../../lib/tokenizer/prompt-schedule.js';
 import { mutate, type Rng } from './mutate.js';
 
@@ -197,9 +198,18 @@ const prompt: Target = {
     const parts = parsePromptAttention(text);
     check(parts.length > 0, 'no parts');
     for (const p of parts) {
-      check(typeof p.text === 'string', 'a part without text');
-      // Infinity is A1111's float() of a 400-digit weight; tokenizeWeighted refuses it (checked there)
-      check(!Number.isNaN(p.weight) && p.weight !== -Infinity, `weight ${p.weight} for ${JSON.stringify(p.text.slice(0, 40))}`);
+      check(typeof p.text === 'string' && typeof p.weight === 'number', 'a part without text or weight');
+      // The parser keeps A1111's float arithmetic (a 400-digit weight is Infinity, 0 × Infinity NaN);
+      // what must hold is that such a weight never reaches the model: the tokenizer refuses it.
+      if (!Number.isFinite(Math.fround(p.weight)) && !isBreak(p)) {
+        let refused = false;
+        try {
+          (tokenizer ??= ClipTokenizer.load()).tokenizeWeighted(text, { padId: EOT });
+        } catch (e) {
+          refused = e instanceof RangeError && /not a finite 32-bit number/.test(e.message);
+        }
+        check(refused, `weight ${p.weight} for ${JSON.stringify(p.text.slice(0, 40))} was not refused by tokenizeWeighted`);
+      }
     }
     const steps = 1 + (input.length % 150);
     const kinds: string[] = [];
