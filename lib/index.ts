@@ -10,7 +10,7 @@ import { packageVersion } from './package-root.js';
 import { fromNative } from './errors.js';
 
 export { StableDiffusion } from './pipeline.js';
-export type { BatchItem, GenerateOptions, LoadOptions, ModelInfo, NoiseImage, StepEvent, TextEmbedding } from './pipeline.js';
+export type { BatchItem, GenerateOptions, LoadOptions, MemoryPlan, ModelInfo, NoiseImage, StepEvent, TextEmbedding } from './pipeline.js';
 export { GeneratedImage, formatParameters } from './image.js';
 export type { GenerationParameters, GenerationStats, ImageLike } from './image.js';
 export { a1111Parameters, generateOptions, parseParameters, readParameters } from './infotext.js';

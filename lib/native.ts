@@ -23,6 +23,18 @@ export interface NativeResult {
 
 export interface NativeLoadOptions { threads: number; compute: 'f32' | 'bf16'; prediction: '' | 'eps' | 'v'; vae: string; loraCacheMB: number; vaeMemoryMB: number; taesd: string }
 
+/** planMemory()'s request: the shapes of one generate() call */
+export interface NativePlanRequest { width: number; height: number; batch: number; chunks: number; cfg: boolean; img2img: boolean; vaeTiling: 'auto' | 'true' | 'false' }
+
+/** bytes each stage of that call would plan (sd::MemoryPlan) */
+export interface NativeMemoryPlan {
+  weightsBytes: number; textBytes: number; unetBytes: number; vaeBytes: number; vaeWholeBytes: number; vaeTiledBytes: number;
+  /** VAE tiles per image as vaeTiling would run it; 0: the whole image */
+  vaeTiles: number;
+  /** weights + the largest stage */
+  totalBytes: number;
+}
+
 /** a loaded checkpoint (native/addon/model.cpp) */
 export interface NativeModel {
   info(): ModelInfo;
@@ -33,6 +45,8 @@ export interface NativeModel {
   /** the VAE alone on a scaled latent [batch, 4, h, w]; tiles: per image, 0 = the whole image at once */
   decodeLatent(latent: Float32Array, batch: number, h: number, w: number, tiling: 'auto' | 'true' | 'false'): Promise<{ images: Buffer[]; tiles: number; seconds: number }>;
   addNoise(latent: Float32Array, t: number, noise: Float32Array): Float32Array;
+  /** measures the graphs of such a call without allocating them */
+  planMemory(request: NativePlanRequest): NativeMemoryPlan;
 }
 
 /** one option of the native table (native/runtime/contract.cpp) */

@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { native } from './binding.js';
 import { requireDefaultModel } from './default-model.js';
 import { packageRoot } from './package-root.js';
-import type { NativeModel, NativePrompt, NativeResult } from './native.js';
+import type { NativeMemoryPlan, NativeModel, NativePrompt, NativeResult } from './native.js';
 
 import { SdError, fromNative } from './errors.js';
 import { GeneratedImage, formatParameters, toImage8, toRgb, type ImageLike, type RgbImage } from './image.js';
@@ -29,6 +29,9 @@ import { vaeInfo } from './vae-hash.js';
 import { LoraDirectory, extractLoraTags, loraShortHash, lorasFor } from './loras.js';
 import { ClipTokenizer, type WeightedTokens } from './tokenizer/index.js';
 import { promptSchedule } from './tokenizer/prompt-schedule.js';
+
+/** planMemory(): bytes per stage of one generate() call (weights, text, UNet, VAE) and their peak, totalBytes */
+export type MemoryPlan = NativeMemoryPlan;
 
 export interface ModelInfo {
   family: 'sd1' | 'sd2' | 'sdxl';
@@ -268,6 +271,8 @@ export class StableDiffusion {
   #embeddings: EmbeddingLibrary | undefined;
 
   #maxPromptChunks: number;
+  /** planMemory()'s native answers by request shape */
+  #plans = new Map<string, MemoryPlan>();
   #vaeInfo: { name: string; hash: string } | undefined;
 
   private constructor(handle: NativeModel, path: string, vae: string, loraDir: string, embeddingsDir: string, maxPromptChunks: number) {
@@ -658,6 +663,46 @@ export class StableDiffusion {
       secondsText: sum('secondsText'), secondsSampling: sum('secondsSampling'), secondsDecode: sum('secondsDecode'),
       peakActivationBytes: Math.max(first.peakActivationBytes, ...passes.map((p) => p.peakActivationBytes)),
     };
+  }
+
+  /**
+   * The memory generate(options) would need, in bytes, measured on its own graphs without running
+   * or allocating them: the weights plus the largest of text encoding, the UNet batch (twice the
+   * images with CFG) and the VAE pass as vaeTiling would run it (a hires fix: the larger pass).
+   * img2img: give width and height (the init image is not decoded here). Throws SdError as
+   * generate() would for options it refuses (a prompt over maxPromptChunks, a bad size).
+   */
+  planMemory(options: GenerateOptions): MemoryPlan {
+    if (this.#disposed) throw disposedError();
+    const { initImage, mask: _mask, ...rest } = options;
+    const s = resolveGenerateOptions(rest, this.#limits());
+    const { text, settings } = this.#withLoras(s);
+    const hires = s.hiresPlan;
+    const hiresSteps = hires ? hires.steps || s.steps : undefined;
+    let chunks = 1;
+    for (const t of [text, settings.negativePrompt]) {
+      for (const [, active] of promptSchedule(t, s.steps, hiresSteps)) chunks = Math.max(chunks, this.#weighted(active).chunks.length);
+    }
+    const plan = (width: number, height: number, img2img: boolean) => {
+      const request = { width, height, batch: s.batchSize, chunks, cfg: s.cfgScale !== 1, img2img, vaeTiling: String(s.vaeTiling) as 'auto' | 'true' | 'false' };
+      // Building a large UNet graph takes milliseconds of this thread; a server asks for the same shapes again and again.
+      const key = `${JSON.stringify(request)} ${process.env.SD_NATIVE_VAE_TILE ?? ''}`;
+      let known = this.#plans.get(key);
+      if (!known) {
+        if (this.#plans.size >= 256) this.#plans.clear();
+        this.#plans.set(key, (known = this.#handle.planMemory(request)));
+      }
+      return known;
+    };
+    try {
+      const first = plan(s.width, s.height, initImage !== undefined);
+      if (!hires) return first;
+      const target = hiresTarget(s.width, s.height, hires, this.info.vaeDownscale);
+      const second = plan(target.width, target.height, !isLatentUpscaler(hires.upscaler));
+      return second.totalBytes >= first.totalBytes ? second : first;
+    } catch (e) {
+      throw fromNative(e, 'ERR_SD_INVALID_OPTION');
+    }
   }
 
   /** The cross-attention context the UNet sees for a prompt ([1, 77·chunks, contextDim]). */

@@ -27,7 +27,13 @@ export const SERVE_USAGE = `usage: sd-native serve [options]
       --max-batch <n>        most images in one batch and one request (default 8)
       --request-timeout <s>  time to receive a whole request, then 408 (default 30)
       --max-connections <n>  open connections at most (default 512)
-      --max-prompt-chunks <n>  75-token chunks a prompt may use (default 16; BREAK starts one)
+      --max-prompt-chunks <n>  75-token chunks a prompt may use (default 16; BREAK starts one); a longer
+                             prompt is 422 with its count (A1111 takes any number, each one more
+                             text-encoder pass and a longer UNet context)
+      --memory-budget <MiB>  memory one request may plan (weights + its largest stage); more gets 413
+                             before it is queued (default: the machine's total memory; 0: no check)
+      --read-only-options    POST /sdapi/v1/options answers 403 (default when there is no token and
+                             --host is not loopback; settings then come in override_settings)
       --openai-steps <n>     sampling steps for /v1/images/generations (default: the model's, else 20)
       --threads <n>          worker threads (default: all)
       --dtype <f32|bf16>     compute precision (default f32)
@@ -53,7 +59,9 @@ const SERVE_FLAGS = {
   'request-timeout': { type: 'string' },
   'max-connections': { type: 'string' },
   'max-prompt-chunks': { type: 'string' },
+  'memory-budget': { type: 'string' },
   'openai-steps': { type: 'string' },
+  'read-only-options': { type: 'boolean' },
   threads: { type: 'string' },
   dtype: { type: 'string' },
   'lora-dir': { type: 'string' },
@@ -172,7 +180,9 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
     requestTimeoutMs: intFlag(v, 'request-timeout', 1, 3600, 30) * 1000,
     maxConnections: intFlag(v, 'max-connections', 1, 1_000_000, 512),
     maxPromptChunks: intFlag(v, 'max-prompt-chunks', 1, 1000, 16),
+    ...(v['memory-budget'] !== undefined ? { memoryBudgetMB: intFlag(v, 'memory-budget', 0, 2 ** 30, 0) } : {}),
     openaiSteps: intFlag(v, 'openai-steps', 1, 150, undefined),
+    ...(v['read-only-options'] === true ? { readOnlyOptions: true } : {}),
     ...(threads !== undefined ? { threads } : {}),
     ...(dtype !== undefined ? { dtype: dtype as 'f32' | 'bf16' } : {}),
     ...(str(v, 'lora-dir') !== undefined ? { loraDir: str(v, 'lora-dir') } : {}),
@@ -190,7 +200,7 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
     const info = server.app.sd.pipeline.info;
     io.stderr.write(`loaded ${options.model} (${info.family}, ${((performance.now() - t0) / 1000).toFixed(2)} s); ` +
       `${queueUrl !== undefined ? `front end of ${(await import('../cluster/redis.js')).redactedUrl(queueUrl)}, ` : ''}queue ${options.queueSize}, timeout ${options.timeoutMs / 1000} s, batch window ${options.batchWindowMs} ms${options.token ? ', token required' : ''}\n`);
-    if (!options.token && !isLoopback(host)) io.stderr.write(`warning: listening on ${host} without --token: anyone who can reach this port can use it\n`);
+    if (!options.token && !isLoopback(host)) io.stderr.write(`warning: listening on ${host} without --token: anyone who can reach this port can use it (its options are read-only)\n`);
   }
   await untilStopped((signal) => {
     if (!quiet) io.stderr.write(`${signal}: closing (running jobs end with 503)\n`);

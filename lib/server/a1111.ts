@@ -5,7 +5,8 @@
 //   POST /sdapi/v1/txt2img   → { images: [base64 PNG with "parameters" chunk], parameters: <request echo>, info: "<JSON string>" }
 //   POST /sdapi/v1/img2img   (init_images: [base64 PNG], denoising_strength 0.75)
 //   GET  /sdapi/v1/progress  → { progress, eta_relative, state: {...}, current_image, textinfo }
-//   POST /sdapi/v1/interrupt, GET /sdapi/v1/sd-models, GET|POST /sdapi/v1/options,
+//        ?id_task=<job id>: that job only (queued, running or finished), else the running call
+//   POST /sdapi/v1/interrupt (id_task in the query or body: that job only, else the running call), GET /sdapi/v1/sd-models, GET|POST /sdapi/v1/options,
 //   GET  /sdapi/v1/samplers, GET /sdapi/v1/schedulers
 //
 // Differences, each answered with a message rather than ignored: A1111 features that change the
@@ -23,9 +24,9 @@ import { defaultOf, resolveSamplerSpec, resolveScheduler, samplers, schedulers }
 import { rememberOptions, rememberedOptions } from './a1111-extras.js';
 import { sdxlCrop } from './a1111-sdxl.js';
 import { checkVaeSetting, vaeSetting } from './a1111-vae.js';
-import { HttpError, show } from './errors.js';
+import { HttpError, JobCancelledError, show } from './errors.js';
 import { decodeImageField, previewBase64 } from './images.js';
-import { imageSize, requestedJobId, runJob, sideFromImage, type ServerContext } from './context.js';
+import { JOB_ID_PATTERN, imageSize, optionsWritable, requestedJobId, runJob, sideFromImage, type ServerContext } from './context.js';
 import type { Job, JobInput, JobSettings, ServerImage } from './queue.js';
 
 type Body = Record<string, unknown>;
@@ -315,7 +316,7 @@ async function generate(ctx: ServerContext, request: FastifyRequest, reply: Fast
   };
 }
 
-/** GET /sdapi/v1/progress from the running generate() call. */
+/** GET /sdapi/v1/progress from the running generate() call (A1111's global view). */
 function progress(ctx: ServerContext, skipImage: boolean): Record<string, unknown> {
   const batch = ctx.queue.running;
   const now = Date.now();
@@ -344,17 +345,68 @@ function progress(ctx: ServerContext, skipImage: boolean): Record<string, unknow
   };
 }
 
+/** The same shape for one job (?id_task=): its own step, queue position and preview, whatever runs now. */
+function jobProgress(ctx: ServerContext, job: Job, skipImage: boolean): Record<string, unknown> {
+  const position = ctx.queue.position(job);
+  const done = job.status === 'succeeded';
+  const fraction = done ? 1 : job.steps > 0 ? job.step / job.steps : 0;
+  const elapsed = job.startedAt ? (Date.now() - job.startedAt) / 1000 : 0;
+  const per = ctx.queue.stats.averageBatchSeconds;
+  const eta = job.settled ? 0
+    : job.status === 'running' ? (fraction > 0 ? (elapsed * (1 - fraction)) / fraction : Math.max(0, per - elapsed))
+    : ctx.queue.estimateWaitSeconds() + position * per + per;
+  const state = {
+    skipped: false,
+    interrupted: job.status === 'cancelled',
+    stopping_generation: false,
+    job: job.id,
+    job_count: 1,
+    job_timestamp: timestamp(job.startedAt ?? job.createdAt),
+    job_no: 0,
+    sampling_step: job.step,
+    sampling_steps: job.steps,
+    queued: Math.max(0, position),
+  };
+  const textinfo = position >= 0 ? `queued at position ${position + 1}` : job.status === 'running' ? 'running' : job.error ? `${job.status}: ${job.error.message}` : job.status;
+  return {
+    progress: Math.min(1, fraction), eta_relative: eta, state,
+    current_image: !skipImage && job.preview ? previewBase64(job.preview) : null,
+    textinfo,
+  };
+}
+
+/** A job a client named in ?id_task= (or a JSON body's id_task); 404 when it is not known. */
+function namedJob(ctx: ServerContext, id: string): Job {
+  const job = ctx.queue.get(id);
+  if (!job) throw new HttpError(404, `no job ${JSON.stringify(id)}; finished jobs are kept for ${Math.round(ctx.options.retentionMs / 1000)} s`);
+  return job;
+}
+
 export function registerA1111(app: FastifyInstance, ctx: ServerContext): void {
   const bodyLimit = ctx.bodyLimit;
   app.post('/sdapi/v1/txt2img', { schema: { body: generationSchema(ctx, false) }, bodyLimit }, (req, reply) => generate(ctx, req, reply, false));
   app.post('/sdapi/v1/img2img', { schema: { body: generationSchema(ctx, true) }, bodyLimit }, (req, reply) => generate(ctx, req, reply, true));
 
+  // With id_task (A1111's task id: force_task_id, or the x-sd-job-id answer header) progress and
+  // interrupt concern that job alone; without, the running call, as in A1111.
+  const idTask = { id_task: { type: 'string', pattern: JOB_ID_PATTERN.source } };
   app.get('/sdapi/v1/progress', {
-    schema: { querystring: { type: 'object', properties: { skip_current_image: { type: 'boolean', default: false } } } },
-  }, async (req) => progress(ctx, (req.query as { skip_current_image: boolean }).skip_current_image));
+    schema: { querystring: { type: 'object', properties: { skip_current_image: { type: 'boolean', default: false }, ...idTask } } },
+  }, async (req) => {
+    const q = req.query as { skip_current_image: boolean; id_task?: string };
+    return q.id_task ? jobProgress(ctx, namedJob(ctx, q.id_task), q.skip_current_image) : progress(ctx, q.skip_current_image);
+  });
 
-  app.post('/sdapi/v1/interrupt', async () => {
-    ctx.queue.interrupt();
+  app.post('/sdapi/v1/interrupt', {
+    schema: { querystring: { type: 'object', properties: idTask }, body: { type: ['object', 'null'], properties: idTask } },
+  }, async (req) => {
+    const id = (req.query as { id_task?: string }).id_task ?? (req.body as { id_task?: string } | null | undefined)?.id_task;
+    if (!id) {
+      ctx.queue.interrupt();
+      return {};
+    }
+    const job = namedJob(ctx, id);
+    ctx.queue.cancel(job, new JobCancelledError(`job ${job.id} was interrupted by POST /sdapi/v1/interrupt`));
     return {};
   });
 
@@ -374,6 +426,10 @@ export function registerA1111(app: FastifyInstance, ctx: ServerContext): void {
   }));
 
   app.post('/sdapi/v1/options', { schema: { body: { type: 'object' } } }, async (req) => {
+    if (!optionsWritable(ctx, req)) {
+      throw new HttpError(403, 'this server\'s options are read-only (--read-only-options, the default without a token on a non-loopback address): ' +
+        'send settings with each request in override_settings instead');
+    }
     const b = req.body as Body;
     if (b.sd_model_checkpoint !== undefined && !modelMatches(ctx, b.sd_model_checkpoint)) {
       throw new HttpError(404, `model ${JSON.stringify(b.sd_model_checkpoint)} not found; this server serves ${JSON.stringify(ctx.modelFile)}`);

@@ -3,10 +3,12 @@
 // (tied to its connection: a client that goes away cancels its job).
 import { sniffImage } from '../image-decode.js';
 import { declaredImageSize } from '../image-size.js';
+import { totalmem } from 'node:os';
 import { basename } from 'node:path';
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
+import { admit } from './admission.js';
 import { HttpError, JobCancelledError } from './errors.js';
 import { Metrics } from './metrics.js';
 import { JobQueue, type Job, type JobInput, type QueueOptions, type ServerImage, type ServerPipeline, type ServerQueue } from './queue.js';
@@ -34,6 +36,12 @@ export interface ServerOptions {
   keepAliveTimeoutMs?: number;
   /** open connections beyond this are refused; default 512 */
   maxConnections?: number;
+  /** memory a request may plan (weights + its largest stage, the model's own figures), MiB; more gets
+   * 413 before it is queued, unless VAE tiles bring it under. Default: the machine's total memory; 0: no check */
+  memoryBudgetMB?: number;
+  /** POST /sdapi/v1/options answers 403 (settings then come per request, in override_settings). Default:
+   * read-only when no token is set and the server listens on an address that is not loopback */
+  readOnlyOptions?: boolean;
   /** folder of VAE .safetensors files that A1111's sd_vae names (GET /sdapi/v1/sd-vae lists it) */
   vaeDir?: string;
   /** where jobs run (default: a JobQueue in this process); lib/cluster passes a queue shared through Redis */
@@ -51,7 +59,7 @@ export interface ServerContext {
   pipeline: ServerPipeline;
   queue: ServerQueue;
   metrics: Metrics;
-  options: Required<Omit<ServerOptions, 'token' | 'vaeDir' | 'queueFactory'>> & { token?: string };
+  options: Required<Omit<ServerOptions, 'token' | 'vaeDir' | 'queueFactory' | 'readOnlyOptions'>> & { token?: string; readOnlyOptions?: boolean };
   /** checkpoint file name, e.g. "v1-5-pruned-emaonly.safetensors" */
   modelFile: string;
   /** without the extension */
@@ -78,10 +86,12 @@ export function createContext(pipeline: ServerPipeline, options: ServerOptions =
     requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
     maxConnections: options.maxConnections ?? 512,
+    memoryBudgetMB: options.memoryBudgetMB ?? Math.floor(totalmem() / 2 ** 20),
     token: options.token || undefined,
+    ...(options.readOnlyOptions !== undefined ? { readOnlyOptions: options.readOnlyOptions } : {}),
   };
   for (const [k, v] of Object.entries(o)) {
-    if (k !== 'token' && (!Number.isFinite(v) || (v as number) < 0)) throw new TypeError(`createServer(): ${k} must be a non-negative number, got ${String(v)}`);
+    if (k !== 'token' && k !== 'readOnlyOptions' && (!Number.isFinite(v) || (v as number) < 0)) throw new TypeError(`createServer(): ${k} must be a non-negative number, got ${String(v)}`);
   }
   if (o.queueSize < 1 || o.maxBatchImages < 1 || o.timeoutMs < 1 || o.requestTimeoutMs < 1 || o.maxConnections < 1) {
     throw new TypeError('createServer(): queueSize, maxBatchImages, timeoutMs, requestTimeoutMs and maxConnections must be at least 1');
@@ -101,6 +111,20 @@ export function createContext(pipeline: ServerPipeline, options: ServerOptions =
     bodyLimit: Math.ceil((o.maxImageBytes * 4) / 3) + 1024 * 1024,
     vaeDir: options.vaeDir || undefined,
   };
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+|localhost)$/;
+
+/**
+ * Whether settings shared by every client may be changed (POST /sdapi/v1/options): as configured,
+ * else only with a token or on a loopback address (an open port without a token: anyone's change
+ * would be everyone's next request). inject() without listening counts as loopback.
+ */
+export function optionsWritable(ctx: ServerContext, request: FastifyRequest): boolean {
+  if (ctx.options.readOnlyOptions !== undefined) return !ctx.options.readOnlyOptions;
+  if (ctx.options.token) return true;
+  const address = request.server.server.address();
+  return !address || typeof address === 'string' || LOOPBACK.test(address.address);
 }
 
 /** The job id a client asked for (x-sd-job-id header, or A1111's force_task_id), checked. */
@@ -124,6 +148,7 @@ export async function runJob(ctx: ServerContext, request: FastifyRequest, reply:
   };
   reply.raw.once('close', onClose);
   try {
+    admit(ctx, input);
     const job = ctx.queue.submit(input, { id, signal: controller.signal });
     reply.header('x-sd-job-id', job.id);
     const images = await job.done;

@@ -108,6 +108,9 @@ function install(app: FastifyInstance, ctx: ServerContext): void {
       model: ctx.modelFile,
       family: ctx.pipeline.info.family,
       queue: { waiting: ctx.queue.waiting, running: ctx.queue.runningJobs, capacity: ctx.queue.options.capacity },
+      // native work in progress, also when every job of it has ended (a 504 while the model still
+      // finishes its current op): the next job starts only after it
+      busy: ctx.queue.running !== undefined,
       uptime_s: Math.round((Date.now() - ctx.metrics.startedAt) / 1000),
     });
   });

@@ -11,6 +11,7 @@
 import type { FastifyInstance } from 'fastify';
 
 import { a1111Job, generationSchema } from './a1111.js';
+import { admit } from './admission.js';
 import { HttpError, JobCancelledError, classify, reason } from './errors.js';
 import { previewBase64 } from './images.js';
 import { requestedJobId, type ServerContext } from './context.js';
@@ -72,6 +73,7 @@ export function registerJobs(app: FastifyInstance, ctx: ServerContext): void {
       b.height ??= 512;
     }
     const { input } = a1111Job(ctx, b, img2img);
+    admit(ctx, input);
     const job = ctx.queue.submit(input, { id: requestedJobId(request, b.force_task_id), keepResult: true });
     const url = `${request.url.replace(/\/$/, '')}/${encodeURIComponent(job.id)}`;
     return reply.code(202).header('location', url).header('x-sd-job-id', job.id)

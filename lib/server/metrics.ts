@@ -49,6 +49,7 @@ export class Metrics {
     one('sd_queue_depth', 'gauge', 'Jobs waiting in the queue.', queue.waiting);
     one('sd_queue_capacity', 'gauge', 'Most jobs that may wait before requests get 429.', queue.options.capacity);
     one('sd_jobs_running', 'gauge', 'Jobs inside the generate() call that runs now.', queue.runningJobs);
+    one('sd_generate_running', 'gauge', 'generate() calls in progress (1 also while a call whose jobs all ended is still stopping).', queue.running ? 1 : 0);
     one('sd_images_generated_total', 'counter', 'Images generated.', q.imagesGenerated);
     one('sd_batches_total', 'counter', 'generate() calls (one UNet batch each).', q.batches);
     metric('sd_jobs_total', 'counter', 'Jobs by outcome.', [

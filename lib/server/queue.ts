@@ -13,7 +13,7 @@
 // step) only when no job in it is still waiting for the result.
 import { createHash, randomUUID } from 'node:crypto';
 
-import type { GenerateOptions, ModelInfo, StepEvent } from '../pipeline.js';
+import type { GenerateOptions, MemoryPlan, ModelInfo, StepEvent } from '../pipeline.js';
 import { extractLoraTags } from '../loras.js';
 import { defaultOf, randomSeed, resolveNames } from '../options.js';
 import { HttpError, JobCancelledError, JobTimeoutError, QueueFullError, ServerClosingError } from './errors.js';
@@ -32,6 +32,8 @@ export interface ServerImage {
 /** What the server needs of a model: StableDiffusion has it; tests pass a fake. */
 export interface ServerPipeline {
   readonly info: Pick<ModelInfo, 'family' | 'defaultSize' | 'vaeDownscale'> & Partial<ModelInfo>;
+  /** what generate(options) would plan, in bytes (StableDiffusion has it): the server's memory admission */
+  planMemory?(options: GenerateOptions): MemoryPlan;
   /** the checkpoint path (its file name is the model's name in the APIs) */
   readonly path?: string;
   /** the external VAE file it was loaded with (undefined: the checkpoint's own) */
@@ -62,6 +64,8 @@ export interface JobInput {
   n: number;
   /** -1: random */
   seed: number;
+  /** most images of a generate() call this job may share (memory admission); default maxBatchImages */
+  batchLimit?: number;
 }
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -506,10 +510,12 @@ export class JobQueue implements ServerQueue {
     const jobs = [head];
     let images = head.input.n;
     const mix = this.#canMix(head);
+    let limit = Math.min(this.options.maxBatchImages, head.input.batchLimit ?? Infinity);
     for (const j of this.#waiting) {
       if (head.solo) break;
       if (j === head || j.solo || (mix ? j.settingsKey !== head.settingsKey : j.key !== head.key)) continue;
-      if (images + j.input.n > this.options.maxBatchImages) continue;
+      if (images + j.input.n > Math.min(limit, j.input.batchLimit ?? Infinity)) continue;
+      limit = Math.min(limit, j.input.batchLimit ?? Infinity);
       if (!mix && j.input.seed !== -1 && j.input.seed !== seed + images) continue;
       jobs.push(j);
       images += j.input.n;

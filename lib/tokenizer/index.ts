@@ -111,6 +111,15 @@ export class ClipTokenizer {
    */
   tokenizeWeighted(prompt: string, options: WeightedOptions): WeightedTokens {
     const parts = options?.emphasis === false ? [{ text: prompt, weight: 1 }] : parsePromptAttention(prompt);
+    // A1111 multiplies nested weights as floats: "(" × 1000 or a 400-digit weight reach ±Infinity (or
+    // pass 32-bit range; 0 × Infinity is NaN), and the text encoder then makes NaN conditioning:
+    // refused here instead.
+    for (const p of parts) {
+      if (!isBreak(p) && !Number.isFinite(Math.fround(p.weight))) {
+        throw new RangeError(`the emphasis weight of ${JSON.stringify(p.text.slice(0, 40))} is ${p.weight}, not a finite 32-bit number ` +
+          '(a huge weight or hundreds of nested brackets); use weights of a sensible size');
+      }
+    }
     const runs = parts.map((p) => (isBreak(p) ? [] : this.encode(p.text)));
     return buildChunks(parts, runs, this.commaId, options);
   }

@@ -17,7 +17,26 @@ const PLAIN = /(?:[^\\[\]():|]|\\.)+/y;
 const WS = /\s+/y;
 const NUMBER = /[+-]?(?:(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+(?:[eE][+-]?\d+)?)/y;
 
+// Deeper bracket nesting than this is not parsed: the prompt is used as it is, as A1111 does when its
+// parser gives up (Python's recursion limit). It bounds the parser's recursion on long prompts.
+const MAX_NESTING = 64;
+
+function nesting(s: string): number {
+  let depth = 0, max = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '\\') i++;
+    else if (c === '[' || c === '(') max = Math.max(max, ++depth);
+    else if ((c === ']' || c === ')') && depth > 0) depth--;
+  }
+  return max;
+}
+
 class Parser {
+  // prompt(at) depends on `at` alone, and "[" tries three rules over the same inside: without this
+  // memo every level of nesting tripled the work ("[" × 30 never returned).
+  readonly #prompts = new Map<number, [Node[], number]>();
+
   constructor(readonly s: string) {}
 
   private match(re: RegExp, at: number): string | undefined {
@@ -27,14 +46,20 @@ class Parser {
   }
 
   // prompt: (emphasized | scheduled | alternate | plain | WHITESPACE)*
-  prompt(at: number): [Node[], number] {
+  prompt(from: number): [Node[], number] {
+    const known = this.#prompts.get(from);
+    if (known) return known;
     const nodes: Node[] = [];
+    let at = from;
     for (;;) {
       const item = this.item(at);
-      if (!item) return [nodes, at];
+      if (!item) break;
       nodes.push(item[0]);
       at = item[1];
     }
+    const result: [Node[], number] = [nodes, at];
+    this.#prompts.set(from, result);
+    return result;
   }
 
   private item(at: number): [Node, number] | undefined {
@@ -140,7 +165,7 @@ function textAt(nodes: Node[], step: number): string {
 export function promptSchedule(prompt: string, steps: number, hiresSteps?: number): Array<[number, string]> {
   const intOffset = hiresSteps === undefined ? 0 : steps, fltOffset = hiresSteps === undefined ? 0 : 1;
   const total = hiresSteps ?? steps;
-  const tree = new Parser(prompt).start();
+  const tree = nesting(prompt) > MAX_NESTING ? undefined : new Parser(prompt).start();
   if (!tree) return [[total, prompt]];
   const ends = new Set([total]);
   visit(tree, (n) => {

@@ -47,6 +47,12 @@ std::vector<PromptTokens> read_prompts(const Napi::Array& list) {
   return out;
 }
 
+VaeTiling vae_tiling_from(const std::string& v) {
+  if (v == "auto") return VaeTiling::Auto;
+  if (v == "true" || v == "false") return v == "true" ? VaeTiling::On : VaeTiling::Off;
+  throw std::invalid_argument("must be \"auto\", \"true\" or \"false\", got \"" + v + "\"");
+}
+
 Napi::Object info_object(Napi::Env env, const ModelInfo& i) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("family", family_name(i.family));
@@ -125,6 +131,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
         InstanceMethod<&ModelHandle::AddNoise>("addNoise"),
         InstanceMethod<&ModelHandle::NoiseStrip>("noiseStrip"),
         InstanceMethod<&ModelHandle::DecodeLatent>("decodeLatent"),
+        InstanceMethod<&ModelHandle::PlanMemory>("planMemory"),
     });
     constructor = new Napi::FunctionReference(Napi::Persistent(cls));
     exports.Set("ModelHandle", cls);
@@ -228,6 +235,38 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     });
   }
 
+  // planMemory({ width, height, batch, chunks, cfg, img2img, vaeTiling }): the bytes each stage of
+  // that generation would plan. Inline: it builds and measures graphs, allocating no activations,
+  // and reads nothing a running generation changes (shapes and config only), so it needs no lock.
+  Napi::Value PlanMemory(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = live(env);
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "planMemory(request): request must be an object");
+    StrictObject o(info[0].As<Napi::Object>(), "planMemory()");
+    PlanRequest r;
+    r.width = o.integer("width");
+    r.height = o.integer("height");
+    r.batch = o.integer("batch");
+    r.chunks = o.integer("chunks");
+    r.cfg = o.boolean("cfg");
+    r.img2img = o.boolean("img2img");
+    r.vae_tiling = o.resolved("vaeTiling", vae_tiling_from);
+    o.finish();
+    return guarded(env, [&]() -> Napi::Value {
+      const MemoryPlan p = s->pipeline->plan_memory(r);
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("weightsBytes", double(p.weights_bytes));
+      out.Set("textBytes", double(p.text_bytes));
+      out.Set("unetBytes", double(p.unet_bytes));
+      out.Set("vaeBytes", double(p.vae_bytes));
+      out.Set("vaeWholeBytes", double(p.vae_whole_bytes));
+      out.Set("vaeTiledBytes", double(p.vae_tiled_bytes));
+      out.Set("vaeTiles", p.vae_tiles);
+      out.Set("totalBytes", double(p.total_bytes()));
+      return out;
+    });
+  }
+
   Napi::Value EncodeText(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto s = live(env);
@@ -278,11 +317,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     params->strength = o.number("strength");
     params->exact_steps = o.boolean("exactSteps");
     params->decode = o.boolean("decode");
-    params->vae_tiling = o.resolved("vaeTiling", [](const std::string& v) {
-      if (v == "auto") return VaeTiling::Auto;
-      if (v == "true" || v == "false") return v == "true" ? VaeTiling::On : VaeTiling::Off;
-      throw std::invalid_argument("must be \"auto\", \"true\" or \"false\", got \"" + v + "\"");
-    });
+    params->vae_tiling = o.resolved("vaeTiling", vae_tiling_from);
     params->tiling = o.boolean("tiling");
     params->preview = o.resolved("preview", [](const std::string& v) {
       if (v == "cheap" || v == "taesd" || v == "off") return v == "cheap" ? Preview::Cheap : v == "taesd" ? Preview::Taesd : Preview::Off;

@@ -148,6 +148,26 @@ struct GenerateResult {
   adapters::AdapterReport adapters;
 };
 
+// What a generation would plan, measured on its graphs without allocating them (Graph::measure):
+// the server admits a request only if weights + the largest stage fit its memory budget.
+struct PlanRequest {
+  int width = 512, height = 512, batch = 1, chunks = 1;  // chunks: 77-token chunks of the longest prompt
+  bool cfg = true;                 // CFG doubles the UNet batch
+  bool img2img = false;            // adds the VAE encoder pass
+  VaeTiling vae_tiling = VaeTiling::Auto;
+};
+struct MemoryPlan {
+  size_t weights_bytes = 0;        // the checkpoint file (mapped; its pages stay resident while used)
+  size_t text_bytes = 0;           // text encoder activations for `chunks`
+  size_t unet_bytes = 0;           // UNet activations for the (CFG) batch
+  size_t vae_bytes = 0;            // the VAE pass(es) as vae_tiling would run them
+  size_t vae_whole_bytes = 0;      // the same passes on the whole image
+  size_t vae_tiled_bytes = 0;      // the same passes in tiles
+  int vae_tiles = 0;               // tiles per image as vae_tiling would run it; 0: the whole image
+  // weights + the largest stage (stages run one after another, each graph freed before the next)
+  size_t total_bytes() const;
+};
+
 struct ModelInfo {
   Family family = Family::SD1;
   std::string prediction;          // "eps" or "v"
@@ -174,6 +194,8 @@ class Pipeline {
   virtual ~Pipeline() = default;
   virtual const ModelInfo& info() const = 0;
   virtual GenerateResult generate(const GenerateParams& params) = 0;
+  // The activation memory generate() would plan for this request, without running or allocating.
+  virtual MemoryPlan plan_memory(const PlanRequest& request) const = 0;
   // The context the UNet sees for one prompt: [1, 77·chunks, context_dim].
   virtual std::vector<float> encode_text(const PromptTokens& tokens, int clip_skip) = 0;
   // Forward diffusion q(x_t | x_0) = √ᾱ_t·x0 + √(1−ᾱ_t)·ε, for any latent shape (t integer 0..999).

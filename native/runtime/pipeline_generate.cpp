@@ -215,26 +215,32 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
     auto it = encoded.find(key);
     if (it != encoded.end()) return it->second;
     std::vector<float> pooled;
-    std::vector<float> rows = encode_prompt(t, p.clip_skip, xl ? &pooled : nullptr);
+    std::vector<float> rows = encode_prompt(t, p.clip_skip, xl ? &pooled : nullptr, p.should_continue);
     return encoded.emplace(std::move(key), std::make_pair(std::move(rows), std::move(pooled))).first->second;
   };
   // Conditioning rows for the batch [uncond × B, cond × B].
   std::vector<UNetRunner::Conditioning> conditioning;
-  for (const auto& seg : segments) {
-    UNetRunner::Conditioning cond{seg.end_at_step, {}, {}};
-    auto append = [&](const std::vector<PromptTokens>& prompts) {
-      for (int b = 0; b < p.batch; ++b) {
-        const auto& [rows, pooled] = encode_once(prompts[prompts.size() == 1 ? 0 : size_t(b)]);
-        cond.context.insert(cond.context.end(), rows.begin(), rows.end());
-        if (xl) {
-          std::vector<float> yy = sdxl_y(pooled, p);
-          cond.y.insert(cond.y.end(), yy.begin(), yy.end());
+  try {  // a cancel inside the text encoder ends the generation here
+    for (const auto& seg : segments) {
+      UNetRunner::Conditioning cond{seg.end_at_step, {}, {}};
+      auto append = [&](const std::vector<PromptTokens>& prompts) {
+        for (int b = 0; b < p.batch; ++b) {
+          const auto& [rows, pooled] = encode_once(prompts[prompts.size() == 1 ? 0 : size_t(b)]);
+          cond.context.insert(cond.context.end(), rows.begin(), rows.end());
+          if (xl) {
+            std::vector<float> yy = sdxl_y(pooled, p);
+            cond.y.insert(cond.y.end(), yy.begin(), yy.end());
+          }
         }
-      }
-    };
-    if (use_cfg) append(seg.unconds);
-    append(seg.conds);
-    conditioning.push_back(std::move(cond));
+      };
+      if (use_cfg) append(seg.unconds);
+      append(seg.conds);
+      conditioning.push_back(std::move(cond));
+    }
+  } catch (const TextCancelled&) {
+    r.seconds_text = seconds_since(t0);
+    r.cancelled = true;
+    return r;
   }
   r.seconds_text = seconds_since(t0);
   file_->release_pages("cond_stage_model.");

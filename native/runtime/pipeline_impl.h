@@ -1,5 +1,6 @@
 // The Pipeline behind sd.h: one checkpoint, its models, one CPU backend.
 #pragma once
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -21,6 +22,7 @@ class PipelineImpl : public Pipeline {
   PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const LoadOptions& options);
   const ModelInfo& info() const override { return info_; }
   GenerateResult generate(const GenerateParams& params) override;
+  MemoryPlan plan_memory(const PlanRequest& request) const override;
   std::vector<float> encode_text(const PromptTokens& tokens, int clip_skip) override;
   std::vector<float> add_noise(const std::vector<float>& latent, int t, const std::vector<float>& noise) const override;
   std::vector<float> encode_image(const InitImage& image, const std::vector<float>* noise, VaePass* pass = nullptr) override;
@@ -28,10 +30,14 @@ class PipelineImpl : public Pipeline {
 
  private:
   // Context rows [77·chunks, context_dim] and, for SDXL, the pooled vector of the first chunk.
-  std::vector<float> encode_prompt(const PromptTokens& tokens, int clip_skip, std::vector<float>* pooled);
+  // keep_going (may be empty) is polled after every node of the encoder's graph, so a long prompt
+  // stops within one op of a cancel: TextCancelled is thrown then (generate() reports cancelled).
+  struct TextCancelled {};
+  std::vector<float> encode_prompt(const PromptTokens& tokens, int clip_skip, std::vector<float>* pooled,
+                                   const std::function<bool()>& keep_going = {});
   // embed_rows: textual-inversion rows for tokens.embed_positions at this encoder's width (may be empty).
   std::vector<float> run_clip(const model::ClipTextEncoder& clip, const PromptTokens& tokens, int skip, bool final_norm,
-                              std::vector<float>* pooled, const std::vector<float>& embed_rows);
+                              std::vector<float>* pooled, const std::vector<float>& embed_rows, const std::function<bool()>& keep_going);
   std::vector<float> sdxl_y(const std::vector<float>& pooled, const GenerateParams& p) const;
   std::vector<uint8_t> to_rgba(const float* image, int h, int w) const;
   // Planar [3, height, width] pixels in [−1, 1] -> scaled latent (mean, plus std·noise when given).

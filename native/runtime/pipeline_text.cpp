@@ -32,7 +32,8 @@ void load_row(const Tensor& table, int64_t row, float* out) {
 }  // namespace
 
 std::vector<float> PipelineImpl::run_clip(const model::ClipTextEncoder& clip, const PromptTokens& tokens, int skip,
-                                          bool final_norm, std::vector<float>* pooled, const std::vector<float>& embed_rows) {
+                                          bool final_norm, std::vector<float>* pooled, const std::vector<float>& embed_rows,
+                                          const std::function<bool()>& keep_going) {
   const int chunks = tokens.chunks();
   const int64_t T = clip.config().context, W = clip.config().width;
   if (T != kTokensPerChunk) throw Error("text encoder context " + std::to_string(T) + " is not " + std::to_string(kTokensPerChunk));
@@ -62,7 +63,10 @@ std::vector<float> PipelineImpl::run_clip(const model::ClipTextEncoder& clip, co
   } else {
     std::memcpy(ids->data, tokens.ids.data(), tokens.ids.size() * 4);
   }
+  bool stopped = false;
+  if (keep_going) g.set_observer([&](Tensor*) { return !(stopped = !keep_going()); });
   g.compute();
+  if (stopped) throw TextCancelled{};
   std::vector<float> z(out.hidden->ptr<float>(), out.hidden->ptr<float>() + chunks * T * W);
   // A1111 emphasis: scale each token's features by its weight, then restore the chunk's mean.
   for (int c = 0; c < chunks; ++c) {
@@ -101,18 +105,19 @@ std::vector<float> PipelineImpl::run_clip(const model::ClipTextEncoder& clip, co
   return z;
 }
 
-std::vector<float> PipelineImpl::encode_prompt(const PromptTokens& tokens, int clip_skip, std::vector<float>* pooled) {
+std::vector<float> PipelineImpl::encode_prompt(const PromptTokens& tokens, int clip_skip, std::vector<float>* pooled,
+                                               const std::function<bool()>& keep_going) {
   if (tokens.ids.empty() || tokens.ids.size() % kTokensPerChunk || tokens.weights.size() != tokens.ids.size())
     throw Error("prompt tokens must come in chunks of 77 ids with one weight each");
   const int skip = std::max(0, clip_skip - 1);
   switch (info_.family) {
     case Family::SD1:
-      return run_clip(*clip_l_, tokens, skip, true, nullptr, tokens.embed_main);
+      return run_clip(*clip_l_, tokens, skip, true, nullptr, tokens.embed_main, keep_going);
     case Family::SD2:  // OpenCLIP penultimate layer, then ln_final
-      return run_clip(*clip_g_, with_openclip_padding(tokens), std::max(1, skip), true, nullptr, tokens.embed_main);
+      return run_clip(*clip_g_, with_openclip_padding(tokens), std::max(1, skip), true, nullptr, tokens.embed_main, keep_going);
     case Family::SDXL: {
-      std::vector<float> l = run_clip(*clip_l_, tokens, std::max(1, skip), false, nullptr, tokens.embed_main);
-      std::vector<float> g = run_clip(*clip_g_, with_openclip_padding(tokens), std::max(1, skip), false, pooled, tokens.embed_second);
+      std::vector<float> l = run_clip(*clip_l_, tokens, std::max(1, skip), false, nullptr, tokens.embed_main, keep_going);
+      std::vector<float> g = run_clip(*clip_g_, with_openclip_padding(tokens), std::max(1, skip), false, pooled, tokens.embed_second, keep_going);
       const int64_t rows = int64_t(tokens.ids.size()), wl = clip_l_->config().width, wg = clip_g_->config().width;
       std::vector<float> z(static_cast<size_t>(rows * (wl + wg)));
       for (int64_t r = 0; r < rows; ++r) {

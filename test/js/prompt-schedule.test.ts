@@ -47,3 +47,16 @@ test('prompt editing and alternation switch the conditioning per step', async ()
     sd.dispose();
   }
 });
+
+test('fuzz findings: deep or unclosed nesting returns at once (was exponential); beyond 64 levels the prompt is kept as is', () => {
+  let t0 = performance.now();
+  // 40 levels, balanced: every "[" tried three rules over the same inside, 3^40 parses before the memo
+  assert.deepEqual(promptSchedule(`${'['.repeat(40)}a${']'.repeat(40)} [b:c:2]`, 4), [[2, `${'['.repeat(40)}a${']'.repeat(40)} b`], [4, `${'['.repeat(40)}a${']'.repeat(40)} c`]]);
+  assert.ok(performance.now() - t0 < 500, `${(performance.now() - t0).toFixed(0)} ms`);
+  t0 = performance.now();
+  const unclosed = `[a:b:2] ${'[x '.repeat(150)}`;
+  assert.deepEqual(promptSchedule(unclosed, 4), [[4, unclosed]]);
+  assert.ok(performance.now() - t0 < 500, `${(performance.now() - t0).toFixed(0)} ms`);
+  // 64 levels still parse
+  assert.deepEqual(promptSchedule(`${'('.repeat(63)}[a:b:2]${')'.repeat(63)}`, 4).map(([end]) => end), [2, 4]);
+});

@@ -282,3 +282,15 @@ test('tokenizeWeighted: option validation', () => {
   const small = tok.tokenizeWeighted('a b c d e', { padId: 0, chunkSize: 2 });
   assert.deepEqual(small.chunks.map((c) => Array.from(c.ids)), [[SOT, 320, 321, EOT], [SOT, 322, 323, EOT], [SOT, 324, EOT, 0]]);
 });
+
+test('fuzz finding: emphasis weights beyond a 32-bit float are refused (A1111 would encode NaN)', () => {
+  const tok = ClipTokenizer.load();
+  assert.throws(() => tok.tokenizeWeighted(`a (red:${'9'.repeat(400)})`, { padId: PAD_SD1 }), (e: Error) =>
+    e instanceof RangeError && /^the emphasis weight of "red" is Infinity, not a finite 32-bit number/.test(e.message));
+  assert.throws(() => tok.tokenizeWeighted(`${'('.repeat(1000)}b`, { padId: PAD_SD1 }), /the emphasis weight of "b" is 2.4699329180060276e\+41, not a finite 32-bit number/); // 1.1^1000: a double, not a float
+  assert.throws(() => tok.tokenizeWeighted(`(a:-${'9'.repeat(400)}) ((c:0):${'9'.repeat(400)})`, { padId: PAD_SD1 }), /the emphasis weight of "a" is -Infinity/);
+  assert.throws(() => tok.tokenizeWeighted(`((c:0):${'9'.repeat(400)})`, { padId: PAD_SD1 }), /the emphasis weight of "c" is NaN/);
+  // 1.1^900 ≈ 6e37 still fits: kept as A1111 computes it
+  const w = tok.tokenizeWeighted(`${'('.repeat(900)}b`, { padId: PAD_SD1 }).chunks[0]!.weights[1]!;
+  assert.ok(Math.abs(w / 1.1 ** 900 - 1) < 1e-6, String(w));
+});

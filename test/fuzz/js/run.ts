@@ -1,0 +1,109 @@
+// The JS fuzz loop: corpus first, then mutated inputs for a time budget, keeping inputs whose
+// signature is new (a cheap stand-in for coverage). A finding (a broken invariant, an unexpected
+// exception, an input that takes over a second) is saved under the output folder.
+//
+//   node --import tsx test/fuzz/js/run.ts [--seconds 600] [--seed 1] [--out dir] [png|tokenizer|prompt ...]
+//   node --import tsx test/fuzz/js/run.ts --replay <file> <target>
+//   --trace <file>: each input written there before it runs (finds an input that hangs)
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { Rng, mutate } from './mutate.js';
+import { TARGETS, type Target } from './targets.js';
+
+export const CORPUS_ROOT = resolve(import.meta.dirname, '..', 'corpus');
+
+export interface Finding { error: string; file: string }
+export interface FuzzResult { target: string; executions: number; seconds: number; kept: number; signatures: number; findings: Finding[] }
+
+const SLOW_MS = 1000;
+const MAX_POOL = 4096;
+
+/** Corpus inputs, and a dictionary of the syntax tokens and words they contain. */
+export function loadCorpus(target: Target): { inputs: Buffer[]; dictionary: Buffer[] } {
+  const dir = join(CORPUS_ROOT, target.corpus);
+  const inputs = readdirSync(dir).sort().map((f) => readFileSync(join(dir, f)));
+  const words = new Set<string>();
+  if (target.corpus === 'png') ['IHDR', 'PLTE', 'IDAT', 'IEND', 'tEXt', 'zTXt', 'iTXt', 'tRNS', 'parameters\0'].forEach((w) => words.add(w));
+  else {
+    ['(', ')', '[', ']', ':', '|', '\\', 'BREAK', ' BREAK ', '<lora:', '>', '::', ':0.5)', ':1.2]', '[a:b:0.5]', '[a|b]', '&amp;', '١٢', '\u00e2\u0080\u0099', '99999999999999999999'].forEach((w) => words.add(w));
+    for (const t of inputs) for (const w of t.toString('utf8').split(/\s+/)) if (w && w.length <= 24) words.add(w);
+  }
+  return { inputs, dictionary: [...words].map((w) => Buffer.from(w, 'utf8')) };
+}
+
+/** Runs one input through the target: undefined when fine, else why it is a finding. */
+function attempt(target: Target, input: Buffer): { signature?: string; error?: string } {
+  const t0 = performance.now();
+  let signature: string;
+  try {
+    signature = target.run(input);
+  } catch (e) {
+    return { error: `${(e as Error)?.name ?? 'thrown'}: ${(e as Error)?.message ?? String(e)}` };
+  }
+  const ms = performance.now() - t0;
+  if (ms > SLOW_MS) return { error: `slow: ${ms.toFixed(0)} ms for ${input.length} bytes (${signature})` };
+  return { signature };
+}
+
+export function fuzz(target: Target, options: { seconds: number; seed: number; out: string; maxFindings?: number; trace?: string }): FuzzResult {
+  const { inputs, dictionary } = loadCorpus(target);
+  const rng = new Rng(options.seed);
+  const pool = [...inputs];
+  const signatures = new Set<string>();
+  const findings: Finding[] = [];
+  const seenErrors = new Set<string>();
+  let executions = 0;
+  const record = (input: Buffer, error: string) => {
+    const kind = error.replace(/\d+/g, '#').slice(0, 120);
+    if (seenErrors.has(kind)) return;
+    seenErrors.add(kind);
+    mkdirSync(options.out, { recursive: true });
+    const file = join(options.out, `${target.name}-${options.seed}-${executions}.bin`);
+    writeFileSync(file, input);
+    findings.push({ error, file });
+  };
+  const t0 = performance.now(), end = t0 + options.seconds * 1000;
+  for (const input of inputs) {
+    executions++;
+    const r = attempt(target, input);
+    if (r.error) record(input, r.error);
+    else signatures.add(r.signature!);
+  }
+  while (performance.now() < end && findings.length < (options.maxFindings ?? 16)) {
+    for (let k = 0; k < 64; k++) {
+      const parent = rng.pick(pool), other = rng.pick(pool);
+      const input = (target.mutate ?? mutate)(rng, parent, other, dictionary, target.maxLength);
+      executions++;
+      // each input written before it runs: an input that never returns is still on disk
+      if (options.trace) writeFileSync(options.trace, input);
+      const r = attempt(target, input);
+      if (r.error) record(input, r.error);
+      else if (!signatures.has(r.signature!)) {
+        signatures.add(r.signature!);
+        if (pool.length < MAX_POOL) pool.push(input);
+      }
+    }
+  }
+  return { target: target.name, executions, seconds: (performance.now() - t0) / 1000, kept: pool.length - inputs.length, signatures: signatures.size, findings };
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, replay: { type: 'string' }, trace: { type: 'string' } } });
+  const chosen = positionals.length ? TARGETS.filter((t) => positionals.includes(t.name)) : TARGETS;
+  if (values.replay) {
+    const target = chosen[0]!;
+    console.log(attempt(target, readFileSync(values.replay)));
+  } else {
+    let failed = false;
+    for (const target of chosen) {
+      const r = fuzz(target, { seconds: Number(values.seconds ?? 60), seed: Number(values.seed ?? Date.now() % 1e9), out: values.out ?? join(tmpdir(), 'sd-js-fuzz'), ...(values.trace ? { trace: values.trace } : {}) });
+      console.log(`${r.target}: ${r.executions} executions in ${r.seconds.toFixed(1)} s, ${r.signatures} signatures, ${r.kept} inputs kept, ${r.findings.length} findings`);
+      for (const f of r.findings) console.log(`  ${f.error}\n    input: ${f.file}`);
+      failed ||= r.findings.length > 0;
+    }
+    process.exitCode = failed ? 1 : 0;
+  }
+}
