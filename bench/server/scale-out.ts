@@ -16,18 +16,13 @@ import { parseArgs } from 'node:util';
 
 import { freePort, hasRedis, startRedis, startServe, startWorker, stopAll, waitForWorkers } from '../../test/helpers/cluster.js';
 
-const { values } = parseArgs({
-  options: {
-    requests: { type: 'string', default: '96' },
-    sequential: { type: 'string', default: '40' },
-    concurrency: { type: 'string', default: '16' },
-    steps: { type: 'string', default: '4' },
-    rounds: { type: 'string', default: '2' },
-  },
-});
+// --requests N (the concurrent phase), --sequential N (the latency phase), --concurrency, --steps, --rounds
+const defaults = { requests: 96, sequential: 40, concurrency: 16, steps: 4, rounds: 2 };
+const { values } = parseArgs({ options: Object.fromEntries(Object.entries(defaults).map(([k, v]) => [k, { type: 'string' as const, default: String(v) }])) });
+const flags = Object.fromEntries(Object.keys(defaults).map((k) => [k, Number(values[k])])) as typeof defaults;
 if (!hasRedis) throw new Error('redis-server is not installed (apt-get install redis-server)');
-const requests = Number(values.requests), sequential = Number(values.sequential), concurrency = Number(values.concurrency);
-const body = JSON.stringify({ prompt: 'a large red circle in the centre on a blue background', width: 64, height: 64, steps: Number(values.steps), cfg_scale: 6, sampler_name: 'Euler' });
+const { requests, sequential, concurrency } = flags;
+const body = JSON.stringify({ prompt: 'a large red circle in the centre on a blue background', width: 64, height: 64, steps: flags.steps, cfg_scale: 6, sampler_name: 'Euler' });
 const cores = cpus().length;
 
 async function one(base: string): Promise<number> {
@@ -77,7 +72,7 @@ try {
     latency.inProcess.push(a), latency.cluster.push(b), latency.hop.push(b - a);
   }
   await stopAll();
-  for (let round = 0; round < Number(values.rounds); round++) {
+  for (let round = 0; round < flags.rounds; round++) {
     for (const [label, up] of setups) {
       rates.get(label)!.push(await throughput(await up()));
       await stopAll();
@@ -90,7 +85,7 @@ const sorted = (v: number[]) => [...v].sort((a, b) => a - b);
 const [inP, clu, hop] = [sorted(latency.inProcess), sorted(latency.cluster), sorted(latency.hop)];
 console.log(`latency, ${sequential} alternating sequential requests: in-process p50 ${pct(inP, 50).toFixed(0)} / p99 ${pct(inP, 99).toFixed(0)} ms; ` +
   `front end + worker p50 ${pct(clu, 50).toFixed(0)} / p99 ${pct(clu, 99).toFixed(0)} ms; per-pair hop p50 ${pct(hop, 50).toFixed(1)} / p99 ${pct(hop, 99).toFixed(1)} ms`);
-console.log(`| setup | img/s at c=${concurrency}, best of ${values.rounds} | rounds |`);
+console.log(`| setup | img/s at c=${concurrency}, best of ${flags.rounds} | rounds |`);
 console.log('|---|---:|---|');
 for (const [label, r] of rates) console.log(`| ${label} | ${Math.max(...r).toFixed(2)} | ${r.map((x) => x.toFixed(2)).join(', ')} |`);
 console.log(JSON.stringify({ requests, sequential, concurrency, cores, latency: { inProcess: [pct(inP, 50), pct(inP, 99)], cluster: [pct(clu, 50), pct(clu, 99)], hop: [pct(hop, 50), pct(hop, 99)] }, rates: Object.fromEntries(rates) }));

@@ -23,6 +23,11 @@ export const processIo: Io = { stdout: process.stdout, stderr: process.stderr };
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** parseArgs options for flags that each take one string value (parsed later by num / str). */
+export function stringFlags<const N extends string>(...names: N[]): { [K in N]: { type: 'string' } } {
+  return Object.fromEntries(names.map((name) => [name, { type: 'string' }])) as { [K in N]: { type: 'string' } };
+}
+
 export interface Parsed {
   values: Record<string, string | boolean | undefined>;
   positionals: string[];
@@ -41,6 +46,20 @@ export function parse(args: string[], options: Options, usage: string): Parsed {
     if (m) msg = `unknown option ${m[1]}`;
     throw new UsageError(msg, usage);
   }
+}
+
+/** A command's parsed arguments, or undefined once --help has printed its usage; positionals
+ * beyond `maxPositionals` are a UsageError naming the command. */
+export function commandArgs(command: string, args: string[], options: Options, usage: string, io: Io, maxPositionals = 0): Parsed | undefined {
+  const parsed = parse(args, options, usage);
+  if (parsed.values.help) {
+    io.stdout.write(`${usage}\n`);
+    return undefined;
+  }
+  if (parsed.positionals.length > maxPositionals) {
+    throw new UsageError(`${command} takes ${maxPositionals === 0 ? 'no positional arguments' : `at most ${maxPositionals}`}, got ${JSON.stringify(parsed.positionals.join(' '))}`, usage);
+  }
+  return parsed;
 }
 
 /** A numeric flag: Number(text), or a UsageError naming the flag. */

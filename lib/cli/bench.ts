@@ -5,7 +5,7 @@ import { bench, type BenchOptions } from '../bench/run.js';
 import { parseSize, type Dtype } from '../bench/matrix.js';
 import { RANDOM_ARCHS, type RandomArch } from '../bench/random.js';
 import { jsonLine, table } from '../bench/report.js';
-import { UsageError, num, parse, processIo, str, type Io, type Parsed } from './args.js';
+import { UsageError, num, parse, processIo, str, stringFlags, type Io, type Parsed } from './args.js';
 
 export const BENCH_USAGE = `usage: sd-native bench [options]
 
@@ -39,22 +39,10 @@ seconds per step, VAE decode, peak RSS and the PSNR of each runtime's image agai
 example: sd-native bench --random sd1 --size 512 --steps 3 --sdcpp ~/stable-diffusion.cpp/build/bin/sd-cli`;
 
 const FLAGS = {
+  ...stringFlags('random', 'size', 'sampler', 'steps', 'batch', 'dtype', 'sdcpp', 'prompt', 'seed', 'cfg', 'scheduler', 'threads', 'out'),
   model: { type: 'string', short: 'm' },
-  random: { type: 'string' },
-  size: { type: 'string' },
-  sampler: { type: 'string' },
-  steps: { type: 'string' },
-  batch: { type: 'string' },
-  dtype: { type: 'string' },
-  sdcpp: { type: 'string' },
   runtime: { type: 'string', multiple: true },
-  prompt: { type: 'string' },
   negative: { type: 'string', short: 'n' },
-  seed: { type: 'string' },
-  cfg: { type: 'string' },
-  scheduler: { type: 'string' },
-  threads: { type: 'string' },
-  out: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
 } as const;
 

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 
 import { encodePng } from '../png.js';
 import { StableDiffusion } from '../pipeline.js';
-import { UsageError, num, parse, processIo, str, type Io } from './args.js';
+import { UsageError, commandArgs, num, processIo, str, type Io } from './args.js';
 import { modelPath } from './model.js';
 
 export const NOISE_USAGE = `usage: sd-native noise <image.png> [--steps 0,250,500,750,999] [-o strip.png] [-m model] [--seed n]
@@ -42,11 +42,9 @@ export function parseTimesteps(text: string, usage: string): number[] {
 }
 
 export async function noiseCommand(args: string[], io: Io = processIo): Promise<number> {
-  const { values: v, positionals } = parse(args, FLAGS, NOISE_USAGE);
-  if (v.help) {
-    io.stdout.write(`${NOISE_USAGE}\n`);
-    return 0;
-  }
+  const parsed = commandArgs('noise', args, FLAGS, NOISE_USAGE, io, Infinity);
+  if (!parsed) return 0;
+  const { values: v, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError('noise takes one input image', NOISE_USAGE);
   const input = positionals[0]!;
   const timesteps = parseTimesteps(str(v, 'steps') ?? '0,250,500,750,999', NOISE_USAGE);

@@ -9,7 +9,7 @@
 import { isIP } from 'node:net';
 
 import { createServer, type SdServer, type ServerOptions } from '../server/index.js';
-import { UsageError, num, parse, processIo, str, untilStopped, type Io } from './args.js';
+import { UsageError, commandArgs, num, processIo, str, untilStopped, type Io } from './args.js';
 
 export const SERVE_USAGE = `usage: sd-native serve [options]
 
@@ -145,12 +145,9 @@ export async function serve(options: ServerOptions & {
 
 /** The CLI command: runs until SIGINT / SIGTERM, then closes cleanly (exit code 0). */
 export async function serveCommand(args: string[], io: Io = processIo): Promise<number> {
-  const { values: v, positionals } = parse(args, SERVE_FLAGS, SERVE_USAGE);
-  if (v.help) {
-    io.stdout.write(`${SERVE_USAGE}\n`);
-    return 0;
-  }
-  if (positionals.length > 0) throw new UsageError(`serve takes no positional arguments, got ${JSON.stringify(positionals.join(' '))}`, SERVE_USAGE);
+  const parsed = commandArgs('serve', args, SERVE_FLAGS, SERVE_USAGE, io);
+  if (!parsed) return 0;
+  const v = parsed.values;
   const dtype = str(v, 'dtype');
   if (dtype !== undefined && dtype !== 'f32' && dtype !== 'bf16') throw new UsageError(`--dtype must be f32 or bf16, got ${dtype}`, SERVE_USAGE);
   const host = str(v, 'host') ?? '127.0.0.1';

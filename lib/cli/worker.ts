@@ -3,7 +3,7 @@
 //   sd-native worker --queue redis://host:6379 -m model.safetensors [--max-batch 8] [--lock-timeout 30]
 //
 // The first stdout line is "worker <id> ready" (for scripts and tests); each job is one stderr line.
-import { UsageError, num, parse, processIo, str, untilStopped, type Io } from './args.js';
+import { UsageError, commandArgs, num, processIo, str, untilStopped, type Io } from './args.js';
 
 export const WORKER_USAGE = `usage: sd-native worker --queue redis://host:6379 [options]
 
@@ -49,12 +49,9 @@ function ranged(values: Record<string, string | boolean | undefined>, flag: stri
 }
 
 export async function workerCommand(args: string[], io: Io = processIo): Promise<number> {
-  const { values: v, positionals } = parse(args, WORKER_FLAGS, WORKER_USAGE);
-  if (v.help) {
-    io.stdout.write(`${WORKER_USAGE}\n`);
-    return 0;
-  }
-  if (positionals.length > 0) throw new UsageError(`worker takes no positional arguments, got ${JSON.stringify(positionals.join(' '))}`, WORKER_USAGE);
+  const parsed = commandArgs('worker', args, WORKER_FLAGS, WORKER_USAGE, io);
+  if (!parsed) return 0;
+  const v = parsed.values;
   const url = str(v, 'queue') ?? (process.env.SD_NATIVE_QUEUE || undefined);
   if (url === undefined) throw new UsageError('worker needs --queue redis://host:6379 (or $SD_NATIVE_QUEUE)', WORKER_USAGE);
   const { redisOptions } = await import('../cluster/redis.js');
