@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 
 import { createServer, type SdServer, type ServerOptions } from '../server/index.js';
 import { UsageError, commandArgs, num, processIo, str, untilStopped, type Io } from './args.js';
+import { parsePreview, requireTaesd } from './taesd.js';
 
 export const SERVE_USAGE = `usage: sd-native serve [options]
 
@@ -39,6 +40,10 @@ export const SERVE_USAGE = `usage: sd-native serve [options]
       --dtype <f32|bf16>     compute precision (default f32)
       --vae <file>           a VAE .safetensors used instead of the checkpoint's own
       --vae-dir <dir>        VAE files A1111's sd_vae may name (listed at /sdapi/v1/sd-vae)
+      --preview <cheap|taesd>  step previews in SSE events and /progress: latent-sized (default) or
+                             full size through TAESD
+      --taesd <file|dir>     the TAESD decoder (taesd_decoder / taesdxl_decoder.safetensors; default:
+                             the package's models/taesd)
       --lora-dir <dir>       where <lora:name:weight> prompt tags find name.safetensors
       --embeddings-dir <dir> textual-inversion .safetensors files a prompt can name
   -q, --quiet                no startup lines and no request log
@@ -68,6 +73,8 @@ const SERVE_FLAGS = {
   'embeddings-dir': { type: 'string' },
   vae: { type: 'string' },
   'vae-dir': { type: 'string' },
+  preview: { type: 'string' },
+  taesd: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
 } as const;
 
@@ -89,17 +96,18 @@ export interface ServeHandle {
 
 /** Loads the model and listens; resolves once the port is open. */
 export async function serve(options: ServerOptions & {
-  model: string; queueUrl?: string; port?: number; host?: string; threads?: number; dtype?: 'f32' | 'bf16'; vae?: string; loraDir?: string; embeddingsDir?: string; maxPromptChunks?: number; log?: (line: string) => void;
+  model: string; queueUrl?: string; port?: number; host?: string; threads?: number; dtype?: 'f32' | 'bf16'; vae?: string; taesd?: string; loraDir?: string; embeddingsDir?: string; maxPromptChunks?: number; log?: (line: string) => void;
 }): Promise<ServeHandle> {
-  const { model, queueUrl, port = 7860, host = '127.0.0.1', threads, dtype, vae, loraDir, embeddingsDir, maxPromptChunks, log, ...serverOptions } = options;
+  const { model, queueUrl, port = 7860, host = '127.0.0.1', threads, dtype, vae, taesd, loraDir, embeddingsDir, maxPromptChunks, log, ...serverOptions } = options;
   const { StableDiffusion } = await import('../pipeline.js'); // the native addon loads only when serving
   const sd = await StableDiffusion.load(model, {
-    ...(vae !== undefined ? { vae } : {}),
+    ...(vae !== undefined ? { vae } : {}), ...(taesd !== undefined ? { taesd } : {}),
     ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype } : {}), ...(loraDir !== undefined ? { loraDir } : {}),
     ...(embeddingsDir !== undefined ? { embeddingsDir } : {}), ...(maxPromptChunks !== undefined ? { maxPromptChunks } : {}),
   });
   let app: SdServer;
   try {
+    if (serverOptions.preview === 'taesd') requireTaesd(taesd, sd.info.family, SERVE_USAGE);
     let shared: import('../cluster/front.js').RedisQueue | undefined;
     if (queueUrl !== undefined) {
       const { RedisQueue } = await import('../cluster/front.js'); // bullmq loads only for a front end
@@ -150,6 +158,7 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
   const v = parsed.values;
   const dtype = str(v, 'dtype');
   if (dtype !== undefined && dtype !== 'f32' && dtype !== 'bf16') throw new UsageError(`--dtype must be f32 or bf16, got ${dtype}`, SERVE_USAGE);
+  const preview = parsePreview(v, SERVE_USAGE);
   const host = str(v, 'host') ?? '127.0.0.1';
   const token = str(v, 'token') ?? process.env.SD_NATIVE_TOKEN;
   const quiet = v.quiet === true;
@@ -185,6 +194,8 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
     ...(str(v, 'lora-dir') !== undefined ? { loraDir: str(v, 'lora-dir') } : {}),
     ...(str(v, 'vae') !== undefined ? { vae: str(v, 'vae') } : {}),
     ...(str(v, 'vae-dir') !== undefined ? { vaeDir: str(v, 'vae-dir') } : {}),
+    ...(str(v, 'taesd') !== undefined ? { taesd: str(v, 'taesd') } : {}),
+    ...(preview !== undefined ? { preview } : {}),
     ...(str(v, 'embeddings-dir') !== undefined ? { embeddingsDir: str(v, 'embeddings-dir') } : {}),
     ...(quiet ? {} : { log: (line: string) => io.stderr.write(`${line}\n`) }),
     // after the flags: a usage error is reported before a missing model (and the addon loads only now)

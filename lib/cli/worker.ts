@@ -4,6 +4,7 @@
 //
 // The first stdout line is "worker <id> ready" (for scripts and tests); each job is one stderr line.
 import { UsageError, commandArgs, num, processIo, str, untilStopped, type Io } from './args.js';
+import { parsePreview, requireTaesd } from './taesd.js';
 
 export const WORKER_USAGE = `usage: sd-native worker --queue redis://host:6379 [options]
 
@@ -20,6 +21,8 @@ Start any number, on any machines; a worker that dies has its jobs retried on an
       --threads <n>          worker threads (default: all)
       --dtype <f32|bf16>     compute precision (default f32)
       --vae <file>           a VAE .safetensors used instead of the checkpoint's own
+      --preview <cheap|taesd>  step previews sent to the client: latent-sized (default) or full size
+      --taesd <file|dir>     the TAESD decoder (default: the package's models/taesd)
       --lora-dir <dir>       where <lora:name:weight> prompt tags find name.safetensors
       --embeddings-dir <dir> textual-inversion .safetensors files a prompt can name
   -q, --quiet                no per-job lines`;
@@ -34,6 +37,8 @@ const WORKER_FLAGS = {
   threads: { type: 'string' },
   dtype: { type: 'string' },
   vae: { type: 'string' },
+  preview: { type: 'string' },
+  taesd: { type: 'string' },
   'lora-dir': { type: 'string' },
   'embeddings-dir': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
@@ -62,6 +67,7 @@ export async function workerCommand(args: string[], io: Io = processIo): Promise
   }
   const dtype = str(v, 'dtype');
   if (dtype !== undefined && dtype !== 'f32' && dtype !== 'bf16') throw new UsageError(`--dtype must be f32 or bf16, got ${dtype}`, WORKER_USAGE);
+  const preview = parsePreview(v, WORKER_USAGE), taesd = str(v, 'taesd');
   const maxBatchImages = ranged(v, 'max-batch', 1, 16, 8);
   const batchWindowMs = ranged(v, 'batch-window-ms', 0, 60000, 50);
   const lockMs = Math.round(ranged(v, 'lock-timeout', 0.5, 3600, 30, false) * 1000);
@@ -73,12 +79,13 @@ export async function workerCommand(args: string[], io: Io = processIo): Promise
   const sd = await StableDiffusion.load(model, {
     ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype: dtype as 'f32' | 'bf16' } : {}),
     ...(str(v, 'vae') !== undefined ? { vae: str(v, 'vae')! } : {}), ...(str(v, 'lora-dir') !== undefined ? { loraDir: str(v, 'lora-dir')! } : {}),
-    ...(str(v, 'embeddings-dir') !== undefined ? { embeddingsDir: str(v, 'embeddings-dir')! } : {}),
+    ...(str(v, 'embeddings-dir') !== undefined ? { embeddingsDir: str(v, 'embeddings-dir')! } : {}), ...(taesd !== undefined ? { taesd } : {}),
   });
   try {
+    if (preview === 'taesd') requireTaesd(taesd, sd.info.family, WORKER_USAGE);
     const { startWorker } = await import('../cluster/worker.js');
     const worker = await startWorker({
-      url, pipeline: sd, maxBatchImages, batchWindowMs, lockMs, attempts,
+      url, pipeline: sd, maxBatchImages, batchWindowMs, lockMs, attempts, ...(preview !== undefined ? { preview } : {}),
       ...(quiet ? {} : { log: (line: string) => io.stderr.write(`${line}\n`) }),
     });
     io.stdout.write(`worker ${worker.id} ready\n`);

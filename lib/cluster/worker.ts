@@ -32,6 +32,8 @@ export interface ClusterWorkerOptions {
   attempts?: number;
   /** heartbeat period; the key lives three periods (default 1 000) */
   heartbeatMs?: number;
+  /** step previews published to the client: 'cheap' (default) or 'taesd' (full size) */
+  preview?: 'cheap' | 'taesd';
   log?: (line: string) => void;
 }
 
@@ -50,6 +52,7 @@ export async function startWorker(o: ClusterWorkerOptions): Promise<ClusterWorke
   const log = o.log ?? (() => {});
   const local = new JobQueue(o.pipeline, {
     capacity: maxBatchImages * 2, timeoutMs: 24 * 3600_000, batchWindowMs: o.batchWindowMs ?? 50, maxBatchImages, retentionMs: 60_000,
+    preview: o.preview ?? 'cheap',
   });
   const held = new Map<string, Job>();
   const cmd = new Redis({ ...connection, maxRetriesPerRequest: 1 });

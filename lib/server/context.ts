@@ -44,6 +44,9 @@ export interface ServerOptions {
   readOnlyOptions?: boolean;
   /** folder of VAE .safetensors files that A1111's sd_vae names (GET /sdapi/v1/sd-vae lists it) */
   vaeDir?: string;
+  /** step previews in SSE events and /progress: 'cheap' (default, latent-sized) or 'taesd' (full size;
+   * the pipeline must find its TAESD decoder, the load option taesd) */
+  preview?: 'cheap' | 'taesd';
   /** where jobs run (default: a JobQueue in this process); lib/cluster passes a queue shared through Redis */
   queueFactory?: (options: QueueOptions) => ServerQueue;
 }
@@ -59,7 +62,7 @@ export interface ServerContext {
   pipeline: ServerPipeline;
   queue: ServerQueue;
   metrics: Metrics;
-  options: Required<Omit<ServerOptions, 'token' | 'vaeDir' | 'queueFactory' | 'readOnlyOptions'>> & { token?: string; readOnlyOptions?: boolean };
+  options: Required<Omit<ServerOptions, 'token' | 'vaeDir' | 'queueFactory' | 'readOnlyOptions' | 'preview'>> & { token?: string; readOnlyOptions?: boolean };
   /** checkpoint file name, e.g. "v1-5-pruned-emaonly.safetensors" */
   modelFile: string;
   /** without the extension */
@@ -98,6 +101,7 @@ export function createContext(pipeline: ServerPipeline, options: ServerOptions =
   }
   const queueOptions: QueueOptions = {
     capacity: o.queueSize, timeoutMs: o.timeoutMs, batchWindowMs: o.batchWindowMs, maxBatchImages: o.maxBatchImages, retentionMs: o.retentionMs,
+    preview: options.preview ?? 'cheap',
   };
   const queue = options.queueFactory ? options.queueFactory(queueOptions) : new JobQueue(pipeline, queueOptions);
   const modelFile = basename(pipeline.path ?? 'model.safetensors');

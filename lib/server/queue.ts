@@ -88,6 +88,8 @@ export interface QueueOptions {
   maxBatchImages: number;
   /** finished jobs stay visible (GET /v1/jobs/:id) this long */
   retentionMs: number;
+  /** step previews: 'cheap' (latent-sized linear map) or 'taesd' (full size, needs the model's TAESD decoder) */
+  preview?: 'cheap' | 'taesd';
 }
 
 export const DEFAULT_QUEUE_OPTIONS: QueueOptions = {
@@ -563,9 +565,9 @@ export class JobQueue implements ServerQueue {
         ? await this.#pipeline.generateBatch!(
             jobs.flatMap((j) => Array.from({ length: j.input.n }, (_, k) => ({
               prompt: j.input.settings.prompt, negativePrompt: j.input.settings.negativePrompt ?? '', seed: j.seed! + k }))),
-            { ...withoutPrompt(settings), signal: controller.signal, onStep, preview: true })
+            { ...withoutPrompt(settings), signal: controller.signal, onStep, preview: this.options.preview ?? 'cheap' })
         : await this.#pipeline.generate({
-            ...settings, ...(initImage ? { initImage } : {}), ...(mask ? { mask } : {}), seed, batchSize: images, signal: controller.signal, onStep, preview: true,
+            ...settings, ...(initImage ? { initImage } : {}), ...(mask ? { mask } : {}), seed, batchSize: images, signal: controller.signal, onStep, preview: this.options.preview ?? 'cheap',
           });
       const seconds = (performance.now() - started) / 1000;
       this.#record(out, images, batch.steps, seconds);

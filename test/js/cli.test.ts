@@ -91,6 +91,12 @@ test('bad usage exits 2 with the message and the usage', () => {
   const c = cli('generate', 'x', '--steps', '0', '-m', tinyCheckpoint());
   assert.equal(c.code, 2);
   assert.match(c.stderr, /^sd-native: steps must be an integer between 1 and 1000, got 0$/m);
+  const d = cli('serve', '-m', tinyCheckpoint(), '--port', '0', '--preview', 'full');
+  assert.equal(d.code, 2);
+  assert.match(d.stderr, /^sd-native: --preview must be cheap or taesd, got full/);
+  const e = cli('serve', '-m', tinyCheckpoint(), '--port', '0', '--preview', 'taesd', '--taesd', join(tempDir(), 'none.safetensors'), '-q');
+  assert.equal(e.code, 2, e.stderr);
+  assert.match(e.stderr, /^sd-native: --preview taesd: TAESD decoder ".*none\.safetensors" not found/);
 });
 
 // In-process (no spawn) for the cheap paths: run() with stdout/stderr captured.

@@ -75,3 +75,26 @@ test('the default TAESD is the package\'s models/taesd folder', async () => {
     sd.dispose();
   }
 });
+
+test("the server's previews (serve --preview taesd): step events carry generate()'s full-size TAESD previews", async () => {
+  const { JobQueue } = await import('../../lib/server/queue.js');
+  const sd = await StableDiffusion.load(tinyCheckpoint(), { threads: 2, taesd: decoderFolder('server', 'taesd_decoder.safetensors') });
+  try {
+    const direct: StepEvent[] = [];
+    await sd.generate({ ...OPTS, preview: 'taesd', onStep: (e) => direct.push(e) });
+    for (const [mode, size] of [['taesd', 8 * 16], ['cheap', 16]] as const) {
+      const queue = new JobQueue(sd, { preview: mode, batchWindowMs: 0 });
+      const { prompt, ...settings } = OPTS;
+      const job = queue.submit({ kind: 'txt2img', settings: { ...settings, prompt }, n: 1, seed: OPTS.seed });
+      const previews: Array<NonNullable<StepEvent['preview']>> = [];
+      job.subscribe((e) => void (e.type === 'step' && e.preview && previews.push(e.preview)));
+      await job.done;
+      assert.equal(previews.length, 2, `${mode}: a preview per step`);
+      assert.deepEqual([previews[0]!.width, previews[0]!.height], [size, size], `${mode}: preview size`);
+      if (mode === 'taesd') previews.forEach((p, i) => assert.ok(Buffer.from(p.data).equals(Buffer.from(direct[i]!.preview!.data)), `step ${i + 1}: generate()'s preview`));
+      await queue.close();
+    }
+  } finally {
+    sd.dispose();
+  }
+});
