@@ -12,7 +12,7 @@ export function heldoutCases(spec: HeldoutSpec, seeds: number[]): HeldoutCase[] 
 
 /** Analyses in the order of `cases`; generateBatch takes 16 at a time. */
 export async function analyseHeldout(sd: StableDiffusion, spec: HeldoutSpec, cases: HeldoutCase[],
-  options: { steps: number; cfgScale: number; sampler: string }): Promise<Analysis[]> {
+  options: { steps: number; cfgScale: number; sampler: string; scheduler?: string }): Promise<Analysis[]> {
   const out: Analysis[] = [];
   for (let i = 0; i < cases.length; i += 16) {
     const chunk = cases.slice(i, i + 16);
