@@ -3,7 +3,7 @@
 //   sd-native worker --queue redis://host:6379 -m model.safetensors [--max-batch 8] [--lock-timeout 30]
 //
 // The first stdout line is "worker <id> ready" (for scripts and tests); each job is one stderr line.
-import { UsageError, commandArgs, num, processIo, str, untilStopped, type Io } from './args.js';
+import { UsageError, commandArgs, num, processIo, str, stringFlags, untilStopped, type Io } from './args.js';
 import { parsePreview, requireTaesd } from './taesd.js';
 
 export const WORKER_USAGE = `usage: sd-native worker --queue redis://host:6379 [options]
@@ -28,19 +28,8 @@ Start any number, on any machines; a worker that dies has its jobs retried on an
   -q, --quiet                no per-job lines`;
 
 const WORKER_FLAGS = {
-  queue: { type: 'string' },
+  ...stringFlags('queue', 'max-batch', 'batch-window-ms', 'lock-timeout', 'attempts', 'threads', 'dtype', 'vae', 'preview', 'taesd', 'lora-dir', 'embeddings-dir'),
   model: { type: 'string', short: 'm' },
-  'max-batch': { type: 'string' },
-  'batch-window-ms': { type: 'string' },
-  'lock-timeout': { type: 'string' },
-  attempts: { type: 'string' },
-  threads: { type: 'string' },
-  dtype: { type: 'string' },
-  vae: { type: 'string' },
-  preview: { type: 'string' },
-  taesd: { type: 'string' },
-  'lora-dir': { type: 'string' },
-  'embeddings-dir': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
 } as const;
 
