@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "../core/error.h"
@@ -102,10 +103,11 @@ const float* BrownianTree::increment_of(int id) {
   const double left_diff = p.mid - p.start, right_diff = p.end - p.mid;
   const float a = float(left_diff), b = float(h_reciprocal);
   const float sd = float(std::sqrt(left_diff * right_diff * h_reciprocal));
-  randn(p.w_seed, noise_.data());
+  auto pre = drawn_.find(pid);
+  const float* noise = pre != drawn_.end() ? pre->second.data() : (randn(p.w_seed, noise_.data()), noise_.data());
   std::vector<float> left(static_cast<size_t>(size_)), right(static_cast<size_t>(size_));
   for (size_t k = 0; k < left.size(); ++k) {
-    left[k] = w[k] * a * b + noise_[k] * sd;
+    left[k] = w[k] * a * b + noise[k] * sd;
     right[k] = w[k] - left[k];
   }
   const int l = p.left, r = p.right;
@@ -139,12 +141,36 @@ void BrownianTree::increment(double ta, double tb, float* out) {
   }
   std::vector<int> ids;
   tile(0, ta, tb, ids);
+  draw_ahead(ids);
   const float* w = increment_of(ids[0]);
   std::copy(w, w + size_, out);
   for (size_t i = 1; i < ids.size(); ++i) {
     const float* wi = increment_of(ids[i]);
     for (int64_t k = 0; k < size_; ++k) out[k] = out[k] + wi[k];
   }
+  drawn_.clear();
+}
+
+// The randn of every split node whose children the query will compute, on several threads: they
+// depend on seeds only, and they are nearly all of a query's time (one per tree level of a new point).
+void BrownianTree::draw_ahead(const std::vector<int>& ids) {
+  std::vector<int> parents;
+  for (int id : ids)
+    for (int x = id; x != 0 && cache_.count(x) == 0; x = nodes_[size_t(x)].parent)
+      if (std::find(parents.begin(), parents.end(), nodes_[size_t(x)].parent) == parents.end())
+        parents.push_back(nodes_[size_t(x)].parent);
+  std::vector<uint32_t> seeds;
+  for (int p : parents) seeds.push_back(nodes_[size_t(p)].w_seed);
+  std::vector<std::vector<float>> out(seeds.size(), std::vector<float>(static_cast<size_t>(size_)));
+  const size_t threads = std::min<size_t>(seeds.size(), std::max(1u, std::min(8u, std::thread::hardware_concurrency())));
+  auto work = [&](size_t j) {
+    for (size_t k = j; k < seeds.size(); k += threads) randn(seeds[k], out[k].data());
+  };
+  std::vector<std::thread> pool;
+  for (size_t j = 1; j < threads; ++j) pool.emplace_back(work, j);
+  work(0);
+  for (auto& t : pool) t.join();
+  for (size_t k = 0; k < parents.size(); ++k) drawn_.emplace(parents[k], std::move(out[k]));
 }
 
 BrownianNoise::BrownianNoise(float sigma_min, float sigma_max, const std::vector<uint64_t>& seeds, int64_t per_image,

@@ -46,6 +46,7 @@ class BrownianTree {
   void tile(int id, double ta, double tb, std::vector<int>& out);
   const float* increment_of(int id);  // cached, least recently used out first
   const float* remember(int id, std::vector<float>&& w);
+  void draw_ahead(const std::vector<int>& ids);
   void randn(uint32_t seed, float* out);
 
   int64_t size_;
@@ -54,6 +55,7 @@ class BrownianTree {
   TorchCpuGenerator::Kernel cpu_kernel_;
   std::vector<Node> nodes_;  // [0] = the root [t0, t1]
   std::vector<float> root_w_, noise_;
+  std::unordered_map<int, std::vector<float>> drawn_;  // this query's split-node noises, by node
   std::list<int> lru_;  // most recent first
   std::unordered_map<int, std::pair<std::vector<float>, std::list<int>::iterator>> cache_;
 };
