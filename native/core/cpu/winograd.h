@@ -90,8 +90,9 @@ enum class WinogradMode { Off, Auto, Always };
 
 // The default budget for transformed filters: SD_NATIVE_WINOGRAD_CACHE_MB (MiB), else 0: every
 // call transforms its filters. In f32 they are 8x the f16 weights (SD1.5's UNet would need
-// 1.3 GB), and the per-call transform cost nothing measurable end to end (bench/RESULTS.md);
-// held in f16 they would cost 2e-3 rel-L2, 200x the error budget above.
+// 1.3 GB, past issue 34's 1.9 GiB RSS); per call costs 16-45% of a UNet conv's time (the
+// transform, bench/RESULTS.md), a 1.44x faster step than direct all the same. Held in f16 they
+// would cost 2e-3 rel-L2, 200x the error budget above.
 size_t winograd_cache_budget_default();
 // The CPU backend's default mode: Auto; SD_NATIVE_WINOGRAD=0 gives Off (for A/B runs).
 WinogradMode winograd_default();
