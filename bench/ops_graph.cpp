@@ -29,7 +29,8 @@ static Tensor* leaf(Context& ctx, std::vector<Tensor*>& leaves, DType dt, std::i
 }
 
 // Median milliseconds of `reps` runs of the graph `build` makes, on a backend with `opt`, after
-// one warm-up run (which also transforms and caches Winograd filters); random leaves.
+// one warm-up run (which also caches Winograd filters when SD_NATIVE_WINOGRAD_CACHE_MB gives them
+// a budget; by default each run transforms them); random leaves.
 static double median_ms(const cpu::CpuOptions& opt, const std::function<Tensor*(Context&, std::vector<Tensor*>&)>& build, int reps) {
   cpu::CpuBackend backend(opt);
   Context ctx;

@@ -125,8 +125,8 @@ AdapterFile read_adapter_file(const std::string& path, const CheckpointIndex& in
   return out;
 }
 
-AdapterSets::AdapterSets(const io::SafetensorsFile& checkpoint, LeafOf leaf_of, size_t cache_bytes, unsigned threads)
-    : index_(checkpoint), leaf_of_(std::move(leaf_of)), budget_(cache_bytes),
+AdapterSets::AdapterSets(const io::SafetensorsFile& checkpoint, LeafOf leaf_of, size_t cache_bytes, unsigned threads, OnFree on_free)
+    : index_(checkpoint), leaf_of_(std::move(leaf_of)), on_free_(std::move(on_free)), budget_(cache_bytes),
       threads_(threads ? threads : std::max(1u, std::thread::hardware_concurrency())) {}
 
 AdapterSets::~AdapterSets() { restore_base(); }
@@ -215,6 +215,8 @@ void AdapterSets::evict_beyond_budget() {
   size_t total = cached_bytes();
   while (cache_.size() > 1 && total > budget_) {
     total -= cache_.back().report.merged_bytes;
+    if (on_free_)
+      for (const auto& [leaf, bytes] : cache_.back().tensors) on_free_(bytes.data(), bytes.size());
     cache_.pop_back();
   }
 }

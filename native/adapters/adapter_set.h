@@ -34,8 +34,12 @@ AdapterFile read_adapter_file(const std::string& path, const CheckpointIndex& in
 class AdapterSets {
  public:
   using LeafOf = std::function<Tensor*(const std::string& key)>;
+  // Called with each merged copy's bytes just before they are freed (a set evicted), so a backend
+  // can drop what it derived from them (CpuBackend::forget_weights): the allocator may hand the
+  // same addresses to the next set's copies.
+  using OnFree = std::function<void(const void* data, size_t bytes)>;
   // threads: for merging (0: all hardware threads).
-  AdapterSets(const io::SafetensorsFile& checkpoint, LeafOf leaf_of, size_t cache_bytes, unsigned threads = 0);
+  AdapterSets(const io::SafetensorsFile& checkpoint, LeafOf leaf_of, size_t cache_bytes, unsigned threads = 0, OnFree on_free = {});
   ~AdapterSets();
   AdapterSets(const AdapterSets&) = delete;
   AdapterSets& operator=(const AdapterSets&) = delete;
@@ -56,6 +60,7 @@ class AdapterSets {
 
   CheckpointIndex index_;
   LeafOf leaf_of_;
+  OnFree on_free_;
   size_t budget_;
   unsigned threads_;
   std::list<Merged> cache_;              // most recently used first

@@ -15,11 +15,17 @@ class Backend {
   // Memory the graph's activations live in. Host-visible for the CPU backend.
   virtual void* alloc(size_t bytes) = 0;
   virtual void free(void* ptr) = 0;
+  // Scratch bytes compute(node) wants (0: none): the graph places it in its arena, live only
+  // while the node runs (node->workspace), so it reuses memory that other activations free.
+  virtual size_t workspace_bytes(const Tensor* node) const { (void)node; return 0; }
   // Computes one node; sources are already computed, node->data is planned.
   virtual void compute(Tensor* node) = 0;
   // Copies between host memory and a tensor's storage (plain memcpy on the CPU).
   virtual void upload(Tensor* t, const void* host, size_t bytes);
   virtual void download(const Tensor* t, void* host, size_t bytes);
+  // Weight memory [data, data + bytes) was freed or rewritten (an adapter set dropped, a weight
+  // patched in place): anything derived from it and kept across calls must go.
+  virtual void forget_weights(const void* data, size_t bytes) { (void)data, (void)bytes; }
 };
 
 }  // namespace sd

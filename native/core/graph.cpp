@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -50,7 +51,7 @@ Tensor* Graph::find(const std::string& name) const {
   return nullptr;
 }
 
-size_t Graph::layout(std::vector<std::pair<Tensor*, size_t>>* offsets) const {
+size_t Graph::layout(std::vector<std::pair<Tensor*, size_t>>* offsets, std::vector<std::pair<Tensor*, size_t>>* workspaces) const {
   constexpr size_t kAlign = 64;
   // Which tensors need arena memory: computed nodes that are not views, and data-less leaves.
   auto needs_memory = [](Tensor* t) { return !t->is_view() && (t->op != Op::None || t->data == nullptr); };
@@ -118,6 +119,13 @@ size_t Graph::layout(std::vector<std::pair<Tensor*, size_t>>* offsets) const {
       Block b{allocate(t->nbytes()), t->nbytes()};
       placed[t] = b;
     }
+    // The node's scratch, beside its inputs and output, free again once it has run.
+    const size_t ws = t->op != Op::None && !t->is_view() ? backend_.workspace_bytes(t) : 0;
+    std::optional<Block> scratch;
+    if (ws) {
+      scratch = Block{allocate(ws), ws};
+      if (workspaces) workspaces->push_back({t, scratch->offset});
+    }
     // Free storages whose last reader was this node (not before: an op may not write over its input).
     auto it = expiring.find(i);
     if (it != expiring.end())
@@ -125,6 +133,7 @@ size_t Graph::layout(std::vector<std::pair<Tensor*, size_t>>* offsets) const {
         auto p = placed.find(s);
         if (p != placed.end() && !s->is_output && s->op != Op::None) release(p->second);
       }
+    if (scratch) release(*scratch);
     // A node nobody reads is dead after it runs (unless it is an output).
     if (needs_memory(t) && t->op != Op::None && !last_use.count(t) && !t->is_output) release(placed[t]);
   }
@@ -133,16 +142,18 @@ size_t Graph::layout(std::vector<std::pair<Tensor*, size_t>>* offsets) const {
   return top;
 }
 
-size_t Graph::measure() const { return layout(nullptr); }
+size_t Graph::measure() const { return layout(nullptr, nullptr); }
 
 void Graph::plan() {
-  std::vector<std::pair<Tensor*, size_t>> offsets;
-  const size_t top = layout(&offsets);
+  std::vector<std::pair<Tensor*, size_t>> offsets, workspaces;
+  const size_t top = layout(&offsets, &workspaces);
   if (arena_) backend_.free(arena_);
   arena_bytes_ = top;
   arena_ = top ? backend_.alloc(top) : nullptr;
   if (top && !arena_) throw Error("out of memory: the graph needs " + std::to_string(top >> 20) + " MiB of activations");
   for (auto& [t, off] : offsets) t->data = static_cast<char*>(arena_) + off;
+  for (Tensor* t : nodes_) t->workspace = nullptr;
+  for (auto& [t, off] : workspaces) t->workspace = static_cast<char*>(arena_) + off;
   for (Tensor* t : nodes_)
     if (t->is_view()) {
       Tensor* s = t->view_src;

@@ -40,8 +40,9 @@ class Graph {
   Tensor* find(const std::string& name) const;
 
  private:
-  // Liveness-based first-fit placement; returns the arena size and, if asked, each tensor's offset.
-  size_t layout(std::vector<std::pair<Tensor*, size_t>>* offsets) const;
+  // Liveness-based first-fit placement; returns the arena size and, if asked, each tensor's offset
+  // and each node's workspace offset.
+  size_t layout(std::vector<std::pair<Tensor*, size_t>>* offsets, std::vector<std::pair<Tensor*, size_t>>* workspaces) const;
   Backend& backend_;
   std::vector<Tensor*> outputs_;
   std::vector<Tensor*> nodes_;   // topological order, leaves included

@@ -44,6 +44,7 @@ struct Tensor {
   void* data = nullptr;         // set for leaves by the owner, for the rest by the planner
   Tensor* view_src = nullptr;   // views: the tensor whose memory this one reads
   int64_t view_offset = 0;      // views: element offset into view_src
+  void* workspace = nullptr;    // scratch the backend asked for (Backend::workspace_bytes), set by the planner
   bool is_output = false;       // kept alive (not reused) until the graph ends
   std::string name;
 

@@ -100,7 +100,8 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   taesd_path_ = options.taesd;
   weights_.emplace(file_, weights_ctx_, "");
   const model::Weights& root = *weights_;
-  adapters_ = std::make_unique<adapters::AdapterSets>(f, [this](const std::string& key) { return weights_->get(key); }, options.adapter_cache_bytes, unsigned(std::max(0, options.threads)));
+  adapters_ = std::make_unique<adapters::AdapterSets>(f, [this](const std::string& key) { return weights_->get(key); }, options.adapter_cache_bytes, unsigned(std::max(0, options.threads)),
+                                                        [this](const void* data, size_t bytes) { backend_->forget_weights(data, bytes); });
   const int clip_heads = meta_heads(f, "sd_native.clip_heads", 0);
   if (xl_unet || xl_g) {
     if (!xl_unet || !xl_g || !xl_l)

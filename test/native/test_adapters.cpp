@@ -2,8 +2,10 @@
 // (goldens made by running their code: test/fixtures/generators/lora_golden.py and
 // lora_diffusers_golden.py): every module kind's merged weight, a kohya SD1 LoRA (and the same LoRA
 // in diffusers/PEFT spelling) through the tiny UNet and CLIP text encoder,
-// and SD2's q/k/v LoRAs landing in OpenCLIP's packed in_proj_weight. Limit: rel L2 1e-5 in f32.
+// and SD2's q/k/v LoRAs landing in OpenCLIP's packed in_proj_weight, and LoRA changes reaching
+// Winograd convs (whose transformed filters are cached). Limit: rel L2 1e-5 in f32.
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
@@ -116,6 +118,74 @@ void unet_case() {
   CHECK_MSG(tight.cached_bytes() == first.merged_bytes, "a 1-byte budget keeps only the active set (" + std::to_string(tight.cached_bytes()) + " bytes)");
 }
 
+// LoRA changes reach convs run through Winograd F(4,3) with its transformed-filter cache on: the
+// tiny UNet (the LoRA patches 38 of its 3x3 convs) through one backend with every 3x3 conv on
+// Winograd and one with every conv direct, over a sequence of sets with a 1-byte adapter budget
+// (each set frees the one before, whose addresses the next copies may get), and the base again.
+// Winograd = direct on the patched weights (rel L2 <= 1e-5), and = the goldens where they exist.
+void unet_winograd_case() {
+  auto f = open("lora_sd1_unet_tiny.safetensors");
+  auto wctx = std::make_shared<Context>();
+  model::Weights root(f, wctx, "");
+  model::UNet unet(root.sub("model.diffusion_model."), 2, 0);
+  cpu::CpuOptions on, off;
+  on.winograd = cpu::WinogradMode::Always;
+  on.winograd_cache_bytes = size_t(1) << 30;  // the cache on (the default keeps none)
+  off.winograd = cpu::WinogradMode::Off;
+  cpu::CpuBackend wino(on), direct(off);
+  size_t freed = 0;
+  AdapterSets sets(*f, [&](const std::string& key) { return root.get(key); }, 1, 0, [&](const void* data, size_t bytes) {
+    freed += bytes;
+    wino.forget_weights(data, bytes);
+  });
+  auto forward = [&](cpu::CpuBackend& backend) {
+    Context ctx;
+    Tensor* x = ctx.new_tensor(DType::F32, {2, 4, 16, 16}, "x");
+    Tensor* t = ctx.new_tensor(DType::F32, {2}, "t");
+    Tensor* c = ctx.new_tensor(DType::F32, {2, 77, 64}, "context");
+    Tensor* out = unet.forward(ctx, x, t, c, nullptr);
+    Graph g(backend, {out});
+    g.plan();
+    auto put = [](Tensor* dst, const std::vector<float>& v) { std::memcpy(dst->data, v.data(), v.size() * 4); };
+    put(x, golden::floats(*f, "golden.x"));
+    put(t, golden::floats(*f, "golden.t"));
+    put(c, golden::floats(*f, "golden.context"));
+    g.compute();
+    return std::vector<float>(out->ptr<float>(), out->ptr<float>() + out->numel());
+  };
+  const std::string kohya = dir + "/lora_sd1.safetensors";
+  struct Step { std::vector<AdapterRequest> set; const char* golden; const char* label; };
+  const Step steps[] = {
+      {{}, "golden.output_base", "base"},
+      {{{kohya, 0.6f, 0.8f}}, "golden.output_lora", "<lora:lora_sd1:0.6:0.8>"},
+      {{{kohya, 0.6f, -0.5f}}, nullptr, "<lora:lora_sd1:0.6:-0.5>"},
+      {{{kohya, 0.6f, 0.3f}}, nullptr, "<lora:lora_sd1:0.6:0.3>"},
+      {{{kohya, 0.6f, 0.8f}}, "golden.output_lora", "<lora:lora_sd1:0.6:0.8> again"},
+      {{}, "golden.output_base", "base again"},
+  };
+  std::vector<float> prev;
+  size_t with_one_set = 0;  // cached filters of the base plus one set's copies
+  for (const Step& s : steps) {
+    sets.activate(s.set);
+    const std::vector<float> w = forward(wino), d = forward(direct);
+    const double e = harness::rel_l2(w.data(), d.data(), int64_t(d.size()));
+    CHECK_MSG(e <= kTol, std::string("winograd vs direct, ") + s.label + ": rel L2 " + std::to_string(e));
+    if (s.golden) {
+      const std::vector<float> want = golden::floats(*f, s.golden);
+      const double eg = harness::rel_l2(w.data(), want.data(), int64_t(want.size()));
+      CHECK_MSG(eg <= kTol, std::string("winograd vs golden, ") + s.label + ": rel L2 " + std::to_string(eg));
+    }
+    if (!prev.empty()) CHECK_MSG(harness::rel_l2(w.data(), prev.data(), int64_t(prev.size())) > 1e-3, std::string(s.label) + " changes the output");
+    std::printf("winograd, %s: rel L2 vs direct %.2e (filter cache %.1f MiB)\n", s.label, e, double(wino.winograd_cache_bytes()) / (1 << 20));
+    prev = w;
+    // An evicted set's copies leave the filter cache with it (else it would grow by a set per step).
+    if (with_one_set == 0 && !s.set.empty()) with_one_set = wino.winograd_cache_bytes();
+    else if (with_one_set) CHECK_MSG(wino.winograd_cache_bytes() == with_one_set, std::string(s.label) + ": filters of freed copies forgotten");
+  }
+  CHECK_MSG(wino.winograd_cache_bytes() > 0, "the filter cache was in use");
+  CHECK_MSG(freed > 0, "evicted sets announced their freed copies");
+}
+
 // The kohya LoRA's lora_te_ part at text weight 0.6 on the tiny CLIP-L (clip_text_tiny's weights).
 void text_case() {
   auto f = open("clip_text_tiny.safetensors");
@@ -195,6 +265,7 @@ int main(int argc, char** argv) {
   try {
     math_cases();
     unet_case();
+    unet_winograd_case();
     text_case();
     sd2_text_case();
     refusals();

@@ -2,8 +2,8 @@
 // every 3x3 stride-1 conv shape of the SD1.5 UNet (64/32/16/8 latents, skip-concat inputs) and
 // the SD VAE decoder, full channel counts, spatial sizes reduced where the full one would take
 // seconds; plus edges (sizes not a multiple of 4, channel counts not a multiple of 8), the
-// residual epilogue, forced small tile blocks, 1/2/5 threads, the filter cache and its hash
-// check, and the backend wiring (graph with winograd on vs off).
+// residual epilogue, forced small tile blocks, 1/2/5 threads, the filter cache and its explicit
+// invalidation (forget), and the backend wiring (graph with winograd on vs off).
 //
 // Error budget. Both paths round in f32; the transforms scale intermediate values (B^T rows sum
 // to 10 in magnitude, A^T to 18, G divides by 24) so Winograd's rounding error is a constant
@@ -221,6 +221,7 @@ void backend_wiring(ThreadPool&) {
   for (int on = 0; on < 2; ++on) {
     CpuOptions opt;
     opt.winograd = on == 1 ? WinogradMode::Auto : WinogradMode::Off;
+    opt.winograd_cache_bytes = size_t(1) << 30;
     opt.threads = 2;
     CpuBackend backend(opt);
     Context ctx;
@@ -238,6 +239,9 @@ void backend_wiring(ThreadPool&) {
     for (int64_t i = 0; i < r->numel(); ++i) r->ptr<float>()[i] = frand();
     g.compute();
     CHECK_MSG((backend.winograd_cache_bytes() > 0) == (on == 1), "the backend used Winograd exactly when enabled");
+    // Its scratch is the graph's: a workspace in the arena beside the conv's input and output.
+    CHECK_MSG((y->workspace != nullptr) == (on == 1) && (backend.workspace_bytes(y) > 0) == (on == 1), "a workspace exactly for the Winograd conv");
+    if (on == 1) CHECK(g.arena_bytes() >= backend.workspace_bytes(y) + y->nbytes() + x->nbytes());
     const float* out = y->ptr<float>();
     const int64_t n = y->numel();
     outs[on][0] = out[0], outs[on][1] = out[n / 3], outs[on][2] = out[n / 2], outs[on][3] = out[n - 1];
@@ -246,11 +250,12 @@ void backend_wiring(ThreadPool&) {
     CHECK_MSG(std::fabs(outs[0][i] - outs[1][i]) <= 1e-4f * (1 + std::fabs(outs[0][i])), "backend output with winograd matches direct");
 }
 
-// The cache holds one entry per weight, and a changed weight at the same address is recomputed.
+// The cache holds one entry per weight; a weight patched in place is transformed again once its
+// owner says so (forget), and never hashed per call.
 void cache_behaviour(ThreadPool& pool) {
   Problem p(1, 64, 64, 16, 16, DType::F16);
   Winograd wino(size_t(1) << 30);
-  std::vector<float> y(p.out_size()), want(p.out_size());
+  std::vector<float> y(p.out_size()), want(p.out_size()), before(p.out_size());
   WinogradConv c;
   c.x = p.x.data(), c.n = 1, c.cin = 64, c.h = 16, c.w = 16, c.weight = p.weight(), c.weight_dtype = p.dtype;
   c.cout = 64, c.bias = p.bias.data(), c.y = y.data();
@@ -259,11 +264,24 @@ void cache_behaviour(ThreadPool& pool) {
   CHECK(wino.cache_bytes() == one);
   wino.conv3x3(c, detect_isa(), pool);
   CHECK(wino.cache_bytes() == one);
+  before = y;
   for (size_t i = 0; i < p.w16.size(); i += 3) p.w16[i] = f32_to_f16(-f16_to_f32(p.w16[i]));  // patched in place
   wino.conv3x3(c, detect_isa(), pool);
+  CHECK_MSG(std::memcmp(y.data(), before.data(), y.size() * sizeof(float)) == 0, "unannounced, the cached transform is used (no per-call hash)");
+  wino.forget(p.w16.data() + p.w16.size() - 1, 2);  // any overlap with the weight's bytes drops it
+  CHECK(wino.cache_bytes() == 0);
+  wino.conv3x3(c, detect_isa(), pool);
   direct(p, want.data(), false, pool);
-  CHECK_MSG(max_err(y, want, y.size()) <= kMaxErr, "weights changed in place are transformed again");
+  CHECK_MSG(max_err(y, want, y.size()) <= kMaxErr, "weights changed in place are transformed again after forget()");
   CHECK(wino.cache_bytes() == one);
+  wino.forget(p.w16.data() + p.w16.size(), 64);  // bytes just past the weight: kept
+  CHECK(wino.cache_bytes() == one);
+  WinogradConv computed = c;  // a weight the graph computes: never cached
+  computed.cacheable = false;
+  Winograd fresh(size_t(1) << 30);
+  fresh.conv3x3(computed, detect_isa(), pool);
+  CHECK(fresh.cache_bytes() == 0);
+  CHECK_MSG(max_err(y, want, y.size()) <= kMaxErr, "an uncacheable weight gives the same result");
   Winograd none(0);  // no budget: transformed per call, nothing held
   none.conv3x3(c, detect_isa(), pool);
   CHECK(none.cache_bytes() == 0);
@@ -271,6 +289,25 @@ void cache_behaviour(ThreadPool& pool) {
   // Auto's rule: per image (batch-independent), 64+ tiles and 64+ channels each way.
   CHECK(winograd_pays(320, 320, 32, 32) && winograd_pays(64, 64, 29, 32));
   CHECK(!winograd_pays(1280, 1280, 16, 16) && !winograd_pays(32, 320, 64, 64) && !winograd_pays(320, 4, 64, 64));
+}
+
+// Scratch given by the caller (the graph's workspace) gives the bytes the conv's own buffers give,
+// with filters cached and per call (several slices and tile blocks).
+void workspace_scratch(ThreadPool& pool) {
+  for (size_t budget : {size_t(1) << 30, size_t(0)}) {
+    Problem p(2, 640, 400, 20, 24, DType::F16);
+    std::vector<float> own(p.out_size()), given(p.out_size());
+    WinogradConv c;
+    c.x = p.x.data(), c.n = p.n, c.cin = p.cin, c.h = p.h, c.w = p.w, c.weight = p.weight(), c.weight_dtype = p.dtype;
+    c.cout = p.cout, c.bias = p.bias.data();
+    Winograd a(budget), b(budget);
+    c.y = own.data();
+    a.conv3x3(c, detect_isa(), pool);
+    std::vector<unsigned char> ws(Winograd::workspace_bytes(c) + 1);
+    c.y = given.data();
+    b.conv3x3(c, detect_isa(), pool, ws.data() + 1);  // any alignment: the conv aligns inside
+    CHECK_MSG(std::memcmp(own.data(), given.data(), own.size() * sizeof(float)) == 0, "workspace scratch = own scratch, bit for bit");
+  }
 }
 
 // An image gets the same bytes alone as in a batch (and whatever the tile blocking), as the
@@ -322,6 +359,7 @@ int main(int argc, char** argv) {
 
   cache_behaviour(pool2);
   batch_independence(pool2);
+  workspace_scratch(pool2);
   backend_wiring(pool2);
   std::printf("worst max_err %.3g (budget %.0e)\n", g_worst, kMaxErr);
   return harness::finish("test_winograd");

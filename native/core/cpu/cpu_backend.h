@@ -30,6 +30,8 @@ class CpuBackend : public Backend {
   void* alloc(size_t bytes) override;
   void free(void* ptr) override;
   void compute(Tensor* node) override;
+  size_t workspace_bytes(const Tensor* node) const override;  // Winograd convs' tile and filter scratch
+  void forget_weights(const void* data, size_t bytes) override { winograd_.forget(data, bytes); }
 
   ThreadPool& pool() { return pool_; }
   const CpuOptions& options() const { return options_; }
@@ -42,7 +44,9 @@ class CpuBackend : public Backend {
   void movement(Tensor* t);
   void norm(Tensor* t);
   void products(Tensor* t);
-  float* scratch(size_t floats, int slot);  // reusable f32 buffers (bias casts, copies)
+  float* scratch(size_t floats, int slot);
+  bool winograd_eligible(const Tensor* conv) const;
+  WinogradConv winograd_conv(const Tensor* conv) const;  // reusable f32 buffers (bias casts, copies)
 
   CpuOptions options_;
   ThreadPool pool_;

@@ -19,6 +19,33 @@ void copy_residual(Tensor* residual, float* y, int64_t n) {
 
 }  // namespace
 
+// 3x3, stride 1, zero padding 1 on every side, f32 products, and the mode's rule says so.
+bool CpuBackend::winograd_eligible(const Tensor* t) const {
+  const Tensor* w = t->src[1];
+  const bool same_3x3 = w->shape[2] == 3 && w->shape[3] == 3 && t->iparam[0] == 1 && t->iparam[1] == 1 && t->iparam[2] == 1 &&
+                        t->iparam[3] == 1 && t->iparam[4] == 1 && Padding(t->iparam[5]) == Padding::Zeros;
+  if (!same_3x3 || options_.precision != GemmPrecision::F32) return false;
+  const Tensor* x = t->src[0];
+  return options_.winograd == WinogradMode::Always ||
+         (options_.winograd == WinogradMode::Auto && winograd_pays(int(x->shape[1]), int(t->shape[1]), int(x->shape[2]), int(x->shape[3])));
+}
+
+// The node's shapes and weight; the caller adds the input, bias and output pointers.
+WinogradConv CpuBackend::winograd_conv(const Tensor* t) const {
+  const Tensor* x = t->src[0];
+  const Tensor* w = t->src[1];
+  WinogradConv wc;
+  wc.n = int(x->shape[0]), wc.cin = int(x->shape[1]), wc.h = int(x->shape[2]), wc.w = int(x->shape[3]);
+  wc.weight = w->data, wc.weight_dtype = w->dtype, wc.cout = int(t->shape[1]);
+  wc.accumulate = t->src[3] != nullptr;
+  wc.cacheable = const_cast<Tensor*>(w)->storage()->op == Op::None;
+  return wc;
+}
+
+size_t CpuBackend::workspace_bytes(const Tensor* t) const {
+  return t->op == Op::Conv2d && winograd_eligible(t) ? Winograd::workspace_bytes(winograd_conv(t)) : 0;
+}
+
 void CpuBackend::products(Tensor* t) {
   float* y = t->ptr<float>();
   GemmParams p;
@@ -95,17 +122,10 @@ void CpuBackend::products(Tensor* t) {
       const int64_t kh = w->shape[2], kw = w->shape[3];
       const float* bias = t->src[2] ? f32_copy(t->src[2], 0) : nullptr;
       if (t->src[3]) copy_residual(t->src[3], y, t->numel());
-      const bool same_3x3 = kh == 3 && kw == 3 && t->iparam[0] == 1 && pad_top == 1 && pad_left == 1 &&
-                            t->iparam[3] == 1 && t->iparam[4] == 1 && Padding(t->iparam[5]) == Padding::Zeros;
-      WinogradConv wc;
-      wc.x = xs;
-      wc.n = int(x->shape[0]), wc.cin = int(in_c), wc.h = int(ih), wc.w = int(iw);
-      wc.weight = w->data, wc.weight_dtype = w->dtype, wc.cout = int(out_c);
-      wc.bias = bias, wc.accumulate = t->src[3] != nullptr, wc.y = y;
-      if (same_3x3 && options_.precision == GemmPrecision::F32 &&
-          (options_.winograd == WinogradMode::Always ||
-           (options_.winograd == WinogradMode::Auto && winograd_pays(wc.cin, wc.cout, wc.h, wc.w)))) {
-        winograd_.conv3x3(wc, options_.isa, pool_);
+      if (winograd_eligible(t)) {
+        WinogradConv wc = winograd_conv(t);
+        wc.x = xs, wc.bias = bias, wc.y = y;
+        winograd_.conv3x3(wc, options_.isa, pool_, t->workspace);
         return;
       }
       p.bias_m = bias;

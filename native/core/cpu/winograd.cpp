@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "../error.h"
@@ -29,33 +30,6 @@ int64_t env_int(const char* name, int64_t fallback) {
   char* end = nullptr;
   const long long v = std::strtoll(s, &end, 10);
   return end && *end == '\0' && v >= 0 ? int64_t(v) : fallback;
-}
-
-// A hash of the weight's bytes, four independent lanes (one multiply chain per lane would limit
-// it to a quarter of the memory bandwidth), parallel over the pool in 1 MiB pieces.
-uint64_t weight_hash(const void* data, size_t bytes, ThreadPool& pool) {
-  constexpr size_t kPiece = size_t(1) << 20;
-  const int64_t pieces = int64_t((bytes + kPiece - 1) / kPiece);
-  std::vector<uint64_t> part(size_t(std::max<int64_t>(pieces, 1)), 0);
-  pool.run(pieces, [&](int64_t pi, int) {
-    const unsigned char* p = static_cast<const unsigned char*>(data) + size_t(pi) * kPiece;
-    const size_t n = std::min(kPiece, bytes - size_t(pi) * kPiece);
-    uint64_t h[4] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull, 0x27d4eb2f165667c5ull};
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32)
-      for (int l = 0; l < 4; ++l) {
-        uint64_t w;
-        std::memcpy(&w, p + i + 8 * l, 8);
-        h[l] = (h[l] ^ w) * 0x100000001b3ull;
-        h[l] ^= h[l] >> 29;
-      }
-    uint64_t tail = 0;
-    for (; i < n; ++i) tail = (tail ^ p[i]) * 0x100000001b3ull;
-    part[size_t(pi)] = (h[0] * 31 + h[1]) * 31 + (h[2] * 31 + h[3]) * 17 + tail + uint64_t(pi);
-  });
-  uint64_t h = bytes;
-  for (uint64_t v : part) h = (h ^ v) * 0x9e3779b97f4a7c15ull;
-  return h;
 }
 
 // U [36][co1 - co0][cin] of output channels [co0, co1) of weight [cout][cin][3][3].
@@ -180,7 +154,7 @@ bool winograd_pays(int cin, int cout, int h, int w) {
   return cin >= 64 && cout >= 64 && tiles >= 64;
 }
 
-size_t winograd_cache_budget_default() { return size_t(env_int("SD_NATIVE_WINOGRAD_CACHE_MB", 512)) << 20; }
+size_t winograd_cache_budget_default() { return size_t(env_int("SD_NATIVE_WINOGRAD_CACHE_MB", 0)) << 20; }
 
 WinogradMode winograd_default() { return env_int("SD_NATIVE_WINOGRAD", 1) != 0 ? WinogradMode::Auto : WinogradMode::Off; }
 
@@ -188,18 +162,16 @@ Winograd::Winograd(size_t cache_budget_bytes) : budget_(cache_budget_bytes) {}
 Winograd::~Winograd() = default;
 
 const float* Winograd::filters(const WinogradConv& c, ThreadPool& pool) {
-  const size_t weight_bytes = size_t(c.cout) * c.cin * 9 * dtype_size(c.weight_dtype);
-  const uint64_t hash = weight_hash(c.weight, weight_bytes, pool);
+  if (!c.cacheable) return nullptr;
   auto it = cache_.find(c.weight);
   if (it != cache_.end()) {
-    Entry& e = it->second;
-    if (e.cout == c.cout && e.cin == c.cin && e.dtype == c.weight_dtype && e.hash == hash) return e.u.data();
-    cache_bytes_ -= e.u.size() * sizeof(float);  // the buffer now holds other weights
-    cache_.erase(it);
+    const Entry& e = it->second;
+    if (e.cout == c.cout && e.cin == c.cin && e.dtype == c.weight_dtype) return e.u.data();
+    drop(it);  // the address now holds a tensor of another shape
   }
   const size_t u_floats = size_t(kXi) * c.cout * c.cin;
   if (cache_bytes_ + u_floats * sizeof(float) <= budget_) {
-    Entry e{c.cout, c.cin, c.weight_dtype, hash, std::vector<float>(u_floats)};
+    Entry e{c.cout, c.cin, c.weight_dtype, size_t(c.cout) * c.cin * 9 * dtype_size(c.weight_dtype), std::vector<float>(u_floats)};
     transform_filters(c, 0, c.cout, pool, e.u.data());
     cache_bytes_ += u_floats * sizeof(float);
     return cache_.emplace(c.weight, std::move(e)).first->second.u.data();
@@ -207,19 +179,77 @@ const float* Winograd::filters(const WinogradConv& c, ThreadPool& pool) {
   return nullptr;
 }
 
-void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool) {
-  if (c.n <= 0 || c.cout <= 0 || c.h <= 0 || c.w <= 0) return;
-  if (c.cin <= 0) throw Error("winograd: no input channels");
-  const TileGeometry tg{(c.h + 3) / 4, (c.w + 3) / 4, int64_t((c.h + 3) / 4) * ((c.w + 3) / 4)};
-  const int64_t tiles = c.n * tg.per_image;
-  const float* u = filters(c, pool);
+void Winograd::drop(std::unordered_map<const void*, Entry>::iterator it) {
+  cache_bytes_ -= it->second.u.size() * sizeof(float);
+  cache_.erase(it);
+}
 
+void Winograd::forget(const void* data, size_t bytes) {
+  const auto* lo = static_cast<const unsigned char*>(data);
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    const auto* w = static_cast<const unsigned char*>(it->first);
+    const bool overlaps = w < lo + bytes && lo < w + it->second.weight_bytes;
+    if (overlaps) {
+      auto next = std::next(it);
+      drop(it);
+      it = next;
+    } else {
+      ++it;
+    }
+  }
+}
+
+namespace {
+
+// Tiles per block and output channels per per-call filter slice: V [36][block][cin] and
+// M [36][block][cout] of one block together stay under kBlockBytes, a slice of per-call filters
+// U [36][slice][cin] under kSliceBytes.
+struct Blocking {
+  int64_t tiles, block, slice;
+};
+Blocking blocking(const WinogradConv& c) {
+  const int64_t tiles = c.n * (int64_t((c.h + 3) / 4) * ((c.w + 3) / 4));
   const int64_t block_max = c.block_tiles > 0 ? c.block_tiles
                             : std::max<int64_t>(kLanes, int64_t(kBlockBytes / (sizeof(float) * kXi * size_t(c.cin + c.cout))));
   const int64_t blocks = (tiles + block_max - 1) / block_max;
-  const int64_t block = (tiles + blocks - 1) / blocks;
-  if (v_.size() < size_t(kXi * block * c.cin)) v_.resize(size_t(kXi * block * c.cin));
-  if (m_.size() < size_t(kXi * block * c.cout)) m_.resize(size_t(kXi * block * c.cout));
+  const int64_t slice = std::clamp<int64_t>(int64_t(kSliceBytes / (sizeof(float) * kXi * size_t(c.cin))), 1, c.cout);
+  return {tiles, (tiles + blocks - 1) / blocks, slice};
+}
+
+}  // namespace
+
+size_t Winograd::workspace_bytes(const WinogradConv& c) {
+  if (c.n <= 0 || c.cout <= 0 || c.h <= 0 || c.w <= 0 || c.cin <= 0) return 0;
+  const Blocking b = blocking(c);
+  return sizeof(float) * size_t(kXi) * (size_t(b.block) * (c.cin + c.cout) + size_t(b.slice) * c.cin) + 3 * 64;
+}
+
+void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool, void* workspace) {
+  if (c.n <= 0 || c.cout <= 0 || c.h <= 0 || c.w <= 0) return;
+  if (c.cin <= 0) throw Error("winograd: no input channels");
+  const TileGeometry tg{(c.h + 3) / 4, (c.w + 3) / 4, int64_t((c.h + 3) / 4) * ((c.w + 3) / 4)};
+  const Blocking bk = blocking(c);
+  const int64_t tiles = bk.tiles, block = bk.block;
+  const float* u = filters(c, pool);
+  // Filters that are not cached are transformed per call, a slice of output channels at a
+  // time, so the scratch stays bounded (a whole 1280->1280 U is 236 MB).
+  const int64_t slice = u ? c.cout : bk.slice;
+
+  // Scratch: the graph's workspace (arena memory free while this node runs) when given, else
+  // buffers of our own kept across calls.
+  float *v, *m, *us_scratch;
+  const size_t v_floats = size_t(kXi * block * c.cin), m_floats = size_t(kXi * block * c.cout), u_floats = size_t(kXi * slice * c.cin);
+  if (workspace) {
+    auto aligned = [](char* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) / 64 * 64); };
+    v = aligned(static_cast<char*>(workspace));
+    m = aligned(reinterpret_cast<char*>(v + v_floats));
+    us_scratch = aligned(reinterpret_cast<char*>(m + m_floats));
+  } else {
+    if (v_.size() < v_floats) v_.resize(v_floats);
+    if (m_.size() < m_floats) m_.resize(m_floats);
+    if (!u && u_scratch_.size() < u_floats) u_scratch_.resize(u_floats);
+    v = v_.data(), m = m_.data(), us_scratch = u_scratch_.data();
+  }
 
   // The 36 GEMMs are independent: on a few threads each runs whole on one (no barrier inside,
   // no shared packing); on many, 36 would not divide evenly, so each GEMM uses the whole pool.
@@ -227,26 +257,26 @@ void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool) {
   if (per_thread_gemms)
     while (int(solo_.size()) < pool.size()) solo_.push_back(std::make_unique<ThreadPool>(1));
 
-  // Filters that are not cached are transformed per call, a slice of output channels at a
-  // time, so the scratch stays bounded (a whole 1280->1280 U is 236 MB).
-  const int64_t slice = u ? c.cout : std::clamp<int64_t>(int64_t(kSliceBytes / (sizeof(float) * kXi * size_t(c.cin))), 1, c.cout);
-  if (!u && u_scratch_.size() < size_t(kXi * slice * c.cin)) u_scratch_.resize(size_t(kXi * slice * c.cin));
+  // When one slice holds every output channel, the per-call filters are made once for all the
+  // tile blocks rather than once per block.
+  const bool whole = !u && slice == c.cout;
+  if (whole) transform_filters(c, 0, c.cout, pool, us_scratch);
 
   for (int64_t t0 = 0; t0 < tiles; t0 += block) {
     const int64_t nt = std::min(block, tiles - t0);
-    input_transform(c, tg, t0, nt, block, v_.data(), pool);
+    input_transform(c, tg, t0, nt, block, v, pool);
     for (int64_t co0 = 0; co0 < c.cout; co0 += slice) {
       const int64_t rows = std::min(slice, c.cout - co0);
-      const float* us = u ? u : u_scratch_.data();
-      if (!u) transform_filters(c, co0, co0 + rows, pool, u_scratch_.data());
+      const float* us = u ? u : us_scratch;
+      if (!u && !whole) transform_filters(c, co0, co0 + rows, pool, us_scratch);
       auto gemm_xi = [&](int64_t xi, ThreadPool& on) {
         GemmParams p;
         p.m = rows;
         p.n = nt;
         p.k = c.cin;
         p.a = GemmOperand::dense(us + xi * rows * c.cin, DType::F32, c.cin);
-        p.b = GemmOperand::dense(v_.data() + xi * block * c.cin, DType::F32, c.cin);
-        p.c = m_.data() + (xi * c.cout + co0) * block;
+        p.b = GemmOperand::dense(v + xi * block * c.cin, DType::F32, c.cin);
+        p.c = m + (xi * c.cout + co0) * block;
         p.c_row_stride = block;
         p.isa = isa;
         gemm(p, on);
@@ -254,7 +284,7 @@ void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool) {
       if (per_thread_gemms) pool.run(kXi, [&](int64_t xi, int thread) { gemm_xi(xi, *solo_[size_t(thread)]); });
       else for (int64_t xi = 0; xi < kXi; ++xi) gemm_xi(xi, pool);
     }
-    output_transform(c, tg, t0, nt, block, m_.data(), pool);
+    output_transform(c, tg, t0, nt, block, m, pool);
   }
 }
 

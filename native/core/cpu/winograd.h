@@ -4,9 +4,13 @@
 //   input transform  V[xi][tile][cin]  = B^T d B   (6x6 patch per tile and channel)
 //   36 GEMMs         M[xi][cout][tile] = U[xi][cout][cin] * V[xi][tile][cin]^T  (gemm())
 //   output transform y[cout][4x4]      = A^T M A (+ bias) (+ y: the fused residual)
-// U = G g G^T, the transformed filters, is computed once per weight and cached (keyed by the
-// weight's address and checked against a hash of its bytes, so patched or reused buffers never
-// hit a stale entry) up to a byte budget; past it, filters are transformed per call.
+// U = G g G^T, the transformed filters, is computed once per weight and cached, keyed by the
+// weight's address, up to a byte budget; past it, filters are transformed per call. The bytes at
+// a cached address are trusted not to change: whoever frees or rewrites weight memory calls
+// forget() (CpuBackend::forget_weights; the adapter sets do when they drop merged copies).
+// Hashing the weights on every call instead cost a full read of them per conv. Scratch (V, M and
+// per-call U) comes from the graph's arena when the backend runs the conv (workspace_bytes),
+// else from buffers kept here.
 //
 // Error: the transforms scale by up to 8 (A) and 5 (B) and divide by 24 (G), so rounding grows
 // by a constant factor over the direct conv: against it, at every SD shape, max |diff| / max |y|
@@ -35,6 +39,9 @@ struct WinogradConv {
   bool accumulate = false;       // y += conv (y already holds the residual) instead of y = conv
   float* y = nullptr;            // [n, cout, h, w]
   int64_t block_tiles = 0;       // tiles per block; 0: the tuned default (tests force small blocks)
+  // The weight is a leaf whose bytes stay put until forget(): its transform may be cached. Not
+  // for a weight computed by the graph (its arena bytes change from run to run).
+  bool cacheable = true;
 };
 
 // Whether F(4,3) beats the direct conv at this shape on the CPU (bench/ops.ts): it needs enough
@@ -52,17 +59,24 @@ class Winograd {
   explicit Winograd(size_t cache_budget_bytes);
   ~Winograd();
 
-  void conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool);
+  // workspace: workspace_bytes(c) bytes of scratch for this call, or null to use buffers of
+  // its own (kept across calls, sized by the largest conv seen).
+  void conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool, void* workspace = nullptr);
+  static size_t workspace_bytes(const WinogradConv& c);
   size_t cache_bytes() const { return cache_bytes_; }
+  // Drops the transforms of every cached weight overlapping [data, data + bytes): that memory
+  // was freed or rewritten.
+  void forget(const void* data, size_t bytes);
 
  private:
   struct Entry {
     int cout, cin;
     DType dtype;
-    uint64_t hash;
+    size_t weight_bytes;
     std::vector<float> u;  // [36][cout][cin]
   };
   const float* filters(const WinogradConv& c, ThreadPool& pool);
+  void drop(std::unordered_map<const void*, Entry>::iterator it);
 
   size_t budget_, cache_bytes_ = 0;
   std::unordered_map<const void*, Entry> cache_;
@@ -74,7 +88,11 @@ class Winograd {
 // conv (tests, to run whole models through it).
 enum class WinogradMode { Off, Auto, Always };
 
-// The default budget for transformed filters: SD_NATIVE_WINOGRAD_CACHE_MB (MiB), else 512 MiB.
+// The default budget for transformed filters: SD_NATIVE_WINOGRAD_CACHE_MB (MiB), else 0: every
+// call transforms its filters. In f32 they are 8x the f16 weights (SD1.5's UNet would need
+// 1.3 GB, past issue 34's 1.9 GiB RSS); per call costs 16-45% of a UNet conv's time (the
+// transform, bench/RESULTS.md), a 1.44x faster step than direct all the same. Held in f16 they
+// would cost 2e-3 rel-L2, 200x the error budget above.
 size_t winograd_cache_budget_default();
 // The CPU backend's default mode: Auto; SD_NATIVE_WINOGRAD=0 gives Off (for A/B runs).
 WinogradMode winograd_default();
