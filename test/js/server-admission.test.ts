@@ -57,11 +57,13 @@ test('planMemory: the UNet figure is the peak a real run plans, the weights the 
 
 test('a request over the memory budget is refused fast with 413 and the figure; one under it is served', async () => {
   const sd = await model();
-  const [image] = await sd.generate({ prompt: 'a red cube', width: 64, height: 64, steps: 2, seed: 5 });
+  // four images: the UNet batch is the largest stage (for one 64² image the VAE pass is)
+  const [image] = await sd.generate({ prompt: 'a red cube', width: 64, height: 64, steps: 2, seed: 5, batchSize: 4 });
   const needMiB = Math.ceil((statSync(tinyCheckpoint()).size + image!.stats!.peakActivationBytes) / MiB);
+  const four = body({ batch_size: 4 });
   await withServer({ batchWindowMs: 0, memoryBudgetMB: needMiB - 1 }, async (app, calls) => {
     const t0 = performance.now();
-    const res = await app.inject({ method: 'POST', url: '/sdapi/v1/txt2img', payload: body() });
+    const res = await app.inject({ method: 'POST', url: '/sdapi/v1/txt2img', payload: four });
     const ms = performance.now() - t0;
     assert.equal(res.statusCode, 413, res.body);
     assert.match(res.json().detail, new RegExp(`^this request needs ${needMiB} MiB \\(weights \\d+ MiB \\+ UNet \\d+ MiB\\) but the server's memory budget is ${needMiB - 1} MiB`));
@@ -69,11 +71,11 @@ test('a request over the memory budget is refused fast with 413 and the figure; 
     // refused before the queue: nothing submitted, nothing generated
     assert.equal(app.sd.queue.stats.submitted, 0);
     assert.equal(calls.length, 0);
-    const job = await app.inject({ method: 'POST', url: '/v1/jobs', payload: body() });
+    const job = await app.inject({ method: 'POST', url: '/v1/jobs', payload: four });
     assert.equal(job.statusCode, 413);
   });
   await withServer({ batchWindowMs: 0, memoryBudgetMB: needMiB }, async (app, calls) => {
-    const res = await app.inject({ method: 'POST', url: '/sdapi/v1/txt2img', payload: body() });
+    const res = await app.inject({ method: 'POST', url: '/sdapi/v1/txt2img', payload: four });
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(calls.length, 1);
     assert.equal(calls[0]!.vaeTiling, undefined);
