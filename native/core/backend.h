@@ -2,11 +2,20 @@
 // node to its backend in order. The CPU backend is in cpu/, CUDA slots in the same way.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "tensor.h"
 
 namespace sd {
+
+// Host <-> device traffic since the backend was made: what a test checks to prove that weights
+// go up once and that only previews and results come down.
+struct TransferStats {
+  int64_t uploads = 0, upload_bytes = 0;      // upload() calls (inputs)
+  int64_t downloads = 0, download_bytes = 0;  // download() calls (results, previews)
+  int64_t weight_uploads = 0, weight_bytes = 0;  // weights copied to the device on first use
+};
 
 class Backend {
  public:
@@ -20,6 +29,8 @@ class Backend {
   // Copies between host memory and a tensor's storage (plain memcpy on the CPU).
   virtual void upload(Tensor* t, const void* host, size_t bytes);
   virtual void download(const Tensor* t, void* host, size_t bytes);
+  // Zero for backends that do not count (the CPU's copies are the memcpy the caller would do).
+  virtual TransferStats transfers() const { return {}; }
 };
 
 }  // namespace sd

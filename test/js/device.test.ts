@@ -1,0 +1,109 @@
+// The load option device. 'emulated' runs the CPU kernels behind memory the host cannot touch
+// (native/core/emulated): a generate() that reads or writes a tensor without upload/download
+// faults there, so equal images on 'cpu' and 'emulated' prove the runtime only moves data through
+// the backend, and its counters show what a GPU would transfer.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import { SdError, StableDiffusion, systemInfo, type GenerateOptions } from '../../lib/index.js';
+
+const tiny = join(import.meta.dirname, '..', '..', 'models', 'sd-native-tiny.safetensors');
+const STEPS = 4;
+// euler: one UNet call per step (uncond + cond in one batch at CFG 3); 'cheap' previews are made on the host
+const txt2img: GenerateOptions = { prompt: 'a red circle', negativePrompt: 'blurry', steps: STEPS, seed: 11, sampler: 'euler', width: 64, height: 64 };
+
+// Count and bytes of the checkpoint's tensors whose names pass `keep` (from the safetensors header).
+function tensorBytes(keep: (name: string) => boolean): { count: number; bytes: number } {
+  const file = readFileSync(tiny);
+  const header = JSON.parse(file.subarray(8, 8 + Number(file.readBigUInt64LE(0))).toString()) as Record<string, { data_offsets: [number, number] }>;
+  let count = 0, bytes = 0;
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__' || !keep(name)) continue;
+    count += 1;
+    bytes += t.data_offsets[1] - t.data_offsets[0];
+  }
+  return { count, bytes };
+}
+
+async function run(sd: StableDiffusion, options: GenerateOptions): Promise<{ image: Buffer; previews: Buffer[] }> {
+  const previews: Buffer[] = [];
+  const [img] = await sd.generate({ ...options, onStep: (e) => { if (e.preview) previews.push(Buffer.from(e.preview.data)); } });
+  return { image: Buffer.from(img!.data), previews };
+}
+
+test("'auto' runs on the CPU in a build without CUDA; 'cuda' there is ERR_SD_DEVICE, a misspelling an invalid option", async () => {
+  const sys = systemInfo();
+  assert.equal(sys.cuda, false);
+  assert.equal(sys.autoDevice, 'cpu');
+  const sd = await StableDiffusion.load(tiny, { threads: 2 });
+  try {
+    assert.equal(sd.info.device, 'cpu');
+    assert.match(sd.info.backend, /^cpu\//);
+  } finally {
+    sd.dispose();
+  }
+  for (const device of ['cuda', 'cuda:1'] as const) {
+    await assert.rejects(StableDiffusion.load(tiny, { device }), (e: unknown) => {
+      assert.ok(e instanceof SdError);
+      assert.equal(e.code, 'ERR_SD_DEVICE');
+      assert.match(e.message, new RegExp(`device '${device}' was asked for but this build of sd-native has no CUDA backend`));
+      return true;
+    });
+  }
+  await assert.rejects(StableDiffusion.load(tiny, { device: 'gpu' as never }), (e: unknown) => {
+    assert.ok(e instanceof SdError);
+    assert.equal(e.code, 'ERR_SD_INVALID_OPTION');
+    assert.match(e.message, /device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'emulated', got "gpu"/);
+    return true;
+  });
+});
+
+test("the emulated device gives the CPU's bytes for txt2img, img2img and tiled decodes; weights go up once", async () => {
+  const cpu = await StableDiffusion.load(tiny, { threads: 2, device: 'cpu' });
+  const dev = await StableDiffusion.load(tiny, { threads: 2, device: 'emulated' });
+  try {
+    assert.equal(dev.info.device, 'emulated');
+    assert.deepEqual(cpu.transfers(), { uploads: 0, uploadBytes: 0, downloads: 0, downloadBytes: 0, weightUploads: 0, weightBytes: 0 });
+
+    const a = await run(cpu, txt2img);
+    const b = await run(dev, txt2img);
+    assert.equal(b.previews.length, STEPS);
+    assert.deepEqual(b.previews, a.previews);
+    assert.ok(b.image.equals(a.image), 'txt2img: emulated and CPU images differ');
+    const first = dev.transfers();
+    // Every f16 weight but the VAE encoder's (txt2img does not encode) and the unused position ids, kept 16-bit.
+    const used = tensorBytes((name) => !/^first_stage_model\.(encoder|quant_conv)\./.test(name) && !name.endsWith('position_ids'));
+    assert.deepEqual([first.weightUploads, first.weightBytes], [used.count, used.bytes]);
+
+    const again = await run(dev, { ...txt2img, seed: 12 });
+    assert.ok(!again.image.equals(b.image));
+    const second = dev.transfers();
+    assert.equal(second.weightUploads, first.weightUploads, 'weights uploaded again by the second generate()');
+    assert.equal(second.weightBytes, first.weightBytes);
+    // Per generate: per step one UNet output comes down; plus the two text encoder passes and the image.
+    const downloads = second.downloads - first.downloads, downloadBytes = second.downloadBytes - first.downloadBytes;
+    const latentBytes = 2 * 4 * 8 * 8 * 4, imageBytes = 3 * 64 * 64 * 4, textBytes = 2 * 77 * 128 * 4;
+    assert.equal(downloads, STEPS + 2 + 1);
+    assert.equal(downloadBytes, STEPS * latentBytes + textBytes + imageBytes);
+    // Up: per step the latent batch and its timesteps; the context once; both prompts' tokens; the final latent.
+    const uploads = second.uploads - first.uploads, uploadBytes = second.uploadBytes - first.uploadBytes;
+    assert.equal(uploads, 2 * STEPS + 1 + 2 + 1);
+    assert.equal(uploadBytes, STEPS * (latentBytes + 2 * 4) + textBytes + 2 * 77 * 4 + latentBytes / 2);
+
+    const img2img: GenerateOptions = { ...txt2img, initImage: { data: a.image, width: 64, height: 64, channels: 4 }, strength: 0.5 };
+    const c = await run(cpu, img2img);
+    const d = await run(dev, img2img);
+    assert.ok(d.image.equals(c.image), 'img2img: emulated and CPU images differ');
+    assert.ok(dev.transfers().weightBytes > second.weightBytes, 'img2img uploads the VAE encoder');
+
+    const tiled: GenerateOptions = { ...txt2img, vaeTiling: true };
+    const e = await run(cpu, tiled);
+    const f = await run(dev, tiled);
+    assert.ok(f.image.equals(e.image), 'tiled decode: emulated and CPU images differ');
+  } finally {
+    cpu.dispose();
+    dev.dispose();
+  }
+});
