@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { SdError, StableDiffusion, systemInfo, type GenerateOptions } from '../../lib/index.js';
+import { decoderFolder } from '../helpers/tiny-checkpoint.js';
 
 const tiny = join(import.meta.dirname, '..', '..', 'models', 'sd-native-tiny.safetensors');
 const STEPS = 4;
@@ -102,6 +103,28 @@ test("the emulated device gives the CPU's bytes for txt2img, img2img and tiled d
     const e = await run(cpu, tiled);
     const f = await run(dev, tiled);
     assert.ok(f.image.equals(e.image), 'tiled decode: emulated and CPU images differ');
+  } finally {
+    cpu.dispose();
+    dev.dispose();
+  }
+});
+
+test('TAESD previews and the TAESD decode on the emulated device: the CPU\'s bytes, one download per preview', async () => {
+  const taesd = decoderFolder('device-taesd', 'taesd_decoder.safetensors');
+  const cpu = await StableDiffusion.load(tiny, { threads: 2, device: 'cpu', taesd });
+  const dev = await StableDiffusion.load(tiny, { threads: 2, device: 'emulated', taesd });
+  try {
+    const options: GenerateOptions = { ...txt2img, preview: 'taesd', decoder: 'taesd' };
+    const a = await run(cpu, options);
+    const before = dev.transfers();
+    const b = await run(dev, options);
+    const after = dev.transfers();
+    assert.equal(b.previews.length, STEPS);
+    assert.deepEqual(b.previews, a.previews);
+    assert.ok(b.image.equals(a.image));
+    // STEPS UNet outputs, two text passes, STEPS previews and the final TAESD image (RGB [3, 64, 64] each)
+    assert.equal(after.downloads - before.downloads, STEPS + 2 + STEPS + 1);
+    assert.equal(after.downloadBytes - before.downloadBytes, STEPS * 2 * 4 * 8 * 8 * 4 + 2 * 77 * 128 * 4 + (STEPS + 1) * 3 * 64 * 64 * 4);
   } finally {
     cpu.dispose();
     dev.dispose();
