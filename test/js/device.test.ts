@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { SdError, StableDiffusion, systemInfo, type GenerateOptions } from '../../lib/index.js';
-import { decoderFolder } from '../helpers/tiny-checkpoint.js';
+import { decoderFolder, tinyFamilyCheckpoint } from '../helpers/tiny-checkpoint.js';
 
 const tiny = join(import.meta.dirname, '..', '..', 'models', 'sd-native-tiny.safetensors');
 const STEPS = 4;
@@ -128,5 +128,42 @@ test('TAESD previews and the TAESD decode on the emulated device: the CPU\'s byt
   } finally {
     cpu.dispose();
     dev.dispose();
+  }
+});
+
+// A deterministic RGB test card and a mask repainting its left half.
+function card(width: number, height: number) {
+  const data = new Uint8Array(width * height * 3);
+  for (let i = 0; i < data.length; ++i) data[i] = (i * 37 + (i >> 5) * 11) & 255;
+  return { data, width, height, channels: 3 as const };
+}
+function leftHalf(width: number, height: number) {
+  const data = new Uint8Array(width * height);
+  for (let y = 0; y < height; ++y) for (let x = 0; x < width / 2; ++x) data[y * width + x] = 255;
+  return { data, width, height, channels: 1 as const };
+}
+
+test('prompt editing, SD2, SDXL (two encoders, pooled vector, size conditioning) and 9-channel inpainting UNets: emulated = CPU', async () => {
+  const small = { prompt: 'a (blue:1.2) square', negativePrompt: 'noise', width: 32, height: 32, steps: 2, seed: 4, sampler: 'euler' } as const;
+  const cases: Array<[Parameters<typeof tinyFamilyCheckpoint>[0], GenerateOptions]> = [
+    ['sd1', { ...small, prompt: 'a [cat:dog:0.5] on grass', steps: 4 }],  // prompt editing: the context changes at step 2
+    ['sd2', small],
+    ['sdxl', small],
+    ['sd1_inpaint', { ...small, initImage: card(32, 32), mask: leftHalf(32, 32), strength: 0.8 }],
+    ['sdxl_inpaint', { ...small, initImage: card(32, 32), mask: leftHalf(32, 32), strength: 0.8 }],
+  ];
+  for (const [family, options] of cases) {
+    const path = tinyFamilyCheckpoint(family);
+    const cpu = await StableDiffusion.load(path, { threads: 2, device: 'cpu' });
+    const dev = await StableDiffusion.load(path, { threads: 2, device: 'emulated' });
+    try {
+      const a = await run(cpu, options);
+      const b = await run(dev, options);
+      assert.ok(b.image.equals(a.image), `${family}: emulated and CPU images differ`);
+      assert.deepEqual(b.previews, a.previews, family);
+    } finally {
+      cpu.dispose();
+      dev.dispose();
+    }
   }
 });
