@@ -154,6 +154,7 @@ test('doctor prints the ISA, the binary and the versions', () => {
   assert.match(r.stdout, new RegExp(`^cpu +${s.isa} selected; paths this CPU runs: ${s.cpuPaths.join(', ')}$`, 'm'));
   assert.match(r.stdout, new RegExp(`^binary +${s.binary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
   assert.match(r.stdout, new RegExp(`^node +${process.version} \\(N-API ${process.versions.napi}`, 'm'));
+  assert.match(r.stdout, new RegExp(`^device +'auto' runs on ${s.autoDevice === 'cuda' ? 'the GPU' : 'the CPU'}`, 'm'));
 });
 
 test('info: family, tensors, dtypes and parameters per component, from the header', () => {
