@@ -167,3 +167,22 @@ test('prompt editing, SD2, SDXL (two encoders, pooled vector, size conditioning)
     }
   }
 });
+
+// On a CUDA build with a GPU: the same runtime, so the same transfers as the emulated device; the
+// kernels differ, so the image is compared by its mean absolute difference (0..255 scale).
+test("on a GPU: 'cuda' moves exactly what 'emulated' moves, and draws the CPU's image", { skip: systemInfo().autoDevice !== 'cuda' && 'no CUDA device in this build or machine' }, async () => {
+  const gpu = await StableDiffusion.load(tiny, { device: 'cuda' });
+  const dev = await StableDiffusion.load(tiny, { threads: 2, device: 'emulated' });
+  try {
+    assert.match(gpu.info.device, /^cuda:0 \(.+\)$/);
+    const a = await run(gpu, txt2img);
+    const b = await run(dev, txt2img);
+    assert.deepEqual(gpu.transfers(), dev.transfers());
+    let diff = 0;
+    for (let i = 0; i < a.image.length; ++i) diff += Math.abs(a.image[i]! - b.image[i]!);
+    assert.ok(diff / a.image.length < 1, `mean absolute difference ${diff / a.image.length}`);
+  } finally {
+    gpu.dispose();
+    dev.dispose();
+  }
+});
