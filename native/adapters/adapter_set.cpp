@@ -215,6 +215,8 @@ void AdapterSets::evict_beyond_budget() {
   size_t total = cached_bytes();
   while (cache_.size() > 1 && total > budget_) {
     total -= cache_.back().report.merged_bytes;
+    if (on_release_)
+      for (const auto& [leaf, bytes] : cache_.back().tensors) on_release_(bytes.data());
     cache_.pop_back();
   }
 }

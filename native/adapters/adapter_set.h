@@ -43,6 +43,9 @@ class AdapterSets {
   // Makes `set` the active one; an empty set restores the base weights. On error the base is active.
   AdapterReport activate(const std::vector<AdapterRequest>& set);
   size_t cached_bytes() const;
+  // Called with each merged tensor's host bytes just before a set leaves the cache (the backend's
+  // forget(): device copies are cached by host address).
+  void set_on_release(std::function<void(const void* host)> on_release) { on_release_ = std::move(on_release); }
 
  private:
   struct Merged {
@@ -56,6 +59,7 @@ class AdapterSets {
 
   CheckpointIndex index_;
   LeafOf leaf_of_;
+  std::function<void(const void* host)> on_release_;
   size_t budget_;
   unsigned threads_;
   std::list<Merged> cache_;              // most recently used first

@@ -29,6 +29,10 @@ class Backend {
   // Copies between host memory and a tensor's storage (plain memcpy on the CPU).
   virtual void upload(Tensor* t, const void* host, size_t bytes);
   virtual void download(const Tensor* t, void* host, size_t bytes);
+  // Host memory a weight leaf pointed at is about to be freed (a LoRA set leaving the cache): a
+  // backend that keeps device copies by host address drops the one made from it, so a later
+  // allocation at that address is not mistaken for the old weight.
+  virtual void forget(const void* host) { (void)host; }
   // Zero for backends that do not count (the CPU's copies are the memcpy the caller would do).
   virtual TransferStats transfers() const { return {}; }
 };

@@ -100,6 +100,7 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   weights_.emplace(file_, weights_ctx_, "");
   const model::Weights& root = *weights_;
   adapters_ = std::make_unique<adapters::AdapterSets>(f, [this](const std::string& key) { return weights_->get(key); }, options.adapter_cache_bytes, unsigned(std::max(0, options.threads)));
+  adapters_->set_on_release([this](const void* host) { backend_->forget(host); });
   const int clip_heads = meta_heads(f, "sd_native.clip_heads", 0);
   if (xl_unet || xl_g) {
     if (!xl_unet || !xl_g || !xl_l)

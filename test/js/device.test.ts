@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { SdError, StableDiffusion, systemInfo, type GenerateOptions } from '../../lib/index.js';
-import { decoderFolder, tinyFamilyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { readSafetensors, writeSafetensors } from '../helpers/safetensors.js';
+import { decoderFolder, tempDir, tinyCheckpoint, tinyFamilyCheckpoint } from '../helpers/tiny-checkpoint.js';
 
 const tiny = join(import.meta.dirname, '..', '..', 'models', 'sd-native-tiny.safetensors');
 const STEPS = 4;
@@ -183,6 +184,40 @@ test("on a GPU: 'cuda' moves exactly what 'emulated' moves, and draws the CPU's 
     assert.ok(diff / a.image.length < 1, `mean absolute difference ${diff / a.image.length}`);
   } finally {
     gpu.dispose();
+    dev.dispose();
+  }
+});
+
+// One rank-2 LoRA on a UNet projection of the tiny golden checkpoint, its values from `seed`.
+function writeLora(name: string, seed: number): string {
+  const key = 'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight';
+  const [out, inp] = readSafetensors(tinyCheckpoint()).tensors.get(key)!.shape as [number, number];
+  const vals = (n: number, k: number) => Buffer.from(Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.1 + k * 3.3 + i * 0.37) * 0.5).buffer);
+  const stem = 'lora_unet_input_blocks_1_1_transformer_blocks_0_attn1_to_q';
+  const path = join(tempDir(), name);
+  writeSafetensors(path, [[`${stem}.lora_down.weight`, { dtype: 'F32', shape: [2, inp], data: vals(2 * inp, 1) }],
+    [`${stem}.lora_up.weight`, { dtype: 'F32', shape: [out, 2], data: vals(out * 2, 2) }]]);
+  return path;
+}
+
+test('LoRA sets on the emulated device: merged weights go up, sets leaving the cache are forgotten; the CPU\'s bytes', async () => {
+  const a = writeLora('device-lora-a.safetensors', 1), b = writeLora('device-lora-b.safetensors', 2);
+  const base: GenerateOptions = { prompt: 'a cat', width: 32, height: 32, steps: 2, seed: 9, sampler: 'euler' };
+  // loraCacheMB 0: each set leaves the cache when the next is applied, so its buffers are freed and reused
+  const cpu = await StableDiffusion.load(tinyCheckpoint(), { threads: 2, device: 'cpu', loraCacheMB: 0 });
+  const dev = await StableDiffusion.load(tinyCheckpoint(), { threads: 2, device: 'emulated', loraCacheMB: 0 });
+  try {
+    const sets = [[{ path: a, weight: 1 }], [{ path: b, weight: 1 }], [], [{ path: a, weight: 1 }], [{ path: a, weight: 0.5 }], [{ path: b, weight: 1 }]];
+    const images = new Set<string>();
+    for (const loras of sets) {
+      const x = await run(cpu, { ...base, loras });
+      const y = await run(dev, { ...base, loras });
+      assert.ok(y.image.equals(x.image), `loras ${JSON.stringify(loras)}: emulated and CPU images differ`);
+      images.add(y.image.toString('hex'));
+    }
+    assert.equal(images.size, 4, 'a, b, none, a at 0.5 are four different images');
+  } finally {
+    cpu.dispose();
     dev.dispose();
   }
 });

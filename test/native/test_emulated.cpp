@@ -1,5 +1,6 @@
 // The emulated device: its memory is the device's alone (a host read of a planned tensor faults),
-// weights go up once in their stored dtype, transfers are counted, and results are the CPU's.
+// weights go up once in their stored dtype (again only after forget()), transfers are counted, and
+// results are the CPU's.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -86,6 +87,17 @@ int main() {
   CHECK(t.downloads == 2 && t.download_bytes == 2 * 4 * 16 * 4);
   const TransferStats none = cpu.transfers();
   CHECK(none.uploads == 0 && none.weight_uploads == 0);
+
+  // New bytes at the same host address (a freed LoRA buffer reused): without forget() the device
+  // would keep computing with the old copy; after it, the weight goes up again.
+  for (Model* m : {&a, &b})
+    for (uint16_t& h : m->weight) h = f32_to_f16(0.25f);
+  const std::vector<float> stale = run(dev, b, gd, input(0));
+  dev.forget(b.weight.data());
+  const std::vector<float> want = run(cpu, a, gc, input(0)), fresh = run(dev, b, gd, input(0));
+  CHECK(std::memcmp(want.data(), fresh.data(), want.size() * sizeof(float)) == 0);
+  CHECK(std::memcmp(want.data(), stale.data(), want.size() * sizeof(float)) != 0);
+  CHECK(dev.transfers().weight_uploads == 2);
 
   // A tensor planned on another backend is not device memory: an error, not a silent host write.
   bool threw = false;

@@ -261,11 +261,19 @@ void CudaBackend::upload(Tensor* t, const void* host, size_t bytes) {
   std::memcpy(t->data, host, bytes);
   const Tensor* s = t;
   while (s->view_src) s = s->view_src;
-  I.weights.erase(s->data);
-  const uintptr_t lo = reinterpret_cast<uintptr_t>(s->data), hi = lo + s->nbytes();
-  for (auto it = I.f32_params.begin(); it != I.f32_params.end();) {
-    const uintptr_t p = reinterpret_cast<uintptr_t>(it->first.first);
-    it = (p >= lo && p < hi) ? I.f32_params.erase(it) : std::next(it);
+  forget(s->data);
+}
+
+void CudaBackend::forget(const void* host) {
+  Impl& I = *impl_;
+  auto it = I.weights.find(host);
+  if (it == I.weights.end()) return;
+  // The pool space stays taken (weights are sub-allocated, never freed one by one).
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(host), hi = lo + it->second.bytes;
+  I.weights.erase(it);
+  for (auto p = I.f32_params.begin(); p != I.f32_params.end();) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p->first.first);
+    p = (a >= lo && a < hi) ? I.f32_params.erase(p) : std::next(p);
   }
 }
 

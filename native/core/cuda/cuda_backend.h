@@ -74,6 +74,7 @@ class CudaBackend : public Backend {
   void upload(Tensor* t, const void* host, size_t bytes) override;
   void download(const Tensor* t, void* host, size_t bytes) override;
   TransferStats transfers() const override;
+  void forget(const void* host) override;  // drops the device copies made from this host storage
 
   void synchronize();            // waits for queued kernels; throws on a kernel failure
   void forget_weights();         // drops every cached weight copy (after unmapping a checkpoint)

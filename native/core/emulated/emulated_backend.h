@@ -36,6 +36,7 @@ class EmulatedBackend : public Backend {
   void upload(Tensor* t, const void* host, size_t bytes) override;
   void download(const Tensor* t, void* host, size_t bytes) override;
   TransferStats transfers() const override { return stats_; }
+  void forget(const void* host) override { weights_.erase(host); }  // its chunk space is not reused
 
   bool is_device_pointer(const void* p) const { return region_of(p) != nullptr; }
   // Raw device memory access for tests (guard bytes around arenas), as CudaBackend has; uncounted.
