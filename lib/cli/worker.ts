@@ -30,19 +30,8 @@ Start any number, on any machines; a worker that dies has its jobs retried on an
   -q, --quiet                no per-job lines`;
 
 const WORKER_FLAGS = {
-  queue: { type: 'string' },
+  ...stringFlags('queue', 'max-batch', 'batch-window-ms', 'lock-timeout', 'attempts', 'threads', 'dtype', 'device', 'vae', 'preview', 'taesd', 'lora-dir', 'embeddings-dir'),
   model: { type: 'string', short: 'm' },
-  'max-batch': { type: 'string' },
-  'batch-window-ms': { type: 'string' },
-  'lock-timeout': { type: 'string' },
-  attempts: { type: 'string' },
-  threads: { type: 'string' },
-  ...stringFlags('dtype', 'device'),
-  vae: { type: 'string' },
-  preview: { type: 'string' },
-  taesd: { type: 'string' },
-  'lora-dir': { type: 'string' },
-  'embeddings-dir': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
 } as const;
 

@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 
 import { HttpError, JobCancelledError, QueueFullError, ServerClosingError } from '../server/errors.js';
 import { Job, countOutcome, guardJob, type JobInput, type QueueOptions, type QueueStats, type RunningBatch, type ServerQueue } from '../server/queue.js';
-import { CANCEL_CHANNEL, PREFIX, PROGRESS_CHANNEL, WORKER_KEY_PATTERN, cancelledKey, queueName, redactedUrl, redisOptions, type WorkerBeat } from './redis.js';
+import { CANCEL_CHANNEL, PREFIX, PROGRESS_CHANNEL, WORKER_SET, cancelledKey, queueName, redactedUrl, redisOptions, workerKey, type WorkerBeat } from './redis.js';
 import { decodeError, decodeImages, decodeInput, decodePreview, encodeInput, type WirePreview, type WireResult } from './wire.js';
 
 /** completions counted for the drain rate (Retry-After) */
@@ -334,8 +334,10 @@ export class RedisQueue implements ServerQueue {
   async #refresh(): Promise<void> {
     if (this.#cmd.status !== 'ready') return;
     try {
-      const keys = await this.#cmd.keys(WORKER_KEY_PATTERN);
-      const beats = keys.length ? await this.#cmd.mget(...keys) : [];
+      const ids = await this.#cmd.smembers(WORKER_SET);
+      const beats = ids.length ? await this.#cmd.mget(...ids.map(workerKey)) : [];
+      const gone = ids.filter((_, i) => beats[i] === null);
+      if (gone.length) await this.#cmd.srem(WORKER_SET, ...gone);
       this.#workers = beats.flatMap((b) => {
         try {
           return b ? [JSON.parse(b) as WorkerBeat] : [];

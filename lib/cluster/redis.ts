@@ -5,13 +5,15 @@
 //   redis://[user:password@]host:6379[/db]      rediss:// for TLS
 //   bullmq queue   sd-native:<model file>:*      one queue per model: a worker takes only its model's jobs
 //   worker key     sd-native:worker:<id>         heartbeat JSON, expires when the worker stops renewing it
+//   worker set     sd-native:workers             ids that have a worker key; a front end drops those whose key expired
 //   channels       sd-native:progress, sd-native:cancel
 import type { RedisOptions } from 'ioredis';
 
 export const PREFIX = 'sd-native';
 export const PROGRESS_CHANNEL = `${PREFIX}:progress`;
 export const CANCEL_CHANNEL = `${PREFIX}:cancel`;
-export const WORKER_KEY_PATTERN = `${PREFIX}:worker:*`;
+// a set, not a KEYS scan: KEYS walks the whole keyspace and blocks Redis for every other client
+export const WORKER_SET = `${PREFIX}:workers`;
 
 export const workerKey = (id: string) => `${PREFIX}:worker:${id}`;
 /** set by a front end when it cancels a job, read by a worker before it starts one (the cancel may precede the take) */

@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 
 import { JobCancelledError } from '../server/errors.js';
 import { JobQueue, type Job, type ServerPipeline } from '../server/queue.js';
-import { CANCEL_CHANNEL, PREFIX, PROGRESS_CHANNEL, cancelledKey, queueName, redisOptions, workerKey, type WorkerBeat } from './redis.js';
+import { CANCEL_CHANNEL, PREFIX, PROGRESS_CHANNEL, cancelledKey, queueName, redisOptions, WORKER_SET, workerKey, type WorkerBeat } from './redis.js';
 import { decodeInput, encodeError, encodeImages, encodePreview, type WireResult } from './wire.js';
 
 export interface ClusterWorkerOptions {
@@ -116,7 +116,7 @@ export async function startWorker(o: ClusterWorkerOptions): Promise<ClusterWorke
     images: local.stats.imagesGenerated, batches: local.stats.batches, busySeconds,
     imagesPerSecond: busySeconds > 0 ? local.stats.imagesGenerated / busySeconds : 0, running: held.size,
   });
-  const heartbeat = () => void cmd.set(workerKey(id), JSON.stringify(beat()), 'PX', heartbeatMs * 3).catch(() => {});
+  const heartbeat = () => void cmd.multi().set(workerKey(id), JSON.stringify(beat()), 'PX', heartbeatMs * 3).sadd(WORKER_SET, id).exec().catch(() => {});
   heartbeat();
   const timer = setInterval(heartbeat, heartbeatMs);
   await worker.waitUntilReady();
@@ -130,7 +130,7 @@ export async function startWorker(o: ClusterWorkerOptions): Promise<ClusterWorke
         clearInterval(timer);
         await worker.close(); // waits for the jobs it holds
         await local.close();
-        await cmd.del(workerKey(id)).catch(() => {});
+        await cmd.multi().del(workerKey(id)).srem(WORKER_SET, id).exec().catch(() => {});
         sub.disconnect();
         cmd.disconnect();
       })()),

@@ -12,6 +12,7 @@
 #include "core/graph.h"
 #include "inpaint.h"
 #include "pipeline_impl.h"
+#include "sample/brownian_tree.h"
 #include "sample/noise.h"
 #include "sample/sampler.h"
 #include "unet_runner.h"
@@ -267,6 +268,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
     return sample::sampler_sigmas(info, steps, [&](int k) { return sample::make_sigmas(schedule_, p.scheduler, k, xl); });
   };
   std::vector<float> sigmas = sigmas_for(p.steps);
+  std::vector<float> full_sigmas = sigmas;  // the whole schedule, also when img2img samples only its tail
   if (!p.image_seeds.empty() && int(p.image_seeds.size()) != p.batch) throw Error("per-image seeds: need one seed per image of the batch");
   r.seeds = p.image_seeds.empty() ? sample::consecutive_seeds(p.seed, p.batch) : p.image_seeds;
   sample::ImageNoise noise(sample::rng_kind_from_name(p.rng), r.seeds, per_image);
@@ -315,6 +317,7 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
       const int schedule = p.exact_steps ? int(p.steps / strength) : p.steps;
       const int t_enc = p.exact_steps ? p.steps - 1 : int(strength * p.steps);
       if (schedule != p.steps) sigmas = sigmas_for(schedule);
+      full_sigmas = sigmas;
       sigmas.erase(sigmas.begin(), sigmas.begin() + (schedule - t_enc - 1));
       for (size_t k = 0; k < x.size(); ++k) x[k] = start[k] + x[k] * sigmas[0];
     }
@@ -348,6 +351,14 @@ GenerateResult PipelineImpl::generate(const GenerateParams& p) {
   sp.noise = &noise;
   sp.eta = p.eta;
   sp.draw_unused_noise = true;  // A1111: euler/heun/dpm_2 draw noise each step, keeping Philox offsets aligned
+  std::optional<sample::BrownianNoise> brownian;
+  if (info.brownian_noise) {
+    // A1111's create_noise_sampler: one tree per image seed over the schedule's positive sigma range.
+    float lo = 0, hi = 0;
+    for (float v : full_sigmas)
+      if (v > 0) lo = lo > 0 ? std::min(lo, v) : v, hi = std::max(hi, v);
+    if (lo > 0) sp.interval_noise = &brownian.emplace(lo, hi, r.seeds, per_image, sample::rng_kind_from_name(p.rng));
+  }
   sp.on_step = on_sampler_step;
   sp.user = &state;
   if (info.vp_endpoints) sp.ddim_final_sigma = schedule_.sigma_min();

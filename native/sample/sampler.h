@@ -34,12 +34,22 @@ struct NoiseSource {
   virtual void next(float* out) = 0;
 };
 
+// k-diffusion's noise_sampler(σ, σ_next) of the SDE samplers: a standard normal (n floats) made of
+// the Brownian increment between the two sigmas (BrownianNoise in brownian_tree.h).
+struct IntervalNoise {
+  virtual ~IntervalNoise() = default;
+  virtual void draw(float sigma, float sigma_next, float* out) = 0;
+};
+
 // Called once per step, after the step's first model call: x before step i, that call's denoised.
 // Return false to cancel; the sampler then returns false at once, x holding the state before step i.
 using StepCallback = bool (*)(void* user, int step, int steps, const float* x, const float* denoised, float sigma);
 
 struct SampleParams {
   NoiseSource* noise = nullptr;  // required by ancestral samplers, lcm, ddim with eta > 0, churn
+  // The SDE samplers (SamplerInfo::brownian_noise) draw from this when set, as A1111 runs them; without
+  // it each of their noise_sampler calls is one p.noise draw (fixed noise lists in tests).
+  IntervalNoise* interval_noise = nullptr;
   float eta = 1.0f;              // ancestral samplers (0 = deterministic); ddim uses ddim_eta
   float s_noise = 1.0f;
   // euler/heun/dpm_2 churn (Karras et al. Algorithm 2); 0 = off, as every UI uses them.
@@ -74,12 +84,11 @@ bool sample_dpm_2_ancestral(Denoiser&, float* x, int64_t n, const std::vector<fl
 bool sample_lms(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 bool sample_dpmpp_2m(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 bool sample_dpmpp_2s_ancestral(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
-// Midpoint 2M SDE; its noise comes from p.noise (one call per step), not k-diffusion's Brownian tree,
-// so it is statistically equivalent to A1111/ComfyUI's "DPM++ 2M SDE" but not bit-identical.
+// Midpoint 2M SDE; noise from p.interval_noise (k-diffusion's Brownian tree, seed-exact with A1111).
 bool sample_dpmpp_2m_sde(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
-// The same with solver_type 'heun' (A1111 "DPM++ 2M SDE Heun"), noise from p.noise likewise.
+// The same with solver_type 'heun' (A1111 "DPM++ 2M SDE Heun").
 bool sample_dpmpp_2m_sde_heun(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
-// samplers_extra.cpp. DPM++ SDE / 3M SDE draw from p.noise like 2M SDE (see there).
+// samplers_extra.cpp. DPM++ SDE / 3M SDE draw their noise like 2M SDE.
 bool sample_dpmpp_sde(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 bool sample_dpmpp_3m_sde(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
 bool sample_ipndm(Denoiser&, float* x, int64_t n, const std::vector<float>& sigmas, const SampleParams&);
@@ -124,6 +133,9 @@ struct SamplerInfo {
   // A1111's discard_next_to_last_sigma (DPM2, DPM2 a, DPM++ 3M SDE): the schedule is made for one
   // step more and its next-to-last sigma dropped, so the last step is not a tiny one into sigma_min.
   bool discard_penultimate_sigma = false;
+  // A1111's brownian_noise (the SDE samplers): noise from a BrownianNoise seeded per image over the
+  // schedule's sigma range, set as SampleParams::interval_noise.
+  bool brownian_noise = false;
 };
 
 const std::vector<SamplerInfo>& samplers();

@@ -25,6 +25,12 @@ inline NoiseSource& need_noise(const char* name, const SampleParams& p) {
   return *p.noise;
 }
 
+// An SDE sampler's noise_sampler(σ, σ_next): the Brownian tree when given, else one p.noise draw.
+inline void sde_noise(const char* name, const SampleParams& p, float sigma, float sigma_next, float* out) {
+  if (p.interval_noise) p.interval_noise->draw(sigma, sigma_next, out);
+  else need_noise(name, p).next(out);
+}
+
 inline bool report(const SampleParams& p, int i, int steps, const float* x, const float* den, float sigma) {
   return p.on_step == nullptr || p.on_step(p.user, i, steps, x, den, sigma);
 }

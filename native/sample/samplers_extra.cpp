@@ -1,7 +1,6 @@
 // DPM++ SDE and DPM++ 3M SDE (k-diffusion 4601bf08 sampling.py), iPNDM and iPNDM-V (ComfyUI
 // comfy/k_diffusion/sampling.py, from zju-pi/diff-sampler), with the references' f32 order of
-// operations. The SDE samplers take their noise from p.noise (one draw per noise_sampler call), not
-// k-diffusion's torchsde Brownian tree: same statistics, not the same numbers as A1111 for a seed.
+// operations. The SDE samplers' noise_sampler is p.interval_noise (A1111's Brownian tree), else p.noise.
 #include "fp_exact.h"  // first: no FMA contraction in this file
 #include <algorithm>
 #include <cmath>
@@ -58,7 +57,7 @@ bool sample_dpmpp_sde(Denoiser& model, float* x, int64_t n, const std::vector<fl
     const float s_ = t_fn(a.sigma_down);
     const float r1 = sigma_fn(s_) / sigma_fn(t), e1 = expm1_f(t - s_);
     for (int64_t k = 0; k < n; ++k) x_2[size_t(k)] = r1 * x[k] - e1 * den[size_t(k)];
-    need_noise("dpmpp_sde", p).next(noise.data());
+    sde_noise("dpmpp_sde", p, sigma_fn(t), sigma_fn(s_mid), noise.data());
     add_noise(x_2.data(), noise.data(), p.s_noise, a.sigma_up, n);
     model.denoise(x_2.data(), sigma_fn(s_mid), den_2.data());
     // Step 2: the full step with the midpoint's estimate
@@ -69,7 +68,7 @@ bool sample_dpmpp_sde(Denoiser& model, float* x, int64_t n, const std::vector<fl
       const float denoised_d = (1.0f - fac) * den[size_t(k)] + fac * den_2[size_t(k)];
       x[k] = r2 * x[k] - e2 * denoised_d;
     }
-    p.noise->next(noise.data());
+    sde_noise("dpmpp_sde", p, sigma_fn(t), sigma_fn(t_next), noise.data());
     add_noise(x, noise.data(), p.s_noise, a.sigma_up, n);
   }
   return true;
@@ -105,7 +104,7 @@ bool sample_dpmpp_3m_sde(Denoiser& model, float* x, int64_t n, const std::vector
         for (int64_t k = 0; k < n; ++k) x[k] = x[k] + phi_2 * ((den[size_t(k)] - den_1[size_t(k)]) / r);
       }
       if (p.eta != 0) {
-        need_noise("dpmpp_3m_sde", p).next(noise.data());
+        sde_noise("dpmpp_3m_sde", p, s, s_next, noise.data());
         const float scale = std::sqrt(-expm1_f(-2.0f * h * p.eta));
         for (int64_t k = 0; k < n; ++k) x[k] = x[k] + noise[size_t(k)] * s_next * scale * p.s_noise;
       }

@@ -279,7 +279,7 @@ bool dpmpp_2m_sde(const char* name, bool heun, Denoiser& model, float* x, int64_
         for (int64_t k = 0; k < n; ++k) x[k] = x[k] + c2 * (den[size_t(k)] - old_den[size_t(k)]);
       }
       if (p.eta != 0) {
-        need_noise(name, p).next(noise.data());
+        sde_noise(name, p, s, s_next, noise.data());
         add_noise(x, noise.data(), s_next * std::sqrt(-expm1_f(-2.0f * eta_h)), p.s_noise, n);
       }
       h_last = h;

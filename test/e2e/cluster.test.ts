@@ -147,6 +147,8 @@ test('a worker killed with SIGKILL mid-job: its jobs finish on the other, none l
   assert.equal(survivorDone.length + [...finishedByVictim].filter((id) => ids.includes(id!)).length, ids.length, 'each job finished exactly once');
   const metrics = await (await fetch(`${front!.base}/metrics`)).text();
   assert.match(metrics, /sd_cluster_duplicate_results_total 0/);
+  // the victim's heartbeat key expired: the front end no longer counts it
+  await until('the front end to count one worker', async () => /sd_cluster_workers\{model="sd-native-tiny.safetensors"\} 1\n/.test(await (await fetch(`${front!.base}/metrics`)).text()) || undefined, 15_000);
   await startWorker(); // two workers again for the next tests
 });
 

@@ -5,7 +5,7 @@
 // and names the saved input: replay it with `node --import tsx test/fuzz/js/run.ts --replay <file> <target>`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -26,6 +26,23 @@ test('the mutation loop finds a planted bug within a second (the engine works)',
   const r = fuzz(planted, { seconds: 1, seed: 7, out: mkdtempSync(join(tmpdir(), 'sd-js-fuzz-')), maxFindings: 1 });
   assert.equal(r.findings.length, 1, `no finding in ${r.executions} executions`);
   assert.match(r.findings[0]!.error, /^Invariant: four brackets$/);
+});
+
+test('a long run resumes where it stopped: executions add up over starts, the pool is kept', () => {
+  const counting: Target = { name: 'counting', corpus: 'prompt', maxLength: 256, run: (input) => String(input.length % 13) };
+  const state = mkdtempSync(join(tmpdir(), 'sd-js-fuzz-state-'));
+  const out = mkdtempSync(join(tmpdir(), 'sd-js-fuzz-'));
+  const first = fuzz(counting, { seconds: Infinity, seed: 3, out, state, executions: 5000 });
+  assert.equal(first.executions, 5000);
+  const saved = JSON.parse(readFileSync(join(state, 'counting.json'), 'utf8'));
+  assert.equal(saved.executions, 5000);
+  assert.equal(saved.starts, 1);
+  const second = fuzz(counting, { seconds: Infinity, seed: 3, out, state, executions: 12000 });
+  assert.equal(second.executions, 12000);
+  const again = JSON.parse(readFileSync(join(state, 'counting.json'), 'utf8'));
+  assert.equal(again.starts, 2);
+  assert.equal(again.pool.length, saved.pool.length + second.kept - first.kept);
+  assert.ok(again.signatures.length >= saved.signatures.length);
 });
 
 for (const target of TARGETS) {

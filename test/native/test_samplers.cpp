@@ -731,6 +731,7 @@ void test_cfg(const sd::io::SafetensorsFile& g, const ss::DiscreteSchedule& sche
 void test_samplers_extra(const std::string& dir);  // samplers_extra_cases.cpp
 void test_samplers_more(const std::string& dir);   // samplers_more_cases.cpp
 void test_samplers_a1111(const std::string& dir);  // samplers_a1111_cases.cpp
+void test_samplers_brownian(const std::string& dir);  // samplers_brownian_cases.cpp
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : "test/fixtures";
@@ -748,6 +749,7 @@ int main(int argc, char** argv) {
     test_samplers_extra(dir);
     test_samplers_more(dir);
     test_samplers_a1111(dir);
+    test_samplers_brownian(dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAIL: exception: %s\n", e.what());
     return 1;

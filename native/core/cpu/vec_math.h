@@ -1,4 +1,5 @@
-// Branch-free float math that compilers vectorise (libm calls block vectorisation).
+// Branch-free float math that compilers vectorise (libm calls block vectorisation; GCC also
+// needs -fno-trapping-math, set for the ISA files in native/sources.json, to if-convert the clamps).
 // Accuracy: exp within ~2 ulp over the whole range, erf within 1.2e-7 absolute; measured by
 // the op table against double-precision references.
 #pragma once
