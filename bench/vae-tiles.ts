@@ -37,7 +37,7 @@ function latent(n: number): Float32Array {
 }
 
 if (values.child) {
-  const model = await native.loadModel(values.model, { threads: Number(values.threads), compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072, taesd: '' });
+  const model = await native.loadModel(values.model, { threads: Number(values.threads), compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072, taesd: '', device: 'cpu' });
   const f = model.info().vaeDownscale, h = Number(values.size) / f;
   const z = latent(4 * h * h);
   const before = rssKiB('VmRSS');

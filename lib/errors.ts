@@ -11,7 +11,8 @@ export type SdErrorCode =
   | 'ERR_SD_GENERATE' // the native core failed during generation or text encoding
   | 'ERR_SD_DISPOSED' // the model was disposed before or during the call
   | 'ERR_SD_IMAGE' // an image (PNG or raw pixels) could not be read or does not fit
-  | 'ERR_SD_UNSUPPORTED'; // this build of the addon lacks the requested feature
+  | 'ERR_SD_UNSUPPORTED' // this build of the addon lacks the requested feature
+  | 'ERR_SD_DEVICE'; // the load option device names a device this build or machine does not have
 
 export class SdError extends Error {
   readonly code: SdErrorCode;
@@ -27,5 +28,7 @@ export class SdError extends Error {
 export function fromNative(e: unknown, code: SdErrorCode): SdError {
   if (e instanceof SdError) return e;
   const message = e instanceof Error ? e.message : String(e);
-  return new SdError(message, code, { cause: e });
+  // the addon marks errors that have a code of their own (an unusable device)
+  const own = (e as { code?: unknown } | null)?.code === 'ERR_SD_DEVICE' ? 'ERR_SD_DEVICE' : code;
+  return new SdError(message, own, { cause: e });
 }

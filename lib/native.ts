@@ -4,7 +4,8 @@ import type { ModelInfo, StepEvent } from './pipeline.js';
 
 export interface TensorHeader { name: string; dtype: string; shape: number[]; bytes: number }
 export interface SafetensorsHeader { tensors: TensorHeader[]; metadata: Record<string, string>; fileBytes: number }
-export interface SystemInfo { isa: string; cpuPaths: string[]; hardwareThreads: number; cuda: boolean }
+/** cuda: this build has the CUDA backend; autoDevice: what device 'auto' picks on this machine */
+export interface SystemInfo { isa: string; cpuPaths: string[]; hardwareThreads: number; cuda: boolean; autoDevice: 'cpu' | 'cuda' }
 
 /** one prompt as token ids: chunks of 77 ids, their weights, and each chunk's first end token */
 export interface NativePrompt {
@@ -21,7 +22,10 @@ export interface NativeResult {
   adapters: { modulesApplied: number; modulesUnmatched: number; tensorsChanged: number; mergedBytes: number; mergeSeconds: number; cached: boolean };
 }
 
-export interface NativeLoadOptions { threads: number; compute: 'f32' | 'bf16'; prediction: '' | 'eps' | 'v'; vae: string; loraCacheMB: number; vaeMemoryMB: number; taesd: string }
+export interface NativeLoadOptions { threads: number; compute: 'f32' | 'bf16'; prediction: '' | 'eps' | 'v'; vae: string; loraCacheMB: number; vaeMemoryMB: number; taesd: string; device: string }
+
+/** host <-> device traffic of one model since load (sd::TransferStats; zeros on the CPU) */
+export interface NativeTransfers { uploads: number; uploadBytes: number; downloads: number; downloadBytes: number; weightUploads: number; weightBytes: number }
 
 /** planMemory()'s request: the shapes of one generate() call */
 export interface NativePlanRequest { width: number; height: number; batch: number; chunks: number; cfg: boolean; img2img: boolean; vaeTiling: 'auto' | 'true' | 'false' }
@@ -38,6 +42,7 @@ export interface NativeMemoryPlan {
 /** a loaded checkpoint (native/addon/model.cpp) */
 export interface NativeModel {
   info(): ModelInfo;
+  transfers(): NativeTransfers;
   generate(params: object, onStep: ((e: StepEvent) => void) | undefined, cancel: Int32Array): Promise<NativeResult>;
   encodeText(prompt: NativePrompt, clipSkip: number): Promise<Float32Array>;
   dispose(): void;

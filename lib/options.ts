@@ -118,6 +118,7 @@ export interface LoadSettings {
   embeddingsDir: string;
   maxPromptChunks: number;
   taesd: string;
+  device: string;
   signal?: AbortSignal;
   onProgress?: (event: never) => void;
 }
@@ -367,6 +368,13 @@ export function resolveGenerateOptions(options: unknown, limits: ModelLimits): G
   };
 }
 
+// The spellings device takes; whether that device exists here is the native load's question (ERR_SD_DEVICE).
+const DEVICE = /^(auto|cpu|emulated|cuda(:\d{1,3})?)$/;
+function device(value: string): string {
+  if (!DEVICE.test(value)) throw invalid(`device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'emulated', got ${JSON.stringify(value)}`);
+  return value;
+}
+
 export function resolveLoadOptions(options: unknown): LoadSettings {
   const o = validate(LOAD_OPTIONS, options, 'load()');
   return {
@@ -380,6 +388,7 @@ export function resolveLoadOptions(options: unknown): LoadSettings {
     embeddingsDir: o.embeddingsDir as string,
     maxPromptChunks: o.maxPromptChunks as number,
     taesd: o.taesd as string,
+    device: device(o.device as string),
     signal: o.signal as AbortSignal | undefined,
     onProgress: o.onProgress as LoadSettings['onProgress'],
   };

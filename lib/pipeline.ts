@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { native } from './binding.js';
 import { requireDefaultModel } from './default-model.js';
 import { packageRoot } from './package-root.js';
-import type { NativeMemoryPlan, NativeModel, NativePrompt, NativeResult } from './native.js';
+import type { NativeMemoryPlan, NativeModel, NativePrompt, NativeResult, NativeTransfers } from './native.js';
 
 import { SdError, fromNative } from './errors.js';
 import { GeneratedImage, formatParameters, toImage8, toRgb, type ImageLike, type RgbImage } from './image.js';
@@ -54,6 +54,8 @@ export interface ModelInfo {
   tensors: number;
   fileBytes: number;
   backend: string;
+  /** what runs the model: 'cpu', 'cuda:0 (NVIDIA H100 …)', 'emulated' (the load option device, 'auto' resolved) */
+  device: string;
 }
 
 export interface LoadOptions {
@@ -77,6 +79,9 @@ export interface LoadOptions {
   /** TAESD decoder for preview/decoder 'taesd': a .safetensors file or a folder with taesd_decoder /
    * taesdxl_decoder.safetensors (picked by family); default: the package's models/taesd */
   taesd?: string;
+  /** 'auto' (default): CUDA when this build has it and a GPU is present, else the CPU; 'cpu'; 'cuda' / 'cuda:N';
+   * 'emulated': a test device (CPU kernels behind memory the host cannot touch; counts its transfers) */
+  device?: 'auto' | 'cpu' | 'cuda' | `cuda:${number}` | 'emulated';
   signal?: AbortSignal;
   onProgress?: (event: { phase: 'loading' | 'ready'; fraction: number }) => void;
 }
@@ -304,10 +309,15 @@ export class StableDiffusion {
     if (o.signal?.aborted) throw o.signal.reason;
     const progress = o.onProgress as LoadOptions['onProgress'];
     progress?.({ phase: 'loading', fraction: 0 });
-    const pending = native.loadModel(path, {
-      threads: o.threads, compute: o.dtype, prediction: o.prediction === 'auto' ? '' : o.prediction, vae: o.vae, loraCacheMB: o.loraCacheMB,
-      vaeMemoryMB: o.vaeMemoryMB, taesd: o.taesd || join(packageRoot, 'models', 'taesd'),
-    });
+    let pending: Promise<NativeModel>;
+    try {
+      pending = native.loadModel(path, {
+        threads: o.threads, compute: o.dtype, prediction: o.prediction === 'auto' ? '' : o.prediction, vae: o.vae, loraCacheMB: o.loraCacheMB,
+        vaeMemoryMB: o.vaeMemoryMB, taesd: o.taesd || join(packageRoot, 'models', 'taesd'), device: o.device,
+      });
+    } catch (e) {
+      throw fromNative(e, 'ERR_SD_LOAD'); // an unusable device is refused before the load starts
+    }
     let handle: NativeModel;
     try {
       await untilOrAbort(pending.catch(() => {}), o.signal);
@@ -764,6 +774,13 @@ export class StableDiffusion {
       }
       return out.map((data, i) => ({ data, width: rgb.width, height: rgb.height, channels: 4 as const, timestep: timesteps[i]! }));
     });
+  }
+
+  /** Host <-> device traffic since load: uploads/downloads (calls, bytes) and the weights copied to the device.
+   * Zeros on the CPU, where the model's memory is the host's. */
+  transfers(): NativeTransfers {
+    if (this.#disposed) throw disposedError();
+    return this.#handle.transfers();
   }
 
   /** Frees the model. A running generation stops within one step and rejects with ERR_SD_DISPOSED. */

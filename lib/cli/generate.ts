@@ -2,8 +2,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 
-import { StableDiffusion, type GenerateOptions } from '../pipeline.js';
-import { UsageError, num, parse, processIo, str, type Io } from './args.js';
+import { StableDiffusion, type GenerateOptions, type LoadOptions } from '../pipeline.js';
+import { UsageError, num, parse, processIo, str, stringFlags, type Io } from './args.js';
 import { modelPath } from './model.js';
 import { Progress } from './progress.js';
 
@@ -35,6 +35,7 @@ export const GENERATE_USAGE = `usage: sd-native generate "<prompt>" [options]
   -o, --output <file.png>  output (default out.png); a batch writes out.png, out-1.png, …
       --threads <n>        worker threads (default: all)
       --dtype <f32|bf16>   compute precision (default f32)
+      --device <d>         auto (default: CUDA when built with it and a GPU is present), cpu, cuda, cuda:N
   -q, --quiet              no progress output`;
 
 export const GENERATE_FLAGS = {
@@ -67,7 +68,7 @@ export const GENERATE_FLAGS = {
   vae: { type: 'string' },
   output: { type: 'string', short: 'o' },
   threads: { type: 'string' },
-  dtype: { type: 'string' },
+  ...stringFlags('dtype', 'device'),
   quiet: { type: 'boolean', short: 'q' },
 } as const;
 
@@ -144,6 +145,7 @@ export async function generateCommand(args: string[], io: Io = processIo): Promi
   const output = str(v, 'output') ?? 'out.png';
   const threads = num(v, 'threads', u);
   const dtype = str(v, 'dtype') as 'f32' | 'bf16' | undefined;
+  const device = str(v, 'device') as LoadOptions['device'];
   const model = modelPath(str(v, 'model'));
 
   const quiet = v.quiet === true;
@@ -151,7 +153,7 @@ export async function generateCommand(args: string[], io: Io = processIo): Promi
   const loraDir = str(v, 'lora-dir'), embeddingsDir = str(v, 'embeddings-dir'), vae = str(v, 'vae');
   const sd = await StableDiffusion.load(model, {
     ...(vae !== undefined ? { vae } : {}),
-    ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype } : {}), ...(loraDir !== undefined ? { loraDir } : {}),
+    ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype } : {}), ...(device !== undefined ? { device } : {}), ...(loraDir !== undefined ? { loraDir } : {}),
     ...(embeddingsDir !== undefined ? { embeddingsDir } : {}),
   });
   try {

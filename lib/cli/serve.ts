@@ -9,7 +9,8 @@
 import { isIP } from 'node:net';
 
 import { createServer, type SdServer, type ServerOptions } from '../server/index.js';
-import { UsageError, commandArgs, num, processIo, str, untilStopped, type Io } from './args.js';
+import { UsageError, commandArgs, num, processIo, str, stringFlags, untilStopped, type Io } from './args.js';
+import type { LoadOptions } from '../pipeline.js';
 import { parsePreview, requireTaesd } from './taesd.js';
 
 export const SERVE_USAGE = `usage: sd-native serve [options]
@@ -38,6 +39,7 @@ export const SERVE_USAGE = `usage: sd-native serve [options]
       --openai-steps <n>     sampling steps for /v1/images/generations (default: the model's, else 20)
       --threads <n>          worker threads (default: all)
       --dtype <f32|bf16>     compute precision (default f32)
+      --device <d>           auto (default: CUDA when built with it and a GPU is present), cpu, cuda, cuda:N
       --vae <file>           a VAE .safetensors used instead of the checkpoint's own
       --vae-dir <dir>        VAE files A1111's sd_vae may name (listed at /sdapi/v1/sd-vae)
       --preview <cheap|taesd>  step previews in SSE events and /progress: latent-sized (default) or
@@ -68,7 +70,7 @@ const SERVE_FLAGS = {
   'openai-steps': { type: 'string' },
   'read-only-options': { type: 'boolean' },
   threads: { type: 'string' },
-  dtype: { type: 'string' },
+  ...stringFlags('dtype', 'device'),
   'lora-dir': { type: 'string' },
   'embeddings-dir': { type: 'string' },
   vae: { type: 'string' },
@@ -96,13 +98,13 @@ export interface ServeHandle {
 
 /** Loads the model and listens; resolves once the port is open. */
 export async function serve(options: ServerOptions & {
-  model: string; queueUrl?: string; port?: number; host?: string; threads?: number; dtype?: 'f32' | 'bf16'; vae?: string; taesd?: string; loraDir?: string; embeddingsDir?: string; maxPromptChunks?: number; log?: (line: string) => void;
+  model: string; queueUrl?: string; port?: number; host?: string; threads?: number; dtype?: 'f32' | 'bf16'; device?: LoadOptions['device']; vae?: string; taesd?: string; loraDir?: string; embeddingsDir?: string; maxPromptChunks?: number; log?: (line: string) => void;
 }): Promise<ServeHandle> {
-  const { model, queueUrl, port = 7860, host = '127.0.0.1', threads, dtype, vae, taesd, loraDir, embeddingsDir, maxPromptChunks, log, ...serverOptions } = options;
+  const { model, queueUrl, port = 7860, host = '127.0.0.1', threads, dtype, device, vae, taesd, loraDir, embeddingsDir, maxPromptChunks, log, ...serverOptions } = options;
   const { StableDiffusion } = await import('../pipeline.js'); // the native addon loads only when serving
   const sd = await StableDiffusion.load(model, {
     ...(vae !== undefined ? { vae } : {}), ...(taesd !== undefined ? { taesd } : {}),
-    ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype } : {}), ...(loraDir !== undefined ? { loraDir } : {}),
+    ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype } : {}), ...(device !== undefined ? { device } : {}), ...(loraDir !== undefined ? { loraDir } : {}),
     ...(embeddingsDir !== undefined ? { embeddingsDir } : {}), ...(maxPromptChunks !== undefined ? { maxPromptChunks } : {}),
   });
   let app: SdServer;
@@ -191,6 +193,7 @@ export async function serveCommand(args: string[], io: Io = processIo): Promise<
     ...(v['read-only-options'] === true ? { readOnlyOptions: true } : {}),
     ...(threads !== undefined ? { threads } : {}),
     ...(dtype !== undefined ? { dtype: dtype as 'f32' | 'bf16' } : {}),
+    ...(str(v, 'device') !== undefined ? { device: str(v, 'device') as LoadOptions['device'] } : {}),
     ...(str(v, 'lora-dir') !== undefined ? { loraDir: str(v, 'lora-dir') } : {}),
     ...(str(v, 'vae') !== undefined ? { vae: str(v, 'vae') } : {}),
     ...(str(v, 'vae-dir') !== undefined ? { vaeDir: str(v, 'vae-dir') } : {}),

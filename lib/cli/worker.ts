@@ -4,6 +4,7 @@
 //
 // The first stdout line is "worker <id> ready" (for scripts and tests); each job is one stderr line.
 import { UsageError, commandArgs, num, processIo, str, stringFlags, untilStopped, type Io } from './args.js';
+import type { LoadOptions } from '../pipeline.js';
 import { parsePreview, requireTaesd } from './taesd.js';
 
 export const WORKER_USAGE = `usage: sd-native worker --queue redis://host:6379 [options]
@@ -20,6 +21,7 @@ Start any number, on any machines; a worker that dies has its jobs retried on an
       --attempts <n>         tries per job, counting workers that died with it (default 3)
       --threads <n>          worker threads (default: all)
       --dtype <f32|bf16>     compute precision (default f32)
+      --device <d>           auto (default: CUDA when built with it and a GPU is present), cpu, cuda, cuda:N
       --vae <file>           a VAE .safetensors used instead of the checkpoint's own
       --preview <cheap|taesd>  step previews sent to the client: latent-sized (default) or full size
       --taesd <file|dir>     the TAESD decoder (default: the package's models/taesd)
@@ -28,7 +30,7 @@ Start any number, on any machines; a worker that dies has its jobs retried on an
   -q, --quiet                no per-job lines`;
 
 const WORKER_FLAGS = {
-  ...stringFlags('queue', 'max-batch', 'batch-window-ms', 'lock-timeout', 'attempts', 'threads', 'dtype', 'vae', 'preview', 'taesd', 'lora-dir', 'embeddings-dir'),
+  ...stringFlags('queue', 'max-batch', 'batch-window-ms', 'lock-timeout', 'attempts', 'threads', 'dtype', 'device', 'vae', 'preview', 'taesd', 'lora-dir', 'embeddings-dir'),
   model: { type: 'string', short: 'm' },
   quiet: { type: 'boolean', short: 'q' },
 } as const;
@@ -67,6 +69,7 @@ export async function workerCommand(args: string[], io: Io = processIo): Promise
   const { StableDiffusion } = await import('../pipeline.js');
   const sd = await StableDiffusion.load(model, {
     ...(threads !== undefined ? { threads } : {}), ...(dtype !== undefined ? { dtype: dtype as 'f32' | 'bf16' } : {}),
+    ...(str(v, 'device') !== undefined ? { device: str(v, 'device') as LoadOptions['device'] } : {}),
     ...(str(v, 'vae') !== undefined ? { vae: str(v, 'vae')! } : {}), ...(str(v, 'lora-dir') !== undefined ? { loraDir: str(v, 'lora-dir')! } : {}),
     ...(str(v, 'embeddings-dir') !== undefined ? { embeddingsDir: str(v, 'embeddings-dir')! } : {}), ...(taesd !== undefined ? { taesd } : {}),
   });

@@ -35,7 +35,7 @@ class AdapterSets {
  public:
   using LeafOf = std::function<Tensor*(const std::string& key)>;
   // Called with each merged copy's bytes just before they are freed (a set evicted), so a backend
-  // can drop what it derived from them (CpuBackend::forget_weights): the allocator may hand the
+  // can drop what it derived from them (Backend::forget_weights): the allocator may hand the
   // same addresses to the next set's copies.
   using OnFree = std::function<void(const void* data, size_t bytes)>;
   // threads: for merging (0: all hardware threads).

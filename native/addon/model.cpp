@@ -6,11 +6,14 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <initializer_list>
 #include <stdexcept>
+#include <utility>
 
 #include "addon_common.h"
 #include "strict_object.h"
 #include "sample/rng_torch_cpu.h"
+#include "runtime/device.h"
 #include "sd.h"
 
 namespace sd::addon {
@@ -53,6 +56,13 @@ VaeTiling vae_tiling_from(const std::string& v) {
   throw std::invalid_argument("must be \"auto\", \"true\" or \"false\", got \"" + v + "\"");
 }
 
+// A plain object of number fields, in the order given (byte counts pass as doubles: exact below 2^53).
+Napi::Object number_fields(Napi::Env env, std::initializer_list<std::pair<const char*, double>> fields) {
+  Napi::Object o = Napi::Object::New(env);
+  for (const auto& [key, value] : fields) o.Set(key, value);
+  return o;
+}
+
 Napi::Object info_object(Napi::Env env, const ModelInfo& i) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("family", family_name(i.family));
@@ -73,6 +83,7 @@ Napi::Object info_object(Napi::Env env, const ModelInfo& i) {
   o.Set("tensors", double(i.tensors));
   o.Set("fileBytes", double(i.file_bytes));
   o.Set("backend", i.backend);
+  o.Set("device", i.device);
   return o;
 }
 
@@ -125,6 +136,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   static void Register(Napi::Env env, Napi::Object exports) {
     Napi::Function cls = DefineClass(env, "ModelHandle", {
         InstanceMethod<&ModelHandle::Info>("info"),
+        InstanceMethod<&ModelHandle::Transfers>("transfers"),
         InstanceMethod<&ModelHandle::Generate>("generate"),
         InstanceMethod<&ModelHandle::EncodeText>("encodeText"),
         InstanceMethod<&ModelHandle::Dispose>("dispose"),
@@ -146,6 +158,14 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   }
 
   Napi::Value Info(const Napi::CallbackInfo& info) { return info_object(info.Env(), live(info.Env())->pipeline->info()); }
+
+  // Counts since load; read between calls (a running job updates them).
+  Napi::Value Transfers(const Napi::CallbackInfo& info) {
+    const TransferStats t = live(info.Env())->pipeline->transfers();
+    return number_fields(info.Env(), {{"uploads", double(t.uploads)}, {"uploadBytes", double(t.upload_bytes)}, {"downloads", double(t.downloads)},
+                                      {"downloadBytes", double(t.download_bytes)}, {"weightUploads", double(t.weight_uploads)},
+                                      {"weightBytes", double(t.weight_bytes)}});
+  }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     if (shared) {
@@ -254,16 +274,9 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     o.finish();
     return guarded(env, [&]() -> Napi::Value {
       const MemoryPlan p = s->pipeline->plan_memory(r);
-      Napi::Object out = Napi::Object::New(env);
-      out.Set("weightsBytes", double(p.weights_bytes));
-      out.Set("textBytes", double(p.text_bytes));
-      out.Set("unetBytes", double(p.unet_bytes));
-      out.Set("vaeBytes", double(p.vae_bytes));
-      out.Set("vaeWholeBytes", double(p.vae_whole_bytes));
-      out.Set("vaeTiledBytes", double(p.vae_tiled_bytes));
-      out.Set("vaeTiles", p.vae_tiles);
-      out.Set("totalBytes", double(p.total_bytes()));
-      return out;
+      return number_fields(env, {{"weightsBytes", double(p.weights_bytes)}, {"textBytes", double(p.text_bytes)}, {"unetBytes", double(p.unet_bytes)},
+                                 {"vaeBytes", double(p.vae_bytes)}, {"vaeWholeBytes", double(p.vae_whole_bytes)},
+                                 {"vaeTiledBytes", double(p.vae_tiled_bytes)}, {"vaeTiles", double(p.vae_tiles)}, {"totalBytes", double(p.total_bytes())}});
     });
   }
 
@@ -473,7 +486,15 @@ Napi::Value load_model(const Napi::CallbackInfo& info) {
   opt.adapter_cache_bytes = size_t(o.integer("loraCacheMB")) << 20;
   opt.vae_budget_bytes = size_t(o.integer("vaeMemoryMB")) << 20;
   opt.taesd = o.string("taesd");
+  opt.device = o.string("device");
   o.finish();
+  try {
+    runtime::resolve_device(opt.device);  // here, not in the job: the error carries its own code
+  } catch (const runtime::DeviceError& e) {
+    Napi::Error err = Napi::Error::New(env, e.what());
+    err.Set("code", "ERR_SD_DEVICE");
+    throw err;
+  }
   auto shared = std::make_shared<Shared>();
   return run_job(env, [shared, path, opt] { shared->pipeline = Pipeline::load(path, opt); }, [shared](Napi::Env e) -> Napi::Value {
     Napi::Object handle = ModelHandle::constructor->New({});

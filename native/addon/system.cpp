@@ -3,6 +3,7 @@
 
 #include "addon_common.h"
 #include "core/cpu/isa.h"
+#include "runtime/device.h"
 
 namespace sd::addon {
 
@@ -15,11 +16,9 @@ static Napi::Value system_info(const Napi::CallbackInfo& info) {
     if (cpu::isa_supported(cpu::Isa(i))) paths.Set(paths.Length(), cpu::isa_name(cpu::Isa(i)));
   o.Set("cpuPaths", paths);
   o.Set("hardwareThreads", double(std::thread::hardware_concurrency()));
-#ifdef SD_WITH_CUDA
-  o.Set("cuda", true);
-#else
-  o.Set("cuda", false);
-#endif
+  o.Set("cuda", runtime::build_has_cuda());
+  // What device 'auto' picks on this machine: 'cuda' only when this build has CUDA and a device is present.
+  o.Set("autoDevice", runtime::resolve_device("auto").kind == runtime::DeviceChoice::Kind::Cuda ? "cuda" : "cpu");
   return o;
 }
 

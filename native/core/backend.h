@@ -2,11 +2,20 @@
 // node to its backend in order. The CPU backend is in cpu/, CUDA slots in the same way.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "tensor.h"
 
 namespace sd {
+
+// Host <-> device traffic since the backend was made: what a test checks to prove that weights
+// go up once and that only previews and results come down.
+struct TransferStats {
+  int64_t uploads = 0, upload_bytes = 0;      // upload() calls (inputs)
+  int64_t downloads = 0, download_bytes = 0;  // download() calls (results, previews)
+  int64_t weight_uploads = 0, weight_bytes = 0;  // weights copied to the device on first use
+};
 
 class Backend {
  public:
@@ -24,8 +33,12 @@ class Backend {
   virtual void upload(Tensor* t, const void* host, size_t bytes);
   virtual void download(const Tensor* t, void* host, size_t bytes);
   // Weight memory [data, data + bytes) was freed or rewritten (an adapter set dropped, a weight
-  // patched in place): anything derived from it and kept across calls must go.
+  // patched in place): anything derived from it and kept across calls must go (the CPU's
+  // Winograd filters; a device's copies, kept by host address, so that a later allocation at
+  // that address is not mistaken for the old weight).
   virtual void forget_weights(const void* data, size_t bytes) { (void)data, (void)bytes; }
+  // Zero for backends that do not count (the CPU's copies are the memcpy the caller would do).
+  virtual TransferStats transfers() const { return {}; }
 };
 
 }  // namespace sd

@@ -16,6 +16,7 @@
 
 #include "sd_contract.h"
 #include "../adapters/adapter_request.h"
+#include "../core/backend.h"
 #include "../sample/sampler.h"
 #include "../sample/schedule.h"
 
@@ -38,6 +39,10 @@ struct LoadOptions {
   // TAESD decoder for previews and the fast decode: a .safetensors file, or a folder holding
   // taesd_decoder.safetensors (SD1/SD2) and taesdxl_decoder.safetensors (SDXL). Read on first use.
   std::string taesd;
+  // "auto" (CUDA when this build has it and a device is present, else the CPU), "cpu", "cuda",
+  // "cuda:N", or "emulated" (a test device: CPU kernels behind device-only memory, see
+  // core/emulated/emulated_backend.h). An unusable choice is a DeviceError at load.
+  std::string device = "auto";
 };
 
 // Token ids from the tokenizer: chunks of 77 (SOT, 75 tokens, EOT/padding) and their weights.
@@ -186,6 +191,7 @@ struct ModelInfo {
   float default_cfg_scale = defaults::kCfgScale;
   size_t tensors = 0, file_bytes = 0;
   std::string backend;
+  std::string device;              // what runs: "cpu", "cuda:0 (NVIDIA H100 …)", "emulated"
 };
 
 class Pipeline {
@@ -204,6 +210,8 @@ class Pipeline {
   virtual std::vector<float> encode_image(const InitImage& image, const std::vector<float>* noise, VaePass* pass = nullptr) = 0;
   // Scaled latent [B, 4, h, w] -> RGBA images (fewer than B when pass->keep_going stopped it).
   virtual std::vector<std::vector<uint8_t>> decode_latent(const std::vector<float>& latent, int batch, int h, int w, VaePass* pass = nullptr) = 0;
+  // Host <-> device traffic of this model's backend since load (zeros on the CPU).
+  virtual TransferStats transfers() const = 0;
 };
 
 }  // namespace sd

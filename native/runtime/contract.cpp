@@ -174,6 +174,9 @@ const std::vector<OptionSpec>& load_option_specs() {
     t.push_back(of_type("taesd", OptionType::String, "\"\"",
                         "TAESD decoder for preview 'taesd' and decoder 'taesd': a .safetensors file, or a folder with taesd_decoder / "
                         "taesdxl_decoder.safetensors picked by the model's family; default: the package's models/taesd"));
+    t.push_back(of_type("device", OptionType::String, string_json("auto"),
+                        "where the model runs: 'auto' (CUDA when this build has it and a GPU is present, else the CPU), 'cpu', "
+                        "'cuda', 'cuda:N', or 'emulated' (a test device: CPU kernels behind memory the host cannot touch)"));
     t.push_back(of_type("signal", OptionType::Signal, "", "AbortSignal: rejects with signal.reason (the file is released once the load ends)"));
     t.push_back(of_type("onProgress", OptionType::Function, "", "({ phase: 'loading' | 'ready', fraction }) => void"));
     return t;

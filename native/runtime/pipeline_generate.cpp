@@ -113,10 +113,13 @@ std::vector<std::vector<uint8_t>> PipelineImpl::decode_latent(const std::vector<
   const char* want_profile = std::getenv("SD_NATIVE_PROFILE");
   if (want_profile && *want_profile && *want_profile != '0') g.set_profile(&profile);
   std::vector<std::vector<uint8_t>> out;
+  std::vector<float> z_host(static_cast<size_t>(per)), pixels(static_cast<size_t>(image->numel()));
   for (int b = 0; b < batch; ++b) {
-    for (int64_t i = 0; i < per; ++i) z->ptr<float>()[i] = latent[size_t(b * per + i)] / info_.vae_scale_factor;
+    for (int64_t i = 0; i < per; ++i) z_host[size_t(i)] = latent[size_t(b * per + i)] / info_.vae_scale_factor;
+    backend_->upload(z, z_host.data(), z->nbytes());
     g.compute();
-    out.push_back(to_rgba(image->ptr<float>(), h * info_.vae_downscale, w * info_.vae_downscale));
+    backend_->download(image, pixels.data(), image->nbytes());
+    out.push_back(to_rgba(pixels.data(), h * info_.vae_downscale, w * info_.vae_downscale));
   }
   if (want_profile && *want_profile && *want_profile != '0')
     std::fprintf(stderr, "VAE decode time by op (%s, arena %zu MiB):\n%s", backend_->name().c_str(), g.arena_bytes() >> 20, profile.report().c_str());
@@ -144,16 +147,18 @@ std::vector<float> PipelineImpl::encode_pixels(const std::vector<float>& chw, in
   VaePass& vp = pass ? *pass : whole;
   vp.tiles = 0;
   const bool tiled = wants_tiles(vp.tiling, g.measure(), vae_budget_bytes_);
-  std::vector<float> tiled_moments;
+  std::vector<float> host_moments;
   if (tiled) {
-    tiled_moments = encode_tiled(chw, height / f, width / f, vp);
+    host_moments = encode_tiled(chw, height / f, width / f, vp);
   } else {
     g.plan();
-    std::copy(chw.begin(), chw.end(), x->ptr<float>());
+    backend_->upload(x, chw.data(), x->nbytes());
     g.compute();
+    host_moments.resize(size_t(moments->numel()));
+    backend_->download(moments, host_moments.data(), moments->nbytes());
   }
   const int64_t zc = moments->shape[1] / 2, n = zc * moments->shape[2] * moments->shape[3];
-  const float* m = tiled ? tiled_moments.data() : moments->ptr<float>();
+  const float* m = host_moments.data();
   std::vector<float> z(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     float mean = m[i], logvar = std::min(20.0f, std::max(-30.0f, m[n + i]));

@@ -1,11 +1,11 @@
-// The Pipeline behind sd.h: one checkpoint, its models, one CPU backend.
+// The Pipeline behind sd.h: one checkpoint, its models, one backend (the load option device).
 #pragma once
 #include <functional>
 #include <memory>
 #include <optional>
 
 #include "adapters/adapter_set.h"
-#include "core/cpu/cpu_backend.h"
+#include "core/backend.h"
 #include "io/safetensors.h"
 #include "model/clip.h"
 #include "model/unet.h"
@@ -27,6 +27,7 @@ class PipelineImpl : public Pipeline {
   std::vector<float> add_noise(const std::vector<float>& latent, int t, const std::vector<float>& noise) const override;
   std::vector<float> encode_image(const InitImage& image, const std::vector<float>* noise, VaePass* pass = nullptr) override;
   std::vector<std::vector<uint8_t>> decode_latent(const std::vector<float>& latent, int batch, int h, int w, VaePass* pass = nullptr) override;
+  TransferStats transfers() const override { return backend_->transfers(); }
 
  private:
   // Context rows [77·chunks, context_dim] and, for SDXL, the pooled vector of the first chunk.
@@ -56,7 +57,7 @@ class PipelineImpl : public Pipeline {
   std::shared_ptr<Context> weights_ctx_;
   std::optional<model::Weights> weights_;      // the checkpoint's leaves, shared by every model
   std::unique_ptr<adapters::AdapterSets> adapters_;  // after weights_: restores leaves before they go
-  std::unique_ptr<cpu::CpuBackend> backend_;
+  std::unique_ptr<Backend> backend_;
   std::optional<model::ClipTextEncoder> clip_l_, clip_g_;
   std::optional<model::UNet> unet_;
   std::optional<model::Vae> vae_;

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "device.h"
 #include "external_vae.h"
 #include "pipeline_impl.h"
 #include "prediction.h"
@@ -19,6 +20,7 @@ const char* family_name(Family f) {
 }
 
 std::unique_ptr<Pipeline> Pipeline::load(const std::string& path, const LoadOptions& options) {
+  runtime::resolve_device(options.device);  // an unusable device fails before the file is mapped
   auto file = io::SafetensorsFile::open(path);
   return std::make_unique<runtime::PipelineImpl>(std::shared_ptr<io::SafetensorsFile>(std::move(file)), options);
 }
@@ -92,10 +94,7 @@ PipelineImpl::PipelineImpl(std::shared_ptr<io::SafetensorsFile> file, const Load
   if (!has_unet || (!has_vae && options.vae.empty()))
     throw Error("\"" + path + "\" is not a Stable Diffusion checkpoint: " + std::string(!has_unet ? "no UNet (model.diffusion_model.*)" : "no VAE (first_stage_model.*; give one with the vae option)") +
                 " found among its " + std::to_string(f.tensors().size()) + " tensors. sd-native loads single-file SD 1.x/2.x/XL checkpoints in the original layout");
-  cpu::CpuOptions cpu_opt;
-  cpu_opt.threads = options.threads;
-  cpu_opt.precision = options.compute == Compute::Bf16 ? cpu::GemmPrecision::Bf16 : cpu::GemmPrecision::F32;
-  backend_ = std::make_unique<cpu::CpuBackend>(cpu_opt);
+  backend_ = make_backend(resolve_device(options.device), options, &info_.device);
   vae_budget_bytes_ = options.vae_budget_bytes;
   taesd_path_ = options.taesd;
   weights_.emplace(file_, weights_ctx_, "");

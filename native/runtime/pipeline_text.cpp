@@ -53,21 +53,24 @@ std::vector<float> PipelineImpl::run_clip(const model::ClipTextEncoder& clip, co
     if (id < 0 || id >= clip.config().vocab) throw Error("token id " + std::to_string(id) + " is outside the vocabulary");
   if (embedded) {
     const Tensor* table = clip.token_embedding();
-    float* rows = ids->ptr<float>();
+    std::vector<float> row_buf(size_t(ids->numel()));
+    float* rows = row_buf.data();
     for (size_t r = 0; r < tokens.ids.size(); ++r) load_row(*table, tokens.ids[r], rows + r * size_t(W));
     for (size_t e = 0; e < embedded; ++e) {
       const int32_t at = tokens.embed_positions[e];
       if (at < 0 || size_t(at) >= tokens.ids.size()) throw Error("textual-inversion position " + std::to_string(at) + " is outside the prompt");
       std::memcpy(rows + size_t(at) * size_t(W), embed_rows.data() + e * size_t(W), size_t(W) * 4);
     }
+    backend_->upload(ids, rows, ids->nbytes());
   } else {
-    std::memcpy(ids->data, tokens.ids.data(), tokens.ids.size() * 4);
+    backend_->upload(ids, tokens.ids.data(), tokens.ids.size() * 4);
   }
   bool stopped = false;
   if (keep_going) g.set_observer([&](Tensor*) { return !(stopped = !keep_going()); });
   g.compute();
   if (stopped) throw TextCancelled{};
-  std::vector<float> z(out.hidden->ptr<float>(), out.hidden->ptr<float>() + chunks * T * W);
+  std::vector<float> z(size_t(chunks * T * W));
+  backend_->download(out.hidden, z.data(), z.size() * sizeof(float));
   // A1111 emphasis: scale each token's features by its weight, then restore the chunk's mean.
   for (int c = 0; c < chunks; ++c) {
     float* zc = z.data() + c * T * W;
@@ -86,7 +89,10 @@ std::vector<float> PipelineImpl::run_clip(const model::ClipTextEncoder& clip, co
   if (pooled) {
     // SDXL: ln_final(h[-1]) at the first end token of the first chunk, times text_projection [W, E].
     const int eot = tokens.eot_index.empty() ? 76 : tokens.eot_index[0];
-    const float* row = out.last_normed->ptr<float>() + eot * W;
+    std::vector<float> normed(size_t(out.last_normed->numel()));
+    if (eot < 0 || int64_t(eot + 1) * W > out.last_normed->numel()) throw Error("end-token index " + std::to_string(eot) + " is outside the prompt");
+    backend_->download(out.last_normed, normed.data(), out.last_normed->nbytes());
+    const float* row = normed.data() + eot * W;
     Tensor* proj = clip.text_projection();
     if (!proj) throw Error("the second text encoder has no text_projection; the checkpoint is incomplete");
     const int64_t E = proj->shape[1];

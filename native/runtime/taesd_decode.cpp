@@ -22,7 +22,7 @@ TaesdModel::TaesdModel(const std::string& path, Family family) : weights_ctx_(st
   decoder_.emplace(model::Weights(f, weights_ctx_, ""), model::Taesd::Part::Decoder);
 }
 
-TaesdImages::TaesdImages(const model::Taesd& decoder, Backend& backend, int64_t h, int64_t w) {
+TaesdImages::TaesdImages(const model::Taesd& decoder, Backend& backend, int64_t h, int64_t w) : backend_(backend) {
   if (decoder.part() != model::Taesd::Part::Decoder) throw Error("TaesdImages needs a TAESD decoder");
   in_ = ctx_.new_tensor(DType::F32, {1, decoder.latent_channels(), h, w}, "taesd.latent");
   out_ = decoder.forward(ctx_, in_);  // [1, 3, h·8, w·8]
@@ -31,10 +31,12 @@ TaesdImages::TaesdImages(const model::Taesd& decoder, Backend& backend, int64_t 
 }
 
 void TaesdImages::decode(const float* latent, int channels, std::vector<uint8_t>& out) {
-  std::memcpy(in_->data, latent, size_t(in_->numel()) * sizeof(float));
+  backend_.upload(in_, latent, in_->nbytes());
   graph_->compute();
   const int64_t plane = out_->shape[2] * out_->shape[3];
-  const float* img = out_->ptr<float>();
+  std::vector<float> pixels(size_t(out_->numel()));
+  backend_.download(out_, pixels.data(), out_->nbytes());
+  const float* img = pixels.data();
   out.resize(size_t(plane * channels));
   for (int64_t p = 0; p < plane; ++p) {
     for (int c = 0; c < 3; ++c) {

@@ -35,6 +35,7 @@ class TaesdImages {
   void decode(const float* latent, int channels, std::vector<uint8_t>& out);
 
  private:
+  Backend& backend_;
   Context ctx_;
   Tensor* in_ = nullptr;
   Tensor* out_ = nullptr;

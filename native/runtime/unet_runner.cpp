@@ -18,6 +18,7 @@ void UNetRunner::set_conditioning_schedule(std::vector<Conditioning> segments, i
   for (const auto& s : segments)
     if (s.context.size() != rows || s.y.size() != segments[0].y.size()) throw Error("UNet conditioning: segments differ in shape");
   segments_ = std::move(segments);
+  for (auto& [key, planned] : graphs_) planned.context_segment = -1;  // new rows: upload them again
   tokens_ = tokens;
   calls_ = 0;
   context_batch_ = int(rows / size_t(tokens * unet_.config().context_dim));
@@ -58,17 +59,20 @@ void UNetRunner::forward(const float* x_in, int batch, float t, float* out) {
   Planned& p = graph_for(batch);
   const auto& cfg = unet_.config();
   if (!concat_c_) {
-    std::memcpy(p.x->data, x_in, p.x->nbytes());
+    backend_.upload(p.x, x_in, p.x->nbytes());
   } else {
     const size_t plane = size_t(h_ * w_), lat = size_t(c_) * plane, extra = size_t(concat_c_) * plane;
     const size_t images = concat_.size() / extra;
-    float* dst = p.x->ptr<float>();
+    staged_.resize(size_t(p.x->numel()));
+    float* dst = staged_.data();
     for (int i = 0; i < batch; ++i) {
       std::memcpy(dst + size_t(i) * (lat + extra), x_in + size_t(i) * lat, lat * 4);
       std::memcpy(dst + size_t(i) * (lat + extra) + lat, concat_.data() + (size_t(i) % images) * extra, extra * 4);
     }
+    backend_.upload(p.x, dst, p.x->nbytes());
   }
-  for (int i = 0; i < batch; ++i) p.t->ptr<float>()[i] = t;
+  staged_.assign(size_t(batch), t);
+  backend_.upload(p.t, staged_.data(), p.t->nbytes());
   // The sampler passes either the full CFG batch (uncond + cond) or, at scale 1, the cond half.
   const size_t per = size_t(tokens_ * cfg.context_dim);
   const int offset = batch == context_batch_ ? 0 : context_batch_ - batch;
@@ -77,11 +81,15 @@ void UNetRunner::forward(const float* x_in, int batch, float t, float* out) {
   while (at + 1 < segments_.size() && calls_ > segments_[at].end_at_step) ++at;
   ++calls_;
   const Conditioning& cond = segments_[at];
-  std::memcpy(p.context->data, cond.context.data() + size_t(offset) * per, size_t(batch) * per * 4);
-  if (p.y) std::memcpy(p.y->data, cond.y.data() + size_t(offset) * size_t(cfg.adm_channels), p.y->nbytes());
+  if (p.context_segment != int(at) || p.context_offset != offset) {
+    backend_.upload(p.context, cond.context.data() + size_t(offset) * per, size_t(batch) * per * 4);
+    if (p.y) backend_.upload(p.y, cond.y.data() + size_t(offset) * size_t(cfg.adm_channels), p.y->nbytes());
+    p.context_segment = int(at);
+    p.context_offset = offset;
+  }
   p.graph->set_profile(profile);
   p.graph->compute();
-  std::memcpy(out, p.out->data, p.out->nbytes());
+  backend_.download(p.out, out, p.out->nbytes());
 }
 
 }  // namespace sd::runtime

@@ -39,6 +39,9 @@ class UNetRunner : public sample::BatchModel {
     std::unique_ptr<Context> ctx;
     std::unique_ptr<Graph> graph;
     Tensor *x, *t, *context, *y, *out;
+    // The conditioning rows last uploaded (segment, batch offset): the context stays on the device
+    // across steps and goes up again only when prompt editing switches segment.
+    int context_segment = -1, context_offset = -1;
   };
   Planned& graph_for(int batch);
   const model::UNet& unet_;
@@ -46,6 +49,7 @@ class UNetRunner : public sample::BatchModel {
   std::vector<Conditioning> segments_;
   int calls_ = 0;
   std::vector<float> concat_;
+  std::vector<float> staged_;  // x with the concat channels, and t, built on the host before upload
   int64_t tokens_ = 0, c_ = 4, h_ = 0, w_ = 0, concat_c_ = 0;
   int context_batch_ = 0;
   std::map<std::tuple<int, int64_t, int64_t, int64_t>, Planned> graphs_;

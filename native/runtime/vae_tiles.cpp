@@ -46,7 +46,7 @@ bool wants_tiles(VaeTiling mode, size_t whole_arena_bytes, size_t budget_bytes) 
 }
 
 VaeTiler::VaeTiler(const model::Vae& vae, Backend& backend, Direction dir, int64_t h, int64_t w, int f, TileSize size)
-    : dir_(dir), h_(h), w_(w), th_(fit_tile(h, size.tile, size.overlap)), tw_(fit_tile(w, size.tile, size.overlap)) {
+    : backend_(backend), dir_(dir), h_(h), w_(w), th_(fit_tile(h, size.tile, size.overlap)), tw_(fit_tile(w, size.tile, size.overlap)) {
   const bool decode = dir == Direction::Decode;
   in_scale_ = decode ? 1 : f;
   out_scale_ = decode ? f : 1;
@@ -88,15 +88,19 @@ bool VaeTiler::run(const float* in, float* out, const std::function<bool()>& kee
   std::vector<std::vector<float>> wy(ys_.size()), wx(xs_.size());
   for (size_t i = 0; i < ys_.size(); ++i) wy[i] = ramp(ys_, i, th_);
   for (size_t j = 0; j < xs_.size(); ++j) wx[j] = ramp(xs_, j, tw_);
-  float* tile_in = input_->ptr<float>();
-  const float* tile_out = output_->ptr<float>();
+  // Host staging for one tile: the graph's own memory may be a device's.
+  std::vector<float> tile_in_buf(size_t(input_->numel())), tile_out_buf(size_t(output_->numel()));
+  float* tile_in = tile_in_buf.data();
+  const float* tile_out = tile_out_buf.data();
   for (size_t i = 0; i < ys_.size(); ++i)
     for (size_t j = 0; j < xs_.size(); ++j) {
       const int64_t y0 = ys_[i] * in_scale_, x0 = xs_[j] * in_scale_;
       for (int64_t c = 0; c < in_c_; ++c)
         for (int64_t y = 0; y < tin_h; ++y)
           std::memcpy(tile_in + (c * tin_h + y) * tin_w, in + (c * in_h + y0 + y) * in_w + x0, size_t(tin_w) * sizeof(float));
+      backend_.upload(input_, tile_in, input_->nbytes());
       graph_->compute();
+      backend_.download(output_, tile_out_buf.data(), output_->nbytes());
       const int64_t oy = ys_[i] * out_scale_, ox = xs_[j] * out_scale_;
       for (int64_t y = 0; y < tout_h; ++y)
         for (int64_t x = 0; x < tout_w; ++x) {

@@ -54,6 +54,7 @@ class VaeTiler {
   // Blend weights of one tile along one axis, in output pixels (ramps over the overlaps).
   std::vector<float> ramp(const std::vector<int64_t>& starts, size_t i, int64_t tile) const;
 
+  Backend& backend_;
   Direction dir_;
   int64_t h_, w_, th_, tw_;   // latent grid and tile
   int in_scale_, out_scale_;  // input / output pixels per latent pixel

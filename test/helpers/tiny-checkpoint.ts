@@ -2,7 +2,7 @@
 // written once per process into a temporary directory and removed at exit. It loads through the
 // real loader as an SD1 model: CLIP width 64 / 2 heads / 2 layers, UNet 32 channels / 2 heads,
 // VAE downscale 2 (32×32 images ↔ 16×16 latents).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -121,4 +121,14 @@ export function tinyFamilyCheckpoint(family: keyof typeof FAMILIES): string {
     familyPaths.set(family, path);
   }
   return path;
+}
+
+/** A folder in tempDir() holding the golden TAESD decoder (taesd_golden.safetensors) under its upstream keys, as `name`. */
+export function decoderFolder(sub: string, name: string): string {
+  const dir = join(tempDir(), sub);
+  mkdirSync(dir, { recursive: true });
+  const golden = readSafetensors(join(fixtures, 'taesd_golden.safetensors'));
+  const keys = [...golden.tensors].filter(([k]) => k.startsWith('decoder.')).map(([k, t]) => [k.slice('decoder.'.length), t] as const);
+  writeSafetensors(join(dir, name), keys);
+  return dir;
 }

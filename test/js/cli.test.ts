@@ -23,6 +23,19 @@ function cli(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+test('--device: cuda in a CPU-only build fails with the reason; emulated, the test device, gives the CPU image', () => {
+  const r = cli('generate', 'a cat', '-m', tinyCheckpoint(), '-W', '32', '-H', '32', '--steps', '2', '--device', 'cuda', '-q');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^sd-native: device 'cuda' was asked for but this build of sd-native has no CUDA backend/m);
+  const outs = ['cpu', 'emulated'].map((device) => {
+    const out = join(tempDir(), `cli-device-${device}.png`);
+    const g = cli('generate', 'a cat', '-m', tinyCheckpoint(), '-W', '32', '-H', '32', '--steps', '2', '--seed', '3', '--threads', '2', '--device', device, '-q', '-o', out);
+    assert.equal(g.code, 0, g.stderr);
+    return readFileSync(out);
+  });
+  assert.ok(outs[0]!.equals(outs[1]!));
+});
+
 test('generate writes PNGs whose parameters chunk matches the library', async () => {
   const out = join(tempDir(), 'cli-out.png');
   const r = cli('generate', 'a photo of a cat', '-n', 'blurry', '-m', tinyCheckpoint(), '-W', '32', '-H', '32', '--steps', '3',
@@ -141,6 +154,7 @@ test('doctor prints the ISA, the binary and the versions', () => {
   assert.match(r.stdout, new RegExp(`^cpu +${s.isa} selected; paths this CPU runs: ${s.cpuPaths.join(', ')}$`, 'm'));
   assert.match(r.stdout, new RegExp(`^binary +${s.binary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
   assert.match(r.stdout, new RegExp(`^node +${process.version} \\(N-API ${process.versions.napi}`, 'm'));
+  assert.match(r.stdout, new RegExp(`^device +'auto' runs on ${s.autoDevice === 'cuda' ? 'the GPU' : 'the CPU'}`, 'm'));
 });
 
 test('info: family, tensors, dtypes and parameters per component, from the header', () => {

@@ -26,7 +26,7 @@ test('every option and default the TS API reports is the native table’s', () =
     hiresStrength: 0.7, hiresSampler: '', hiresScheduler: '', hiresPrompt: '', hiresNegativePrompt: '',
   });
   const loadDefaults = Object.fromEntries(contract.loadOptions.filter((o) => 'default' in o).map((o) => [o.name, o.default]));
-  assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', vae: '', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, maxPromptChunks: 16, embeddingsDir: '', taesd: '' });
+  assert.deepEqual(loadDefaults, { threads: 0, dtype: 'f32', prediction: 'auto', vae: '', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, maxPromptChunks: 16, embeddingsDir: '', taesd: '', device: 'auto' });
   assert.equal(defaultOf('sampler'), 'euler_ancestral');
   assert.deepEqual(contract.tokens, { start: 49406, end: 49407, perChunk: 77 });
 });
@@ -53,7 +53,7 @@ test('preview takes true/false as the cheap preview / none, and names the TAESD 
 });
 
 async function rawModel(): Promise<NativeModel> {
-  return native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '' });
+  return native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '', device: 'cpu' });
 }
 
 function params(): Record<string, unknown> {
@@ -88,9 +88,13 @@ test('the addon reads its parameters strictly: unknown, missing and mistyped key
   } finally {
     model.dispose();
   }
-  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '', dtype: 'bf16' } as never), /loadModel\(\): unknown key "dtype"/);
-  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: '1', compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '' } as never), /loadModel\(\): key "threads" must be a number/);
-  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f16', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '' } as never), /compute must be "f32" or "bf16"/);
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '', device: 'cpu', dtype: 'bf16' } as never), /loadModel\(\): unknown key "dtype"/);
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: '1', compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '', device: 'cpu' } as never), /loadModel\(\): key "threads" must be a number/);
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f16', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '', device: 'cpu' } as never), /compute must be "f32" or "bf16"/);
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '' } as never), /loadModel\(\): missing key "device"/);
+  // an unusable device is refused before the load starts, with its own code
+  assert.throws(() => native.loadModel(tinyCheckpoint(), { threads: 1, compute: 'f32', prediction: '', vae: '', loraCacheMB: 64, vaeMemoryMB: 3072, taesd: '', device: 'cuda' }),
+    (e: Error & { code?: string }) => e.code === 'ERR_SD_DEVICE' && /no CUDA backend/.test(e.message));
 });
 
 test('SDXL size conditioning options are validated from the table', async () => {

@@ -60,7 +60,7 @@ const tokenRows = (text: string) => {
 async function secondPassByHand(sd: StableDiffusion, prompt: string, negativePrompt: string): Promise<Buffer> {
   const [plain] = await sd.generate({ ...empty });
   const big = upscaleLatent(plain!.latent, [1, 4, 16, 16], 32, 32, 'latent');
-  const raw = await native.loadModel(tinyCheckpoint(), { threads: 2, compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072, taesd: '' });
+  const raw = await native.loadModel(tinyCheckpoint(), { threads: 2, compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072, taesd: '', device: 'cpu' });
   try {
     const r = await raw.generate({
       cond: tokenRows(prompt), uncond: tokenRows(negativePrompt), width: 64, height: 64, steps: 2, batch: 1, clipSkip: 1, cfgScale: 5, cfgRescale: 0, seed: 11,

@@ -102,12 +102,16 @@ test('sampler and scheduler names resolve through the contract in lib/options.ts
 });
 
 test('load options', () => {
-  assert.deepEqual(resolveLoadOptions(undefined), { threads: 0, dtype: 'f32', prediction: 'auto', vae: '', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, embeddingsDir: '', maxPromptChunks: 16, taesd: '', signal: undefined, onProgress: undefined });
+  assert.deepEqual(resolveLoadOptions(undefined), { threads: 0, dtype: 'f32', prediction: 'auto', vae: '', loraDir: '', loraCacheMB: 1024, vaeMemoryMB: 3072, embeddingsDir: '', maxPromptChunks: 16, taesd: '', device: 'auto', signal: undefined, onProgress: undefined });
   assert.throws(() => resolveLoadOptions({ loraCacheMB: -1 }), { message: 'loraCacheMB must be an integer between 0 and 1048576, got -1' });
   assert.throws(() => resolveLoadOptions({ dtype: 'f16' }), { message: 'dtype must be one of "f32", "bf16", got "f16"' });
   assert.throws(() => resolveLoadOptions({ threads: -1 }), { message: 'threads must be an integer between 0 and 1024, got -1' });
   assert.throws(() => resolveLoadOptions({ dtpye: 'bf16' }), { message: 'unknown option "dtpye"; did you mean "dtype"?' });
   assert.throws(() => resolveLoadOptions({ prediction: 'x' }), { message: 'prediction must be one of "auto", "eps", "v", got "x"' });
+  assert.equal(resolveLoadOptions({ device: 'cuda:1' }).device, 'cuda:1');
+  for (const device of ['gpu', 'cuda:', 'cuda:x', 'CPU']) {
+    assert.throws(() => resolveLoadOptions({ device }), { code: 'ERR_SD_INVALID_OPTION', message: `device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'emulated', got "${device}"` });
+  }
 });
 
 test('the tables are consistent: every default passes its own check', () => {

@@ -283,7 +283,7 @@ test('cfgRescale 0 is plain CFG; φ > 0 changes the image (the formula is golden
 
 test('tiling: with circular padding the VAE decoder commutes with a wrap-around shift (A1111 "Tiling")', async () => {
   const { native } = await import('../../lib/binding.js');
-  const raw = await native.loadModel(tinyCheckpoint(), { threads: 2, compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072, taesd: '' });
+  const raw = await native.loadModel(tinyCheckpoint(), { threads: 2, compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072, taesd: '', device: 'cpu' });
   after(() => raw.dispose());
   const prompt = () => ({ ids: new Int32Array(77).fill(49407).fill(49406, 0, 1), weights: new Float32Array(77).fill(1), eot: new Int32Array([1]),
     embedPositions: new Int32Array(0), embedMain: new Float32Array(0), embedSecond: new Float32Array(0) });

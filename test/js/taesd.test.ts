@@ -2,24 +2,13 @@
 // family, the final decode option, and the errors that name what is missing. The decoder is the
 // golden one (test/fixtures/taesd_golden.safetensors, checked against taesd.py in test_taesd.cpp).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { StableDiffusion, type StepEvent } from '../../lib/index.js';
 import { packageRoot } from '../../lib/package-root.js';
-import { readSafetensors, writeSafetensors } from '../helpers/safetensors.js';
-import { fixtures, tempDir, tinyCheckpoint } from '../helpers/tiny-checkpoint.js';
-
-/** A folder holding the golden decoder under its upstream keys, as `name`. */
-function decoderFolder(sub: string, name: string): string {
-  const dir = join(tempDir(), sub);
-  mkdirSync(dir, { recursive: true });
-  const golden = readSafetensors(join(fixtures, 'taesd_golden.safetensors'));
-  const keys = [...golden.tensors].filter(([k]) => k.startsWith('decoder.')).map(([k, t]) => [k.slice('decoder.'.length), t] as const);
-  writeSafetensors(join(dir, name), keys);
-  return dir;
-}
+import { decoderFolder, tempDir, tinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 
 const OPTS = { prompt: 'a lighthouse', width: 32, height: 32, steps: 2, seed: 3, sampler: 'euler' } as const;
 

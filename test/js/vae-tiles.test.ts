@@ -94,7 +94,7 @@ test('tiled img2img encode: moments blended in latent space', async (t) => {
 test('the addon decodes a latent alone (bench/vae-tiles.ts): the same pixels as generate()', async () => {
   const [whole] = await sd.generate({ ...BASE, vaeTiling: false });
   const [tiled] = await sd.generate({ ...BASE, vaeTiling: true });
-  const raw = await native.loadModel(tinyCheckpoint(), { threads: 2, compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072, taesd: '' });
+  const raw = await native.loadModel(tinyCheckpoint(), { threads: 2, compute: 'f32', prediction: '', vae: '', loraCacheMB: 0, vaeMemoryMB: 3072, taesd: '', device: 'cpu' });
   try {
     const a = await raw.decodeLatent(whole!.latent!, 1, 64, 64, 'false');
     const b = await raw.decodeLatent(whole!.latent!, 1, 64, 64, 'true');

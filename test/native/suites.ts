@@ -25,6 +25,7 @@ const suites: Array<{ name: string; args: () => string[] }> = [
   { name: 'test_adapters', args: () => [fixtures] },
   { name: 'test_vae_tiles', args: () => [] },
   { name: 'test_taesd', args: () => [fixtures] },
+  { name: 'test_emulated', args: () => [] },
 ];
 
 export const cmake = (args: string[], env: NodeJS.ProcessEnv = process.env) => spawnSync('cmake', args, { cwd: root, stdio: 'inherit', env });

@@ -90,6 +90,10 @@ void test_weight_cache() {
   gpu.download(out, second.data(), 256);
   CHECK(first == second);
   CHECK(gpu.weight_bytes() == cached);  // no second upload
+  const TransferStats t = gpu.transfers();  // the counts the emulated device's tests pin (test_emulated.cpp)
+  CHECK(t.weight_uploads == 1 && t.weight_bytes == 16 * 32 * 2);  // kept f16
+  CHECK(t.uploads == 1 && t.upload_bytes == 4 * 32 * 4);
+  CHECK(t.downloads == 2 && t.download_bytes == 2 * 256);
   // New weight bytes through upload(): the stale device copy must not be used.
   std::vector<uint16_t> ones(16 * 32, f32_to_f16(1.0f));
   gpu.upload(w, ones.data(), ones.size() * 2);
@@ -103,7 +107,7 @@ void test_weight_cache() {
     for (int c = 0; c < 16; ++c) err = std::max(err, std::fabs(second[size_t(r * 16 + c)] - s));
   }
   CHECK_MSG(err < 1e-4, "re-uploaded weight not used (max error " + std::to_string(err) + ")");
-  gpu.forget_weights();
+  gpu.forget_all_weights();
   CHECK(gpu.weight_bytes() == 0);
   g.compute();  // uploads again from host memory
   gpu.download(out, first.data(), 256);

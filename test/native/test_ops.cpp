@@ -1,8 +1,11 @@
 // The op table (op_table.cpp) on every CPU path this machine supports (each ISA, products also
-// under bf16 precision), against the double-precision reference interpreter (op_reference.cpp).
+// under bf16 precision) and on the emulated device (the CPU kernels behind device-only memory, so
+// a backend that read a host pointer it should have uploaded would fault), against the
+// double-precision reference interpreter (op_reference.cpp). test_cuda runs the same table.
 #include <cstdio>
 
 #include "core/cpu/cpu_backend.h"
+#include "core/emulated/emulated_backend.h"
 #include "harness.h"
 #include "op_table.h"
 
@@ -28,6 +31,15 @@ int main() {
         optable::compare(optable::run(c, backend, host, tag), want, bf16 ? c.tol_bf16 : c.tol, tag);
         ++run;
       }
+      cpu::CpuOptions opt;
+      opt.precision = prec;
+      opt.threads = 2;
+      emulated::EmulatedBackend device(opt);
+      const optable::RawAccess raw{[&](void* p, int byte, size_t n) { device.fill_device(p, byte, n); },
+                                   [&](void* out, const void* p, size_t n) { device.copy_from_device(out, p, n); }};
+      const std::string tag = c.name + std::string(" [emulated") + (bf16 ? "/bf16]" : "/f32]");
+      optable::compare(optable::run(c, device, raw, tag), want, bf16 ? c.tol_bf16 : c.tol, tag);
+      ++run;
     }
   }
   for (int i = 0; i < cpu::kIsaCount; ++i)

@@ -59,6 +59,7 @@ struct CudaBackend::Impl {
   std::unordered_map<const void*, Cached> weights;              // storage host address -> device copy
   std::map<std::pair<const void*, int64_t>, float*> f32_params;  // (host address, numel) -> f32 copy
   size_t weight_bytes = 0;
+  TransferStats transfers;  // host <-> device copies (weight_bytes above also counts f32 parameter copies made on the device)
   std::pair<void*, size_t> scratch[kSlotCount] = {};
 
   void bind() const { SD_CUDA_CHECK(cudaSetDevice(opt.device)); }
@@ -141,6 +142,8 @@ struct CudaBackend::Impl {
     } else {
       d = pool_alloc(bytes);
       SD_CUDA_CHECK(cudaMemcpyAsync(d, host, bytes, cudaMemcpyHostToDevice, stream));
+      transfers.weight_uploads += 1;
+      transfers.weight_bytes += int64_t(bytes);
       weights[host] = {d, bytes};
       weight_bytes += bytes;
     }
@@ -249,6 +252,8 @@ void CudaBackend::upload(Tensor* t, const void* host, size_t bytes) {
   if (I.is_device(t->data)) {
     SD_CUDA_CHECK(cudaMemcpyAsync(t->data, host, bytes, cudaMemcpyHostToDevice, I.stream));
     SD_CUDA_CHECK(cudaStreamSynchronize(I.stream));  // the caller may reuse `host` right away
+    I.transfers.uploads += 1;
+    I.transfers.upload_bytes += int64_t(bytes);
     return;
   }
   // Host storage (a weight leaf): write it and drop any device copy made from the old bytes.
@@ -256,11 +261,19 @@ void CudaBackend::upload(Tensor* t, const void* host, size_t bytes) {
   std::memcpy(t->data, host, bytes);
   const Tensor* s = t;
   while (s->view_src) s = s->view_src;
-  I.weights.erase(s->data);
-  const uintptr_t lo = reinterpret_cast<uintptr_t>(s->data), hi = lo + s->nbytes();
-  for (auto it = I.f32_params.begin(); it != I.f32_params.end();) {
-    const uintptr_t p = reinterpret_cast<uintptr_t>(it->first.first);
-    it = (p >= lo && p < hi) ? I.f32_params.erase(it) : std::next(it);
+  forget_weights(s->data, s->nbytes());
+}
+
+void CudaBackend::forget_weights(const void* host, size_t) {
+  Impl& I = *impl_;
+  auto it = I.weights.find(host);
+  if (it == I.weights.end()) return;
+  // The pool space stays taken (weights are sub-allocated, never freed one by one).
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(host), hi = lo + it->second.bytes;
+  I.weights.erase(it);
+  for (auto p = I.f32_params.begin(); p != I.f32_params.end();) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p->first.first);
+    p = (a >= lo && a < hi) ? I.f32_params.erase(p) : std::next(p);
   }
 }
 
@@ -270,7 +283,11 @@ void CudaBackend::download(const Tensor* t, void* host, size_t bytes) {
   if (!t->data) throw Error("download: tensor " + label(t) + " has no memory");
   if (bytes > t->nbytes()) throw Error("download: tensor " + label(t) + " has fewer than " + std::to_string(bytes) + " bytes");
   I.bind();
-  if (I.is_device(t->data)) SD_CUDA_CHECK(cudaMemcpyAsync(host, t->data, bytes, cudaMemcpyDeviceToHost, I.stream));
+  if (I.is_device(t->data)) {
+    SD_CUDA_CHECK(cudaMemcpyAsync(host, t->data, bytes, cudaMemcpyDeviceToHost, I.stream));
+    I.transfers.downloads += 1;
+    I.transfers.download_bytes += int64_t(bytes);
+  }
   // Kernel faults surface here (the copy waits for every queued kernel).
   SD_CUDA_CHECK(cudaStreamSynchronize(I.stream));
   if (!I.is_device(t->data)) std::memcpy(host, t->data, bytes);
@@ -281,7 +298,7 @@ void CudaBackend::synchronize() {
   SD_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
 }
 
-void CudaBackend::forget_weights() {
+void CudaBackend::forget_all_weights() {
   Impl& I = *impl_;
   I.bind();
   SD_CUDA_CHECK(cudaStreamSynchronize(I.stream));
@@ -293,6 +310,7 @@ void CudaBackend::forget_weights() {
 }
 
 size_t CudaBackend::weight_bytes() const { return impl_->weight_bytes; }
+TransferStats CudaBackend::transfers() const { return impl_->transfers; }
 const CudaOptions& CudaBackend::options() const { return impl_->opt; }
 const DeviceInfo& CudaBackend::device() const { return impl_->info; }
 bool CudaBackend::tensor_cores() const { return impl_->caps.cc_major >= 8; }

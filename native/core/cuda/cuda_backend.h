@@ -16,7 +16,7 @@
 // device the first time a node reads it, kept in its own dtype (f16/bf16 stay 16-bit), and
 // found again by its storage's host address; a view of it reads device base + the same byte
 // offset. The cache assumes that host memory does not change while the backend lives: call
-// forget_weights() after unmapping or rewriting a checkpoint.
+// forget_all_weights() after unmapping or rewriting a checkpoint.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -73,9 +73,11 @@ class CudaBackend : public Backend {
   void compute(Tensor* node) override;
   void upload(Tensor* t, const void* host, size_t bytes) override;
   void download(const Tensor* t, void* host, size_t bytes) override;
+  TransferStats transfers() const override;
+  void forget_weights(const void* data, size_t bytes) override;  // drops the device copies made from this host storage
 
   void synchronize();            // waits for queued kernels; throws on a kernel failure
-  void forget_weights();         // drops every cached weight copy (after unmapping a checkpoint)
+  void forget_all_weights();     // drops every cached weight copy (after unmapping a checkpoint)
   size_t weight_bytes() const;   // device memory held by cached weights
   const CudaOptions& options() const;
   const DeviceInfo& device() const;
