@@ -71,6 +71,24 @@ void math_cases() {
   std::printf("lora_math: %zu module cases, worst rel L2 of the update %.2e\n", names.size(), worst);
 }
 
+// The tiny UNet on the golden file's x, t and context, through `backend`, with whatever weights
+// its leaves point at now.
+std::vector<float> unet_on_golden_inputs(const model::UNet& unet, Backend& backend, const io::SafetensorsFile& f) {
+  Context ctx;
+  Tensor* x = ctx.new_tensor(DType::F32, {2, 4, 16, 16}, "x");
+  Tensor* t = ctx.new_tensor(DType::F32, {2}, "t");
+  Tensor* c = ctx.new_tensor(DType::F32, {2, 77, 64}, "context");
+  Tensor* out = unet.forward(ctx, x, t, c, nullptr);
+  Graph g(backend, {out});
+  g.plan();
+  auto put = [](Tensor* dst, const std::vector<float>& v) { std::memcpy(dst->data, v.data(), v.size() * 4); };
+  put(x, golden::floats(f, "golden.x"));
+  put(t, golden::floats(f, "golden.t"));
+  put(c, golden::floats(f, "golden.context"));
+  g.compute();
+  return std::vector<float>(out->ptr<float>(), out->ptr<float>() + out->numel());
+}
+
 // The tiny SD1 UNet with the kohya LoRA (and its PEFT spelling) at UNet weight 0.8.
 void unet_case() {
   auto f = open("lora_sd1_unet_tiny.safetensors");
@@ -82,20 +100,9 @@ void unet_case() {
   auto diffusers = open("lora_sd1_diffusers.safetensors");  // huggingface/diffusers v0.24 load_lora_weights, scale 0.8
   auto run = [&](const char* want_key, const std::vector<AdapterRequest>& set, const char* label, const io::SafetensorsFile* want_file = nullptr) {
     const AdapterReport report = sets.activate(set);
-    Context ctx;
-    Tensor* x = ctx.new_tensor(DType::F32, {2, 4, 16, 16}, "x");
-    Tensor* t = ctx.new_tensor(DType::F32, {2}, "t");
-    Tensor* c = ctx.new_tensor(DType::F32, {2, 77, 64}, "context");
-    Tensor* out = unet.forward(ctx, x, t, c, nullptr);
-    Graph g(backend, {out});
-    g.plan();
-    auto put = [](Tensor* dst, const std::vector<float>& v) { std::memcpy(dst->data, v.data(), v.size() * 4); };
-    put(x, golden::floats(*f, "golden.x"));
-    put(t, golden::floats(*f, "golden.t"));
-    put(c, golden::floats(*f, "golden.context"));
-    g.compute();
+    const std::vector<float> got = unet_on_golden_inputs(unet, backend, *f);
     const std::vector<float> want = golden::floats(want_file ? *want_file : *f, want_key);
-    const double e = harness::rel_l2(out->ptr<float>(), want.data(), int64_t(want.size()));
+    const double e = harness::rel_l2(got.data(), want.data(), int64_t(want.size()));
     CHECK_MSG(e <= kTol, std::string(label) + ": rel L2 " + std::to_string(e));
     std::printf("%s: UNet output rel L2 %.2e (%d modules, %d unmatched, merge %.3f s%s)\n", label, e, report.modules_applied,
                 report.modules_unmatched, report.merge_seconds, report.cached ? ", cached" : "");
@@ -138,21 +145,7 @@ void unet_winograd_case() {
     freed += bytes;
     wino.forget_weights(data, bytes);
   });
-  auto forward = [&](cpu::CpuBackend& backend) {
-    Context ctx;
-    Tensor* x = ctx.new_tensor(DType::F32, {2, 4, 16, 16}, "x");
-    Tensor* t = ctx.new_tensor(DType::F32, {2}, "t");
-    Tensor* c = ctx.new_tensor(DType::F32, {2, 77, 64}, "context");
-    Tensor* out = unet.forward(ctx, x, t, c, nullptr);
-    Graph g(backend, {out});
-    g.plan();
-    auto put = [](Tensor* dst, const std::vector<float>& v) { std::memcpy(dst->data, v.data(), v.size() * 4); };
-    put(x, golden::floats(*f, "golden.x"));
-    put(t, golden::floats(*f, "golden.t"));
-    put(c, golden::floats(*f, "golden.context"));
-    g.compute();
-    return std::vector<float>(out->ptr<float>(), out->ptr<float>() + out->numel());
-  };
+  auto forward = [&](cpu::CpuBackend& backend) { return unet_on_golden_inputs(unet, backend, *f); };
   const std::string kohya = dir + "/lora_sd1.safetensors";
   struct Step { std::vector<AdapterRequest> set; const char* golden; const char* label; };
   const Step steps[] = {

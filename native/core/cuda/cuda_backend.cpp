@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "../device_weights.h"
 #include "../error.h"
 #include "../ops.h"
 #include "attention.cuh"
@@ -28,7 +29,7 @@ namespace {
 constexpr size_t kWeightChunk = size_t(256) << 20;  // weights are sub-allocated from 256 MiB chunks
 constexpr size_t kWeightAlign = 256;
 
-std::string label(const Tensor* t) { return (t->name.empty() ? std::string("<unnamed>") : t->name) + " " + t->shape_str(); }
+std::string label(const Tensor* t) { return tensor_label(t); }
 std::string mib(size_t bytes) { return std::to_string((bytes + (1 << 19)) >> 20) + " MiB"; }
 
 int to_int(int64_t v, const char* what) {
@@ -52,11 +53,7 @@ struct CudaBackend::Impl {
     size_t size, used;
   };
   std::vector<Chunk> chunks;  // the weight pool
-  struct Cached {
-    void* dev;
-    size_t bytes;
-  };
-  std::unordered_map<const void*, Cached> weights;              // storage host address -> device copy
+  WeightCopies weights;                                          // storage host address -> device copy
   std::map<std::pair<const void*, int64_t>, float*> f32_params;  // (host address, numel) -> f32 copy
   size_t weight_bytes = 0;
   TransferStats transfers;  // host <-> device copies (weight_bytes above also counts f32 parameter copies made on the device)
@@ -129,27 +126,12 @@ struct CudaBackend::Impl {
     if (t->numel() == 0) return t->data;
     if (!t->data) throw Error("cuda: tensor " + label(t) + " has no memory; plan the graph on this backend first");
     if (is_device(t->data)) return t->data;
-    const Tensor* s = t;
-    while (s->view_src) s = s->view_src;
-    if (s->op != Op::None || !s->data)
-      throw Error("cuda: " + label(t) + " is in host memory but is not a weight; was the graph planned on another backend?");
-    const char* host = static_cast<const char*>(s->data);
-    const size_t bytes = s->nbytes();
-    auto it = weights.find(host);
-    void* d;
-    if (it != weights.end() && it->second.bytes >= bytes) {
-      d = it->second.dev;
-    } else {
-      d = pool_alloc(bytes);
+    return weights.device_address(t, "cuda", transfers, [&](const char* host, size_t bytes) {
+      void* d = pool_alloc(bytes);
       SD_CUDA_CHECK(cudaMemcpyAsync(d, host, bytes, cudaMemcpyHostToDevice, stream));
-      transfers.weight_uploads += 1;
-      transfers.weight_bytes += int64_t(bytes);
-      weights[host] = {d, bytes};
       weight_bytes += bytes;
-    }
-    const ptrdiff_t off = static_cast<const char*>(t->data) - host;
-    if (off < 0 || size_t(off) >= bytes) throw Error("cuda: view " + label(t) + " points outside its storage " + label(s));
-    return static_cast<char*>(d) + off;
+      return d;
+    });
   }
 
   // A contiguous f32 copy of any float tensor (or the tensor itself when it already is one).
@@ -266,11 +248,10 @@ void CudaBackend::upload(Tensor* t, const void* host, size_t bytes) {
 
 void CudaBackend::forget_weights(const void* host, size_t) {
   Impl& I = *impl_;
-  auto it = I.weights.find(host);
-  if (it == I.weights.end()) return;
   // The pool space stays taken (weights are sub-allocated, never freed one by one).
-  const uintptr_t lo = reinterpret_cast<uintptr_t>(host), hi = lo + it->second.bytes;
-  I.weights.erase(it);
+  const size_t bytes = I.weights.forget(host);
+  if (bytes == 0) return;
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(host), hi = lo + bytes;
   for (auto p = I.f32_params.begin(); p != I.f32_params.end();) {
     const uintptr_t a = reinterpret_cast<uintptr_t>(p->first.first);
     p = (a >= lo && a < hi) ? I.f32_params.erase(p) : std::next(p);

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "../device_weights.h"
 #include "../error.h"
 
 namespace sd::emulated {
@@ -18,7 +19,7 @@ size_t page_round(size_t bytes) {
   return (std::max<size_t>(bytes, 1) + page - 1) / page * page;
 }
 
-std::string label(const Tensor* t) { return (t->name.empty() ? std::string("<unnamed>") : t->name) + " " + t->shape_str(); }
+std::string label(const Tensor* t) { return tensor_label(t); }
 
 }  // namespace
 
@@ -101,35 +102,20 @@ void EmulatedBackend::copy_from_device(void* host, const void* src, size_t bytes
 
 void* EmulatedBackend::device_data(const Tensor* t) {
   if (!t->data || region_of(t->data)) return t->data;
-  const Tensor* s = t;
-  while (s->view_src) s = s->view_src;
-  if (s->op != Op::None)
-    throw Error("emulated device: " + label(t) + " is in host memory but is not a weight; was its graph planned on another backend?");
-  const char* host = static_cast<const char*>(s->data);
-  const size_t bytes = s->nbytes();
-  auto it = weights_.find(host);
-  void* dev;
-  if (it != weights_.end() && it->second.second >= bytes) {
-    dev = it->second.first;
-  } else {
+  return weights_.device_address(t, "emulated device", stats_, [&](const char* host, size_t bytes) {
     const size_t need = (bytes + kWeightAlign - 1) / kWeightAlign * kWeightAlign;
     if (chunks_.empty() || chunks_.back().size - chunk_used_ < need) {
       chunks_.push_back(map_region(std::max(kWeightChunk, need)));
       chunk_used_ = 0;
     }
     const Region& c = chunks_.back();
-    dev = c.base + chunk_used_;
+    char* dev = c.base + chunk_used_;
     chunk_used_ += need;
     open(c);
     std::memcpy(dev, host, bytes);
     close(c);
-    weights_[host] = {dev, bytes};
-    stats_.weight_uploads += 1;
-    stats_.weight_bytes += int64_t(bytes);
-  }
-  const ptrdiff_t off = static_cast<const char*>(t->data) - host;
-  if (off < 0 || size_t(off) > bytes) throw Error("emulated device: view " + label(t) + " points outside its storage " + label(s));
-  return static_cast<char*>(dev) + off;
+    return static_cast<void*>(dev);
+  });
 }
 
 void EmulatedBackend::compute(Tensor* node) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../backend.h"
+#include "../device_weights.h"
 #include "../cpu/cpu_backend.h"
 
 namespace sd::emulated {
@@ -36,7 +37,7 @@ class EmulatedBackend : public Backend {
   void upload(Tensor* t, const void* host, size_t bytes) override;
   void download(const Tensor* t, void* host, size_t bytes) override;
   TransferStats transfers() const override { return stats_; }
-  void forget_weights(const void* data, size_t) override { weights_.erase(data); }  // its chunk space is not reused
+  void forget_weights(const void* data, size_t) override { weights_.forget(data); }  // its chunk space is not reused
 
   bool is_device_pointer(const void* p) const { return region_of(p) != nullptr; }
   // Raw device memory access for tests (guard bytes around arenas), as CudaBackend has; uncounted.
@@ -59,7 +60,7 @@ class EmulatedBackend : public Backend {
   std::map<uintptr_t, Region> regions_;             // arenas and weight chunks, by base address
   std::vector<Region> chunks_;                      // the weight pool (regions_ holds them too)
   size_t chunk_used_ = 0;                           // bytes taken from chunks_.back()
-  std::unordered_map<const void*, std::pair<void*, size_t>> weights_;  // host storage -> device copy
+  WeightCopies weights_;
   TransferStats stats_;
 };
 
