@@ -33,7 +33,7 @@ class WeightCopies {
     void* dev;
     size_t bytes;
   };
-  using Release = std::function<void(void* dev, size_t bytes)>;
+  using Release = std::function<void(const void* host, void* dev, size_t bytes)>;
   explicit WeightCopies(Release release) : release_(std::move(release)) {}
   // upload(host, bytes) makes the device copy and returns its address.
   template <typename Upload>
@@ -47,7 +47,7 @@ class WeightCopies {
       dev = it->second.dev;
     } else {
       if (it != copies_.end()) {
-        release_(it->second.dev, it->second.bytes);
+        release_(host, it->second.dev, it->second.bytes);
         copies_.erase(it);
       }
       dev = upload(host, bytes);
@@ -63,7 +63,7 @@ class WeightCopies {
     auto it = copies_.find(host);
     if (it == copies_.end()) return 0;
     const size_t bytes = it->second.bytes;
-    release_(it->second.dev, bytes);
+    release_(host, it->second.dev, bytes);
     copies_.erase(it);
     return bytes;
   }

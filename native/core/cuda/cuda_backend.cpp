@@ -50,7 +50,7 @@ struct CudaBackend::Impl {
   cudaStream_t stream = nullptr;
   std::map<uintptr_t, size_t> ranges;  // every device allocation of this backend: base -> bytes
   BlockPool pool{kWeightChunk, kWeightAlign};                    // weight copies and f32 parameters
-  WeightCopies weights{[this](void* d, size_t) { pool.release(d); }};  // storage host address -> device copy
+  WeightCopies weights{[this](const void* host, void* d, size_t bytes) { release(host, d, bytes); }};  // storage host address -> device copy
   std::map<std::pair<const void*, int64_t>, float*> f32_params;  // (host address, numel) -> f32 copy
   TransferCounter transfers;  // host <-> device copies, read by the addon while a generate() runs
   std::pair<void*, size_t> scratch[kSlotCount] = {};
@@ -87,6 +87,22 @@ struct CudaBackend::Impl {
     ranges.erase(reinterpret_cast<uintptr_t>(p));
     cudaFree(p);  // synchronises the device; errors here cannot be acted upon
     (void)cudaGetLastError();
+  }
+
+  // A weight copy is dropped: its pool space, and that of the f32 parameter copies made from its
+  // storage, goes to the free list for the next uploads.
+  void release(const void* host, void* d, size_t bytes) {
+    pool.release(d);
+    const uintptr_t lo = reinterpret_cast<uintptr_t>(host), hi = lo + bytes;
+    for (auto p = f32_params.begin(); p != f32_params.end();) {
+      const uintptr_t a = reinterpret_cast<uintptr_t>(p->first.first);
+      if (a >= lo && a < hi) {
+        pool.release(p->second);
+        p = f32_params.erase(p);
+      } else {
+        p = std::next(p);
+      }
+    }
   }
 
   // Space freed by forgotten copies is reused before a new chunk is allocated; reuse is safe without
@@ -231,22 +247,7 @@ void CudaBackend::upload(Tensor* t, const void* host, size_t bytes) {
   forget_weights(s->data, s->nbytes());
 }
 
-void CudaBackend::forget_weights(const void* host, size_t) {
-  Impl& I = *impl_;
-  // The copy's pool space (and its f32 parameter copies') goes to the free list for the next uploads.
-  const size_t bytes = I.weights.forget(host);
-  if (bytes == 0) return;
-  const uintptr_t lo = reinterpret_cast<uintptr_t>(host), hi = lo + bytes;
-  for (auto p = I.f32_params.begin(); p != I.f32_params.end();) {
-    const uintptr_t a = reinterpret_cast<uintptr_t>(p->first.first);
-    if (a >= lo && a < hi) {
-      I.pool.release(p->second);
-      p = I.f32_params.erase(p);
-    } else {
-      p = std::next(p);
-    }
-  }
-}
+void CudaBackend::forget_weights(const void* host, size_t) { impl_->weights.forget(host); }  // Impl::release frees the space
 
 void CudaBackend::download(const Tensor* t, void* host, size_t bytes) {
   Impl& I = *impl_;

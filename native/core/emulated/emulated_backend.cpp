@@ -24,7 +24,7 @@ std::string label(const Tensor* t) { return tensor_label(t); }
 }  // namespace
 
 EmulatedBackend::EmulatedBackend(const cpu::CpuOptions& options)
-    : cpu_(options), weight_pool_(kWeightChunk, kWeightAlign), weights_([this](void* dev, size_t bytes) {
+    : cpu_(options), weight_pool_(kWeightChunk, kWeightAlign), weights_([this](const void*, void* dev, size_t bytes) {
         // The kernels saw the copy at its device address: what they derived from it (Winograd
         // filters) must not outlive it, as the next copy placed there is another weight.
         cpu_.forget_weights(dev, bytes);
