@@ -777,7 +777,7 @@ export class StableDiffusion {
   }
 
   /** Host <-> device traffic since load: uploads/downloads (calls, bytes) and the weights copied to the device.
-   * Zeros on the CPU, where the model's memory is the host's. */
+   * Zeros on the CPU, where the model's memory is the host's. Safe to call while a generate() runs (a consistent snapshot). */
   transfers(): NativeTransfers {
     if (this.#disposed) throw disposedError();
     return this.#handle.transfers();

@@ -159,7 +159,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
 
   Napi::Value Info(const Napi::CallbackInfo& info) { return info_object(info.Env(), live(info.Env())->pipeline->info()); }
 
-  // Counts since load; read between calls (a running job updates them).
+  // Counts since load; safe to read while a job runs (the backend counts under a lock).
   Napi::Value Transfers(const Napi::CallbackInfo& info) {
     const TransferStats t = live(info.Env())->pipeline->transfers();
     return number_fields(info.Env(), {{"uploads", double(t.uploads)}, {"uploadBytes", double(t.upload_bytes)}, {"downloads", double(t.downloads)},

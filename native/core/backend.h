@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "tensor.h"
@@ -15,6 +16,29 @@ struct TransferStats {
   int64_t uploads = 0, upload_bytes = 0;      // upload() calls (inputs)
   int64_t downloads = 0, download_bytes = 0;  // download() calls (results, previews)
   int64_t weight_uploads = 0, weight_bytes = 0;  // weights copied to the device on first use
+};
+
+// A device backend's TransferStats: a generate() counts on its worker thread while the addon's
+// transfers() reads on the JS thread, so both take the lock (a read never sees a count without
+// its bytes, and no increment is lost).
+class TransferCounter {
+ public:
+  void upload(size_t bytes) { add(&TransferStats::uploads, &TransferStats::upload_bytes, bytes); }
+  void download(size_t bytes) { add(&TransferStats::downloads, &TransferStats::download_bytes, bytes); }
+  void weight(size_t bytes) { add(&TransferStats::weight_uploads, &TransferStats::weight_bytes, bytes); }
+  TransferStats snapshot() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stats_;
+  }
+
+ private:
+  void add(int64_t TransferStats::*count, int64_t TransferStats::*total, size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.*count += 1;
+    stats_.*total += int64_t(bytes);
+  }
+  mutable std::mutex mutex_;
+  TransferStats stats_;
 };
 
 class Backend {

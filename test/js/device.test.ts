@@ -200,6 +200,8 @@ function writeLora(name: string, seed: number): string {
   return path;
 }
 
+// Twelve switches: each evicted set's device space is reused by the next set's copies (native
+// test_adapters checks the bytes), so reused blocks must still give the CPU's images.
 test('LoRA sets on the emulated device: merged weights go up, sets leaving the cache are forgotten; the CPU\'s bytes', async () => {
   const a = writeLora('device-lora-a.safetensors', 1), b = writeLora('device-lora-b.safetensors', 2);
   const base: GenerateOptions = { prompt: 'a cat', width: 32, height: 32, steps: 2, seed: 9, sampler: 'euler' };
@@ -209,12 +211,17 @@ test('LoRA sets on the emulated device: merged weights go up, sets leaving the c
   try {
     const sets = [[{ path: a, weight: 1 }], [{ path: b, weight: 1 }], [], [{ path: a, weight: 1 }], [{ path: a, weight: 0.5 }], [{ path: b, weight: 1 }]];
     const images = new Set<string>();
-    for (const loras of sets) {
+    const uploadsPerSet: number[] = [];
+    for (const loras of [...sets, ...sets]) {
+      const before = dev.transfers().weightUploads;
       const x = await run(cpu, { ...base, loras });
       const y = await run(dev, { ...base, loras });
       assert.ok(y.image.equals(x.image), `loras ${JSON.stringify(loras)}: emulated and CPU images differ`);
       images.add(y.image.toString('hex'));
+      uploadsPerSet.push(dev.transfers().weightUploads - before);
     }
+    // Second round: each set's one merged copy goes up again (the set before was evicted); the base is kept.
+    assert.deepEqual(uploadsPerSet.slice(sets.length), [1, 1, 0, 1, 1, 1]);
     assert.equal(images.size, 4, 'a, b, none, a at 0.5 are four different images');
   } finally {
     cpu.dispose();

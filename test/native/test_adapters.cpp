@@ -2,8 +2,9 @@
 // (goldens made by running their code: test/fixtures/generators/lora_golden.py and
 // lora_diffusers_golden.py): every module kind's merged weight, a kohya SD1 LoRA (and the same LoRA
 // in diffusers/PEFT spelling) through the tiny UNet and CLIP text encoder,
-// and SD2's q/k/v LoRAs landing in OpenCLIP's packed in_proj_weight, and LoRA changes reaching
-// Winograd convs (whose transformed filters are cached). Limit: rel L2 1e-5 in f32.
+// and SD2's q/k/v LoRAs landing in OpenCLIP's packed in_proj_weight, LoRA changes reaching
+// Winograd convs (whose transformed filters are cached), and LoRA switches on the emulated device
+// reusing the device space of evicted sets. Limit: rel L2 1e-5 in f32.
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -13,6 +14,7 @@
 #include "adapters/adapter_set.h"
 #include "core/error.h"
 #include "core/cpu/cpu_backend.h"
+#include "core/emulated/emulated_backend.h"
 #include "golden.h"
 #include "model/clip.h"
 #include "model/unet.h"
@@ -81,12 +83,15 @@ std::vector<float> unet_on_golden_inputs(const model::UNet& unet, Backend& backe
   Tensor* out = unet.forward(ctx, x, t, c, nullptr);
   Graph g(backend, {out});
   g.plan();
-  auto put = [](Tensor* dst, const std::vector<float>& v) { std::memcpy(dst->data, v.data(), v.size() * 4); };
+  // Through upload/download: on a device backend the arena is not host memory.
+  auto put = [&](Tensor* dst, const std::vector<float>& v) { backend.upload(dst, v.data(), v.size() * 4); };
   put(x, golden::floats(f, "golden.x"));
   put(t, golden::floats(f, "golden.t"));
   put(c, golden::floats(f, "golden.context"));
   g.compute();
-  return std::vector<float>(out->ptr<float>(), out->ptr<float>() + out->numel());
+  std::vector<float> result(size_t(out->numel()));
+  backend.download(out, result.data(), result.size() * 4);
+  return result;
 }
 
 // The tiny SD1 UNet with the kohya LoRA (and its PEFT spelling) at UNet weight 0.8.
@@ -179,6 +184,63 @@ void unet_winograd_case() {
   CHECK_MSG(freed > 0, "evicted sets announced their freed copies");
 }
 
+// LoRA sets switched on the emulated device with a 1-byte adapter budget, so each set evicts the
+// one before: the evicted copies' device space must be reused by the next set's, or device memory
+// grows by a set per switch. After every switch the device holds the bytes it held after the first
+// (weight blocks and mapped chunks), every set's copies go up anew, and every output is the CPU
+// backend's, bit for bit.
+void unet_emulated_case() {
+  auto f = open("lora_sd1_unet_tiny.safetensors");
+  auto wctx = std::make_shared<Context>();
+  model::Weights root(f, wctx, "");
+  model::UNet unet(root.sub("model.diffusion_model."), 2, 0);
+  cpu::CpuBackend cpu;
+  emulated::EmulatedBackend dev;
+  AdapterSets sets(*f, [&](const std::string& key) { return root.get(key); }, 1, 0, [&](const void* data, size_t bytes) {
+    cpu.forget_weights(data, bytes);
+    dev.forget_weights(data, bytes);
+  });
+  const std::string kohya = dir + "/lora_sd1.safetensors";
+  auto same = [&](const char* label) {
+    const std::vector<float> want = unet_on_golden_inputs(unet, cpu, *f), got = unet_on_golden_inputs(unet, dev, *f);
+    CHECK_MSG(want.size() == got.size() && std::memcmp(want.data(), got.data(), want.size() * 4) == 0, std::string(label) + ": emulated and CPU outputs differ");
+    return got;
+  };
+  same("base");
+  const size_t base_weights = dev.weight_bytes();
+  const float unet_weights[] = {0.8f, -0.5f, 0.3f, 1.0f, 0.8f, -0.2f, 0.6f, 0.3f, -0.5f, 0.9f, 0.8f, 0.1f};
+  constexpr int kSwitches = int(sizeof(unet_weights) / sizeof(unet_weights[0]));
+  size_t ref_weights = 0, ref_mapped = 0;
+  int64_t uploads_before = dev.transfers().weight_uploads, set_uploads = 0;
+  std::vector<float> prev;
+  for (int i = 0; i < kSwitches; ++i) {
+    const std::string label = "emulated, switch " + std::to_string(i + 1) + " <lora:lora_sd1:0.6:" + std::to_string(unet_weights[i]) + ">";
+    const AdapterReport report = sets.activate({{kohya, 0.6f, unet_weights[i]}});
+    CHECK_MSG(!report.cached, label + ": the 1-byte budget keeps no set to reuse");
+    const std::vector<float> out = same(label.c_str());
+    if (!prev.empty()) CHECK_MSG(harness::rel_l2(out.data(), prev.data(), int64_t(prev.size())) > 1e-3, label + " changes the output");
+    prev = out;
+    const int64_t uploads = dev.transfers().weight_uploads - uploads_before;
+    uploads_before += uploads;
+    if (i == 0) {
+      ref_weights = dev.weight_bytes();
+      ref_mapped = dev.device_bytes();
+      set_uploads = uploads;
+      CHECK_MSG(ref_weights > base_weights, "the first set's copies are on the device");
+    } else {
+      CHECK_MSG(uploads == set_uploads, label + ": " + std::to_string(uploads) + " copies uploaded, the first set " + std::to_string(set_uploads));
+      CHECK_MSG(dev.weight_bytes() == ref_weights, label + ": " + std::to_string(dev.weight_bytes()) + " device weight bytes, " + std::to_string(ref_weights) + " after the first switch");
+      CHECK_MSG(dev.device_bytes() == ref_mapped, label + ": " + std::to_string(dev.device_bytes()) + " device bytes mapped, " + std::to_string(ref_mapped) + " after the first switch");
+    }
+  }
+  const size_t set_bytes = ref_weights - base_weights;
+  std::printf("emulated, %d LoRA switches: device weight bytes %zu after the first and %zu after the last (base %zu, a set %zu in %lld copies; "
+              "without reuse %zu), mapped %zu\n",
+              kSwitches, ref_weights, dev.weight_bytes(), base_weights, set_bytes, (long long)set_uploads, ref_weights + size_t(kSwitches - 1) * set_bytes,
+              dev.device_bytes());
+  CHECK_MSG(set_uploads > 0, "each set's merged copies went up");
+}
+
 // The kohya LoRA's lora_te_ part at text weight 0.6 on the tiny CLIP-L (clip_text_tiny's weights).
 void text_case() {
   auto f = open("clip_text_tiny.safetensors");
@@ -259,6 +321,7 @@ int main(int argc, char** argv) {
     math_cases();
     unet_case();
     unet_winograd_case();
+    unet_emulated_case();
     text_case();
     sd2_text_case();
     refusals();

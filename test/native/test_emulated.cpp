@@ -1,11 +1,14 @@
 // The emulated device: its memory is the device's alone (a host read of a planned tensor faults),
-// weights go up once in their stored dtype (again only after forget_weights()), transfers are counted, and
-// results are the CPU's.
+// weights go up once in their stored dtype (again only after forget_weights(), into the space the forgotten
+// copy held), transfers are counted exactly even when read while another thread transfers, and results are
+// the CPU's.
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "core/cpu/cpu_backend.h"
@@ -99,6 +102,38 @@ int main() {
   CHECK(std::memcmp(want.data(), fresh.data(), want.size() * sizeof(float)) == 0);
   CHECK(std::memcmp(want.data(), stale.data(), want.size() * sizeof(float)) != 0);
   CHECK(dev.transfers().weight_uploads == 2);
+  // The forgotten copy's block is reused: the device holds one copy's aligned bytes, as before.
+  CHECK(dev.weight_bytes() == 16 * 32 * 2);
+  const size_t mapped = dev.device_bytes();
+  for (int i = 0; i < 8; ++i) {
+    dev.forget_weights(b.weight.data(), b.weight.size() * sizeof(uint16_t));
+    run(dev, b, gd, input(0));
+  }
+  CHECK(dev.weight_bytes() == 16 * 32 * 2 && dev.device_bytes() == mapped);
+  CHECK(dev.transfers().weight_uploads == 10);
+
+  // transfers() read on one thread while another uploads (the addon's transfers() during a
+  // generate()): every snapshot pairs each count with its bytes, and no increment is lost.
+  {
+    const TransferStats start = dev.transfers();
+    constexpr int kUploads = 4000;
+    std::atomic<bool> done{false};
+    std::thread worker([&] {
+      const std::vector<float> x = input(0);
+      for (int i = 0; i < kUploads; ++i) dev.upload(b.x, x.data(), 4 * sizeof(float));
+      done = true;
+    });
+    int torn = 0, reads = 0;
+    while (!done) {
+      const TransferStats s = dev.transfers();
+      torn += (s.upload_bytes - start.upload_bytes) != (s.uploads - start.uploads) * int64_t(4 * sizeof(float));
+      ++reads;
+    }
+    worker.join();
+    const TransferStats end = dev.transfers();
+    CHECK_MSG(torn == 0, std::to_string(torn) + " of " + std::to_string(reads) + " concurrent reads saw a count without its bytes");
+    CHECK(end.uploads - start.uploads == kUploads && end.upload_bytes - start.upload_bytes == int64_t(kUploads) * 4 * int64_t(sizeof(float)));
+  }
 
   // A tensor planned on another backend is not device memory: an error, not a silent host write.
   bool threw = false;

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "../block_pool.h"
 #include "../device_weights.h"
 #include "../error.h"
 #include "../ops.h"
@@ -48,15 +49,10 @@ struct CudaBackend::Impl {
   DeviceCaps caps;
   cudaStream_t stream = nullptr;
   std::map<uintptr_t, size_t> ranges;  // every device allocation of this backend: base -> bytes
-  struct Chunk {
-    char* base;
-    size_t size, used;
-  };
-  std::vector<Chunk> chunks;  // the weight pool
-  WeightCopies weights;                                          // storage host address -> device copy
+  BlockPool pool{kWeightChunk, kWeightAlign};                    // weight copies and f32 parameters
+  WeightCopies weights{[this](const void* host, void* d, size_t bytes) { release(host, d, bytes); }};  // storage host address -> device copy
   std::map<std::pair<const void*, int64_t>, float*> f32_params;  // (host address, numel) -> f32 copy
-  size_t weight_bytes = 0;
-  TransferStats transfers;  // host <-> device copies (weight_bytes above also counts f32 parameter copies made on the device)
+  TransferCounter transfers;  // host <-> device copies, read by the addon while a generate() runs
   std::pair<void*, size_t> scratch[kSlotCount] = {};
 
   void bind() const { SD_CUDA_CHECK(cudaSetDevice(opt.device)); }
@@ -78,7 +74,7 @@ struct CudaBackend::Impl {
       cudaMemGetInfo(&free_b, &total_b);
       (void)cudaGetLastError();
       throw Error("out of GPU memory: " + what + " needs " + mib(bytes) + " but " + info.name + " has " + mib(free_b) +
-                  " free of " + mib(total_b) + " (" + mib(weight_bytes) + " held by this model's weights); try a smaller "
+                  " free of " + mib(total_b) + " (" + mib(pool.used_bytes()) + " held by this model's weights); try a smaller "
                   "width/height or batch size, enable VAE tiling, close other programs using the GPU, or use the CPU backend");
     }
     if (err != cudaSuccess) throw_cuda_error(err, "cudaMalloc", __FILE__, __LINE__);
@@ -93,18 +89,26 @@ struct CudaBackend::Impl {
     (void)cudaGetLastError();
   }
 
-  void* pool_alloc(size_t bytes) {
-    bytes = (bytes + kWeightAlign - 1) / kWeightAlign * kWeightAlign;
-    for (Chunk& c : chunks)
-      if (c.size - c.used >= bytes) {
-        void* p = c.base + c.used;
-        c.used += bytes;
-        return p;
+  // A weight copy is dropped: its pool space, and that of the f32 parameter copies made from its
+  // storage, goes to the free list for the next uploads.
+  void release(const void* host, void* d, size_t bytes) {
+    pool.release(d);
+    const uintptr_t lo = reinterpret_cast<uintptr_t>(host), hi = lo + bytes;
+    for (auto p = f32_params.begin(); p != f32_params.end();) {
+      const uintptr_t a = reinterpret_cast<uintptr_t>(p->first.first);
+      if (a >= lo && a < hi) {
+        pool.release(p->second);
+        p = f32_params.erase(p);
+      } else {
+        p = std::next(p);
       }
-    const size_t size = std::max(kWeightChunk, bytes);
-    char* base = static_cast<char*>(device_malloc(size, "the model weights (" + mib(weight_bytes) + " uploaded so far)"));
-    chunks.push_back({base, size, bytes});
-    return base;
+    }
+  }
+
+  // Space freed by forgotten copies is reused before a new chunk is allocated; reuse is safe without
+  // a sync, as every kernel and copy runs on `stream`, in order.
+  void* pool_alloc(size_t bytes) {
+    return pool.alloc(bytes, [&](size_t size) { return device_malloc(size, "the model weights (" + mib(pool.used_bytes()) + " uploaded so far)"); });
   }
 
   void* scratch_buf(size_t bytes, Slot slot) {
@@ -129,7 +133,6 @@ struct CudaBackend::Impl {
     return weights.device_address(t, "cuda", transfers, [&](const char* host, size_t bytes) {
       void* d = pool_alloc(bytes);
       SD_CUDA_CHECK(cudaMemcpyAsync(d, host, bytes, cudaMemcpyHostToDevice, stream));
-      weight_bytes += bytes;
       return d;
     });
   }
@@ -157,7 +160,6 @@ struct CudaBackend::Impl {
     float* out = static_cast<float*>(pool_alloc(size_t(t->numel()) * sizeof(float)));
     const Geom4 g = geom4(t);
     launch_unary(stream, Unary::Copy, src, t->dtype, g, out, g, t->numel());
-    weight_bytes += size_t(t->numel()) * sizeof(float);
     f32_params[key] = out;
     return out;
   }
@@ -199,7 +201,7 @@ CudaBackend::~CudaBackend() {
   Impl& I = *impl_;
   cudaSetDevice(I.opt.device);
   if (I.stream) cudaStreamSynchronize(I.stream);
-  for (auto& c : I.chunks) I.device_free(c.base);
+  for (const BlockPool::Chunk& c : I.pool.chunks()) I.device_free(c.base);
   for (auto& s : I.scratch) I.device_free(s.first);
   // Arenas still in `ranges` belong to graphs that outlive the backend; they are leaked, not freed
   // under the graph's feet.
@@ -234,8 +236,7 @@ void CudaBackend::upload(Tensor* t, const void* host, size_t bytes) {
   if (I.is_device(t->data)) {
     SD_CUDA_CHECK(cudaMemcpyAsync(t->data, host, bytes, cudaMemcpyHostToDevice, I.stream));
     SD_CUDA_CHECK(cudaStreamSynchronize(I.stream));  // the caller may reuse `host` right away
-    I.transfers.uploads += 1;
-    I.transfers.upload_bytes += int64_t(bytes);
+    I.transfers.upload(bytes);
     return;
   }
   // Host storage (a weight leaf): write it and drop any device copy made from the old bytes.
@@ -246,17 +247,7 @@ void CudaBackend::upload(Tensor* t, const void* host, size_t bytes) {
   forget_weights(s->data, s->nbytes());
 }
 
-void CudaBackend::forget_weights(const void* host, size_t) {
-  Impl& I = *impl_;
-  // The pool space stays taken (weights are sub-allocated, never freed one by one).
-  const size_t bytes = I.weights.forget(host);
-  if (bytes == 0) return;
-  const uintptr_t lo = reinterpret_cast<uintptr_t>(host), hi = lo + bytes;
-  for (auto p = I.f32_params.begin(); p != I.f32_params.end();) {
-    const uintptr_t a = reinterpret_cast<uintptr_t>(p->first.first);
-    p = (a >= lo && a < hi) ? I.f32_params.erase(p) : std::next(p);
-  }
-}
+void CudaBackend::forget_weights(const void* host, size_t) { impl_->weights.forget(host); }  // Impl::release frees the space
 
 void CudaBackend::download(const Tensor* t, void* host, size_t bytes) {
   Impl& I = *impl_;
@@ -266,8 +257,7 @@ void CudaBackend::download(const Tensor* t, void* host, size_t bytes) {
   I.bind();
   if (I.is_device(t->data)) {
     SD_CUDA_CHECK(cudaMemcpyAsync(host, t->data, bytes, cudaMemcpyDeviceToHost, I.stream));
-    I.transfers.downloads += 1;
-    I.transfers.download_bytes += int64_t(bytes);
+    I.transfers.download(bytes);
   }
   // Kernel faults surface here (the copy waits for every queued kernel).
   SD_CUDA_CHECK(cudaStreamSynchronize(I.stream));
@@ -283,15 +273,14 @@ void CudaBackend::forget_all_weights() {
   Impl& I = *impl_;
   I.bind();
   SD_CUDA_CHECK(cudaStreamSynchronize(I.stream));
-  for (auto& c : I.chunks) I.device_free(c.base);
-  I.chunks.clear();
+  for (const BlockPool::Chunk& c : I.pool.chunks()) I.device_free(c.base);
+  I.pool.clear();
   I.weights.clear();
   I.f32_params.clear();
-  I.weight_bytes = 0;
 }
 
-size_t CudaBackend::weight_bytes() const { return impl_->weight_bytes; }
-TransferStats CudaBackend::transfers() const { return impl_->transfers; }
+size_t CudaBackend::weight_bytes() const { return impl_->pool.used_bytes(); }
+TransferStats CudaBackend::transfers() const { return impl_->transfers.snapshot(); }
 const CudaOptions& CudaBackend::options() const { return impl_->opt; }
 const DeviceInfo& CudaBackend::device() const { return impl_->info; }
 bool CudaBackend::tensor_cores() const { return impl_->caps.cc_major >= 8; }

@@ -23,7 +23,13 @@ std::string label(const Tensor* t) { return tensor_label(t); }
 
 }  // namespace
 
-EmulatedBackend::EmulatedBackend(const cpu::CpuOptions& options) : cpu_(options) {}
+EmulatedBackend::EmulatedBackend(const cpu::CpuOptions& options)
+    : cpu_(options), weight_pool_(kWeightChunk, kWeightAlign), weights_([this](const void*, void* dev, size_t bytes) {
+        // The kernels saw the copy at its device address: what they derived from it (Winograd
+        // filters) must not outlive it, as the next copy placed there is another weight.
+        cpu_.forget_weights(dev, bytes);
+        weight_pool_.release(dev);
+      }) {}
 
 EmulatedBackend::~EmulatedBackend() {
   for (auto& [base, r] : regions_) munmap(r.base, r.size);
@@ -53,6 +59,12 @@ void EmulatedBackend::close(const Region& r) const { mprotect(r.base, r.size, PR
 
 void* EmulatedBackend::alloc(size_t bytes) { return map_region(bytes).base; }
 
+size_t EmulatedBackend::device_bytes() const {
+  size_t n = 0;
+  for (const auto& [base, r] : regions_) n += r.size;
+  return n;
+}
+
 void EmulatedBackend::free(void* ptr) {
   auto it = regions_.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == regions_.end()) return;
@@ -68,8 +80,7 @@ void EmulatedBackend::upload(Tensor* t, const void* host, size_t bytes) {
   open(*r);
   std::memcpy(t->data, host, bytes);
   close(*r);
-  stats_.uploads += 1;
-  stats_.upload_bytes += int64_t(bytes);
+  stats_.upload(bytes);
 }
 
 void EmulatedBackend::download(const Tensor* t, void* host, size_t bytes) {
@@ -80,8 +91,7 @@ void EmulatedBackend::download(const Tensor* t, void* host, size_t bytes) {
   open(*r);
   std::memcpy(host, t->data, bytes);
   close(*r);
-  stats_.downloads += 1;
-  stats_.download_bytes += int64_t(bytes);
+  stats_.download(bytes);
 }
 
 void EmulatedBackend::fill_device(void* dst, int byte, size_t bytes) {
@@ -103,18 +113,12 @@ void EmulatedBackend::copy_from_device(void* host, const void* src, size_t bytes
 void* EmulatedBackend::device_data(const Tensor* t) {
   if (!t->data || region_of(t->data)) return t->data;
   return weights_.device_address(t, "emulated device", stats_, [&](const char* host, size_t bytes) {
-    const size_t need = (bytes + kWeightAlign - 1) / kWeightAlign * kWeightAlign;
-    if (chunks_.empty() || chunks_.back().size - chunk_used_ < need) {
-      chunks_.push_back(map_region(std::max(kWeightChunk, need)));
-      chunk_used_ = 0;
-    }
-    const Region& c = chunks_.back();
-    char* dev = c.base + chunk_used_;
-    chunk_used_ += need;
+    void* dev = weight_pool_.alloc(bytes, [&](size_t size) { return static_cast<void*>(map_region(size).base); });
+    const Region& c = *region_of(dev);
     open(c);
     std::memcpy(dev, host, bytes);
     close(c);
-    return static_cast<void*>(dev);
+    return dev;
   });
 }
 

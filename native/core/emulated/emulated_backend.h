@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../backend.h"
+#include "../block_pool.h"
 #include "../device_weights.h"
 #include "../cpu/cpu_backend.h"
 
@@ -36,10 +37,12 @@ class EmulatedBackend : public Backend {
   void compute(Tensor* node) override;
   void upload(Tensor* t, const void* host, size_t bytes) override;
   void download(const Tensor* t, void* host, size_t bytes) override;
-  TransferStats transfers() const override { return stats_; }
-  void forget_weights(const void* data, size_t) override { weights_.forget(data); }  // its chunk space is not reused
+  TransferStats transfers() const override { return stats_.snapshot(); }
+  void forget_weights(const void* data, size_t) override { weights_.forget(data); }  // its space is reused
 
   bool is_device_pointer(const void* p) const { return region_of(p) != nullptr; }
+  size_t weight_bytes() const { return weight_pool_.used_bytes(); }  // held by weight copies (aligned blocks)
+  size_t device_bytes() const;                                        // mapped: arenas and weight chunks
   // Raw device memory access for tests (guard bytes around arenas), as CudaBackend has; uncounted.
   void fill_device(void* dst, int byte, size_t bytes);
   void copy_from_device(void* host, const void* src, size_t bytes);
@@ -57,11 +60,10 @@ class EmulatedBackend : public Backend {
   void close(const Region& r) const;  // no access again
 
   cpu::CpuBackend cpu_;
-  std::map<uintptr_t, Region> regions_;             // arenas and weight chunks, by base address
-  std::vector<Region> chunks_;                      // the weight pool (regions_ holds them too)
-  size_t chunk_used_ = 0;                           // bytes taken from chunks_.back()
+  std::map<uintptr_t, Region> regions_;  // arenas and weight chunks, by base address
+  BlockPool weight_pool_;                // carved from chunks that regions_ holds too
   WeightCopies weights_;
-  TransferStats stats_;
+  TransferCounter stats_;  // written by a generate()'s thread, read by the addon's
 };
 
 }  // namespace sd::emulated
