@@ -23,6 +23,7 @@
 
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/gemm.h"
+#include "core/cpu/vec_kernels.h"
 #include "core/cpu/winograd.h"
 #include "core/graph.h"
 #include "core/ops.h"
@@ -333,7 +334,30 @@ void batch_independence(ThreadPool& pool) {
 
 }  // namespace
 
+// The filter transform decodes f16 weights a row at a time with the vector table's decoder: it
+// must give dtype_bits.h's f16_to_f32 bit for bit, for all 65536 patterns, on every ISA here.
+void f16_row_decode() {
+  std::vector<uint16_t> all(65536);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = uint16_t(i);
+  for (int i = 0; i < kIsaCount; ++i) {
+    const Isa isa = Isa(i);
+    if (!isa_supported(isa)) continue;
+    std::vector<float> got(all.size());
+    vec_kernels(isa).f16_to_f32(all.data(), got.data(), int64_t(all.size()));
+    int wrong = 0;
+    for (size_t k = 0; k < all.size(); ++k) {
+      const float want = f16_to_f32(all[k]);
+      uint32_t a, b;
+      std::memcpy(&a, &got[k], 4);
+      std::memcpy(&b, &want, 4);
+      wrong += a != b;
+    }
+    CHECK_MSG(wrong == 0, std::string("f16 row decode on ") + isa_name(isa) + ": " + std::to_string(wrong) + " of 65536 differ");
+  }
+}
+
 int main(int argc, char** argv) {
+  f16_row_decode();
   // --quick (the arm64 build under qemu, ~50x slower): every shape's batch and layout, channels
   // and image cut to at most 64 -> 48 at 12x12, enough to drive each path of the emulated ISA
   const bool quick = argc > 1 && std::string(argv[1]) == "--quick";

@@ -93,8 +93,10 @@ void round_row_bf16(float* x, int n) {
   }
 }
 
+#ifndef SD_ATTN_OWN_ROW_MAX
 float row_max(const float* x, int n) {
   float mx = x[0];
   for (int j = 1; j < n; ++j) mx = x[j] > mx ? x[j] : mx;
   return mx;
 }
+#endif

@@ -11,9 +11,14 @@
 //   float exp_sub_row(float* s, int n, float m);  // s[j] = exp(s[j] - m), returns the sum
 //   void round_row_bf16(float* x, int n);
 //   float row_max(const float* x, int n);           // n >= 1
+// and may define SD_ATTN_OWN_EXP_ONE with its own float exp_one(float x) for x <= 0.
 // Needs <cstdint>, <cstring> at file scope and attention_kernels.h.
 
 inline float neg_inf() { return -__builtin_inff(); }
+
+#ifndef SD_ATTN_OWN_EXP_ONE
+inline float exp_one(float x) { return __builtin_expf(x); }
+#endif
 
 #ifndef SD_ATTN_OWN_PACK
 void attention_pack(const AttnPackJob& t) {
@@ -84,7 +89,7 @@ void attention_block(const AttnBlock& t) {
       }
       const float mx = row_max(sr, valid);
       const float m_new = mx > m[r] ? mx : m[r];
-      alpha[r] = m[r] == neg_inf() ? 0.0f : __builtin_expf(m[r] - m_new);
+      alpha[r] = m[r] == neg_inf() ? 0.0f : exp_one(m[r] - m_new);
       const float sum = exp_sub_row(sr, valid, m_new);
       for (int j = valid; j < kBlockK; ++j) sr[j] = 0.0f;
       if (t.bf16) round_row_bf16(sr, valid);

@@ -40,17 +40,38 @@ void s_block(const float* q, int64_t ldq, const float* kt, float* s, int rows, i
   }
 }
 
+template <int NV>
+struct ColTile {
+  static constexpr int vectors = NV;
+};
+
+// f(ColTile<NV>{}) for the NV (1 .. NMAX) given at run time.
+template <int NMAX, class F>
+inline void with_col_tile(int nv, F& f) {
+  if constexpr (NMAX > 0) {
+    if (nv == NMAX) f(ColTile<NMAX>{});
+    else with_col_tile<NMAX - 1>(nv, f);
+  }
+}
+
 // Keys are taken up to bk rounded up to kPvKeyStep: probabilities past the valid keys are zero
 // and the packed value rows past bk are zero (attention_pack), so the extra products add nothing.
+// Output columns stop at dv rounded up to one vector (d = 40 on 8 lanes: 40, not the padded 48);
+// the padded columns past them stay zero and are never read back.
 void pv_block(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo,
               const float* alpha, int rows, int bk, int dv) {
-  const int dvp = (dv + 15) / 16 * 16;  // o and v rows are zero-padded to this
+  constexpr int kLanes = TileOps::kLanes, kVecs = 16 / kLanes;
+  const int cols = (dv + kLanes - 1) / kLanes * kLanes;
   const int bk_step = (bk + kPvKeyStep - 1) / kPvKeyStep * kPvKeyStep;
-  for (int c0 = 0; c0 < dvp; c0 += 16) {
-    for_row_tiles<kPvRows>(rows, [&](auto tile, int r) {
-      pv_rows<TileOps, decltype(tile)::rows, 16 / TileOps::kLanes>(p + r * kBlockK, v + c0, ldv,
-                                                                   o + r * ldo + c0, ldo, alpha + r,
-                                                                   bk_step);
-    });
+  for (int c0 = 0; c0 < cols; c0 += 16) {
+    auto columns = [&](auto ct) {
+      for_row_tiles<kPvRows>(rows, [&](auto tile, int r) {
+        pv_rows<TileOps, decltype(tile)::rows, decltype(ct)::vectors>(p + r * kBlockK, v + c0, ldv,
+                                                                    o + r * ldo + c0, ldo,
+                                                                    alpha + r, bk_step);
+      });
+    };
+    const int nv = cols - c0 >= 16 ? kVecs : (cols - c0) / kLanes;
+    with_col_tile<kVecs>(nv, columns);
   }
 }

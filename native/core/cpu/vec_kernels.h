@@ -23,6 +23,8 @@ struct VecKernels {
   void (*affine)(const float* x, float* y, int64_t n, float mul, float add, bool silu);
   void (*layer_norm)(const float* x, float* y, int64_t n, const float* gamma, const float* beta, float eps);
   void (*softmax)(const float* x, float* y, int64_t n, float scale);
+  // f16 bit patterns to f32, exactly as f16_to_f32 (subnormals, inf and NaN included)
+  void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
 };
 
 const VecKernels& vec_kernels(Isa isa);

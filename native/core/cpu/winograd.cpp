@@ -10,6 +10,7 @@
 #include "../error.h"
 #include "cpu_util.h"
 #include "gemm.h"
+#include "vec_kernels.h"
 #include "winograd_transforms.h"
 
 namespace sd::cpu {
@@ -33,18 +34,34 @@ int64_t env_int(const char* name, int64_t fallback) {
 }
 
 // U [36][co1 - co0][cin] of output channels [co0, co1) of weight [cout][cin][3][3].
-void transform_filters(const WinogradConv& c, int64_t co0, int64_t co1, ThreadPool& pool, float* u) {
+// One output channel's [cin][3][3] weights as f32: in place when they are f32, else converted
+// into `buf` a whole row at a time (the per-element f16 decode was two thirds of the transform).
+const float* weight_row_f32(const WinogradConv& c, int64_t co, const VecKernels& vk, std::vector<float>& buf) {
+  const int64_t n = int64_t(c.cin) * 9;
+  if (c.weight_dtype == DType::F32) return static_cast<const float*>(c.weight) + co * n;
+  buf.resize(size_t(n));
+  if (c.weight_dtype == DType::F16) {
+    vk.f16_to_f32(static_cast<const uint16_t*>(c.weight) + co * n, buf.data(), n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) buf[size_t(i)] = load_as_f32(c.weight, c.weight_dtype, co * n + i);
+  }
+  return buf.data();
+}
+
+void transform_filters(const WinogradConv& c, int64_t co0, int64_t co1, const VecKernels& vk, ThreadPool& pool,
+                       float* u) {
   const int64_t groups = (c.cin + kLanes - 1) / kLanes;
   const int64_t plane = (co1 - co0) * c.cin;
   pool.run(co1 - co0, [&](int64_t r, int) {
     const int64_t co = co0 + r;
+    thread_local std::vector<float> converted;
+    const float* w = weight_row_f32(c, co, vk, converted);
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t ci0 = g * kLanes;
       const int lanes = int(std::min<int64_t>(kLanes, c.cin - ci0));
       alignas(32) float in[9 * kLanes] = {}, out[kXi * kLanes];
       for (int l = 0; l < lanes; ++l)
-        for (int e = 0; e < 9; ++e)
-          in[e * kLanes + l] = load_as_f32(c.weight, c.weight_dtype, ((co * c.cin) + ci0 + l) * 9 + e);
+        for (int e = 0; e < 9; ++e) in[e * kLanes + l] = w[(ci0 + l) * 9 + e];
       winograd_detail::filter_tile(in, out);
       for (int xi = 0; xi < kXi; ++xi)
         for (int l = 0; l < lanes; ++l) u[xi * plane + r * c.cin + ci0 + l] = out[xi * kLanes + l];
@@ -161,7 +178,7 @@ WinogradMode winograd_default() { return env_int("SD_NATIVE_WINOGRAD", 1) != 0 ?
 Winograd::Winograd(size_t cache_budget_bytes) : budget_(cache_budget_bytes) {}
 Winograd::~Winograd() = default;
 
-const float* Winograd::filters(const WinogradConv& c, ThreadPool& pool) {
+const float* Winograd::filters(const WinogradConv& c, const VecKernels& vk, ThreadPool& pool) {
   if (!c.cacheable) return nullptr;
   auto it = cache_.find(c.weight);
   if (it != cache_.end()) {
@@ -172,7 +189,7 @@ const float* Winograd::filters(const WinogradConv& c, ThreadPool& pool) {
   const size_t u_floats = size_t(kXi) * c.cout * c.cin;
   if (cache_bytes_ + u_floats * sizeof(float) <= budget_) {
     Entry e{c.cout, c.cin, c.weight_dtype, size_t(c.cout) * c.cin * 9 * dtype_size(c.weight_dtype), std::vector<float>(u_floats)};
-    transform_filters(c, 0, c.cout, pool, e.u.data());
+    transform_filters(c, 0, c.cout, vk, pool, e.u.data());
     cache_bytes_ += u_floats * sizeof(float);
     return cache_.emplace(c.weight, std::move(e)).first->second.u.data();
   }
@@ -230,7 +247,8 @@ void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool, void* w
   const TileGeometry tg{(c.h + 3) / 4, (c.w + 3) / 4, int64_t((c.h + 3) / 4) * ((c.w + 3) / 4)};
   const Blocking bk = blocking(c);
   const int64_t tiles = bk.tiles, block = bk.block;
-  const float* u = filters(c, pool);
+  const VecKernels& vk = vec_kernels(isa);
+  const float* u = filters(c, vk, pool);
   // Filters that are not cached are transformed per call, a slice of output channels at a
   // time, so the scratch stays bounded (a whole 1280->1280 U is 236 MB).
   const int64_t slice = u ? c.cout : bk.slice;
@@ -260,7 +278,7 @@ void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool, void* w
   // When one slice holds every output channel, the per-call filters are made once for all the
   // tile blocks rather than once per block.
   const bool whole = !u && slice == c.cout;
-  if (whole) transform_filters(c, 0, c.cout, pool, us_scratch);
+  if (whole) transform_filters(c, 0, c.cout, vk, pool, us_scratch);
 
   for (int64_t t0 = 0; t0 < tiles; t0 += block) {
     const int64_t nt = std::min(block, tiles - t0);
@@ -268,7 +286,7 @@ void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool, void* w
     for (int64_t co0 = 0; co0 < c.cout; co0 += slice) {
       const int64_t rows = std::min(slice, c.cout - co0);
       const float* us = u ? u : us_scratch;
-      if (!u && !whole) transform_filters(c, co0, co0 + rows, pool, us_scratch);
+      if (!u && !whole) transform_filters(c, co0, co0 + rows, vk, pool, us_scratch);
       auto gemm_xi = [&](int64_t xi, ThreadPool& on) {
         GemmParams p;
         p.m = rows;

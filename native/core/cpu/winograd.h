@@ -29,6 +29,8 @@
 
 namespace sd::cpu {
 
+struct VecKernels;
+
 struct WinogradConv {
   const float* x = nullptr;      // [n, cin, h, w] contiguous
   int n = 0, cin = 0, h = 0, w = 0;
@@ -75,7 +77,7 @@ class Winograd {
     size_t weight_bytes;
     std::vector<float> u;  // [36][cout][cin]
   };
-  const float* filters(const WinogradConv& c, ThreadPool& pool);
+  const float* filters(const WinogradConv& c, const VecKernels& vk, ThreadPool& pool);
   void drop(std::unordered_map<const void*, Entry>::iterator it);
 
   size_t budget_, cache_bytes_ = 0;
