@@ -2,7 +2,7 @@
 // attention_impl.h. Included INSIDE a TU's anonymous namespace. Defining
 // SD_ATTN_GENERIC_HELPERS_ONLY keeps only q_finalize, row_max and round_row_bf16.
 
-void q_finalize(float*, int, int64_t, int) {}
+inline void q_finalize(float*, int, int64_t, int) {}
 
 #ifndef SD_ATTN_GENERIC_HELPERS_ONLY  // a TU with its own s_block / pv_block / exp_sub_row
 // Inner loops have fixed trip counts (16 or 32 lanes over zero-padded rows) so that GCC
@@ -80,7 +80,7 @@ float exp_sub_row(float* __restrict s, int n, float m) {
 
 #endif  // SD_ATTN_GENERIC_HELPERS_ONLY
 
-void round_row_bf16(float* x, int n) {
+inline void round_row_bf16(float* x, int n) {
   for (int i = 0; i < n; ++i) {
     uint32_t b;
     std::memcpy(&b, x + i, 4);
@@ -93,10 +93,8 @@ void round_row_bf16(float* x, int n) {
   }
 }
 
-#ifndef SD_ATTN_OWN_ROW_MAX
-float row_max(const float* x, int n) {
+inline float row_max(const float* x, int n) {
   float mx = x[0];
   for (int j = 1; j < n; ++j) mx = x[j] > mx ? x[j] : mx;
   return mx;
 }
-#endif

@@ -11,14 +11,11 @@
 //   float exp_sub_row(float* s, int n, float m);  // s[j] = exp(s[j] - m), returns the sum
 //   void round_row_bf16(float* x, int n);
 //   float row_max(const float* x, int n);           // n >= 1
-// and may define SD_ATTN_OWN_EXP_ONE with its own float exp_one(float x) for x <= 0.
+// A TU that defines SD_ATTN_OWN_BLOCK (its own attention_block, another score layout) needs
+// none of the above but round_row_bf16.
 // Needs <cstdint>, <cstring> at file scope and attention_kernels.h.
 
 inline float neg_inf() { return -__builtin_inff(); }
-
-#ifndef SD_ATTN_OWN_EXP_ONE
-inline float exp_one(float x) { return __builtin_expf(x); }
-#endif
 
 #ifndef SD_ATTN_OWN_PACK
 void attention_pack(const AttnPackJob& t) {
@@ -48,6 +45,7 @@ void attention_pack(const AttnPackJob& t) {
 
 #endif  // SD_ATTN_OWN_PACK
 
+#ifndef SD_ATTN_OWN_BLOCK
 void attention_block(const AttnBlock& t) {
   const int64_t dp = attention_round16(t.d), dvp = attention_round16(t.dv);
   const int d = int(t.d), dv = int(t.dv), nq = int(t.nq);
@@ -89,7 +87,7 @@ void attention_block(const AttnBlock& t) {
       }
       const float mx = row_max(sr, valid);
       const float m_new = mx > m[r] ? mx : m[r];
-      alpha[r] = m[r] == neg_inf() ? 0.0f : exp_one(m[r] - m_new);
+      alpha[r] = m[r] == neg_inf() ? 0.0f : __builtin_expf(m[r] - m_new);
       const float sum = exp_sub_row(sr, valid, m_new);
       for (int j = valid; j < kBlockK; ++j) sr[j] = 0.0f;
       if (t.bf16) round_row_bf16(sr, valid);
@@ -104,5 +102,7 @@ void attention_block(const AttnBlock& t) {
     for (int x = 0; x < dv; ++x) out[x] = o[r * dvp + x] * inv;
   }
 }
+
+#endif  // SD_ATTN_OWN_BLOCK
 
 const AttentionKernels kAttentionKernels = {attention_pack, attention_block};
