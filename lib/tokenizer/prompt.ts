@@ -67,6 +67,10 @@ export function parsePromptAttention(text: string): WeightedText[] {
     for (let p = start; p < res.length; p++) res[p]!.weight *= by;
   };
   const pushText = (t: string) => {
+    if (!t.includes(BREAK_MARKER)) {
+      res.push({ text: t, weight: 1 });
+      return;
+    }
     t.split(BREAK_RE).forEach((part, i) => {
       if (i > 0) res.push({ text: BREAK_MARKER, weight: -1 });
       res.push({ text: part, weight: 1 });
@@ -88,16 +92,14 @@ export function parsePromptAttention(text: string): WeightedText[] {
   for (const pos of square) multiplyRange(pos, SQUARE);
   if (res.length === 0) res.push({ text: '', weight: 1 });
 
-  // Merge runs of identical weights.
-  for (let i = 0; i + 1 < res.length; ) {
-    if (res[i]!.weight === res[i + 1]!.weight) {
-      res[i]!.text += res[i + 1]!.text;
-      res.splice(i + 1, 1);
-    } else {
-      i++;
-    }
+  // Merge runs of identical weights (one pass: splicing each merged part out was O(n^2)).
+  const merged: WeightedText[] = [res[0]!];
+  for (let i = 1; i < res.length; i++) {
+    const last = merged[merged.length - 1]!, part = res[i]!;
+    if (last.weight === part.weight) last.text += part.text;
+    else merged.push(part);
   }
-  return res;
+  return merged;
 }
 
 export function isBreak(part: WeightedText): boolean {
