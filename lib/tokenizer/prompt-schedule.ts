@@ -147,13 +147,41 @@ function visit(nodes: Node[], fn: (n: Node) => void): void {
   }
 }
 
-function textAt(nodes: Node[], step: number): string {
-  let out = '';
+// The tree with everything that does not change between steps joined into strings: a prompt
+// with an alternation is written out once per step, and a step then only joins a few pieces.
+type Piece =
+  | string
+  | { kind: 'scheduled'; when: number; before: Piece[] | null; after: Piece[] }
+  | { kind: 'alternate'; options: Piece[][] };
+
+function flatten(nodes: Node[], out: Piece[] = []): Piece[] {
+  const text = (t: string) => {
+    const last = out.length - 1;
+    if (typeof out[last] === 'string') out[last] += t;
+    else out.push(t);
+  };
   for (const n of nodes) {
-    if (n.kind === 'text') out += n.text;
-    else if (n.kind === 'scheduled') out += step <= n.when! ? (n.before ? textAt(n.before, step) : '') : textAt(n.after, step);
-    else if (n.kind === 'alternate') out += textAt(n.options[(step - 1) % n.options.length]!, step);
-    else out += n.open + n.parts.map((p) => textAt(p, step)).join(':') + n.close;
+    if (n.kind === 'text') text(n.text);
+    else if (n.kind === 'scheduled') out.push({ kind: 'scheduled', when: n.when!, before: n.before && flatten(n.before), after: flatten(n.after) });
+    else if (n.kind === 'alternate') out.push({ kind: 'alternate', options: n.options.map((o) => flatten(o)) });
+    else {
+      text(n.open);
+      n.parts.forEach((p, i) => {
+        if (i > 0) text(':');
+        flatten(p, out);
+      });
+      text(n.close);
+    }
+  }
+  return out;
+}
+
+function textAt(pieces: Piece[], step: number): string {
+  let out = '';
+  for (const p of pieces) {
+    if (typeof p === 'string') out += p;
+    else if (p.kind === 'scheduled') out += step <= p.when ? (p.before ? textAt(p.before, step) : '') : textAt(p.after, step);
+    else out += textAt(p.options[(step - 1) % p.options.length]!, step);
   }
   return out;
 }
@@ -177,5 +205,6 @@ export function promptSchedule(prompt: string, steps: number, hiresSteps?: numbe
       for (let s = 1; s <= total; s++) ends.add(s);
     }
   });
-  return [...ends].sort((a, b) => a - b).map((end) => [end, textAt(tree, end)]);
+  const pieces = flatten(tree);
+  return [...ends].sort((a, b) => a - b).map((end) => [end, textAt(pieces, end)]);
 }
