@@ -42,6 +42,7 @@ const C1_RE = /[\x80-\x9f]/g;
 const SINGLE_QUOTE_RE = /[\u02bc\u2018-\u201b]/g;
 const DOUBLE_QUOTE_RE = /[\u201c-\u201f]/g;
 const LINE_BREAK_RE = /\r\n?|[\u2028\u2029\x85]/g;
+const SURROGATE_RE = /[\ud800-\udfff]/;
 const LONE_SURROGATE_RE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const ANSI_ESCAPE_RE = /\x1b\[(?:\p{Nd}|;)*[a-zA-Z]/gu;
 // ASCII controls except \t \n \f \r, deprecated Arabic format controls, BOM, U+FFF9..U+FFFC.
@@ -58,7 +59,7 @@ function fixPass(text: string, unescapeHtml: boolean): string {
   text = text.replace(WIDTH_RE, (c) => widthTable().get(c) ?? c);
   text = text.replace(DOUBLE_QUOTE_RE, '"').replace(SINGLE_QUOTE_RE, "'");
   text = text.replace(LINE_BREAK_RE, '\n');
-  text = text.replace(LONE_SURROGATE_RE, '\ufffd');
+  if (SURROGATE_RE.test(text)) text = text.replace(LONE_SURROGATE_RE, '\ufffd'); // the look-around scan is the slow one
   text = text.replace(ANSI_ESCAPE_RE, '');
   text = text.replace(CONTROL_RE, '');
   return text.normalize('NFC');

@@ -36,6 +36,8 @@ function classOf(cp: number): number {
 // one byte per code point (1.1 MB): fixed size whatever the input
 const classes = new Uint8Array(0x110000);
 
+for (let cp = 0; cp < 0x80; cp++) classes[cp] = classOf(cp); // ASCII is read without the UNSEEN check
+
 function charClass(cp: number): number {
   let c = classes[cp]!;
   if (c === UNSEEN) c = classes[cp] = classOf(cp);
@@ -72,6 +74,12 @@ export function scanWords(text: string, word: (w: string) => void): void {
     // a run of letters, or of symbols
     let j = i + width;
     while (j < n) {
+      const unit = text.charCodeAt(j);
+      if (unit < 0x80) {
+        if (classes[unit] !== cls) break;
+        j++;
+        continue;
+      }
       const c = text.codePointAt(j)!;
       if (charClass(c) !== cls) break;
       j += c > 0xffff ? 2 : 1;
