@@ -177,23 +177,24 @@ type Piece =
   | { kind: 'scheduled'; when: number; before: Piece[] | null; after: Piece[] }
   | { kind: 'alternate'; options: Piece[][] };
 
+function addText(out: Piece[], t: string): void {
+  const last = out.length - 1;
+  if (typeof out[last] === 'string') out[last] += t;
+  else out.push(t);
+}
+
 function flatten(nodes: Node[], out: Piece[] = []): Piece[] {
-  const text = (t: string) => {
-    const last = out.length - 1;
-    if (typeof out[last] === 'string') out[last] += t;
-    else out.push(t);
-  };
   for (const n of nodes) {
-    if (n.kind === 'text') text(n.text);
+    if (n.kind === 'text') addText(out, n.text);
     else if (n.kind === 'scheduled') out.push({ kind: 'scheduled', when: n.when!, before: n.before && flatten(n.before), after: flatten(n.after) });
     else if (n.kind === 'alternate') out.push({ kind: 'alternate', options: n.options.map((o) => flatten(o)) });
     else {
-      text(n.open);
+      addText(out, n.open);
       n.parts.forEach((p, i) => {
-        if (i > 0) text(':');
+        if (i > 0) addText(out, ':');
         flatten(p, out);
       });
-      text(n.close);
+      addText(out, n.close);
     }
   }
   return out;
