@@ -92,11 +92,15 @@ export function buildChunks(
     const ids = new Int32Array(n).fill(EOT);
     const weights = new Float32Array(n).fill(1);
     ids[0] = SOT;
-    ids.set(tokens, 1);
-    weights.set(mults, 1);
+    // element loops: TypedArray.set from a plain array takes a slow generic path
+    for (let k = 0; k < tokens.length; k++) {
+      ids[k + 1] = tokens[k]!;
+      weights[k + 1] = mults[k]!;
+    }
     const eotIndex = ids.indexOf(EOT);
     if (padId !== EOT) ids.fill(padId, eotIndex + 1);
-    const embeds = slots.flatMap((slot, k) => (slot ? [{ index: k + 1, ...slot }] : []));
+    const embeds: WeightedChunk['embeds'] = [];
+    for (let k = 0; k < slots.length; k++) if (slots[k]) embeds.push({ index: k + 1, ...slots[k]! });
     chunks.push({ ids, weights, eotIndex, embeds });
     tokens = [];
     mults = [];

@@ -42,23 +42,28 @@ const C1_RE = /[\x80-\x9f]/g;
 const SINGLE_QUOTE_RE = /[\u02bc\u2018-\u201b]/g;
 const DOUBLE_QUOTE_RE = /[\u201c-\u201f]/g;
 const LINE_BREAK_RE = /\r\n?|[\u2028\u2029\x85]/g;
+const SURROGATE_RE = /[\ud800-\udfff]/;
 const LONE_SURROGATE_RE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const ANSI_ESCAPE_RE = /\x1b\[(?:\p{Nd}|;)*[a-zA-Z]/gu;
 // ASCII controls except \t \n \f \r, deprecated Arabic format controls, BOM, U+FFF9..U+FFFC.
 const CONTROL_RE = /[\x00-\x08\x0b\x0e-\x1f\x7f\u206a-\u206f\ufeff\ufff9-\ufffc]/g;
 const NON_ASCII_OR_CONTROL = /[^\x20-\x7e\n\t]/;
+// Every character one of the replacements below matches (the first character of each match);
+// without any, none of them changes the text.
+const TOUCHED_RE = /[\x00-\x08\x0b\r\x0e-\x1f\x7f-\x9f\u0132\u0133\u0149\u01c4-\u01cc\u01f1-\u01f3\ufb00-\ufb06\u3000\uff01-\uffef\u02bc\u2018-\u201f\u2028\u2029\ud800-\udfff\u206a-\u206f\ufeff\ufff9-\ufffc]/;
 
 /** One pass of ftfy's fixers over a segment, in ftfy's order. */
 function fixPass(text: string, unescapeHtml: boolean): string {
   if (unescapeHtml) text = ftfyUnescapeHtml(text);
   if (!NON_ASCII_OR_CONTROL.test(text)) return text; // printable ASCII: every later step is a no-op
   text = fixEncoding(text);
+  if (!TOUCHED_RE.test(text)) return text.normalize('NFC'); // the replacements below would all be no-ops
   text = text.replace(C1_RE, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80]!);
   text = text.replace(LIGATURE_RE, (c) => LIGATURES.get(c)!);
   text = text.replace(WIDTH_RE, (c) => widthTable().get(c) ?? c);
   text = text.replace(DOUBLE_QUOTE_RE, '"').replace(SINGLE_QUOTE_RE, "'");
   text = text.replace(LINE_BREAK_RE, '\n');
-  text = text.replace(LONE_SURROGATE_RE, '\ufffd');
+  if (SURROGATE_RE.test(text)) text = text.replace(LONE_SURROGATE_RE, '\ufffd'); // the look-around scan is the slow one
   text = text.replace(ANSI_ESCAPE_RE, '');
   text = text.replace(CONTROL_RE, '');
   return text.normalize('NFC');

@@ -13,13 +13,13 @@ type Node =
   | { kind: 'alternate'; options: Node[][] }
   | { kind: 'group'; open: string; parts: Node[][]; close: string }; // ( … ), ( … : … ), [ … ]: kept as written
 
-const PLAIN = /(?:[^\\[\]():|]|\\.)+/y;
 const WS = /\s+/y;
 const NUMBER = /[+-]?(?:(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+(?:[eE][+-]?\d+)?)/y;
 
 // Deeper bracket nesting than this is not parsed: the prompt is used as it is, as A1111 does when its
 // parser gives up (Python's recursion limit). It bounds the parser's recursion on long prompts.
 const MAX_NESTING = 64;
+const BACKSLASH = 0x5c;
 
 function nesting(s: string): number {
   let depth = 0, max = 0;
@@ -35,9 +35,11 @@ function nesting(s: string): number {
 class Parser {
   // prompt(at) depends on `at` alone, and "[" tries three rules over the same inside: without this
   // memo every level of nesting tripled the work ("[" × 30 never returned).
-  readonly #prompts = new Map<number, [Node[], number]>();
+  readonly #prompts: Array<[Node[], number] | undefined>;
 
-  constructor(readonly s: string) {}
+  constructor(readonly s: string) {
+    this.#prompts = new Array<[Node[], number] | undefined>(s.length + 1);
+  }
 
   private match(re: RegExp, at: number): string | undefined {
     re.lastIndex = at;
@@ -47,7 +49,7 @@ class Parser {
 
   // prompt: (emphasized | scheduled | alternate | plain | WHITESPACE)*
   prompt(from: number): [Node[], number] {
-    const known = this.#prompts.get(from);
+    const known = this.#prompts[from];
     if (known) return known;
     const nodes: Node[] = [];
     let at = from;
@@ -58,7 +60,7 @@ class Parser {
       at = item[1];
     }
     const result: [Node[], number] = [nodes, at];
-    this.#prompts.set(from, result);
+    this.#prompts[from] = result;
     return result;
   }
 
@@ -66,8 +68,28 @@ class Parser {
     const c = this.s[at];
     if (c === '(') return this.paren(at);
     if (c === '[') return this.scheduled(at) ?? this.alternate(at) ?? this.bracket(at);
-    const plain = this.match(PLAIN, at);
-    return plain ? [{ kind: 'text', text: plain }, at + plain.length] : undefined;
+    const end = this.plainEnd(at);
+    return end > at ? [{ kind: 'text', text: this.s.slice(at, end) }, end] : undefined;
+  }
+
+  // plain: (/[^\\[\]():|]/ | "\\" any character but a line break)+, as the regex
+  // /(?:[^\\[\]():|]|\\.)+/ matches it; returns where it ends (`at` when empty)
+  private plainEnd(at: number): number {
+    const s = this.s;
+    let i = at;
+    while (i < s.length) {
+      const c = s.charCodeAt(i);
+      if (c === BACKSLASH) {
+        const next = s.charCodeAt(i + 1);
+        if (Number.isNaN(next) || next === 0x0a || next === 0x0d || next === 0x2028 || next === 0x2029) break;
+        i += 2;
+      } else if (c === 0x5b || c === 0x5d || c === 0x28 || c === 0x29 || c === 0x3a || c === 0x7c) { // [ ] ( ) : |
+        break;
+      } else {
+        i++;
+      }
+    }
+    return i;
   }
 
   // "(" prompt ")" | "(" prompt ":" prompt ")"
@@ -125,13 +147,14 @@ class Parser {
     let at = 0;
     while (at < this.s.length) {
       const [items, end] = this.prompt(at);
-      nodes.push(...items);
+      for (const item of items) nodes.push(item);
       if (end > at) {
         at = end;
         continue;
       }
-      if (!'[]():'.includes(this.s[at]!)) return undefined; // e.g. a "|" outside brackets, a trailing "\"
-      nodes.push({ kind: 'text', text: this.s[at]! });
+      const c = this.s[at]!;
+      if (c !== '[' && c !== ']' && c !== '(' && c !== ')' && c !== ':') return undefined; // e.g. a "|" outside brackets, a trailing "\"
+      nodes.push({ kind: 'text', text: c });
       at += 1;
     }
     return nodes;
@@ -147,13 +170,42 @@ function visit(nodes: Node[], fn: (n: Node) => void): void {
   }
 }
 
-function textAt(nodes: Node[], step: number): string {
-  let out = '';
+// The tree with everything that does not change between steps joined into strings: a prompt
+// with an alternation is written out once per step, and a step then only joins a few pieces.
+type Piece =
+  | string
+  | { kind: 'scheduled'; when: number; before: Piece[] | null; after: Piece[] }
+  | { kind: 'alternate'; options: Piece[][] };
+
+function addText(out: Piece[], t: string): void {
+  const last = out.length - 1;
+  if (typeof out[last] === 'string') out[last] += t;
+  else out.push(t);
+}
+
+function flatten(nodes: Node[], out: Piece[] = []): Piece[] {
   for (const n of nodes) {
-    if (n.kind === 'text') out += n.text;
-    else if (n.kind === 'scheduled') out += step <= n.when! ? (n.before ? textAt(n.before, step) : '') : textAt(n.after, step);
-    else if (n.kind === 'alternate') out += textAt(n.options[(step - 1) % n.options.length]!, step);
-    else out += n.open + n.parts.map((p) => textAt(p, step)).join(':') + n.close;
+    if (n.kind === 'text') addText(out, n.text);
+    else if (n.kind === 'scheduled') out.push({ kind: 'scheduled', when: n.when!, before: n.before && flatten(n.before), after: flatten(n.after) });
+    else if (n.kind === 'alternate') out.push({ kind: 'alternate', options: n.options.map((o) => flatten(o)) });
+    else {
+      addText(out, n.open);
+      n.parts.forEach((p, i) => {
+        if (i > 0) addText(out, ':');
+        flatten(p, out);
+      });
+      addText(out, n.close);
+    }
+  }
+  return out;
+}
+
+function textAt(pieces: Piece[], step: number): string {
+  let out = '';
+  for (const p of pieces) {
+    if (typeof p === 'string') out += p;
+    else if (p.kind === 'scheduled') out += step <= p.when ? (p.before ? textAt(p.before, step) : '') : textAt(p.after, step);
+    else out += textAt(p.options[(step - 1) % p.options.length]!, step);
   }
   return out;
 }
@@ -165,10 +217,15 @@ function textAt(nodes: Node[], step: number): string {
 export function promptSchedule(prompt: string, steps: number, hiresSteps?: number): Array<[number, string]> {
   const intOffset = hiresSteps === undefined ? 0 : steps, fltOffset = hiresSteps === undefined ? 0 : 1;
   const total = hiresSteps ?? steps;
-  const tree = nesting(prompt) > MAX_NESTING ? undefined : new Parser(prompt).start();
+  // Without "[" there is no edit nor alternation, and a parsed prompt without them reads back as
+  // written (text, groups and stray characters are kept as they are): the same single entry as
+  // a prompt that does not parse.
+  const tree = !prompt.includes('[') || nesting(prompt) > MAX_NESTING ? undefined : new Parser(prompt).start();
   if (!tree) return [[total, prompt]];
   const ends = new Set([total]);
+  let changes = false;
   visit(tree, (n) => {
+    if (n.kind === 'scheduled' || n.kind === 'alternate') changes = true;
     if (n.kind === 'scheduled') {
       const v = Number(n.number);
       n.when = Math.min(total, Math.trunc(n.number.includes('.') ? (v - fltOffset) * total : v - intOffset));
@@ -177,5 +234,7 @@ export function promptSchedule(prompt: string, steps: number, hiresSteps?: numbe
       for (let s = 1; s <= total; s++) ends.add(s);
     }
   });
-  return [...ends].sort((a, b) => a - b).map((end) => [end, textAt(tree, end)]);
+  if (!changes) return [[total, prompt]];
+  const pieces = flatten(tree);
+  return [...ends].sort((a, b) => a - b).map((end) => [end, textAt(pieces, end)]);
 }

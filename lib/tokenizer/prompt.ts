@@ -24,24 +24,21 @@ export const BREAK_MARKER = 'BREAK';
 const ROUND = 1.1;
 const SQUARE = 1 / 1.1;
 
-// Same alternatives, in the same order, as A1111's re_attention (Python \s, Unicode \d).
+// A1111's re_attention, with Python's \s and Unicode \d, tried in this order at each position:
+//   \( \) \[ \] \\ | \ | ( | [ | :\s*([+-]?[.\d]+)\s*\) | ) | ] | [^\\()\[\]:]+ | :
+// Only the weight alternative needs a regex; the others are single characters or a run of
+// characters other than \ ( ) [ ] :, scanned below without a match object per token.
 const S = `[${PY_SPACE}]`;
-const ATTENTION_RE = new RegExp(
-  [
-    '\\\\\\(', '\\\\\\)', '\\\\\\[', '\\\\\\]', '\\\\\\\\', '\\\\',
-    '\\(', '\\[',
-    `:${S}*([+-]?[.\\p{Nd}]+)${S}*\\)`,
-    '\\)', '\\]',
-    '[^\\\\()\\[\\]:]+',
-    ':',
-  ].join('|'),
-  'gu',
-);
+const WEIGHT_RE = new RegExp(`:${S}*([+-]?[.\\p{Nd}]+)${S}*\\)`, 'uy');
 
 // \s*\bBREAK\b\s* with Python's Unicode \b (word characters: letters, numbers, underscore).
 const BREAK_RE = new RegExp(`${S}*(?<![\\p{L}\\p{N}_])BREAK(?![\\p{L}\\p{N}_])${S}*`, 'gu');
 
 const DIGIT_RE = /\p{Nd}/u;
+
+const BACKSLASH = 0x5c, OPEN_ROUND = 0x28, CLOSE_ROUND = 0x29, OPEN_SQUARE = 0x5b, CLOSE_SQUARE = 0x5d, COLON = 0x3a;
+const isSyntax = (c: number) =>
+  c === BACKSLASH || c === OPEN_ROUND || c === CLOSE_ROUND || c === OPEN_SQUARE || c === CLOSE_SQUARE || c === COLON;
 
 /** Python's float() of a string matching [+-]?[.\d]+ (\d = any Unicode decimal digit), or NaN. */
 function pyFloat(s: string): number {
@@ -59,43 +56,114 @@ function pyFloat(s: string): number {
   return /^[+-]?(?:\d+\.?\d*|\.\d+)$/.test(ascii) ? Number(ascii) : NaN;
 }
 
+/**
+ * A1111's `for pos in round_brackets: multiply_range(pos, 1.1)` for the brackets still open at
+ * the end, with the same rounding: part p is multiplied `by` once per position <= p, one
+ * multiplication after the other. Parts that start from the same weight share one such chain,
+ * so 2000 unclosed "(" before 2000 parts cost 2000 multiplications, not 2000².
+ */
+function multiplyUnclosed(weights: number[], positions: readonly number[], by: number): void {
+  if (positions.length === 0) return;
+  const chains = new Map<number, number[]>();
+  let k = 0;
+  for (let p = positions[0]!; p < weights.length; p++) {
+    while (k < positions.length && positions[k]! <= p) k++;
+    const w = weights[p]!;
+    // ±0 stays itself; NaN (payload and sign) and the two zeros are kept apart by computing them
+    // directly, as a Map would take -0 for 0 and every NaN for one key
+    if (w === 0) continue;
+    if (Number.isNaN(w)) {
+      let v = w;
+      for (let i = 0; i < k; i++) v *= by;
+      weights[p] = v;
+      continue;
+    }
+    let chain = chains.get(w);
+    if (!chain) chains.set(w, (chain = [w]));
+    while (chain.length <= k) chain.push(chain[chain.length - 1]! * by);
+    weights[p] = chain[k]!;
+  }
+}
+
 export function parsePromptAttention(text: string): WeightedText[] {
-  const res: WeightedText[] = [];
+  // Parts as two arrays: a bracket multiplies every part since it opened, and nested brackets
+  // around many parts make that O(parts × brackets) multiplications; on a plain array of doubles
+  // each one is a load and a store, not a property write on an object.
+  const texts: string[] = [];
+  const weights: number[] = [];
   const round: number[] = [];
   const square: number[] = [];
   const multiplyRange = (start: number, by: number) => {
-    for (let p = start; p < res.length; p++) res[p]!.weight *= by;
+    for (let p = start; p < weights.length; p++) weights[p]! *= by;
   };
   const pushText = (t: string) => {
+    if (!t.includes(BREAK_MARKER)) {
+      texts.push(t);
+      weights.push(1);
+      return;
+    }
     t.split(BREAK_RE).forEach((part, i) => {
-      if (i > 0) res.push({ text: BREAK_MARKER, weight: -1 });
-      res.push({ text: part, weight: 1 });
+      if (i > 0) {
+        texts.push(BREAK_MARKER);
+        weights.push(-1);
+      }
+      texts.push(part);
+      weights.push(1);
     });
   };
 
-  for (const m of text.matchAll(ATTENTION_RE)) {
-    const tok = m[0];
-    const weight = m[1] === undefined ? NaN : pyFloat(m[1]);
-    if (tok.startsWith('\\')) res.push({ text: tok.slice(1), weight: 1 });
-    else if (tok === '(') round.push(res.length);
-    else if (tok === '[') square.push(res.length);
-    else if (m[1] !== undefined && !Number.isNaN(weight) && round.length > 0) multiplyRange(round.pop()!, weight);
-    else if (tok === ')' && round.length > 0) multiplyRange(round.pop()!, ROUND);
-    else if (tok === ']' && square.length > 0) multiplyRange(square.pop()!, SQUARE);
-    else pushText(tok);
-  }
-  for (const pos of round) multiplyRange(pos, ROUND);
-  for (const pos of square) multiplyRange(pos, SQUARE);
-  if (res.length === 0) res.push({ text: '', weight: 1 });
-
-  // Merge runs of identical weights.
-  for (let i = 0; i + 1 < res.length; ) {
-    if (res[i]!.weight === res[i + 1]!.weight) {
-      res[i]!.text += res[i + 1]!.text;
-      res.splice(i + 1, 1);
-    } else {
+  const n = text.length;
+  for (let i = 0; i < n; ) {
+    const c = text.charCodeAt(i);
+    if (c === BACKSLASH) {
+      const next = text.charCodeAt(i + 1);
+      const escaped = next === OPEN_ROUND || next === CLOSE_ROUND || next === OPEN_SQUARE || next === CLOSE_SQUARE || next === BACKSLASH;
+      texts.push(escaped ? text[i + 1]! : ''); // a lone backslash is dropped
+      weights.push(1);
+      i += escaped ? 2 : 1;
+    } else if (c === OPEN_ROUND) {
+      round.push(texts.length);
       i++;
+    } else if (c === OPEN_SQUARE) {
+      square.push(texts.length);
+      i++;
+    } else if (c === COLON) {
+      WEIGHT_RE.lastIndex = i;
+      const m = WEIGHT_RE.exec(text);
+      if (!m) {
+        pushText(':');
+        i++;
+        continue;
+      }
+      const weight = pyFloat(m[1]!);
+      if (!Number.isNaN(weight) && round.length > 0) multiplyRange(round.pop()!, weight);
+      else pushText(m[0]);
+      i += m[0].length;
+    } else if (c === CLOSE_ROUND) {
+      if (round.length > 0) multiplyRange(round.pop()!, ROUND);
+      else pushText(')');
+      i++;
+    } else if (c === CLOSE_SQUARE) {
+      if (square.length > 0) multiplyRange(square.pop()!, SQUARE);
+      else pushText(']');
+      i++;
+    } else {
+      let j = i + 1;
+      while (j < n && !isSyntax(text.charCodeAt(j))) j++;
+      pushText(text.slice(i, j));
+      i = j;
     }
+  }
+  multiplyUnclosed(weights, round, ROUND);
+  multiplyUnclosed(weights, square, SQUARE);
+  if (texts.length === 0) return [{ text: '', weight: 1 }];
+
+  // Merge runs of identical weights (one pass: splicing each merged part out was O(n^2)).
+  const res: WeightedText[] = [{ text: texts[0]!, weight: weights[0]! }];
+  for (let i = 1; i < texts.length; i++) {
+    const last = res[res.length - 1]!;
+    if (last.weight === weights[i]) last.text += texts[i]!;
+    else res.push({ text: texts[i]!, weight: weights[i]! });
   }
   return res;
 }

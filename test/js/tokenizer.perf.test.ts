@@ -1,6 +1,7 @@
 // Tokenizer timings, reported as diagnostics. Targets: vocabulary load < 300 ms, a 75-token
-// prompt well under 1 ms. The asserts are only 10x guards (the CI machine is shared), so they
-// catch an accidental O(n^2) or a per-call rebuild, not noise. Runs in its own process, so the
+// prompt well under 1 ms, a 4096-letter word (hostile input) around 10 ms. The asserts are
+// only loose guards (the CI machine is shared), so they catch an accidental O(n^2) or a
+// per-call rebuild, not noise. Runs in its own process, so the
 // load below is a cold one.
 
 import assert from 'node:assert/strict';
@@ -47,7 +48,17 @@ test('tokenizer timings', (t) => {
   const uncached = (performance.now() - t3) / N;
   const uncachedCpu = cpuMs(cpu3) / N;
 
+  // Hostile words: 4096 random letters (one merge per round: O(n^2) in the plain BPE loop, 140 ms
+  // mean for the two before the heap merge) and 4096 of one letter (halves every round).
+  let seed = 1;
+  const letter = () => String.fromCharCode(97 + ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % 26));
+  const hostile = [Array.from({ length: 4096 }, letter).join(''), 'a'.repeat(4096)];
+  const t4 = performance.now();
+  for (const w of hostile) tok.encode(w);
+  const longWords = (performance.now() - t4) / hostile.length;
+
   const lines = [
+    `4096-letter word (random, repeated), mean: ${longWords.toFixed(2)} ms`,
     `vocabulary load: ${loadWall.toFixed(1)} ms wall, ${loadCpu.toFixed(1)} ms CPU (target < 300 ms)`,
     `75-token prompt, first call (cold JIT + cold BPE cache): ${first.toFixed(3)} ms`,
     `75-token prompt, tokenizeWeighted mean of ${N}: ${warm.toFixed(4)} ms wall / ${warmCpu.toFixed(4)} ms CPU (words cached)`,
@@ -59,4 +70,5 @@ test('tokenizer timings', (t) => {
   }
   assert.ok(loadWall < 3000, `vocabulary load took ${loadWall.toFixed(0)} ms`);
   assert.ok(warm < 10 && uncached < 10, `tokenizing 75 tokens took ${warm.toFixed(2)} / ${uncached.toFixed(2)} ms`);
+  assert.ok(longWords < 60, `a 4096-letter word took ${longWords.toFixed(1)} ms`);
 });

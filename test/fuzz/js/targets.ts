@@ -26,8 +26,10 @@ export interface Target {
   mutate?(rng: Rng, input: Buffer, other: Buffer, dictionary: readonly Buffer[], maxLength: number): Buffer;
 }
 
-const check = (ok: boolean, what: string) => {
-  if (!ok) throw new Invariant(what);
+// `what` as a function when the message costs work: it is built only when the check fails (the
+// schedule steps were joined once per entry of every schedule: 150² numbers per call).
+const check = (ok: boolean, what: string | (() => string)) => {
+  if (!ok) throw new Invariant(typeof what === 'string' ? what : what());
 };
 // An error message without its numbers and quoted values: one signature per kind of refusal.
 const shape = (message: string) => message.replace(/\d+/g, '#').replace(/"[^"]*"/g, '"…"').slice(0, 80);
@@ -177,7 +179,7 @@ const tokens: Target = {
       for (const c of w.chunks) {
         check(c.ids.length === 77 && c.ids[0] === SOT && c.weights.length === 77, 'a chunk is not 77 ids starting with SOT');
         check([...c.ids].every((id) => Number.isInteger(id) && id >= 0 && id < VOCAB_SIZE), 'a chunk id is outside the vocabulary');
-        check([...c.weights].every((x) => Number.isFinite(x)), `a weight is not finite: ${[...c.weights].find((x) => !Number.isFinite(x))}`);
+        check([...c.weights].every((x) => Number.isFinite(x)), () => `a weight is not finite: ${[...c.weights].find((x) => !Number.isFinite(x))}`);
       }
       const weights = new Set(w.chunks.flatMap((c) => [...c.weights]));
       return `chunks ${Math.min(w.chunks.length, 4)}, ids ~2^${Math.round(Math.log2(ids.length + 1))}, ${Math.min(weights.size, 6)} weights${/[^\x00-\x7f]/.test(text) ? ', non-ASCII' : ''}`;
@@ -218,7 +220,7 @@ const prompt: Target = {
       check(sched.length > 0 && sched.at(-1)![0] === total, `the schedule does not end at step ${total}`);
       for (let i = 0; i < sched.length; i++) {
         const [end, t] = sched[i]!;
-        check(Number.isInteger(end) && end >= 1 && end <= total && (i === 0 || end > sched[i - 1]![0]), `schedule steps ${sched.map((s) => s[0]).join(',')}`);
+        check(Number.isInteger(end) && end >= 1 && end <= total && (i === 0 || end > sched[i - 1]![0]), () => `schedule steps ${sched.map((s) => s[0]).join(',')}`);
         check(typeof t === 'string', 'a schedule entry without text');
       }
       kinds.push(sched.length === 1 ? (sched[0]![1] === text ? 'plain' : 'rewritten') : `segments ${Math.min(sched.length, 5)}`);
