@@ -42,6 +42,9 @@ const float* weight_row_f32(const WinogradConv& c, int64_t co, const VecKernels&
   buf.resize(size_t(n));
   if (c.weight_dtype == DType::F16) {
     vk.f16_to_f32(static_cast<const uint16_t*>(c.weight) + co * n, buf.data(), n);
+  } else if (c.weight_dtype == DType::BF16) {
+    const uint16_t* row = static_cast<const uint16_t*>(c.weight) + co * n;
+    for (int64_t i = 0; i < n; ++i) buf[size_t(i)] = bf16_to_f32(row[i]);
   } else {
     for (int64_t i = 0; i < n; ++i) buf[size_t(i)] = load_as_f32(c.weight, c.weight_dtype, co * n + i);
   }
