@@ -287,9 +287,9 @@ void cache_behaviour(ThreadPool& pool) {
   none.conv3x3(c, detect_isa(), pool);
   CHECK(none.cache_bytes() == 0);
   CHECK_MSG(max_err(y, want, y.size()) <= kMaxErr, "uncached filters give the same result");
-  // Auto's rule: per image (batch-independent), 64+ tiles and 64+ channels each way.
-  CHECK(winograd_pays(320, 320, 32, 32) && winograd_pays(64, 64, 29, 32));
-  CHECK(!winograd_pays(1280, 1280, 16, 16) && !winograd_pays(32, 320, 64, 64) && !winograd_pays(320, 4, 64, 64));
+  // Auto's rule: per image (batch-independent), 16+ tiles and 64+ channels each way.
+  CHECK(winograd_pays(320, 320, 32, 32) && winograd_pays(64, 64, 29, 32) && winograd_pays(1280, 1280, 16, 16));
+  CHECK(!winograd_pays(1280, 1280, 8, 8) && !winograd_pays(32, 320, 64, 64) && !winograd_pays(320, 4, 64, 64));
 }
 
 // Scratch given by the caller (the graph's workspace) gives the bytes the conv's own buffers give,
@@ -304,32 +304,57 @@ void workspace_scratch(ThreadPool& pool) {
     Winograd a(budget), b(budget);
     c.y = own.data();
     a.conv3x3(c, detect_isa(), pool);
-    std::vector<unsigned char> ws(Winograd::workspace_bytes(c) + 1);
+    std::vector<unsigned char> ws(Winograd::workspace_bytes(c, detect_isa()) + 1);
     c.y = given.data();
     b.conv3x3(c, detect_isa(), pool, ws.data() + 1);  // any alignment: the conv aligns inside
     CHECK_MSG(std::memcmp(own.data(), given.data(), own.size() * sizeof(float)) == 0, "workspace scratch = own scratch, bit for bit");
   }
 }
 
+// Image 1 of a batch of 3 against that image alone: equal bytes?
+bool image1_equals_alone(ThreadPool& pool, int cin, int cout, int h, int w, int64_t block, size_t cache_budget) {
+  Problem batch(3, cin, cout, h, w, DType::F16);
+  Problem alone(1, cin, cout, h, w, DType::F16);
+  alone.w16 = batch.w16, alone.bias = batch.bias;
+  const size_t image = size_t(cin) * h * w, out = size_t(cout) * h * w;
+  std::copy(batch.x.begin() + image, batch.x.begin() + 2 * image, alone.x.begin());
+  std::vector<float> yb(batch.out_size()), ya(alone.out_size());
+  Winograd wino(cache_budget);
+  for (auto [p, y] : {std::make_pair(&batch, &yb), std::make_pair(&alone, &ya)}) {
+    WinogradConv c;
+    c.x = p->x.data(), c.n = p->n, c.cin = cin, c.h = h, c.w = w, c.weight = p->weight(), c.weight_dtype = p->dtype;
+    c.cout = cout, c.bias = p->bias.data(), c.y = y->data(), c.block_tiles = p == &batch ? block : 0;
+    wino.conv3x3(c, detect_isa(), pool);
+  }
+  return std::memcmp(yb.data() + out, ya.data(), out * sizeof(float)) == 0;
+}
+
 // An image gets the same bytes alone as in a batch (and whatever the tile blocking), as the
 // direct conv gives: "image i of a batch = seed + i alone" holds with Winograd on.
 void batch_independence(ThreadPool& pool) {
-  Problem batch(3, 72, 40, 19, 22, DType::F16);
-  Problem alone(1, 72, 40, 19, 22, DType::F16);
-  alone.w16 = batch.w16, alone.bias = batch.bias;
-  const size_t image = size_t(72) * 19 * 22, out = size_t(40) * 19 * 22;
-  std::copy(batch.x.begin() + image, batch.x.begin() + 2 * image, alone.x.begin());
-  std::vector<float> yb(batch.out_size()), ya(alone.out_size());
-  for (int64_t block : {0, 7}) {
-    Winograd wino(size_t(1) << 30);
-    for (auto [p, y] : {std::make_pair(&batch, &yb), std::make_pair(&alone, &ya)}) {
+  for (int64_t block : {0, 7})
+    CHECK_MSG(image1_equals_alone(pool, 72, 40, 19, 22, block, size_t(1) << 30), "image 1 of a batch of 3 = that image alone, bit for bit");
+}
+
+// Filters made inside the products (small tile blocks, per call) give the bytes of the U-then-
+// gemm() path (cached filters, or large blocks): the same transform, K blocks and sums. Also
+// across that boundary within one batch: 3 images of 100 tiles take the U path, one alone the
+// fused products.
+void fused_equals_u_path(ThreadPool& pool) {
+  for (int cin : {640, 200}) {
+    Problem p(2, cin, 50, 12, 11, DType::F16);
+    std::vector<float> fused(p.out_size()), via_u(p.out_size());
+    for (auto [budget, y] : {std::make_pair(size_t(0), &fused), std::make_pair(size_t(1) << 30, &via_u)}) {
       WinogradConv c;
-      c.x = p->x.data(), c.n = p->n, c.cin = 72, c.h = 19, c.w = 22, c.weight = p->weight(), c.weight_dtype = p->dtype;
-      c.cout = 40, c.bias = p->bias.data(), c.y = y->data(), c.block_tiles = p == &batch ? block : 0;
+      c.x = p.x.data(), c.n = p.n, c.cin = p.cin, c.h = p.h, c.w = p.w, c.weight = p.weight(), c.weight_dtype = p.dtype;
+      c.cout = p.cout, c.bias = p.bias.data(), c.y = y->data();
+      Winograd wino(budget);
       wino.conv3x3(c, detect_isa(), pool);
     }
-    CHECK_MSG(std::memcmp(yb.data() + out, ya.data(), out * sizeof(float)) == 0, "image 1 of a batch of 3 = that image alone, bit for bit");
+    CHECK_MSG(std::memcmp(fused.data(), via_u.data(), fused.size() * sizeof(float)) == 0,
+              "cin " + std::to_string(cin) + ": fused filters = cached U, bit for bit");
   }
+  CHECK_MSG(image1_equals_alone(pool, 320, 24, 40, 40, 0, 0), "image 1 of 3 (U path) = alone (fused), bit for bit");
 }
 
 }  // namespace
@@ -383,6 +408,7 @@ int main(int argc, char** argv) {
 
   cache_behaviour(pool2);
   batch_independence(pool2);
+  fused_equals_u_path(pool2);
   workspace_scratch(pool2);
   backend_wiring(pool2);
   std::printf("worst max_err %.3g (budget %.0e)\n", g_worst, kMaxErr);

@@ -16,10 +16,10 @@
 
 #include "../error.h"
 #include "gemm_kernels.h"
+#include "panel_scratch.h"
 
 namespace sd::cpu {
 namespace gemm_detail {
-namespace {
 
 const GemmKernels* select_kernels(Isa isa, GemmPrecision precision) {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -45,26 +45,16 @@ const GemmKernels* select_kernels(Isa isa, GemmPrecision precision) {
   return gemm_kernels_scalar();
 }
 
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
-};
+KBlocking k_blocking(const GemmKernels& kr, int64_t k) {
+  KBlocking b;
+  b.k_pad = (k + kr.kstep - 1) / kr.kstep * kr.kstep;
+  b.blocks = b.k_pad <= kr.kc * 3 / 2 ? 1 : (b.k_pad + kr.kc - 1) / kr.kc;
+  if (b.k_pad > b.blocks * kGemmMaxKc) b.blocks = (b.k_pad + kGemmMaxKc - 1) / kGemmMaxKc;
+  b.kc = int((b.k_pad + b.blocks - 1) / b.blocks + kr.kstep - 1) / kr.kstep * kr.kstep;
+  return b;
+}
 
-// Scratch for packed panels, kept per calling thread so repeated calls don't pay for fresh
-// pages (a 4 MiB panel costs ~1000 page faults when newly mapped).
-struct Scratch {
-  std::unique_ptr<char, AlignedFree> mem;
-  size_t size = 0;
-  char* get(size_t bytes) {
-    if (bytes > size) {
-      size_t want = std::max(bytes, size + size / 2);
-      want = (want + 63) / 64 * 64;
-      mem.reset(static_cast<char*>(std::aligned_alloc(64, want)));
-      if (!mem) throw Error("gemm: out of memory allocating " + std::to_string(want) + " bytes of packing scratch");
-      size = want;
-    }
-    return mem.get();
-  }
-};
+namespace {
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
@@ -145,12 +135,8 @@ void gemm_shared_b_per_kblock(const GemmParams& p, ThreadPool& pool) {
   const bool round_bf16 = p.precision == GemmPrecision::Bf16 && kr.elem_bytes == 4;
   const int mr = kr.mr, nr = kr.nr;
 
-  // K blocks of (nearly) equal size, each a multiple of kstep; up to 1.5x the preferred kc in
-  // one block (every extra block is one more read+write pass over C).
-  const int64_t k_pad = round_up(p.k, kr.kstep);
-  int64_t k_blocks = k_pad <= kr.kc * 3 / 2 ? 1 : (k_pad + kr.kc - 1) / kr.kc;
-  if (k_pad > k_blocks * kGemmMaxKc) k_blocks = (k_pad + kGemmMaxKc - 1) / kGemmMaxKc;
-  const int64_t kc = round_up((k_pad + k_blocks - 1) / k_blocks, kr.kstep);
+  const KBlocking kbl = k_blocking(kr, p.k);
+  const int64_t k_pad = kbl.k_pad, k_blocks = kbl.blocks, kc = kbl.kc;
 
   // N blocks: the packed B block kc x nc is shared by all threads (aim: fits in L3 easily).
   const int64_t nc_max = std::max<int64_t>(nr, (int64_t(8) << 20) / (kc * kr.elem_bytes) / nr * nr);
@@ -171,7 +157,7 @@ void gemm_shared_b_per_kblock(const GemmParams& p, ThreadPool& pool) {
   const int64_t m_tasks = (m_panels + mc_panels - 1) / mc_panels;
   const int64_t a_block_bytes = mc_panels * a_panel_bytes;
 
-  thread_local Scratch scratch;
+  thread_local PanelScratch scratch;
   char* b_buf = scratch.get(size_t(nc_panels * b_panel_bytes + threads * a_block_bytes));
   char* a_bufs = b_buf + nc_panels * b_panel_bytes;
 
@@ -237,12 +223,8 @@ void gemm(const GemmParams& p, ThreadPool& pool) {
   const int mr = kr.mr, nr = kr.nr;
   const int threads = pool.size();
 
-  // K blocks of (nearly) equal size, each a multiple of kstep; up to 1.5x the preferred kc in
-  // one block.
-  const int64_t k_pad = round_up(p.k, kr.kstep);
-  int64_t k_blocks = k_pad <= kr.kc * 3 / 2 ? 1 : (k_pad + kr.kc - 1) / kr.kc;
-  if (k_pad > k_blocks * kGemmMaxKc) k_blocks = (k_pad + kGemmMaxKc - 1) / kGemmMaxKc;
-  const int64_t kc = round_up((k_pad + k_blocks - 1) / k_blocks, kr.kstep);
+  const KBlocking kbl = k_blocking(kr, p.k);
+  const int64_t k_pad = kbl.k_pad, k_blocks = kbl.blocks, kc = kbl.kc;
 
   // Tasks are (mc rows) x (nc columns) blocks of C; each runs the whole K loop, so its C block
   // stays in cache across K blocks and the whole product is one pool.run (one barrier: on a
@@ -278,7 +260,7 @@ void gemm(const GemmParams& p, ThreadPool& pool) {
   const bool b_shared = m_tasks > 1 && b_all_bytes <= (int64_t(32) << 20);
   const int64_t per_thread = mc_panels * a_panel_bytes + (b_shared ? 0 : nc_panels * b_panel_bytes);
 
-  thread_local Scratch scratch;
+  thread_local PanelScratch scratch;
   char* base = scratch.get(size_t((b_shared ? b_all_bytes : 0) + threads * per_thread));
   char* b_all = base;
   char* thread_bufs = base + (b_shared ? b_all_bytes : 0);

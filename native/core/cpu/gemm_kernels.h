@@ -1,4 +1,4 @@
-// Private to the gemm files: the table of packing routines and micro-kernels that each
+// Private to the gemm files (and the Winograd driver): the table of packing routines and micro-kernels that each
 // ISA-specific translation unit (gemm_scalar/avx2/avx512/avx512bf16.cpp on x86-64,
 // gemm_scalar/neon/neonbf16.cpp on AArch64, each compiled with its own flags) hands to the
 // driver in gemm.cpp (compiled with no ISA flags).
@@ -60,6 +60,20 @@ struct GemmKernels {
   void (*kernel)(int kc, const void* a, const void* b, float* c, int64_t ldc, int m_valid,
                  int n_valid, int flags, const float* bias_m, const float* bias_n);
 };
+
+// The table gemm() runs for this path and precision (the portable one where the ISA's TU is not
+// built). The Winograd driver (winograd_products.cpp) calls the micro-kernels directly too: it
+// writes its transformed filters straight into A panels (x86 f32 layout, kstep 16) or packs them.
+const GemmKernels* select_kernels(Isa isa, GemmPrecision precision);
+
+// K cut into blocks of (nearly) equal size, each a multiple of kstep, up to 1.5x the preferred
+// kc in one block (every extra block is one more read+write pass over C). Whoever runs the
+// kernels over the same K blocks sums every output in the same order as gemm() does.
+struct KBlocking {
+  int64_t k_pad, blocks;  // k_pad: K rounded up to kstep
+  int kc;
+};
+KBlocking k_blocking(const GemmKernels& kr, int64_t k);
 
 // One per ISA translation unit; null where the TU was compiled without support.
 const GemmKernels* gemm_kernels_scalar();

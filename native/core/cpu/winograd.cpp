@@ -9,8 +9,9 @@
 
 #include "../error.h"
 #include "cpu_util.h"
-#include "gemm.h"
 #include "vec_kernels.h"
+#include "gemm.h"
+#include "winograd_products.h"
 #include "winograd_transforms.h"
 
 namespace sd::cpu {
@@ -34,23 +35,6 @@ int64_t env_int(const char* name, int64_t fallback) {
 }
 
 // U [36][co1 - co0][cin] of output channels [co0, co1) of weight [cout][cin][3][3].
-// One output channel's [cin][3][3] weights as f32: in place when they are f32, else converted
-// into `buf` a whole row at a time (the per-element f16 decode was two thirds of the transform).
-const float* weight_row_f32(const WinogradConv& c, int64_t co, const VecKernels& vk, std::vector<float>& buf) {
-  const int64_t n = int64_t(c.cin) * 9;
-  if (c.weight_dtype == DType::F32) return static_cast<const float*>(c.weight) + co * n;
-  buf.resize(size_t(n));
-  if (c.weight_dtype == DType::F16) {
-    vk.f16_to_f32(static_cast<const uint16_t*>(c.weight) + co * n, buf.data(), n);
-  } else if (c.weight_dtype == DType::BF16) {
-    const uint16_t* row = static_cast<const uint16_t*>(c.weight) + co * n;
-    for (int64_t i = 0; i < n; ++i) buf[size_t(i)] = bf16_to_f32(row[i]);
-  } else {
-    for (int64_t i = 0; i < n; ++i) buf[size_t(i)] = load_as_f32(c.weight, c.weight_dtype, co * n + i);
-  }
-  return buf.data();
-}
-
 void transform_filters(const WinogradConv& c, int64_t co0, int64_t co1, const VecKernels& vk, ThreadPool& pool,
                        float* u) {
   const int64_t groups = (c.cin + kLanes - 1) / kLanes;
@@ -58,7 +42,8 @@ void transform_filters(const WinogradConv& c, int64_t co0, int64_t co1, const Ve
   pool.run(co1 - co0, [&](int64_t r, int) {
     const int64_t co = co0 + r;
     thread_local std::vector<float> converted;
-    const float* w = weight_row_f32(c, co, vk, converted);
+    converted.resize(size_t(c.cin) * 9);
+    const float* w = winograd_detail::weight_rows(c, co, 0, c.cin, vk, converted.data());
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t ci0 = g * kLanes;
       const int lanes = int(std::min<int64_t>(kLanes, c.cin - ci0));
@@ -171,7 +156,7 @@ void output_transform(const WinogradConv& c, const TileGeometry& tg, int64_t t0,
 
 bool winograd_pays(int cin, int cout, int h, int w) {
   const int64_t tiles = int64_t((h + 3) / 4) * ((w + 3) / 4);
-  return cin >= 64 && cout >= 64 && tiles >= 64;
+  return cin >= 64 && cout >= 64 && tiles >= 16;
 }
 
 size_t winograd_cache_budget_default() { return size_t(env_int("SD_NATIVE_WINOGRAD_CACHE_MB", 0)) << 20; }
@@ -221,89 +206,101 @@ void Winograd::forget(const void* data, size_t bytes) {
 
 namespace {
 
+// Blocks of fewer tiles than this make their filters inside the products (winograd_products.h);
+// larger ones go through a per-call U and gemm(), where the GEMMs' own blocking wins (64x64 and
+// VAE convs: 0.85-0.9x fused, measured in bench/RESULTS.md) and the transform is a small share.
+constexpr int64_t kFusedMaxTiles = 256;
+
 // Tiles per block and output channels per per-call filter slice: V [36][block][cin] and
 // M [36][block][cout] of one block together stay under kBlockBytes, a slice of per-call filters
 // U [36][slice][cin] under kSliceBytes.
 struct Blocking {
   int64_t tiles, block, slice;
+  bool fused;  // filters made inside the products
 };
-Blocking blocking(const WinogradConv& c) {
+Blocking blocking(const WinogradConv& c, bool cached) {
   const int64_t tiles = c.n * (int64_t((c.h + 3) / 4) * ((c.w + 3) / 4));
   const int64_t block_max = c.block_tiles > 0 ? c.block_tiles
                             : std::max<int64_t>(kLanes, int64_t(kBlockBytes / (sizeof(float) * kXi * size_t(c.cin + c.cout))));
   const int64_t blocks = (tiles + block_max - 1) / block_max;
+  const int64_t block = (tiles + blocks - 1) / blocks;
   const int64_t slice = std::clamp<int64_t>(int64_t(kSliceBytes / (sizeof(float) * kXi * size_t(c.cin))), 1, c.cout);
-  return {tiles, (tiles + blocks - 1) / blocks, slice};
+  return {tiles, block, cached ? c.cout : slice, !cached && block < kFusedMaxTiles};
 }
 
 }  // namespace
 
-size_t Winograd::workspace_bytes(const WinogradConv& c) {
+size_t Winograd::workspace_bytes(const WinogradConv& c, Isa isa) {
   if (c.n <= 0 || c.cout <= 0 || c.h <= 0 || c.w <= 0 || c.cin <= 0) return 0;
-  const Blocking b = blocking(c);
-  return sizeof(float) * size_t(kXi) * (size_t(b.block) * (c.cin + c.cout) + size_t(b.slice) * c.cin) + 3 * 64;
+  const Blocking b = blocking(c, false);
+  const size_t third = b.fused ? winograd_detail::packed_b_floats(b.block, c.cin, isa) : size_t(kXi) * b.slice * c.cin;
+  return sizeof(float) * (size_t(kXi) * size_t(b.block) * (c.cin + c.cout) + third) + 3 * 64;
 }
 
 void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool, void* workspace) {
   if (c.n <= 0 || c.cout <= 0 || c.h <= 0 || c.w <= 0) return;
   if (c.cin <= 0) throw Error("winograd: no input channels");
   const TileGeometry tg{(c.h + 3) / 4, (c.w + 3) / 4, int64_t((c.h + 3) / 4) * ((c.w + 3) / 4)};
-  const Blocking bk = blocking(c);
-  const int64_t tiles = bk.tiles, block = bk.block;
   const VecKernels& vk = vec_kernels(isa);
   const float* u = filters(c, vk, pool);
-  // Filters that are not cached are transformed per call, a slice of output channels at a
-  // time, so the scratch stays bounded (a whole 1280->1280 U is 236 MB).
-  const int64_t slice = u ? c.cout : bk.slice;
+  const Blocking bk = blocking(c, u != nullptr);
+  const int64_t tiles = bk.tiles, block = bk.block, slice = bk.slice;
 
   // Scratch: the graph's workspace (arena memory free while this node runs) when given, else
-  // buffers of our own kept across calls.
-  float *v, *m, *us_scratch;
-  const size_t v_floats = size_t(kXi * block * c.cin), m_floats = size_t(kXi * block * c.cout), u_floats = size_t(kXi * slice * c.cin);
+  // buffers of our own kept across calls. The third part holds the packed V of the fused
+  // products or a slice of per-call filters.
+  const size_t v_floats = size_t(kXi * block * c.cin), m_floats = size_t(kXi * block * c.cout);
+  const size_t third_floats = bk.fused ? winograd_detail::packed_b_floats(block, c.cin, isa) : u ? 0 : size_t(kXi * slice * c.cin);
+  auto aligned = [](float* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) / 64 * 64); };
+  float *v, *m, *third;
   if (workspace) {
-    auto aligned = [](char* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) / 64 * 64); };
-    v = aligned(static_cast<char*>(workspace));
-    m = aligned(reinterpret_cast<char*>(v + v_floats));
-    us_scratch = aligned(reinterpret_cast<char*>(m + m_floats));
+    v = aligned(static_cast<float*>(workspace));
+    m = aligned(v + v_floats);
+    third = aligned(m + m_floats);
   } else {
     if (v_.size() < v_floats) v_.resize(v_floats);
     if (m_.size() < m_floats) m_.resize(m_floats);
-    if (!u && u_scratch_.size() < u_floats) u_scratch_.resize(u_floats);
-    v = v_.data(), m = m_.data(), us_scratch = u_scratch_.data();
+    if (third_.size() < third_floats + 16) third_.resize(third_floats + 16);
+    v = v_.data(), m = m_.data(), third = aligned(third_.data());
   }
 
-  // The 36 GEMMs are independent: on a few threads each runs whole on one (no barrier inside,
-  // no shared packing); on many, 36 would not divide evenly, so each GEMM uses the whole pool.
+  // The 36 GEMMs of the U path are independent: on a few threads each runs whole on one (no
+  // barrier inside, no shared packing); on many, 36 would not divide evenly, so each GEMM uses
+  // the whole pool.
   const bool per_thread_gemms = pool.size() <= 4;
-  if (per_thread_gemms)
+  if (!bk.fused && per_thread_gemms)
     while (int(solo_.size()) < pool.size()) solo_.push_back(std::make_unique<ThreadPool>(1));
 
   // When one slice holds every output channel, the per-call filters are made once for all the
   // tile blocks rather than once per block.
-  const bool whole = !u && slice == c.cout;
-  if (whole) transform_filters(c, 0, c.cout, vk, pool, us_scratch);
+  const bool whole = !bk.fused && !u && slice == c.cout;
+  if (whole) transform_filters(c, 0, c.cout, vk, pool, third);
 
   for (int64_t t0 = 0; t0 < tiles; t0 += block) {
     const int64_t nt = std::min(block, tiles - t0);
     input_transform(c, tg, t0, nt, block, v, pool);
-    for (int64_t co0 = 0; co0 < c.cout; co0 += slice) {
-      const int64_t rows = std::min(slice, c.cout - co0);
-      const float* us = u ? u : us_scratch;
-      if (!u && !whole) transform_filters(c, co0, co0 + rows, vk, pool, us_scratch);
-      auto gemm_xi = [&](int64_t xi, ThreadPool& on) {
-        GemmParams p;
-        p.m = rows;
-        p.n = nt;
-        p.k = c.cin;
-        p.a = GemmOperand::dense(us + xi * rows * c.cin, DType::F32, c.cin);
-        p.b = GemmOperand::dense(v + xi * block * c.cin, DType::F32, c.cin);
-        p.c = m + (xi * c.cout + co0) * block;
-        p.c_row_stride = block;
-        p.isa = isa;
-        gemm(p, on);
-      };
-      if (per_thread_gemms) pool.run(kXi, [&](int64_t xi, int thread) { gemm_xi(xi, *solo_[size_t(thread)]); });
-      else for (int64_t xi = 0; xi < kXi; ++xi) gemm_xi(xi, pool);
+    if (bk.fused) {
+      winograd_detail::products({&c, v, nt, block, m, third}, vk, isa, pool);
+    } else {
+      for (int64_t co0 = 0; co0 < c.cout; co0 += slice) {
+        const int64_t rows = std::min(slice, c.cout - co0);
+        const float* us = u ? u : third;
+        if (!u && !whole) transform_filters(c, co0, co0 + rows, vk, pool, third);
+        auto gemm_xi = [&](int64_t xi, ThreadPool& on) {
+          GemmParams p;
+          p.m = rows;
+          p.n = nt;
+          p.k = c.cin;
+          p.a = GemmOperand::dense(us + xi * rows * c.cin, DType::F32, c.cin);
+          p.b = GemmOperand::dense(v + xi * block * c.cin, DType::F32, c.cin);
+          p.c = m + (xi * c.cout + co0) * block;
+          p.c_row_stride = block;
+          p.isa = isa;
+          gemm(p, on);
+        };
+        if (per_thread_gemms) pool.run(kXi, [&](int64_t xi, int thread) { gemm_xi(xi, *solo_[size_t(thread)]); });
+        else for (int64_t xi = 0; xi < kXi; ++xi) gemm_xi(xi, pool);
+      }
     }
     output_transform(c, tg, t0, nt, block, m, pool);
   }

@@ -2,15 +2,17 @@
 // tile costs 36 multiplies per (input, output) channel pair instead of 144, so the GEMM work is
 // a quarter of the direct (implicit-GEMM) conv's. Three stages per block of tiles:
 //   input transform  V[xi][tile][cin]  = B^T d B   (6x6 patch per tile and channel)
-//   36 GEMMs         M[xi][cout][tile] = U[xi][cout][cin] * V[xi][tile][cin]^T  (gemm())
+//   36 products      M[xi][cout][tile] = U[xi][cout][cin] * V[xi][tile][cin]^T
 //   output transform y[cout][4x4]      = A^T M A (+ bias) (+ y: the fused residual)
-// U = G g G^T, the transformed filters, is computed once per weight and cached, keyed by the
-// weight's address, up to a byte budget; past it, filters are transformed per call. The bytes at
-// a cached address are trusted not to change: whoever frees or rewrites weight memory calls
-// forget() (CpuBackend::forget_weights; the adapter sets do when they drop merged copies).
+// U = G g G^T, the transformed filters. Blocks of few tiles make U inside the products, a row
+// panel at a time into the micro-kernels' A panels (winograd_products.h); larger blocks make it
+// per call into a bounded slice and run gemm() per product, or read it from a cache keyed by the
+// weight's address, up to a byte budget (off by default: f32 U is 8x the f16 weights). The
+// bytes at a cached address are trusted not to change: whoever frees or rewrites weight memory
+// calls forget() (CpuBackend::forget_weights; the adapter sets do when they drop merged copies).
 // Hashing the weights on every call instead cost a full read of them per conv. Scratch (V, M and
-// per-call U) comes from the graph's arena when the backend runs the conv (workspace_bytes),
-// else from buffers kept here.
+// packed V or per-call U) comes from the graph's arena when the backend runs the conv
+// (workspace_bytes), else from buffers kept here.
 //
 // Error: the transforms scale by up to 8 (A) and 5 (B) and divide by 24 (G), so rounding grows
 // by a constant factor over the direct conv: against it, at every SD shape, max |diff| / max |y|
@@ -47,12 +49,11 @@ struct WinogradConv {
 };
 
 // Whether F(4,3) beats the direct conv at this shape on the CPU (bench/ops.ts): it needs enough
-// channels for the GEMMs to be compute-bound and enough tiles to amortise reading (and, past the
-// cache budget, computing) the transformed filters: 4x the elements of the 3x3 ones, in f32,
-// 236 MB at 1280->1280. Per image, never per batch, and never from the cache's state: an image
-// then gets the same bytes alone or in a batch, whatever ran before. Measured (CFG batch of 2):
-// 8x8 lost (1.08x cached, 0.29x per call); 16x16 won 2x cached but 1.25x/0.74x per call, and
-// SD1.5's 16x16 level alone would need 3 GB of cache; 32x32 (64 tiles) and up won 2.2-3.6x.
+// channels for the GEMMs to be compute-bound and enough tiles to amortise computing the
+// transformed filters (4x the elements of the 3x3 ones, in f32: 236 MB at 1280->1280). Per
+// image, never per batch, and never from the cache's state: an image then gets the same bytes
+// alone or in a batch, whatever ran before. Measured (CFG batch of 2, per-call filters made in
+// the products' A panels): 8x8 (4 tiles) loses (0.9x); 16x16 wins 2.2-2.4x, 32x32 2.7-3.3x.
 bool winograd_pays(int cin, int cout, int h, int w);
 
 class Winograd {
@@ -64,7 +65,7 @@ class Winograd {
   // workspace: workspace_bytes(c) bytes of scratch for this call, or null to use buffers of
   // its own (kept across calls, sized by the largest conv seen).
   void conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool, void* workspace = nullptr);
-  static size_t workspace_bytes(const WinogradConv& c);
+  static size_t workspace_bytes(const WinogradConv& c, Isa isa);
   size_t cache_bytes() const { return cache_bytes_; }
   // Drops the transforms of every cached weight overlapping [data, data + bytes): that memory
   // was freed or rewritten.
@@ -82,7 +83,7 @@ class Winograd {
 
   size_t budget_, cache_bytes_ = 0;
   std::unordered_map<const void*, Entry> cache_;
-  std::vector<float> u_scratch_, v_, m_;
+  std::vector<float> v_, m_, third_;
   std::vector<std::unique_ptr<ThreadPool>> solo_;  // one single-thread pool per pool thread
 };
 
