@@ -293,10 +293,11 @@ void cache_behaviour(ThreadPool& pool) {
 }
 
 // Scratch given by the caller (the graph's workspace) gives the bytes the conv's own buffers give,
-// with filters cached and per call (several slices and tile blocks).
+// with filters cached and per call: fused products (100 tiles) and the U path (320 tiles).
 void workspace_scratch(ThreadPool& pool) {
-  for (size_t budget : {size_t(1) << 30, size_t(0)}) {
-    Problem p(2, 640, 400, 20, 24, DType::F16);
+  for (size_t budget : {size_t(1) << 30, size_t(0)})
+  for (int h : {20, 64}) {
+    Problem p(2, h == 20 ? 640 : 96, h == 20 ? 400 : 72, h, 40, DType::F16);
     std::vector<float> own(p.out_size()), given(p.out_size());
     WinogradConv c;
     c.x = p.x.data(), c.n = p.n, c.cin = p.cin, c.h = p.h, c.w = p.w, c.weight = p.weight(), c.weight_dtype = p.dtype;
@@ -304,7 +305,7 @@ void workspace_scratch(ThreadPool& pool) {
     Winograd a(budget), b(budget);
     c.y = own.data();
     a.conv3x3(c, detect_isa(), pool);
-    std::vector<unsigned char> ws(Winograd::workspace_bytes(c, detect_isa()) + 1);
+    std::vector<unsigned char> ws(b.workspace_bytes(c, detect_isa()) + 1);
     c.y = given.data();
     b.conv3x3(c, detect_isa(), pool, ws.data() + 1);  // any alignment: the conv aligns inside
     CHECK_MSG(std::memcmp(own.data(), given.data(), own.size() * sizeof(float)) == 0, "workspace scratch = own scratch, bit for bit");

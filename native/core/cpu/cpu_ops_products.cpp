@@ -43,7 +43,7 @@ WinogradConv CpuBackend::winograd_conv(const Tensor* t) const {
 }
 
 size_t CpuBackend::workspace_bytes(const Tensor* t) const {
-  return t->op == Op::Conv2d && winograd_eligible(t) ? Winograd::workspace_bytes(winograd_conv(t), options_.isa) : 0;
+  return t->op == Op::Conv2d && winograd_eligible(t) ? winograd_.workspace_bytes(winograd_conv(t), options_.isa) : 0;
 }
 
 void CpuBackend::products(Tensor* t) {

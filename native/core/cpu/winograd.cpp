@@ -24,7 +24,7 @@ constexpr int kXi = 36;  // 6x6 transformed elements per tile
 // would take 94 MB in one block); blocks re-read U, so fewer is better.
 constexpr size_t kBlockBytes = size_t(48) << 20;
 // Per-call transformed filters (past the cache budget) are made this many bytes at a time.
-constexpr size_t kSliceBytes = size_t(32) << 20;
+constexpr size_t kSliceBytes = size_t(16) << 20;
 
 int64_t env_int(const char* name, int64_t fallback) {
   const char* s = std::getenv(name);
@@ -62,51 +62,55 @@ struct TileGeometry {
   int64_t per_image;
 };
 
-// V[xi][t - t0][cin] for tiles [t0, t0 + nt); the input patch starts one pixel above and left
-// of the output tile (padding 1), reading zeros outside the image.
+// V of tiles [tile0, tile0 + count) and channels [c0, c1) into v[xi][t][ci - c0], rows of ld_c
+// floats and products ld_tiles rows apart; the input patch starts one pixel above and left of
+// the output tile (padding 1), reading zeros outside the image.
+void input_tiles(const WinogradConv& c, const TileGeometry& tg, int64_t tile0, int64_t count, int64_t c0, int64_t c1,
+                 float* v, int64_t ld_tiles, int64_t ld_c) {
+  const int64_t plane = int64_t(c.h) * c.w;
+  const int64_t xi_stride = ld_tiles * ld_c;
+  alignas(32) float d[kXi * kLanes], out[kXi * kLanes];
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t tile = tile0 + t, img = tile / tg.per_image, r = tile % tg.per_image;
+    const int y0 = int(r / tg.tiles_x) * 4 - 1, x0 = int(r % tg.tiles_x) * 4 - 1;
+    const bool inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= c.h && x0 + 6 <= c.w;
+    const float* image = c.x + img * int64_t(c.cin) * plane;
+    for (int64_t ci0 = c0; ci0 < c1; ci0 += kLanes) {
+      const int lanes = int(std::min<int64_t>(kLanes, c1 - ci0));
+      for (int l = 0; l < kLanes; ++l) {
+        if (l >= lanes) {
+          for (int e = 0; e < kXi; ++e) d[e * kLanes + l] = 0.0f;
+          continue;
+        }
+        const float* p = image + (ci0 + l) * plane;
+        if (inside) {
+          for (int i = 0; i < 6; ++i)
+            for (int j = 0; j < 6; ++j) d[(i * 6 + j) * kLanes + l] = p[(y0 + i) * c.w + x0 + j];
+        } else {
+          for (int i = 0; i < 6; ++i)
+            for (int j = 0; j < 6; ++j) {
+              const int y = y0 + i, x = x0 + j;
+              d[(i * 6 + j) * kLanes + l] = (y >= 0 && y < c.h && x >= 0 && x < c.w) ? p[y * c.w + x] : 0.0f;
+            }
+        }
+      }
+      winograd_detail::input_tile(d, out);
+      float* dst = v + t * ld_c + (ci0 - c0);
+      if (lanes == kLanes)  // fixed size: inlined vector moves, not a library call each
+        for (int xi = 0; xi < kXi; ++xi) std::memcpy(dst + xi * xi_stride, out + xi * kLanes, sizeof(float) * kLanes);
+      else
+        for (int xi = 0; xi < kXi; ++xi) std::memcpy(dst + xi * xi_stride, out + xi * kLanes, sizeof(float) * size_t(lanes));
+    }
+  }
+}
+
+// V[xi][t - t0][cin] for tiles [t0, t0 + nt), rows ld_block apart.
 void input_transform(const WinogradConv& c, const TileGeometry& tg, int64_t t0, int64_t nt, int64_t ld_block,
                      float* v, ThreadPool& pool) {
   constexpr int kTilesPerTask = 8;
-  const int64_t tile_tasks = (nt + kTilesPerTask - 1) / kTilesPerTask;
-  const int64_t groups = (c.cin + kLanes - 1) / kLanes;
-  const int64_t plane = int64_t(c.h) * c.w;
-  const int64_t xi_stride = ld_block * c.cin;
-  pool.run(tile_tasks, [&](int64_t task, int) {
+  pool.run((nt + kTilesPerTask - 1) / kTilesPerTask, [&](int64_t task, int) {
     const int64_t tb = task * kTilesPerTask, te = std::min(nt, tb + kTilesPerTask);
-    alignas(32) float d[kXi * kLanes], out[kXi * kLanes];
-    for (int64_t t = tb; t < te; ++t) {
-      const int64_t tile = t0 + t, img = tile / tg.per_image, r = tile % tg.per_image;
-      const int y0 = int(r / tg.tiles_x) * 4 - 1, x0 = int(r % tg.tiles_x) * 4 - 1;
-      const bool inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= c.h && x0 + 6 <= c.w;
-      const float* image = c.x + img * int64_t(c.cin) * plane;
-      for (int64_t g = 0; g < groups; ++g) {
-        const int64_t ci0 = g * kLanes;
-        const int lanes = int(std::min<int64_t>(kLanes, c.cin - ci0));
-        for (int l = 0; l < kLanes; ++l) {
-          if (l >= lanes) {
-            for (int e = 0; e < kXi; ++e) d[e * kLanes + l] = 0.0f;
-            continue;
-          }
-          const float* p = image + (ci0 + l) * plane;
-          if (inside) {
-            for (int i = 0; i < 6; ++i)
-              for (int j = 0; j < 6; ++j) d[(i * 6 + j) * kLanes + l] = p[(y0 + i) * c.w + x0 + j];
-          } else {
-            for (int i = 0; i < 6; ++i)
-              for (int j = 0; j < 6; ++j) {
-                const int y = y0 + i, x = x0 + j;
-                d[(i * 6 + j) * kLanes + l] = (y >= 0 && y < c.h && x >= 0 && x < c.w) ? p[y * c.w + x] : 0.0f;
-              }
-          }
-        }
-        winograd_detail::input_tile(d, out);
-        float* dst = v + t * c.cin + ci0;
-        if (lanes == kLanes)  // fixed size: inlined vector moves, not a library call each
-          for (int xi = 0; xi < kXi; ++xi) std::memcpy(dst + xi * xi_stride, out + xi * kLanes, sizeof(float) * kLanes);
-        else
-          for (int xi = 0; xi < kXi; ++xi) std::memcpy(dst + xi * xi_stride, out + xi * kLanes, sizeof(float) * size_t(lanes));
-      }
-    }
+    input_tiles(c, tg, t0 + tb, te - tb, 0, c.cin, v + tb * c.cin, ld_block, c.cin);
   });
 }
 
@@ -230,11 +234,14 @@ Blocking blocking(const WinogradConv& c, bool cached) {
 
 }  // namespace
 
-size_t Winograd::workspace_bytes(const WinogradConv& c, Isa isa) {
+size_t Winograd::workspace_bytes(const WinogradConv& c, Isa isa) const {
   if (c.n <= 0 || c.cout <= 0 || c.h <= 0 || c.w <= 0 || c.cin <= 0) return 0;
   const Blocking b = blocking(c, false);
-  const size_t third = b.fused ? winograd_detail::packed_b_floats(b.block, c.cin, isa) : size_t(kXi) * b.slice * c.cin;
-  return sizeof(float) * (size_t(kXi) * size_t(b.block) * (c.cin + c.cout) + third) + 3 * 64;
+  const size_t u_path = sizeof(float) * size_t(kXi) * (size_t(b.block) * (c.cin + c.cout) + (b.fused ? 0 : size_t(b.slice) * c.cin)) + 3 * 64;
+  if (!b.fused) return u_path;
+  const size_t fused = sizeof(float) * (size_t(kXi) * size_t(b.block) * c.cout + winograd_detail::packed_b_floats(b.block, c.cin, isa)) + 2 * 64;
+  // A weight the cache may hold takes the U path (V and M, no slice) once it is cached.
+  return budget_ > 0 && c.cacheable ? std::max(fused, u_path) : fused;
 }
 
 void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool, void* workspace) {
@@ -249,13 +256,13 @@ void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool, void* w
   // Scratch: the graph's workspace (arena memory free while this node runs) when given, else
   // buffers of our own kept across calls. The third part holds the packed V of the fused
   // products or a slice of per-call filters.
-  const size_t v_floats = size_t(kXi * block * c.cin), m_floats = size_t(kXi * block * c.cout);
+  const size_t v_floats = bk.fused ? 0 : size_t(kXi * block * c.cin), m_floats = size_t(kXi * block * c.cout);
   const size_t third_floats = bk.fused ? winograd_detail::packed_b_floats(block, c.cin, isa) : u ? 0 : size_t(kXi * slice * c.cin);
   auto aligned = [](float* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) / 64 * 64); };
   float *v, *m, *third;
   if (workspace) {
     v = aligned(static_cast<float*>(workspace));
-    m = aligned(v + v_floats);
+    m = v_floats ? aligned(v + v_floats) : v;
     third = aligned(m + m_floats);
   } else {
     if (v_.size() < v_floats) v_.resize(v_floats);
@@ -278,10 +285,13 @@ void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool, void* w
 
   for (int64_t t0 = 0; t0 < tiles; t0 += block) {
     const int64_t nt = std::min(block, tiles - t0);
-    input_transform(c, tg, t0, nt, block, v, pool);
     if (bk.fused) {
-      winograd_detail::products({&c, v, nt, block, m, third}, vk, isa, pool);
+      const auto input = [&](int64_t t, int64_t count, int64_t c0, int64_t c1, float* vt, int64_t ld_c) {
+        input_tiles(c, tg, t0 + t, count, c0, c1, vt, count, ld_c);
+      };
+      winograd_detail::products({&c, input, nt, block, m, third}, vk, isa, pool);
     } else {
+      input_transform(c, tg, t0, nt, block, v, pool);
       for (int64_t co0 = 0; co0 < c.cout; co0 += slice) {
         const int64_t rows = std::min(slice, c.cout - co0);
         const float* us = u ? u : third;

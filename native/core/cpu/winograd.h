@@ -65,7 +65,7 @@ class Winograd {
   // workspace: workspace_bytes(c) bytes of scratch for this call, or null to use buffers of
   // its own (kept across calls, sized by the largest conv seen).
   void conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool, void* workspace = nullptr);
-  static size_t workspace_bytes(const WinogradConv& c, Isa isa);
+  size_t workspace_bytes(const WinogradConv& c, Isa isa) const;
   size_t cache_bytes() const { return cache_bytes_; }
   // Drops the transforms of every cached weight overlapping [data, data + bytes): that memory
   // was freed or rewritten.

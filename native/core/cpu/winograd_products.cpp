@@ -1,6 +1,6 @@
-// See winograd_products.h. Per K block: the V block is packed into B panels by all threads
-// (one barrier), then each task takes a group of output-channel row panels, makes their A panels
-// for all 36 products and runs the micro-kernels over every B panel.
+// See winograd_products.h. Per K block: the input transform of the block's channels goes straight
+// into packed B panels (one barrier), then each task takes a group of output-channel row panels,
+// makes their A panels for all 36 products and runs the micro-kernels over every B panel.
 #include "winograd_products.h"
 
 #include <algorithm>
@@ -47,17 +47,20 @@ Plan plan(const GemmKernels& kr, const WinogradConv& c, int64_t nt, int threads)
   return p;
 }
 
+// The x86 f32 kernels' A panel layout, [kc/16][mr][16] (gemm_kernels.h).
+bool k16_layout(const GemmKernels& kr) { return kr.kstep == 16 && kr.elem_bytes == 4; }
+
 // The 36 A panels of rows [row0, row0 + rows) and k [k0, k0 + kcb): a[xi * a_panel_floats].
-// The x86 f32 kernels' panel layout is [kc/16][mr][16] (gemm_kernels.h), which the transform
-// writes eight channels at a time; other layouts go through row-major staging and pack_a.
+// The transform writes the k16 layout eight channels at a time; other layouts go through
+// row-major staging and pack_a.
 void make_a_panels(const WinogradConv& c, const GemmKernels& kr, const Plan& pl, const VecKernels& vk, int64_t row0,
                    int rows, int64_t k0, int kcb, float* a, float* staging, float* wbuf) {
   const int mr = kr.mr;
-  const bool k16_layout = kr.kstep == 16 && kr.elem_bytes == 4;
+  const bool k16 = k16_layout(kr);
   const int valid = int(std::min<int64_t>(kcb, c.cin - k0));
   auto put = [&](int xi, int r, int k, const float* eight) {
     const int n = std::min(kLanes, kcb - k);
-    if (k16_layout)
+    if (k16)
       std::memcpy(a + xi * pl.a_panel_floats + ((k / 16) * mr + r) * 16 + k % 16, eight, sizeof(float) * kLanes);
     else
       std::memcpy(staging + (int64_t(xi) * mr + r) * kcb + k, eight, sizeof(float) * size_t(n));
@@ -78,7 +81,7 @@ void make_a_panels(const WinogradConv& c, const GemmKernels& kr, const Plan& pl,
       for (int xi = 0; xi < kXi; ++xi) put(xi, r, k, out + xi * kLanes);
     }
   }
-  if (!k16_layout)
+  if (!k16)
     for (int xi = 0; xi < kXi; ++xi)
       kr.pack_a(DenseView{staging + int64_t(xi) * mr * kcb, DType::F32, kcb}, kcb, 0, mr, 0, kcb, false,
                 a + xi * pl.a_panel_floats);
@@ -112,26 +115,33 @@ void products(const ProductBlock& b, const VecKernels& vk, Isa isa, ThreadPool& 
   const GemmKernels& kr = *gemm_detail::select_kernels(isa, GemmPrecision::F32);
   const Plan pl = plan(kr, c, b.nt, pool.size());
   const int64_t m_tasks = (pl.m_panels + pl.group - 1) / pl.group;
-  constexpr int64_t kPanelsPerPackTask = 4;
-  const int64_t pack_groups = (pl.n_panels + kPanelsPerPackTask - 1) / kPanelsPerPackTask;
 
   for (int64_t kb = 0; kb < pl.k.blocks; ++kb) {
     const int64_t k0 = kb * pl.k.kc;
     const int kcb = int(std::min<int64_t>(pl.k.kc, pl.k.k_pad - k0));
-    pool.run(kXi * pack_groups, [&](int64_t t, int) {
-      const int64_t xi = t / pack_groups, g = t % pack_groups;
-      const DenseView vv{b.v + xi * b.ld * c.cin, DType::F32, c.cin};
-      for (int64_t jp = g * kPanelsPerPackTask; jp < std::min(pl.n_panels, (g + 1) * kPanelsPerPackTask); ++jp) {
-        const int cols = int(std::min<int64_t>(kr.nr, b.nt - jp * kr.nr));
-        kr.pack_b(vv, c.cin, jp * kr.nr, cols, k0, kcb, false, b.packed_b + (xi * pl.n_panels + jp) * pl.b_panel_floats);
-      }
+    // Packed V: tasks of one B panel's tiles and 64 of the block's channels (several per panel,
+    // so a single panel of tiles still feeds every thread); B panels are [kc][nr], so a channel
+    // range is a run of panel rows.
+    constexpr int kChannelsPerTask = 64;  // a multiple of every f32 kernel's kstep
+    const int64_t splits = (kcb + kChannelsPerTask - 1) / kChannelsPerTask;
+    pool.run(pl.n_panels * splits, [&](int64_t t, int) {
+      thread_local PanelScratch v_mem;
+      const int64_t jp = t / splits, s0 = (t % splits) * kChannelsPerTask;
+      const int sub = int(std::min<int64_t>(kChannelsPerTask, kcb - s0));
+      const int cols = int(std::min<int64_t>(kr.nr, b.nt - jp * kr.nr));
+      const int64_t c0 = std::min<int64_t>(c.cin, k0 + s0), c1 = std::min<int64_t>(c.cin, k0 + s0 + sub);
+      float* v = v_mem.floats(size_t(kXi) * size_t(cols) * size_t(sub));
+      if (c1 > c0) b.input(jp * kr.nr, cols, c0, c1, v, sub);
+      for (int64_t xi = 0; xi < kXi; ++xi)
+        kr.pack_b(DenseView{v + xi * cols * sub, DType::F32, sub}, c1 - c0, 0, cols, 0, sub, false,
+                  b.packed_b + (xi * pl.n_panels + jp) * pl.b_panel_floats + s0 * kr.nr);
     });
     const int flags = kb == 0 ? 0 : gemm_detail::kLoadC;
     pool.run(m_tasks, [&](int64_t t, int) {
       thread_local PanelScratch a_mem, staging_mem, w_mem;
       const int64_t ip0 = t * pl.group, ip1 = std::min(pl.m_panels, ip0 + pl.group);
       float* a = a_mem.floats(size_t(pl.group) * kXi * pl.a_panel_floats);
-      float* staging = staging_mem.floats(size_t(kXi) * kr.mr * pl.k.kc);
+      float* staging = k16_layout(kr) ? nullptr : staging_mem.floats(size_t(kXi) * kr.mr * pl.k.kc);
       float* wbuf = w_mem.floats(size_t(pl.k.kc) * 9);
       for (int64_t ip = ip0; ip < ip1; ++ip) {
         const int64_t row0 = ip * kr.mr;

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "isa.h"
 #include "thread_pool.h"
@@ -18,10 +19,13 @@ struct VecKernels;
 
 namespace winograd_detail {
 
+// V of the block's tiles [t, t + count) and channels [c0, c1) into v[36][count][ld_c].
+using InputTiles = std::function<void(int64_t t, int64_t count, int64_t c0, int64_t c1, float* v, int64_t ld_c)>;
+
 struct ProductBlock {
   const WinogradConv* conv = nullptr;
-  const float* v = nullptr;   // V [36][ld][cin]: tiles [0, nt) of the block
-  int64_t nt = 0, ld = 0;     // tiles in the block; row stride of V's and M's tile dimension
+  InputTiles input;           // made a B panel and K block at a time, straight into packed panels
+  int64_t nt = 0, ld = 0;     // tiles in the block; row stride of M's tile dimension
   float* m = nullptr;         // M [36][cout][ld]
   float* packed_b = nullptr;  // packed_b_floats(nt, cin, isa) floats, 64-byte aligned
 };
