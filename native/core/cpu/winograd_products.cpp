@@ -22,6 +22,7 @@ using gemm_detail::DenseView;
 using gemm_detail::GemmKernels;
 
 constexpr int kXi = 36;
+
 struct Plan {
   gemm_detail::KBlocking k;  // gemm()'s K blocks: the sums come out as gemm() makes them
   int64_t n_panels, m_panels;
