@@ -51,8 +51,10 @@ void part_case(const std::shared_ptr<io::SafetensorsFile>& f, model::Taesd::Part
 }
 
 // The runtime's byte images (previews: RGB, final decode: RGBA) are the golden decode clamped to
-// [0, 1], scaled to 255 and rounded: each byte within 0.6 of the golden value (0.5 of rounding,
-// 0.1 for our float error near a tie), alpha opaque.
+// [0, 1], scaled to 255 and rounded: each byte within 0.75 of the golden value (0.5 of rounding,
+// 0.25 for our float error near a tie: measured up to 0.09 of a byte with every conv direct and
+// 0.23 with the 32x32+ convs on Winograd under qemu-aarch64), alpha opaque. A scale or rounding
+// slip moves bytes by 1 or more.
 void images_case(const std::shared_ptr<io::SafetensorsFile>& f) {
   auto wctx = std::make_shared<Context>();
   model::Taesd dec(model::Weights(f, wctx, "decoder."), model::Taesd::Part::Decoder);
@@ -71,7 +73,7 @@ void images_case(const std::shared_ptr<io::SafetensorsFile>& f) {
       for (int c = 0; c < 3; ++c) {
         const float v = std::min(1.0f, std::max(0.0f, want[size_t(c * plane + p)])) * 255.0f;
         interior += v > 0 && v < 255;
-        off += std::fabs(float(got[size_t(p * channels + c)]) - v) > 0.6f;
+        off += std::fabs(float(got[size_t(p * channels + c)]) - v) > 0.75f;
       }
       if (channels == 4) off += got[size_t(p * 4 + 3)] != 255;
     }

@@ -287,9 +287,11 @@ void cache_behaviour(ThreadPool& pool) {
   none.conv3x3(c, detect_isa(), pool);
   CHECK(none.cache_bytes() == 0);
   CHECK_MSG(max_err(y, want, y.size()) <= kMaxErr, "uncached filters give the same result");
-  // Auto's rule: per image (batch-independent), 16+ tiles and 64+ channels each way.
-  CHECK(winograd_pays(320, 320, 32, 32) && winograd_pays(64, 64, 29, 32) && winograd_pays(1280, 1280, 16, 16));
-  CHECK(!winograd_pays(1280, 1280, 8, 8) && !winograd_pays(32, 320, 64, 64) && !winograd_pays(320, 4, 64, 64));
+  // Auto's rule: per image (batch-independent), 64+ channels each way and 64+ tiles, or 16+ tiles
+  // at 256+ channels each way.
+  CHECK(winograd_pays(320, 320, 32, 32) && winograd_pays(64, 64, 29, 32) && winograd_pays(1280, 1280, 16, 16) && winograd_pays(256, 256, 16, 16));
+  CHECK(!winograd_pays(1280, 1280, 8, 8) && !winograd_pays(32, 320, 64, 64) && !winograd_pays(320, 4, 64, 64) && !winograd_pays(64, 64, 16, 16) &&
+        !winograd_pays(256, 128, 16, 16));
 }
 
 // Scratch given by the caller (the graph's workspace) gives the bytes the conv's own buffers give,

@@ -53,7 +53,8 @@ struct WinogradConv {
 // transformed filters (4x the elements of the 3x3 ones, in f32: 236 MB at 1280->1280). Per
 // image, never per batch, and never from the cache's state: an image then gets the same bytes
 // alone or in a batch, whatever ran before. Measured (CFG batch of 2, per-call filters made in
-// the products' A panels): 8x8 (4 tiles) loses (0.9x); 16x16 wins 2.2-2.4x, 32x32 2.7-3.3x.
+// the products' A panels): 8x8 (4 tiles) loses (0.9x); 16x16 wins 2.2-2.4x at 1280 channels
+// (taken from 256 channels on), 32x32 2.7-3.3x.
 bool winograd_pays(int cin, int cout, int h, int w);
 
 class Winograd {
