@@ -52,9 +52,9 @@ void part_case(const std::shared_ptr<io::SafetensorsFile>& f, model::Taesd::Part
 
 // The runtime's byte images (previews: RGB, final decode: RGBA) are the golden decode clamped to
 // [0, 1], scaled to 255 and rounded: each byte within 0.75 of the golden value (0.5 of rounding,
-// 0.25 for our float error near a tie: measured up to 0.09 of a byte with every conv direct and
-// 0.23 with the 32x32+ convs on Winograd under qemu-aarch64), alpha opaque. A scale or rounding
-// slip moves bytes by 1 or more.
+// 0.25 for our float error near a tie: measured up to 0.09 of a byte with every conv direct, 0.11
+// with the 32x32+ convs on Winograd under qemu-aarch64, 0.23 when its 16x16 64-channel convs took
+// Winograd too), alpha opaque. A scale or rounding slip moves bytes by 1 or more.
 void images_case(const std::shared_ptr<io::SafetensorsFile>& f) {
   auto wctx = std::make_shared<Context>();
   model::Taesd dec(model::Weights(f, wctx, "decoder."), model::Taesd::Part::Decoder);
