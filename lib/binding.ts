@@ -1,6 +1,7 @@
 // The only file that loads the native addon: the platform package that matches this machine
-// first (@sd-native/<platform>-<arch>, an optional dependency with a prebuilt binary), then a
-// local build (`npx sd-native build`). If nothing loads, the error says what was tried and
+// first (@sd-native/<platform>-<arch>-cuda when the user installed it, then
+// @sd-native/<platform>-<arch>, an optional dependency with a prebuilt binary), then a local
+// build (`npx sd-native build`). If nothing loads, the error says what was tried and
 // what the user can do about it.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -28,24 +29,30 @@ function linuxLibc(): 'glibc' | 'musl' | undefined {
 
 /** the platform package for this machine, e.g. @sd-native/linux-x64 */
 export const platformPackage = `@sd-native/${process.platform}-${process.arch}`;
+/** the same addon with the CUDA backend: never a dependency of ours, installed by the user, so preferred */
+export const cudaPackage = `${platformPackage}-cuda`;
 
 /** where `npx sd-native build` (node-gyp) leaves the addon */
 export const localBuildPath: string = join(packageRoot, 'build', 'Release', 'sd_native.node');
 
 interface Candidate { path: string | undefined; label: string; missing: string }
 
+function resolvePackage(name: string): string | undefined {
+  try {
+    return require.resolve(`${name}/sd_native.node`);
+  } catch {
+    return undefined;
+  }
+}
+
 function candidates(): Candidate[] {
   const list: Candidate[] = [];
   const override = process.env.SD_NATIVE_BINARY;
   if (override) list.push({ path: resolve(override), label: `SD_NATIVE_BINARY=${override}`, missing: 'file not found' });
-  const pkg = platformPackage;
-  let prebuilt: string | undefined;
-  try {
-    prebuilt = require.resolve(`${pkg}/sd_native.node`);
-  } catch {
-    prebuilt = undefined;
-  }
-  list.push({ path: prebuilt, label: pkg, missing: 'not installed' });
+  const cuda = resolvePackage(cudaPackage);
+  // Only worth a line in the error when it was installed: most users never install it.
+  if (cuda) list.push({ path: cuda, label: cudaPackage, missing: 'not installed' });
+  list.push({ path: resolvePackage(platformPackage), label: platformPackage, missing: 'not installed' });
   list.push({ path: localBuildPath, label: 'local build', missing: 'not built' });
   return list;
 }
@@ -75,7 +82,7 @@ function load(): { binding: NativeBinding; path: string } {
         ? `- Install the prebuilt binary: \`npm install ${platformPackage}\`, or reinstall without --omit=optional / --no-optional.\n`
         : `- No prebuilt binary is published for ${platform}${libc === 'musl' ? ' with musl' : ''} (we publish ${PREBUILT_PLATFORMS.join(', ')}, glibc).\n`) +
       '- Build it from source: `npx sd-native build` (needs python3, make and a C++17 compiler).\n' +
-      '- Point SD_NATIVE_BINARY at a sd_native.node you built (e.g. the CUDA build, `npm run build:cuda` in a clone).',
+      '- Point SD_NATIVE_BINARY at a sd_native.node you built (e.g. `npm run build:cuda` in a clone).',
   );
 }
 

@@ -5,7 +5,11 @@ import type { ModelInfo, StepEvent } from './pipeline.js';
 export interface TensorHeader { name: string; dtype: string; shape: number[]; bytes: number }
 export interface SafetensorsHeader { tensors: TensorHeader[]; metadata: Record<string, string>; fileBytes: number }
 /** cuda: this build has the CUDA backend; autoDevice: what device 'auto' picks on this machine */
-export interface SystemInfo { isa: string; cpuPaths: string[]; hardwareThreads: number; cuda: boolean; autoDevice: 'cpu' | 'cuda' }
+export interface SystemInfo {
+  isa: string; cpuPaths: string[]; hardwareThreads: number; cuda: boolean; autoDevice: 'cpu' | 'cuda';
+  /** why 'auto' runs on the CPU here (no CUDA in this build, no driver, no device); '' when it takes CUDA */
+  noCudaReason: string;
+}
 
 /** one prompt as token ids: chunks of 77 ids, their weights, and each chunk's first end token */
 export interface NativePrompt {

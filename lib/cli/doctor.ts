@@ -18,8 +18,8 @@ export function doctorReport(): string {
     `binary      ${nativePath}${env ? ` (from SD_NATIVE_BINARY)` : ''}`,
     `cpu         ${s.isa} selected; paths this CPU runs: ${s.cpuPaths.join(', ')}`,
     `threads     ${s.hardwareThreads} hardware threads`,
-    `cuda        ${s.cuda ? 'yes (this binary has the CUDA backend)' : 'no (CPU-only binary; `npm run build:cuda` builds the CUDA one)'}`,
-    `device      'auto' runs on ${s.autoDevice === 'cuda' ? 'the GPU (cuda:0)' : 'the CPU'} here`,
+    `cuda        ${s.cuda ? 'yes (this binary has the CUDA backend)' : 'no (CPU-only binary; `npm install @sd-native/linux-x64-cuda` adds the CUDA one)'}`,
+    `device      'auto' runs on ${s.autoDevice === 'cuda' ? 'the GPU (cuda:0)' : `the CPU here: ${s.noCudaReason}`}`,
     `model       ${defaultModelPath() ?? `${DEFAULT_MODEL_PACKAGE} not installed (pass -m to commands)`}`,
   ].join('\n');
 }

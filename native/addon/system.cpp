@@ -18,7 +18,9 @@ static Napi::Value system_info(const Napi::CallbackInfo& info) {
   o.Set("hardwareThreads", double(std::thread::hardware_concurrency()));
   o.Set("cuda", runtime::build_has_cuda());
   // What device 'auto' picks on this machine: 'cuda' only when this build has CUDA and a device is present.
-  o.Set("autoDevice", runtime::resolve_device("auto").kind == runtime::DeviceChoice::Kind::Cuda ? "cuda" : "cpu");
+  const std::string why_cpu = runtime::why_auto_is_cpu();
+  o.Set("autoDevice", why_cpu.empty() ? "cuda" : "cpu");
+  o.Set("noCudaReason", why_cpu);
   return o;
 }
 

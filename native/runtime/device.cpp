@@ -40,6 +40,15 @@ bool build_has_cuda() {
 #endif
 }
 
+std::string why_auto_is_cpu() {
+#ifdef SD_WITH_CUDA
+  std::string why;
+  return cuda::cuda_available(&why) ? std::string() : why;
+#else
+  return "this build has no CUDA backend";
+#endif
+}
+
 DeviceChoice resolve_device(const std::string& spec) {
   DeviceChoice d;
   if (spec == "cpu") return d;

@@ -27,6 +27,9 @@ struct DeviceChoice {
 bool build_has_cuda();
 // "auto", "cpu", "cuda", "cuda:N" or "emulated" -> a usable device, or DeviceError.
 DeviceChoice resolve_device(const std::string& spec);
+// Why "auto" runs on the CPU on this machine ("" when it takes CUDA): systemInfo() and doctor tell
+// the user who installed the CUDA addon what is missing (driver, device, build).
+std::string why_auto_is_cpu();
 // The backend for a resolved device; *description gets what runs ("cpu", "cuda:0 (NVIDIA …)").
 std::unique_ptr<Backend> make_backend(const DeviceChoice& device, const LoadOptions& options, std::string* description);
 

@@ -2,6 +2,7 @@
 //   sd-native-<v>.tgz                 the main package (dist/, bin/, native/ sources, no binaries)
 //   sd-native-linux-x64-<v>.tgz       the prebuilt addon for x86-64 (CMake, libstdc++ static)
 //   sd-native-linux-arm64-<v>.tgz     the same for AArch64, cross-compiled (g++-aarch64-linux-gnu)
+//   sd-native-linux-x64-cuda-<v>.tgz  the x86-64 addon with the CUDA backend (nvcc; CUDA runtime static)
 //   sd-native-tiny-model-<v>.tgz      the small model and its card
 // and packages/dist/manifest.json (each tarball's file and size).
 //   --skip-missing-toolchains   leave out a platform whose cross compiler is not installed
@@ -9,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { cmakeBuild, hasCommand, platforms, root, run } from './platforms.mjs';
+import { cmakeBuild, missingTools, platforms, root, run } from './platforms.mjs';
 
 const out = join(root, 'packages', 'dist');
 const stage = join(root, 'build-native', 'stage');
@@ -38,9 +39,11 @@ const results = [];
 const skipped = [];
 results.push(pack(root));
 for (const p of platforms) {
-  if (!hasCommand(p.cxx)) {
-    if (!skipMissing) throw new Error(`${p.name}: ${p.cxx} not found (${p.hint})`);
-    skipped.push({ name: p.name, reason: `${p.cxx} not found (${p.hint})` });
+  const missing = missingTools(p);
+  if (missing.length > 0) {
+    const reason = `${missing.join(', ')} not found (${p.hint})`;
+    if (!skipMissing) throw new Error(`${p.name}: ${reason}`);
+    skipped.push({ name: p.name, reason });
     continue;
   }
   const addon = join(cmakeBuild(p, ['sd_native']), 'sd_native.node');

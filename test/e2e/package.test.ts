@@ -65,7 +65,8 @@ test('the tarballs install into a fresh project without compiling anything', { t
   if (!manifest) return t.skip('no tarballs');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
-  const files = manifest.packages.filter((p) => p.name !== '@sd-native/linux-arm64').map((p) => p.file);
+  // What `npm install sd-native` brings on this machine; the CUDA package is the user's choice (last test).
+  const files = manifest.packages.filter((p) => !['@sd-native/linux-arm64', '@sd-native/linux-x64-cuda'].includes(p.name)).map((p) => p.file);
   const start = performance.now();
   const r = sh(process.execPath, [npmCli, 'install', '--no-audit', '--no-fund', ...files]);
   const seconds = (performance.now() - start) / 1000;
@@ -249,4 +250,50 @@ test('npx sd-native build compiles the shipped sources when asked, and the local
   } finally {
     renameSync(`${platform}.hidden`, platform);
   }
+});
+
+// Last, as it changes which addon loads: the CUDA package, installed beside the CPU one on this
+// GPU-less machine, must load, be preferred, and run 'auto' on the CPU with the same image.
+test('@sd-native/linux-x64-cuda loads without a GPU or driver, is preferred, and runs device auto on the CPU', (t) => {
+  if (!installed) return t.skip('not installed');
+  const cuda = manifest.packages.find((p) => p.name === '@sd-native/linux-x64-cuda');
+  if (!cuda) return t.skip(`not packed: ${manifest.skipped.find((s) => s.name === 'linux-x64-cuda')?.reason ?? 'unknown'}`);
+  t.diagnostic(`@sd-native/linux-x64-cuda: ${(cuda.bytes / 1e6).toFixed(2)} MB`);
+  const addon = join(project, 'node_modules', '@sd-native', 'linux-x64-cuda', 'sd_native.node');
+  const r = sh(process.execPath, [npmCli, 'install', '--no-audit', '--no-fund', cuda.file]);
+  assert.equal(r.code, 0, `npm install of the CUDA package failed:\n${r.stdout}\n${r.stderr}`);
+  assert.ok(!existsSync(compileLog), 'installing the CUDA package called build tools');
+  // The CUDA runtime is inside: a machine without the toolkit must not need libcudart, and
+  // libcuda (the driver) is opened at run time only if present.
+  const needed = spawnSync('readelf', ['-d', addon], { encoding: 'utf8' }).stdout.match(/\(NEEDED\).*\[(.+)\]/g) ?? [];
+  const libs = needed.map((l) => l.replace(/.*\[(.+)\]/, '$1'));
+  t.diagnostic(`NEEDED: ${libs.join(' ')}`);
+  assert.ok(libs.length > 0, 'readelf listed no libraries');
+  for (const lib of libs) assert.match(lib, /^(libc|libm|libdl|libpthread|librt|ld-linux-x86-64)\.so/, `the CUDA addon needs ${lib}`);
+  const code = `
+    import { StableDiffusion, systemInfo } from 'sd-native';
+    const sd = await StableDiffusion.load();
+    const [img] = await sd.generate({ prompt: ${JSON.stringify(PROMPT)}, seed: 42, steps: 8 });
+    console.log(JSON.stringify({ sys: systemInfo(), device: sd.info.device, sha: (await import('node:crypto')).createHash('sha256').update(img.data).digest('hex') }));
+    sd.dispose();`;
+  const run = sh(process.execPath, ['--input-type=module', '-e', code]);
+  assert.equal(run.code, 0, run.stderr);
+  const o = JSON.parse(run.stdout.trim().split('\n').pop()!) as { sys: { cuda: boolean; autoDevice: string; noCudaReason: string; binary: string }; device: string; sha: string };
+  t.diagnostic(`systemInfo: cuda ${o.sys.cuda}, autoDevice ${o.sys.autoDevice} (${o.sys.noCudaReason})`);
+  assert.equal(o.sys.binary, addon);
+  assert.equal(o.sys.cuda, true);
+  assert.equal(o.sys.autoDevice, 'cpu');
+  assert.match(o.sys.noCudaReason, /NVIDIA driver|CUDA GPU|CUDA is unavailable/);
+  assert.equal(o.device, 'cpu');
+  const doctor = sh(join(project, 'node_modules', '.bin', 'sd-native'), ['doctor']);
+  assert.equal(doctor.code, 0, doctor.stderr);
+  assert.match(doctor.stdout, /^cuda +yes/m);
+  assert.match(doctor.stdout, /^device +'auto' runs on the CPU here: /m);
+  // The same CPU code as the linux-x64 package: the same image.
+  const cpuOnly = sh(process.execPath, ['--input-type=module', '-e', code], { env: { ...env, SD_NATIVE_BINARY: join(project, 'node_modules', '@sd-native', 'linux-x64', 'sd_native.node') } });
+  assert.equal(cpuOnly.code, 0, cpuOnly.stderr);
+  assert.equal((JSON.parse(cpuOnly.stdout.trim().split('\n').pop()!) as { sha: string }).sha, o.sha, 'the CUDA package made another image on the CPU');
+  const asked = sh(process.execPath, ['--input-type=module', '-e',
+    "import { StableDiffusion } from 'sd-native'; try { await StableDiffusion.load(undefined, { device: 'cuda' }); } catch (e) { console.log(e.code, e.message); }"]);
+  assert.match(asked.stdout, /^ERR_SD_DEVICE device 'cuda' was asked for but no usable CUDA device was found: /);
 });

@@ -39,6 +39,7 @@ test("'auto' runs on the CPU in a build without CUDA; 'cuda' there is ERR_SD_DEV
   const sys = systemInfo();
   assert.equal(sys.cuda, false);
   assert.equal(sys.autoDevice, 'cpu');
+  assert.equal(sys.noCudaReason, 'this build has no CUDA backend');
   const sd = await StableDiffusion.load(tiny, { threads: 2 });
   try {
     assert.equal(sd.info.device, 'cpu');
