@@ -47,10 +47,8 @@ void transform_filters(const WinogradConv& c, int64_t co0, int64_t co1, const Ve
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t ci0 = g * kLanes;
       const int lanes = int(std::min<int64_t>(kLanes, c.cin - ci0));
-      alignas(32) float in[9 * kLanes] = {}, out[kXi * kLanes];
-      for (int l = 0; l < lanes; ++l)
-        for (int e = 0; e < 9; ++e) in[e * kLanes + l] = w[(ci0 + l) * 9 + e];
-      winograd_detail::filter_tile(in, out);
+      alignas(32) float out[kXi * kLanes];
+      winograd_detail::filter_lanes(w + ci0 * 9, lanes, out);
       for (int xi = 0; xi < kXi; ++xi)
         for (int l = 0; l < lanes; ++l) u[xi * plane + r * c.cin + ci0 + l] = out[xi * kLanes + l];
     }
@@ -234,16 +232,27 @@ Blocking blocking(const WinogradConv& c, bool cached) {
   return {tiles, block, cached ? c.cout : slice, !cached && block < kFusedMaxTiles};
 }
 
+// The scratch one conv3x3 call uses on blocking b, in floats: V (U path), M, and a third part
+// (the fused path's packed V, or a slice of per-call filters on the U path without cached U).
+// workspace_bytes() and conv3x3() both size from here, so the plan cannot drift from the use.
+struct ScratchFloats {
+  size_t v, m, third;
+  size_t bytes() const { return sizeof(float) * (v + m + third) + 3 * 64; }  // each part 64-byte aligned
+};
+ScratchFloats scratch_floats(const WinogradConv& c, const Blocking& b, Isa isa, bool u_cached) {
+  const size_t block = size_t(b.block), cin = size_t(c.cin);
+  return {b.fused ? 0 : kXi * block * cin, kXi * block * size_t(c.cout),
+          b.fused ? winograd_detail::packed_b_floats(b.block, c.cin, isa) : u_cached ? 0 : kXi * size_t(b.slice) * cin};
+}
+
 }  // namespace
 
 size_t Winograd::workspace_bytes(const WinogradConv& c, Isa isa) const {
   if (c.n <= 0 || c.cout <= 0 || c.h <= 0 || c.w <= 0 || c.cin <= 0) return 0;
-  const Blocking b = blocking(c, false);
-  const size_t u_path = sizeof(float) * size_t(kXi) * (size_t(b.block) * (c.cin + c.cout) + (b.fused ? 0 : size_t(b.slice) * c.cin)) + 3 * 64;
-  if (!b.fused) return u_path;
-  const size_t fused = sizeof(float) * (size_t(kXi) * size_t(b.block) * c.cout + winograd_detail::packed_b_floats(b.block, c.cin, isa)) + 2 * 64;
+  const size_t per_call = scratch_floats(c, blocking(c, false), isa, false).bytes();
   // A weight the cache may hold takes the U path (V and M, no slice) once it is cached.
-  return budget_ > 0 && c.cacheable ? std::max(fused, u_path) : fused;
+  if (budget_ == 0 || !c.cacheable) return per_call;
+  return std::max(per_call, scratch_floats(c, blocking(c, true), isa, true).bytes());
 }
 
 void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool, void* workspace) {
@@ -258,8 +267,8 @@ void Winograd::conv3x3(const WinogradConv& c, Isa isa, ThreadPool& pool, void* w
   // Scratch: the graph's workspace (arena memory free while this node runs) when given, else
   // buffers of our own kept across calls. The third part holds the packed V of the fused
   // products or a slice of per-call filters.
-  const size_t v_floats = bk.fused ? 0 : size_t(kXi * block * c.cin), m_floats = size_t(kXi * block * c.cout);
-  const size_t third_floats = bk.fused ? winograd_detail::packed_b_floats(block, c.cin, isa) : u ? 0 : size_t(kXi * slice * c.cin);
+  const ScratchFloats sf = scratch_floats(c, bk, isa, u != nullptr);
+  const size_t v_floats = sf.v, m_floats = sf.m, third_floats = sf.third;
   auto aligned = [](float* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) / 64 * 64); };
   float *v, *m, *third;
   if (workspace) {

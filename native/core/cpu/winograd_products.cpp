@@ -67,7 +67,7 @@ void make_a_panels(const WinogradConv& c, const GemmKernels& kr, const Plan& pl,
       std::memcpy(staging + (int64_t(xi) * mr + r) * kcb + k, eight, sizeof(float) * size_t(n));
   };
   alignas(32) static const float kZeros[kLanes] = {};
-  alignas(32) float in[9 * kLanes], out[kXi * kLanes];
+  alignas(32) float out[kXi * kLanes];
   for (int r = 0; r < mr; ++r) {
     const float* w = r < rows ? weight_rows(c, row0 + r, k0, valid, vk, wbuf) : nullptr;
     for (int k = 0; k < kcb; k += kLanes) {
@@ -76,9 +76,7 @@ void make_a_panels(const WinogradConv& c, const GemmKernels& kr, const Plan& pl,
         for (int xi = 0; xi < kXi; ++xi) put(xi, r, k, kZeros);
         continue;
       }
-      for (int l = 0; l < kLanes; ++l)
-        for (int e = 0; e < 9; ++e) in[e * kLanes + l] = l < lanes ? w[(k + l) * 9 + e] : 0.0f;
-      filter_tile(in, out);
+      filter_lanes(w + k * 9, lanes, out);
       for (int xi = 0; xi < kXi; ++xi) put(xi, r, k, out + xi * kLanes);
     }
   }

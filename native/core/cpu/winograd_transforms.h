@@ -73,6 +73,15 @@ inline void filter_tile(const float* g, float* u) {
   for (int k = 0; k < 6; ++k) g6(t + k * 3 * kLanes, kLanes, u + k * 6 * kLanes, kLanes);
 }
 
+// u[36][kLanes] for `lanes` input channels of one output channel, whose 3x3 weights are w[lane][9];
+// lanes past `lanes` get zero filters.
+inline void filter_lanes(const float* w, int lanes, float* u) {
+  alignas(32) float g[9 * kLanes];
+  for (int l = 0; l < kLanes; ++l)
+    for (int e = 0; e < 9; ++e) g[e * kLanes + l] = l < lanes ? w[l * 9 + e] : 0.0f;
+  filter_tile(g, u);
+}
+
 // o[16][lanes] = A^T m A for m[36][lanes].
 inline void output_tile(const float* m, float* o) {
   float t[24 * kLanes];  // A^T m: [4][6]
