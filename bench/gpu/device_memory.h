@@ -1,6 +1,7 @@
 // Peak device memory of a run, for bench/gpu/gpu_bench.cpp. The pipeline does not expose its
 // backend, and the CUDA backend frees each graph's arena after the graph, so the peak is sampled:
-// a thread reads the device's used bytes (cudaMemGetInfo through cuda_device_info) every 10 ms.
+// a thread reads the device's used bytes (cudaMemGetInfo through cuda_device_info) every 25 ms
+// (the UNet's arena lives for the whole sampling loop, the VAE's for the decode: far longer).
 // It is device-wide (the CUDA context included), which on a machine lent to one run is this
 // process. Without CUDA there is no device to sample: available() is false.
 #pragma once
@@ -28,7 +29,7 @@ class DeviceMemoryPeak {
         const size_t u = used();
         size_t p = peak_;
         while (u > p && !peak_.compare_exchange_weak(p, u)) {}
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
       }
     });
 #else

@@ -8,7 +8,7 @@
 #   bench/gpu/run.sh --rehearse [RESULTS_DIR]   anywhere (also when nvidia-smi is absent): no CUDA,
 #                                               device "emulated", 64² and 1 step, same steps otherwise
 # RESULTS_DIR (default /tmp/sd-gpu-bench) gets every step's output, its log and summary.json.
-# Env: SD_CUDA_ARCH (default: the GPU's compute capability), JOBS (default: all cores), CKPT_DIR
+# Env: SD_CUDA_ARCH (default: the GPU's compute capability), JOBS (default: all cores), BUILD_DIR, CKPT_DIR
 # (default /dev/shm when it has room: the files are written and read at memory speed), DEADLINE_S,
 # COMMIT (what the summary names when the tree has no .git).
 set -euo pipefail
@@ -19,13 +19,13 @@ if [[ ${1:-} == --rehearse ]]; then MODE=rehearsal; shift; fi
 command -v nvidia-smi > /dev/null 2>&1 || MODE=rehearsal
 R=${1:-/tmp/sd-gpu-bench}
 mkdir -p "$R"
-rm -f "$R"/*.out "$R"/*.log "$R"/*.rgba "$R/steps.tsv"
+rm -f "$R"/*.out "$R"/*.log "$R"/*.rgba "$R"/*.csv "$R/steps.tsv"
 JOBS=${JOBS:-$(nproc)}
 
 if [[ $MODE == gpu ]]; then
   ARCH=${SD_CUDA_ARCH:-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2> /dev/null | head -1 | tr -d .)}
   ARCH=${ARCH:-90}
-  BUILD=build-native/gpu-bench-sm$ARCH
+  BUILD=${BUILD_DIR:-build-native/gpu-bench-sm$ARCH}
   CMAKE_FLAGS="-DSD_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=$ARCH"
   if ! command -v nvcc > /dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then export CUDACXX=/usr/local/cuda/bin/nvcc; fi
   DEVICE=cuda OP_TEST=test_cuda
@@ -36,7 +36,7 @@ if [[ $MODE == gpu ]]; then
   CAP_SCALE=1
 else
   ARCH=none
-  BUILD=build-native/tests  # the native tests' own build (npm test): nothing compiled twice
+  BUILD=${BUILD_DIR:-build-native/tests}  # the native tests' own build (npm test): nothing compiled twice
   CMAKE_FLAGS=""
   DEVICE=emulated OP_TEST=test_emulated
   PARITY_SIZE=64 PARITY_STEPS=1
@@ -62,7 +62,7 @@ step() {
   local left=$((DEADLINE - SECONDS - reserve)) t0=$SECONDS rc=0 status=ok
   local limit=$((cap < left ? cap : left))
   if ((limit < 5)); then
-    status=skipped rc=-1
+    status=skipped rc=-1 limit=0
   else
     timeout --kill-after=5 "$limit" bash -c '"$@"' "$name" "$@" > "$R/$name.out" 2> "$R/$name.log" || rc=$?
     case $rc in 0) ;; 124 | 137) status=timeout ;; *) status=failed ;; esac
@@ -112,6 +112,10 @@ if ok build; then
   step op_table 120 200 op_test
   wait $makers
   SD1=$CKPT_DIR/sd-gpu-bench-sd1.safetensors SDXL=$CKPT_DIR/sd-gpu-bench-sdxl.safetensors
+  if [[ $MODE == gpu ]]; then
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$R/nvidia-smi.csv" 2> /dev/null &
+    smi=$!
+  fi
   same=(--size "$PARITY_SIZE" --steps "$PARITY_STEPS" --batches 1 --warmup 0 --compute f32 --seed 42)
   step parity_gpu 60 170 bench run --model "$SD1" --device "$DEVICE" "${same[@]}" --out "$R/parity_gpu.rgba"
   step parity_cpu 90 150 bench run --model "$SD1" --device cpu --threads "$JOBS" "${same[@]}" --out "$R/parity_cpu.rgba"
@@ -119,6 +123,7 @@ if ok build; then
   # Speed at the fast settings (bf16 products); the first image, 1 step, moves the weights up.
   step sd15 150 110 bench run --model "$SD1" --device "$DEVICE" --compute bf16 --size "$SD15_SIZE" --steps "$SD15_STEPS" --batches "$BATCHES" --warmup 1
   step sdxl 120 0 bench run --model "$SDXL" --device "$DEVICE" --compute bf16 --size "$SDXL_SIZE" --steps "$SDXL_STEPS" --batches 1 --warmup 1
+  [[ -n ${smi:-} ]] && kill "$smi" 2> /dev/null || true
 fi
 
 gpu_name=$( [[ $MODE == gpu ]] && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2> /dev/null | head -1 || echo none)

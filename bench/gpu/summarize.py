@@ -32,12 +32,25 @@ def tail(results, name, n=3):
         return [l.rstrip() for l in f.readlines()[-n:]]
 
 
+def last_line(results, name):
+    for ext in (".log", ".out"):
+        path = os.path.join(results, name + ext)
+        if os.path.exists(path):
+            with open(path) as f:
+                text = [l.strip() for l in f if l.strip()]
+            if text:
+                return text[-1]
+    return None
+
+
 def steps(results):
     out = {}
     with open(os.path.join(results, "steps.tsv")) as f:
         for row in f:
             name, status, rc, secs, limit = row.rstrip("\n").split("\t")
             out[name] = {"status": status, "rc": int(rc), "seconds": int(secs), "limit_s": int(limit)}
+            if status != "ok":
+                out[name]["last_line"] = last_line(results, name)
     return out
 
 
@@ -51,6 +64,15 @@ def first(runs, key):
 
 def peak(runs):
     values = [r["device_used_peak_bytes"] for r in runs if r.get("device_used_peak_bytes") is not None]
+    return max(values) if values else None
+
+
+def smi_peak(results):
+    path = os.path.join(results, "nvidia-smi.csv")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        values = [int(l) for l in f if l.strip().isdigit()]
     return max(values) if values else None
 
 
@@ -105,8 +127,10 @@ def main():
             "vae_decode_tiles": first(sdxl, "decode_tiles"),
             "device_used_peak_bytes": peak(sdxl),
         },
-        "peak_device_memory_note": "device-wide used bytes (CUDA context included), sampled every 10 ms during "
-        "each generation; null without CUDA (emulated and cpu report peak_rss_bytes per run instead)",
+        "peak_device_memory_note": "device-wide used bytes (CUDA context included), sampled every 25 ms during "
+        "each generation; null without CUDA (emulated and cpu report peak_rss_bytes per run instead). "
+        "nvidia_smi_used_peak_mib: the same from nvidia-smi every 100 ms over all GPU runs, as a cross-check",
+        "nvidia_smi_used_peak_mib": smi_peak(a.results),
         "images_per_s_note": "from gpu_bench (the C++ API) directly: the HTTP server needs Node, which the device "
         "machine lacks, so no server figure is measured here",
         "checkpoints": lines(a.results, "checkpoint_sd1") + lines(a.results, "checkpoint_sdxl"),
