@@ -50,9 +50,15 @@ class DeviceMemoryPeak {
 
  private:
 #ifdef SD_WITH_CUDA
+  // 0 when the query fails: an exception would end the process from this thread, and a run
+  // whose device fails says so itself.
   static size_t used() {
-    const sd::cuda::DeviceInfo d = sd::cuda::cuda_device_info(0);
-    return d.total_bytes - std::min(d.free_bytes, d.total_bytes);
+    try {
+      const sd::cuda::DeviceInfo d = sd::cuda::cuda_device_info(0);
+      return d.total_bytes - std::min(d.free_bytes, d.total_bytes);
+    } catch (...) {
+      return 0;
+    }
   }
 #endif
   size_t at_start_ = 0;
