@@ -24,6 +24,8 @@ const USAGE = `usage: bench/make-random-checkpoint --arch sd1|sd2|sdxl -o FILE [
   --dtype f16|bf16|f32  dtype of the weights (default f16; position_ids are always I64)
   --seed N              random seed (default 1)
   --list                print "name dtype shape" for every tensor and exit without writing
+  --with-init           with --list: add each tensor's init (normal:STD[:MEAN], const:VALUE,
+                        arange), the lists bench/gpu/*.tensors are made from
   --self-check DIR      build the architectures at the parity goldens' tiny sizes and compare
                         names and shapes with DIR/*_tiny.json sidecars; exit 1 on a mismatch
   -h, --help            this text
@@ -31,7 +33,7 @@ const USAGE = `usage: bench/make-random-checkpoint --arch sd1|sd2|sdxl -o FILE [
 example: bench/make-random-checkpoint --arch sd1 -o /tmp/sd15-random.safetensors`;
 
 function parseArgs(argv) {
-  const o = { arch: null, output: null, dtype: 'f16', seed: 1, list: false, selfCheck: null };
+  const o = { arch: null, output: null, dtype: 'f16', seed: 1, list: false, withInit: false, selfCheck: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -43,6 +45,7 @@ function parseArgs(argv) {
     else if (a === '--dtype') o.dtype = next();
     else if (a === '--seed') o.seed = Number(next());
     else if (a === '--list') o.list = true;
+    else if (a === '--with-init') o.withInit = true;
     else if (a === '--self-check') o.selfCheck = next();
     else if (a === '-h' || a === '--help') {
       console.log(USAGE);
@@ -53,6 +56,7 @@ function parseArgs(argv) {
   if (!ARCHS[o.arch]) die(`--arch must be one of ${Object.keys(ARCHS).join(', ')}, got ${o.arch}\n\n${USAGE}`);
   if (!['f16', 'bf16', 'f32'].includes(o.dtype)) die(`--dtype must be f16, bf16 or f32, got ${o.dtype}`);
   if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff) die(`--seed must be an integer 0..4294967295`);
+  if (o.withInit && !o.list) die(`--with-init goes with --list`);
   if (!o.list && !o.output) die(`-o FILE is required\n\n${USAGE}`);
   return o;
 }
@@ -289,6 +293,13 @@ function header(p, meta) {
   return Buffer.from(h);
 }
 
+// One token, so that readers of --list split a line on spaces; numbers as JS prints them (round-trip).
+function initText(init) {
+  if (init.kind === 'normal') return init.mean ? `normal:${init.std}:${init.mean}` : `normal:${init.std}`;
+  if (init.kind === 'const') return `const:${init.value}`;
+  return init.kind;
+}
+
 function fmtBytes(n) {
   return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`;
 }
@@ -313,7 +324,7 @@ async function generate(o) {
   const components = ARCHS[o.arch]();
   const p = plan(components, o.dtype);
   if (o.list) {
-    for (const t of p.tensors) console.log(`${t.name} ${t.dtype} [${t.shape.join(', ')}]`);
+    for (const t of p.tensors) console.log(`${t.name} ${t.dtype} [${t.shape.join(', ')}]${o.withInit ? ` ${initText(t.init)}` : ''}`);
     return;
   }
   const meta = {
