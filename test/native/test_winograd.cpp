@@ -216,12 +216,15 @@ const Shape kSdShapes[] = {
     {"vae conv_out 128->3 512x512 (was 512x512)", 1, 128, 3, 64, 64},
 };
 
-// The backend picks Winograd where it pays and gives the same result as with it off.
+// The backend picks Winograd where it pays and gives the same result as with it off; under bf16
+// precision it takes the same f32 Winograd path, bit for bit.
 void backend_wiring(ThreadPool&) {
-  float outs[2][4];
-  for (int on = 0; on < 2; ++on) {
+  float outs[3][4];
+  for (int mode = 0; mode < 3; ++mode) {
+    const int on = mode > 0;
     CpuOptions opt;
     opt.winograd = on == 1 ? WinogradMode::Auto : WinogradMode::Off;
+    opt.precision = mode == 2 ? GemmPrecision::Bf16 : GemmPrecision::F32;
     opt.winograd_cache_bytes = size_t(1) << 30;
     opt.threads = 2;
     CpuBackend backend(opt);
@@ -245,10 +248,11 @@ void backend_wiring(ThreadPool&) {
     if (on == 1) CHECK(g.arena_bytes() >= backend.workspace_bytes(y) + y->nbytes() + x->nbytes());
     const float* out = y->ptr<float>();
     const int64_t n = y->numel();
-    outs[on][0] = out[0], outs[on][1] = out[n / 3], outs[on][2] = out[n / 2], outs[on][3] = out[n - 1];
+    outs[mode][0] = out[0], outs[mode][1] = out[n / 3], outs[mode][2] = out[n / 2], outs[mode][3] = out[n - 1];
   }
   for (int i = 0; i < 4; ++i)
     CHECK_MSG(std::fabs(outs[0][i] - outs[1][i]) <= 1e-4f * (1 + std::fabs(outs[0][i])), "backend output with winograd matches direct");
+  CHECK_MSG(std::memcmp(outs[1], outs[2], sizeof(outs[1])) == 0, "bf16 precision runs the same f32 Winograd");
 }
 
 // The cache holds one entry per weight; a weight patched in place is transformed again once its

@@ -19,12 +19,12 @@ void copy_residual(Tensor* residual, float* y, int64_t n) {
 
 }  // namespace
 
-// 3x3, stride 1, zero padding 1 on every side, f32 products, and the mode's rule says so.
+// 3x3, stride 1, zero padding 1 on every side, and the mode's rule says so (any precision: see CpuOptions).
 bool CpuBackend::winograd_eligible(const Tensor* t) const {
   const Tensor* w = t->src[1];
   const bool same_3x3 = w->shape[2] == 3 && w->shape[3] == 3 && t->iparam[0] == 1 && t->iparam[1] == 1 && t->iparam[2] == 1 &&
                         t->iparam[3] == 1 && t->iparam[4] == 1 && Padding(t->iparam[5]) == Padding::Zeros;
-  if (!same_3x3 || options_.precision != GemmPrecision::F32) return false;
+  if (!same_3x3) return false;
   const Tensor* x = t->src[0];
   return options_.winograd == WinogradMode::Always ||
          (options_.winograd == WinogradMode::Auto && winograd_pays(int(x->shape[1]), int(t->shape[1]), int(x->shape[2]), int(x->shape[3])));
