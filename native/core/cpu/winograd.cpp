@@ -8,6 +8,7 @@
 #include <string>
 
 #include "../error.h"
+#include "avx2_clones.h"
 #include "cpu_util.h"
 #include "vec_kernels.h"
 #include "gemm.h"
@@ -34,24 +35,26 @@ int64_t env_int(const char* name, int64_t fallback) {
   return end && *end == '\0' && v >= 0 ? int64_t(v) : fallback;
 }
 
+// U[xi][cin] of one output channel, rows `plane` floats apart, from its weights w[cin][3][3].
+SD_AVX2_CLONES void filter_row(const float* w, int64_t cin, float* u, int64_t plane) {
+  for (int64_t ci0 = 0; ci0 < cin; ci0 += kLanes) {
+    const int lanes = int(std::min<int64_t>(kLanes, cin - ci0));
+    alignas(32) float out[kXi * kLanes];
+    winograd_detail::filter_lanes(w + ci0 * 9, lanes, out);
+    for (int xi = 0; xi < kXi; ++xi)
+      for (int l = 0; l < lanes; ++l) u[xi * plane + ci0 + l] = out[xi * kLanes + l];
+  }
+}
+
 // U [36][co1 - co0][cin] of output channels [co0, co1) of weight [cout][cin][3][3].
 void transform_filters(const WinogradConv& c, int64_t co0, int64_t co1, const VecKernels& vk, ThreadPool& pool,
                        float* u) {
-  const int64_t groups = (c.cin + kLanes - 1) / kLanes;
   const int64_t plane = (co1 - co0) * c.cin;
   pool.run(co1 - co0, [&](int64_t r, int) {
-    const int64_t co = co0 + r;
     thread_local std::vector<float> converted;
     converted.resize(size_t(c.cin) * 9);
-    const float* w = winograd_detail::weight_rows(c, co, 0, c.cin, vk, converted.data());
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t ci0 = g * kLanes;
-      const int lanes = int(std::min<int64_t>(kLanes, c.cin - ci0));
-      alignas(32) float out[kXi * kLanes];
-      winograd_detail::filter_lanes(w + ci0 * 9, lanes, out);
-      for (int xi = 0; xi < kXi; ++xi)
-        for (int l = 0; l < lanes; ++l) u[xi * plane + r * c.cin + ci0 + l] = out[xi * kLanes + l];
-    }
+    const float* w = winograd_detail::weight_rows(c, co0 + r, 0, c.cin, vk, converted.data());
+    filter_row(w, c.cin, u + r * c.cin, plane);
   });
 }
 
@@ -63,8 +66,8 @@ struct TileGeometry {
 // V of tiles [tile0, tile0 + count) and channels [c0, c1) into v[xi][t][ci - c0], rows of ld_c
 // floats and products ld_tiles rows apart; the input patch starts one pixel above and left of
 // the output tile (padding 1), reading zeros outside the image.
-void input_tiles(const WinogradConv& c, const TileGeometry& tg, int64_t tile0, int64_t count, int64_t c0, int64_t c1,
-                 float* v, int64_t ld_tiles, int64_t ld_c) {
+SD_AVX2_CLONES void input_tiles(const WinogradConv& c, const TileGeometry& tg, int64_t tile0, int64_t count, int64_t c0,
+                                int64_t c1, float* v, int64_t ld_tiles, int64_t ld_c) {
   const int64_t plane = int64_t(c.h) * c.w;
   const int64_t xi_stride = ld_tiles * ld_c;
   alignas(32) float d[kXi * kLanes], out[kXi * kLanes];
@@ -112,46 +115,50 @@ void input_transform(const WinogradConv& c, const TileGeometry& tg, int64_t t0, 
   });
 }
 
+// Where a tile's outputs go (channel 0) and how much of it lies inside the image.
+struct Place { int64_t at; int rows, cols; };
+
+// Output channel co of nt tiles from M[xi][cout][ld_block], plus bias, plus y when accumulating.
+SD_AVX2_CLONES void output_channel(const WinogradConv& c, int64_t co, int64_t nt, int64_t ld_block, const float* m,
+                                   const Place* place) {
+  const int64_t plane = int64_t(c.h) * c.w;
+  const int64_t xi_stride = int64_t(c.cout) * ld_block;
+  alignas(32) float in[kXi * kLanes], out[16 * kLanes];
+  const float bias = c.bias ? c.bias[co] : 0.0f;
+  for (int64_t tb = 0; tb < nt; tb += kLanes) {
+    const int lanes = int(std::min<int64_t>(kLanes, nt - tb));
+    const float* src = m + co * ld_block + tb;
+    for (int xi = 0; xi < kXi; ++xi) {
+      for (int l = 0; l < lanes; ++l) in[xi * kLanes + l] = src[xi * xi_stride + l];
+      for (int l = lanes; l < kLanes; ++l) in[xi * kLanes + l] = 0.0f;
+    }
+    winograd_detail::output_tile(in, out);
+    for (int l = 0; l < lanes; ++l) {
+      const Place& pl = place[tb + l];
+      float* dst = c.y + pl.at + co * plane;
+      for (int i = 0; i < pl.rows; ++i) {
+        float* row = dst + int64_t(i) * c.w;
+        for (int j = 0; j < pl.cols; ++j) {
+          const float val = out[(i * 4 + j) * kLanes + l] + bias;
+          row[j] = c.accumulate ? row[j] + val : val;
+        }
+      }
+    }
+  }
+}
+
 // y tiles [t0, t0 + nt) from M[xi][cout][ld_block], plus bias, plus y itself when accumulating.
 void output_transform(const WinogradConv& c, const TileGeometry& tg, int64_t t0, int64_t nt, int64_t ld_block,
                       const float* m, ThreadPool& pool) {
-  const int64_t groups = (nt + kLanes - 1) / kLanes;
   const int64_t plane = int64_t(c.h) * c.w;
-  const int64_t xi_stride = int64_t(c.cout) * ld_block;
-  // Where each tile's outputs go (channel 0) and how much of it lies inside the image, once per
-  // block rather than three divisions per tile per output channel.
-  struct Place { int64_t at; int rows, cols; };
+  // Places once per block rather than three divisions per tile per output channel.
   std::vector<Place> place(static_cast<size_t>(nt));
   for (int64_t t = 0; t < nt; ++t) {
     const int64_t tile = t0 + t, img = tile / tg.per_image, r = tile % tg.per_image;
     const int y0 = int(r / tg.tiles_x) * 4, x0 = int(r % tg.tiles_x) * 4;
     place[size_t(t)] = {img * c.cout * plane + int64_t(y0) * c.w + x0, std::min(4, c.h - y0), std::min(4, c.w - x0)};
   }
-  pool.run(int64_t(c.cout), [&](int64_t co, int) {
-    alignas(32) float in[kXi * kLanes], out[16 * kLanes];
-    const float bias = c.bias ? c.bias[co] : 0.0f;
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t tb = g * kLanes;
-      const int lanes = int(std::min<int64_t>(kLanes, nt - tb));
-      const float* src = m + co * ld_block + tb;
-      for (int xi = 0; xi < kXi; ++xi) {
-        for (int l = 0; l < lanes; ++l) in[xi * kLanes + l] = src[xi * xi_stride + l];
-        for (int l = lanes; l < kLanes; ++l) in[xi * kLanes + l] = 0.0f;
-      }
-      winograd_detail::output_tile(in, out);
-      for (int l = 0; l < lanes; ++l) {
-        const Place& pl = place[size_t(tb + l)];
-        float* dst = c.y + pl.at + co * plane;
-        for (int i = 0; i < pl.rows; ++i) {
-          float* row = dst + int64_t(i) * c.w;
-          for (int j = 0; j < pl.cols; ++j) {
-            const float val = out[(i * 4 + j) * kLanes + l] + bias;
-            row[j] = c.accumulate ? row[j] + val : val;
-          }
-        }
-      }
-    }
-  });
+  pool.run(int64_t(c.cout), [&](int64_t co, int) { output_channel(c, co, nt, ld_block, m, place.data()); });
 }
 
 }  // namespace

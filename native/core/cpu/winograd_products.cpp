@@ -10,6 +10,7 @@
 #include <string>
 
 #include "../error.h"
+#include "avx2_clones.h"
 #include "gemm_kernels.h"
 #include "panel_scratch.h"
 #include "vec_kernels.h"
@@ -54,7 +55,7 @@ bool k16_layout(const GemmKernels& kr) { return kr.kstep == 16 && kr.elem_bytes 
 // The 36 A panels of rows [row0, row0 + rows) and k [k0, k0 + kcb): a[xi * a_panel_floats].
 // The transform writes the k16 layout eight channels at a time; other layouts go through
 // row-major staging and pack_a.
-void make_a_panels(const WinogradConv& c, const GemmKernels& kr, const Plan& pl, const VecKernels& vk, int64_t row0,
+SD_AVX2_CLONES void make_a_panels(const WinogradConv& c, const GemmKernels& kr, const Plan& pl, const VecKernels& vk, int64_t row0,
                    int rows, int64_t k0, int kcb, float* a, float* staging, float* wbuf) {
   const int mr = kr.mr;
   const bool k16 = k16_layout(kr);
