@@ -2,7 +2,7 @@
 // bench/gpu/run.sh has a compiler but no Node, so bench/make-random-checkpoint cannot run there.
 //   make_random_checkpoint <list.tensors> <out.safetensors> [seed] [threads]
 // The list is `bench/make-random-checkpoint --arch A --list --with-init` (bench/gpu/*.tensors;
-// test/js/gpu-bench.test.ts keeps them equal). Values match that tool's per-tensor mean and std,
+// test/native/gpu-bench.test.ts keeps them equal). Values match that tool's per-tensor mean and std,
 // not its bytes: they are uniform, not normal (bounded, so no f16 overflow, and one multiply per
 // element), which is all a speed run needs. Each tensor's stream is seeded by its name, so a
 // tensor's values do not depend on the others or on the thread count.
