@@ -47,17 +47,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// SOT, ids, EOT, padded with EOT to one 77-token chunk.
-sd::PromptTokens prompt(const std::vector<int32_t>& ids) {
-  sd::PromptTokens t;
-  t.ids.push_back(sd::kStartToken);
-  t.ids.insert(t.ids.end(), ids.begin(), ids.end());
-  t.eot_index = {int32_t(t.ids.size())};
-  t.ids.resize(77, sd::kEndToken);
-  t.weights.assign(77, 1.0f);
-  return t;
-}
-
 size_t peak_rss_bytes() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -81,8 +70,8 @@ struct Run {
 
 sd::GenerateParams params(const Run& r, std::vector<double>* step_ms) {
   sd::GenerateParams p;
-  p.cond = prompt({320, 1125, 539, 320, 2368, 530, 320, 3720, 267, 1215, 3694});
-  p.uncond = prompt({});
+  p.cond = sd::PromptTokens::one_chunk({320, 1125, 539, 320, 2368, 530, 320, 3720, 267, 1215, 3694});
+  p.uncond = sd::PromptTokens::one_chunk({});
   p.width = p.height = r.size;
   p.steps = r.steps;
   p.batch = r.batch;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -56,7 +57,20 @@ struct PromptTokens {
   // SDXL CLIP-L); embed_second: SDXL's bigG rows (empty otherwise).
   std::vector<int32_t> embed_positions;
   std::vector<float> embed_main, embed_second;
-  int chunks() const { return int(ids.size() / 77); }
+  int chunks() const { return int(ids.size() / kTokensPerChunk); }
+
+  // One unweighted chunk from prompt tokens without SOT/EOT (at most 75), for callers that
+  // tokenize elsewhere: SOT, tokens, EOT, then EOT padding.
+  static PromptTokens one_chunk(const std::vector<int32_t>& tokens) {
+    if (tokens.size() > size_t(kTokensPerChunk - 2)) throw std::invalid_argument("one_chunk: more than 75 tokens");
+    PromptTokens t;
+    t.ids.push_back(kStartToken);
+    t.ids.insert(t.ids.end(), tokens.begin(), tokens.end());
+    t.eot_index = {int32_t(t.ids.size())};
+    t.ids.resize(kTokensPerChunk, kEndToken);
+    t.weights.assign(kTokensPerChunk, 1.0f);
+    return t;
+  }
 };
 
 struct StepEvent {

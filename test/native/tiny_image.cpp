@@ -1,9 +1,8 @@
 // Cross-architecture smoke test: one 64x64 image of the small model through the public C++
 // API (sd.h), seed 42, 8 euler steps at the model's own CFG, and a fingerprint of its RGBA
 // bytes (FNV-1a 64 and mean). test/e2e/arm64.test.ts runs it natively and under qemu-aarch64
-// and compares the raw images with --compare.
+// and compares the raw images.
 //   tiny_image <model.safetensors> <tokens.txt> [out.rgba] [f32|bf16]
-//   tiny_image --compare <a.rgba> <b.rgba>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,34 +15,8 @@
 
 namespace {
 
-std::vector<uint8_t> read_file(const char* path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-int compare(const char* a_path, const char* b_path) {
-  const std::vector<uint8_t> a = read_file(a_path), b = read_file(b_path);
-  if (a.empty() || a.size() != b.size()) {
-    std::fprintf(stderr, "compare: sizes differ or empty (%zu vs %zu bytes)\n", a.size(), b.size());
-    return 1;
-  }
-  int max_diff = 0;
-  size_t differing = 0;
-  double sum = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const int d = std::abs(int(a[i]) - int(b[i]));
-    max_diff = d > max_diff ? d : max_diff;
-    differing += d != 0;
-    sum += d;
-  }
-  std::printf("compare: %zu bytes, max abs diff %d, %zu differ, mean abs diff %.4f\n", a.size(),
-              max_diff, differing, sum / double(a.size()));
-  return 0;
-}
-
-// "cond <ids...>" and "uncond <ids...>" lines (SOT .. EOT), padded here to one 77-token chunk
-// with the model's pad token, all weights 1.
-bool read_tokens(const char* path, int pad, sd::PromptTokens& cond, sd::PromptTokens& uncond) {
+// "cond <ids...>" and "uncond <ids...>" lines (SOT .. EOT), made one 77-token chunk each.
+bool read_tokens(const char* path, sd::PromptTokens& cond, sd::PromptTokens& uncond) {
   std::ifstream f(path);
   std::string line;
   int found = 0;
@@ -53,12 +26,12 @@ bool read_tokens(const char* path, int pad, sd::PromptTokens& cond, sd::PromptTo
     in >> key;
     sd::PromptTokens* t = key == "cond" ? &cond : key == "uncond" ? &uncond : nullptr;
     if (!t) continue;
+    std::vector<int32_t> ids;
     int32_t id;
-    while (in >> id) t->ids.push_back(id);
-    if (t->ids.empty() || t->ids.size() > 77) return false;
-    t->eot_index = {int32_t(t->ids.size() - 1)};
-    t->ids.resize(77, pad);
-    t->weights.assign(77, 1.0f);
+    while (in >> id) ids.push_back(id);
+    if (ids.size() < 2 || ids.size() > size_t(sd::kTokensPerChunk) || ids.front() != sd::kStartToken || ids.back() != sd::kEndToken)
+      return false;
+    *t = sd::PromptTokens::one_chunk({ids.begin() + 1, ids.end() - 1});
     ++found;
   }
   return found == 2;
@@ -67,10 +40,8 @@ bool read_tokens(const char* path, int pad, sd::PromptTokens& cond, sd::PromptTo
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 4 && std::string(argv[1]) == "--compare") return compare(argv[2], argv[3]);
   if (argc < 3) {
-    std::fprintf(stderr, "usage: tiny_image <model.safetensors> <tokens.txt> [out.rgba] [f32|bf16]\n"
-                         "       tiny_image --compare <a.rgba> <b.rgba>\n");
+    std::fprintf(stderr, "usage: tiny_image <model.safetensors> <tokens.txt> [out.rgba] [f32|bf16]\n");
     return 2;
   }
   try {
@@ -79,8 +50,8 @@ int main(int argc, char** argv) {
     auto pipe = sd::Pipeline::load(argv[1], lo);
     const sd::ModelInfo& info = pipe->info();
     sd::GenerateParams p;
-    if (!read_tokens(argv[2], sd::kEndToken, p.cond, p.uncond)) {
-      std::fprintf(stderr, "%s: expected one 'cond' and one 'uncond' line of at most 77 ids\n", argv[2]);
+    if (!read_tokens(argv[2], p.cond, p.uncond)) {
+      std::fprintf(stderr, "%s: expected one 'cond' and one 'uncond' line of at most 77 ids, SOT first and EOT last\n", argv[2]);
       return 2;
     }
     p.width = p.height = 64;
