@@ -35,6 +35,13 @@ void pv_block(const float* p, const float* v, int64_t ldv, float* o, int64_t ldo
 
 #include "attention_avx512_math.h"
 
+void store_probabilities(float* s, int r, const __m512 (&p)[kRowVectors], bool bf16) {
+#pragma GCC unroll 4
+  for (int c = 0; c < kRowVectors; ++c) _mm512_store_ps(s + r * kBlockK + 16 * c, bf16 ? _mm512_castsi512_ps(round_bf16_bits(p[c])) : p[c]);
+}
+
+#include "attention_avx512_softmax.h"
+
 #include "attention_impl.h"
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Flash attention for Bf16 precision on AVX512-BF16: q.k^T and p.v on vdpbf16ps (16 lanes x
 // 2 products per instruction, f32 accumulation). Packed layouts differ from the f32 paths:
 // keys [dp/2][kBlockK] and values [kBlockK/2][dvp] as (k, k+1) bf16 pair words, queries turned
-// into pair words in place, probabilities paired along keys just before p.v. The register
+// into pair words in place, probabilities paired along keys as they are computed. The register
 // tiles are attention_avx512_tiles.h, shared with attention_avx512.cpp.
 // Compile with: -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c -mavx512bf16
 // Everything except the accessor lives in an anonymous namespace (see attention_kernels.h).
@@ -72,18 +72,27 @@ void s_block(const float* qf, int64_t ldq_f, const float* ktf, float* s, int row
   s_block_zmm<ZmmBf16Pairs>(q, ldq, kt, s, rows, (d + 1) / 2, scale);
 }
 
-// Probabilities become (j, j+1) pair words, then p.v takes pairs of keys per step.
+// p is store_probabilities' pair words, row r at word r * kBlockK / 2.
 void pv_block(const float* p, const float* vbf, int64_t ldv, float* o, int64_t ldo,
               const float* alpha, int rows, int bk, int dv) {
+  const uint32_t* pp = reinterpret_cast<const uint32_t*>(p);
   const uint32_t* vb = reinterpret_cast<const uint32_t*>(vbf);
-  alignas(64) uint32_t pp[kBlockQ * kBlockK / 2];
-  for (int r = 0; r < rows; ++r)
-    for (int jp = 0; jp < kBlockK / 2; ++jp)
-      pp[r * (kBlockK / 2) + jp] = f32_to_bf16_word(p[r * kBlockK + 2 * jp]) | (f32_to_bf16_word(p[r * kBlockK + 2 * jp + 1]) << 16);
   pv_block_zmm<ZmmBf16Pairs>(pp, vb, ldv, o, ldo, alpha, rows, (bk + 1) / 2, dv);
 }
 
 #include "attention_avx512_math.h"
+
+// Straight from registers to the (j, j+1) bf16 pair words p.v takes, by the hardware conversion
+// (round to nearest even, as round_row_bf16; probabilities are never subnormal, which it would
+// flush): row r at word r * kBlockK / 2.
+void store_probabilities(float* s, int r, const __m512 (&p)[kRowVectors], bool) {
+  uint32_t* pr = reinterpret_cast<uint32_t*>(s) + r * (kBlockK / 2);
+#pragma GCC unroll 4
+  for (int c = 0; c < kRowVectors; c += 2)
+    _mm512_store_si512(pr + 8 * c, (__m512i)_mm512_cvtne2ps_pbh(p[c + 1], p[c]));
+}
+
+#include "attention_avx512_softmax.h"
 
 #include "attention_impl.h"
 

@@ -11,6 +11,11 @@
 //   float exp_sub_row(float* s, int n, float m);  // s[j] = exp(s[j] - m), returns the sum
 //   void round_row_bf16(float* x, int n);
 //   float row_max(const float* x, int n);           // n >= 1
+// A TU that defines SD_ATTN_OWN_SOFTMAX gives instead of exp_sub_row and row_max
+//   void softmax_block(float* s, int rows, const int* valid, float* m, float* l, float* alpha,
+//                      bool bf16);
+//       as the one below: the online-softmax step of a block of scores, its probabilities in
+//       the layout its pv_block reads.
 // A TU that defines SD_ATTN_OWN_BLOCK (its own attention_block, another score layout) needs
 // none of the above but round_row_bf16.
 // Needs <cstdint>, <cstring> at file scope and attention_kernels.h.
@@ -46,6 +51,29 @@ void attention_pack(const AttnPackJob& t) {
 #endif  // SD_ATTN_OWN_PACK
 
 #ifndef SD_ATTN_OWN_BLOCK
+#ifndef SD_ATTN_OWN_SOFTMAX
+// Row r's first valid[r] scores become probabilities (zero past them; bf16-rounded when bf16);
+// m, l: running max and sum, alpha: the factor this block applies to the earlier output.
+void softmax_block(float* s, int rows, const int* valid, float* m, float* l, float* alpha, bool bf16) {
+  for (int r = 0; r < rows; ++r) {
+    float* sr = s + r * kBlockK;
+    if (valid[r] == 0) {
+      alpha[r] = 1.0f;
+      for (int j = 0; j < kBlockK; ++j) sr[j] = 0.0f;
+      continue;
+    }
+    const float mx = row_max(sr, valid[r]);
+    const float m_new = mx > m[r] ? mx : m[r];
+    alpha[r] = m[r] == neg_inf() ? 0.0f : __builtin_expf(m[r] - m_new);
+    const float sum = exp_sub_row(sr, valid[r], m_new);
+    for (int j = valid[r]; j < kBlockK; ++j) sr[j] = 0.0f;
+    if (bf16) round_row_bf16(sr, valid[r]);
+    l[r] = l[r] * alpha[r] + sum;
+    m[r] = m_new;
+  }
+}
+#endif  // SD_ATTN_OWN_SOFTMAX
+
 void attention_block(const AttnBlock& t) {
   const int64_t dp = attention_round16(t.d), dvp = attention_round16(t.dv);
   const int d = int(t.d), dv = int(t.dv), nq = int(t.nq);
@@ -73,27 +101,15 @@ void attention_block(const AttnBlock& t) {
     const float* kt = t.kt + blk * dp * kBlockK;
     const float* vb = t.vb + blk * kBlockK * dvp;
     s_block(q, dp, kt, s, nq, d, t.scale);
+    int valid[kBlockQ];
     for (int r = 0; r < nq; ++r) {
-      float* sr = s + r * kBlockK;
-      int valid = bk;
+      valid[r] = bk;
       if (t.causal) {
         const int64_t lim = t.q0 + r - k0 + 1;  // keys k0 .. q0+r are visible
-        valid = int(lim < bk ? (lim < 0 ? 0 : lim) : bk);
+        valid[r] = int(lim < bk ? (lim < 0 ? 0 : lim) : bk);
       }
-      if (valid == 0) {
-        alpha[r] = 1.0f;
-        for (int j = 0; j < kBlockK; ++j) sr[j] = 0.0f;
-        continue;
-      }
-      const float mx = row_max(sr, valid);
-      const float m_new = mx > m[r] ? mx : m[r];
-      alpha[r] = m[r] == neg_inf() ? 0.0f : __builtin_expf(m[r] - m_new);
-      const float sum = exp_sub_row(sr, valid, m_new);
-      for (int j = valid; j < kBlockK; ++j) sr[j] = 0.0f;
-      if (t.bf16) round_row_bf16(sr, valid);
-      l[r] = l[r] * alpha[r] + sum;
-      m[r] = m_new;
     }
+    softmax_block(s, nq, valid, m, l, alpha, t.bf16);
     pv_block(s, vb, dvp, o, dvp, alpha, nq, bk, dv);
   }
   for (int r = 0; r < nq; ++r) {
