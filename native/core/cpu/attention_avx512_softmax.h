@@ -35,47 +35,66 @@ inline __m512 reduce16(__m512 (&v)[16], Op op) {
   return _mm512_permutexvar_ps(tree_row_order(), t);
 }
 
-// Rows past `rows` (and keys past valid[r]) are masked off: nothing read, stored or summed.
-void softmax_block(float* s, int rows, const int* valid, float* m, float* l, float* alpha, bool bf16) {
+// Scores of keys 16c .. 16c+15 that row v sees; all of them (no mask work) when kFull.
+template <bool kFull>
+inline __m512 visible_scores(const float* sr, int c, int v, __mmask16& k) {
+  if (kFull) return _mm512_loadu_ps(sr + 16 * c);
+  k = lanes_below(v - 16 * c);
+  return _mm512_maskz_loadu_ps(k, sr + 16 * c);
+}
+
+// Rows r0 .. r0+15 (those past n and keys past valid[r] masked off: nothing read, stored or
+// summed). kFull: n == 16 and every key visible, the usual case, without masks.
+template <bool kFull>
+void softmax_rows16(float* s, int r0, int n, const int* valid, float* m, float* l, float* alpha, bool bf16) {
   const __m512 neg_inf = _mm512_set1_ps(-__builtin_inff());
+  auto valid_of = [&](int i) { return i < n ? valid[r0 + i] : 0; };
+  __m512 part[16];
+  for (int i = 0; i < 16; ++i) {
+    const float* sr = s + (r0 + i) * kBlockK;
+    __m512 mx = neg_inf;
+#pragma GCC unroll 4
+    for (int c = 0; c < kRowVectors; ++c) {
+      __mmask16 k = 0xffff;
+      const __m512 x = visible_scores<kFull>(sr, c, valid_of(i), k);
+      mx = _mm512_mask_max_ps(mx, k, mx, x);
+    }
+    part[i] = mx;
+  }
+  const __mmask16 live = lanes_below(n);
+  const __m512 m_old = _mm512_mask_loadu_ps(neg_inf, live, m + r0);
+  const __m512 m_new = _mm512_max_ps(m_old, reduce16(part, [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); }));
+  // a row's first visible block has nothing earlier to rescale (and -inf - -inf is NaN)
+  const __mmask16 first = _mm512_cmp_ps_mask(m_old, neg_inf, _CMP_EQ_OQ);
+  const __m512 a = _mm512_maskz_mov_ps(__mmask16(~first), exp512(_mm512_sub_ps(m_old, m_new)));
+  for (int i = 0; i < 16; ++i) {
+    const float* sr = s + (r0 + i) * kBlockK;
+    const __m512 mi = _mm512_permutexvar_ps(_mm512_set1_epi32(i), m_new);
+    __m512 p[kRowVectors];
+    __m512 sum = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int c = 0; c < kRowVectors; ++c) {
+      __mmask16 k = 0xffff;
+      const __m512 x = visible_scores<kFull>(sr, c, valid_of(i), k);
+      p[c] = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(x, mi)));
+      sum = _mm512_add_ps(sum, p[c]);
+    }
+    part[i] = sum;
+    if (i < n) store_probabilities(s, r0 + i, p, bf16);
+  }
+  const __m512 l_old = _mm512_maskz_loadu_ps(live, l + r0);
+  const __m512 sums = reduce16(part, [](__m512 x, __m512 y) { return _mm512_add_ps(x, y); });
+  _mm512_mask_storeu_ps(l + r0, live, _mm512_fmadd_ps(l_old, a, sums));
+  _mm512_mask_storeu_ps(m + r0, live, m_new);
+  _mm512_mask_storeu_ps(alpha + r0, live, a);
+}
+
+void softmax_block(float* s, int rows, const int* valid, float* m, float* l, float* alpha, bool bf16) {
   for (int r0 = 0; r0 < rows; r0 += 16) {
     const int n = rows - r0 < 16 ? rows - r0 : 16;
-    auto valid_of = [&](int i) { return i < n ? valid[r0 + i] : 0; };
-    __m512 part[16];
-    for (int i = 0; i < 16; ++i) {
-      const float* sr = s + (r0 + i) * kBlockK;
-      __m512 mx = neg_inf;
-#pragma GCC unroll 4
-      for (int c = 0; c < kRowVectors; ++c) {
-        const __mmask16 k = lanes_below(valid_of(i) - 16 * c);
-        mx = _mm512_mask_max_ps(mx, k, mx, _mm512_maskz_loadu_ps(k, sr + 16 * c));
-      }
-      part[i] = mx;
-    }
-    const __mmask16 live = lanes_below(n);
-    const __m512 m_old = _mm512_mask_loadu_ps(neg_inf, live, m + r0);
-    const __m512 m_new = _mm512_max_ps(m_old, reduce16(part, [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); }));
-    // a row's first visible block has nothing earlier to rescale (and -inf - -inf is NaN)
-    const __mmask16 first = _mm512_cmp_ps_mask(m_old, neg_inf, _CMP_EQ_OQ);
-    const __m512 a = _mm512_maskz_mov_ps(__mmask16(~first), exp512(_mm512_sub_ps(m_old, m_new)));
-    for (int i = 0; i < 16; ++i) {
-      float* sr = s + (r0 + i) * kBlockK;
-      const __m512 mi = _mm512_permutexvar_ps(_mm512_set1_epi32(i), m_new);
-      __m512 p[kRowVectors];
-      __m512 sum = _mm512_setzero_ps();
-#pragma GCC unroll 4
-      for (int c = 0; c < kRowVectors; ++c) {
-        const __mmask16 k = lanes_below(valid_of(i) - 16 * c);
-        p[c] = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, sr + 16 * c), mi)));
-        sum = _mm512_add_ps(sum, p[c]);
-      }
-      part[i] = sum;
-      if (i < n) store_probabilities(s, r0 + i, p, bf16);
-    }
-    const __m512 l_old = _mm512_maskz_loadu_ps(live, l + r0);
-    const __m512 sums = reduce16(part, [](__m512 x, __m512 y) { return _mm512_add_ps(x, y); });
-    _mm512_mask_storeu_ps(l + r0, live, _mm512_fmadd_ps(l_old, a, sums));
-    _mm512_mask_storeu_ps(m + r0, live, m_new);
-    _mm512_mask_storeu_ps(alpha + r0, live, a);
+    bool full = n == 16;
+    for (int i = 0; i < n; ++i) full = full && valid[r0 + i] == kBlockK;
+    if (full) softmax_rows16<true>(s, r0, n, valid, m, l, alpha, bf16);
+    else softmax_rows16<false>(s, r0, n, valid, m, l, alpha, bf16);
   }
 }
