@@ -17,11 +17,4 @@ inline __mmask16 lanes_below(int n) {  // the first n of 16 lanes, n clamped to 
   return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
 }
 
-#include "avx512_round_bf16.h"  // round_bf16_bits
-
-void round_row_bf16(float* x, int n) {
-  for (int i = 0; i < n; i += 16) {
-    const __mmask16 k = lanes_below(n - i);
-    _mm512_mask_storeu_ps(x + i, k, _mm512_castsi512_ps(round_bf16_bits(_mm512_maskz_loadu_ps(k, x + i))));
-  }
-}
+#include "avx512_round_bf16.h"  // round_bf16_bits, round_row_bf16

@@ -12,3 +12,11 @@ inline __m512i round_bf16_bits(__m512 x) {
   r = _mm512_mask_or_epi32(r, nan, b, _mm512_set1_epi32(0x400000));
   return _mm512_and_si512(r, _mm512_set1_epi32(int(0xffff0000u)));
 }
+
+// A row rounded in place (values stay f32 with the low half zero).
+inline void round_row_bf16(float* x, int n) {
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(x + i, k, _mm512_castsi512_ps(round_bf16_bits(_mm512_maskz_loadu_ps(k, x + i))));
+  }
+}

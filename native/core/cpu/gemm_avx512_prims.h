@@ -26,14 +26,7 @@ void cvt_row(const void* src, DType dt, int n, float* dst) {
   }
 }
 
-#include "avx512_round_bf16.h"  // round_bf16_bits
-
-[[maybe_unused]] void round_row_bf16(float* x, int n) {
-  for (int i = 0; i < n; i += 16) {
-    const __mmask16 m = tail_mask(n - i);
-    _mm512_mask_storeu_ps(x + i, m, _mm512_castsi512_ps(round_bf16_bits(_mm512_maskz_loadu_ps(m, x + i))));
-  }
-}
+#include "avx512_round_bf16.h"  // round_bf16_bits, round_row_bf16
 
 // One 16-wide row segment of a C tile: (C +) acc + bias_n + bias_m, masked to the valid columns.
 inline void store_tile_row(float* c, __m512 v, __mmask16 m, int flags, const float* bias_n,
